@@ -1,0 +1,45 @@
+"""Shared shape of backends whose device module is `torch.<name>` (xpu, npu)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vidtt import Backend
+
+
+class TorchDeviceBackend(Backend):
+    """A backend driven through `torch.<name>`: counts, names, memory and sync come from it."""
+
+    def module(self) -> Any:
+        import torch
+
+        return getattr(torch, self.name)
+
+    def count_reason(self) -> str | None:
+        """The reason when no device (or not the asked index) is visible."""
+        count = self.device_count()
+        if count == 0:
+            return f"no {self.name.upper()} device visible"
+        if self.index >= count:
+            return (f"device index {self.index} is out of range: {count} "
+                    f"{self.name.upper()} device(s) visible")
+        return None
+
+    def device_count(self) -> int:
+        return int(self.module().device_count())
+
+    def device_name(self) -> str:
+        return str(self.module().get_device_name(self.index))
+
+    def memory_info(self) -> dict[str, int] | None:
+        mem_get_info = getattr(self.module(), "mem_get_info", None)
+        if mem_get_info is None:
+            return None
+        free, total = mem_get_info(self.index)
+        return {"total": int(total), "free": int(free)}
+
+    def synchronize(self) -> None:
+        self.module().synchronize(self.index)
+
+    def empty_cache(self) -> None:
+        self.module().empty_cache()

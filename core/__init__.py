@@ -1,0 +1,92 @@
+"""vidtt: ask questions about videos with video language models.
+
+`import vidtt` stays light: torch, transformers and av load only when a video is sampled or a
+model is loaded.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import registry
+from .config import DEFAULT_MODEL, PipelineConfig, load_config
+from .errors import (
+    BackendUnavailableError,
+    ConfigError,
+    ContextOverflowError,
+    DecodeError,
+    DtypeError,
+    FormatterError,
+    GenerationError,
+    ModelLoadError,
+    OptionsError,
+    PluginError,
+    RegistryError,
+    SourceError,
+    UnknownNameError,
+    VidttError,
+)
+from .hookspecs import hookimpl
+from .interfaces import Backend, PromptFormatter, Sampler, SamplerOptions
+from .types import (
+    Answer,
+    Clip,
+    FramesUsed,
+    GenerationOptions,
+    ImagePart,
+    Message,
+    TextPart,
+    Timings,
+    Usage,
+    VideoInfo,
+    VideoPart,
+    VideoSource,
+)
+from .version import __version__
+
+
+def sample(source: Any, sampler: str = "uniform", **options: Any) -> Clip:
+    """Sample frames from one video: `vidtt.sample("cat.mp4", num_frames=8, max_side=384)`."""
+    chosen = registry.sampler(sampler)
+    return chosen.sample(VideoSource.of(source), chosen.options(**options))
+
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "Answer",
+    "Backend",
+    "BackendUnavailableError",
+    "Clip",
+    "ConfigError",
+    "ContextOverflowError",
+    "DecodeError",
+    "DtypeError",
+    "FormatterError",
+    "FramesUsed",
+    "GenerationError",
+    "GenerationOptions",
+    "ImagePart",
+    "Message",
+    "ModelLoadError",
+    "OptionsError",
+    "PipelineConfig",
+    "PluginError",
+    "PromptFormatter",
+    "RegistryError",
+    "Sampler",
+    "SamplerOptions",
+    "SourceError",
+    "TextPart",
+    "Timings",
+    "UnknownNameError",
+    "Usage",
+    "VideoInfo",
+    "VideoPart",
+    "VideoSource",
+    "VidttError",
+    "__version__",
+    "hookimpl",
+    "load_config",
+    "registry",
+    "sample",
+]

@@ -1,0 +1,155 @@
+"""The three plugin interfaces: Sampler, PromptFormatter and Backend."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from .errors import BackendUnavailableError, DtypeError, OptionsError
+from .types import Clip, Message, VideoSource
+from .validation import describe
+
+DTYPES = ("float32", "float16", "bfloat16")
+
+
+class SamplerOptions(BaseModel):
+    """Options every sampler takes: a time range and the output size.
+
+    `size`: an int sets the shorter side (aspect kept); a `(width, height)` pair is exact.
+    `max_side`: the longer side is at most this many pixels (never upscales).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    start: float | None = Field(None, ge=0, description="seconds from the video's start")
+    end: float | None = Field(None, gt=0, description="seconds from the video's start")
+    size: int | tuple[int, int] | None = None
+    max_side: int | None = Field(None, ge=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> SamplerOptions:
+        if self.start is not None and self.end is not None and self.end <= self.start:
+            raise ValueError(f"end ({self.end}) must be after start ({self.start})")
+        if self.size is not None and self.max_side is not None:
+            raise ValueError("give size or max_side, not both")
+        sizes = (self.size,) if isinstance(self.size, int) else (self.size or ())
+        if any(s < 1 for s in sizes):
+            raise ValueError("size must be positive")
+        return self
+
+
+class Sampler(ABC):
+    """Picks frames from a video. Subclasses set `name` and their own `options_model`."""
+
+    name: ClassVar[str]
+    description: ClassVar[str] = ""
+    options_model: ClassVar[type[SamplerOptions]] = SamplerOptions
+
+    def options(self, **values: Any) -> SamplerOptions:
+        """Validate options for this sampler; raise `OptionsError` naming each bad field."""
+        try:
+            return self.options_model(**values)
+        except ValidationError as exc:
+            raise OptionsError(f"sampler {self.name!r}: {describe(exc)}") from None
+
+    @abstractmethod
+    def sample(self, source: VideoSource, options: SamplerOptions) -> Clip:
+        """Decode and return the chosen frames of `source`."""
+
+
+class PromptFormatter(ABC):
+    """Turns conversations with videos into processor inputs for one family of models."""
+
+    name: ClassVar[str]
+    description: ClassVar[str] = ""
+    priority: ClassVar[int] = 0
+
+    @abstractmethod
+    def decline_reason(self, model_config: Any, processor: Any) -> str | None:
+        """Why this formatter cannot serve the model, or None when it can."""
+
+    def supports(self, model_config: Any, processor: Any) -> bool:
+        return self.decline_reason(model_config, processor) is None
+
+    @abstractmethod
+    def build_inputs(
+        self, conversations: list[list[Message]], processor: Any, **options: Any
+    ) -> Any:
+        """Processor outputs (a `BatchFeature`) for conversations whose videos are Clips."""
+
+
+class Backend(ABC):
+    """A device family. Availability probes are cheap, cached, and never initialise the device."""
+
+    name: ClassVar[str]
+    description: ClassVar[str] = ""
+    priority: ClassVar[int] = 0
+    visible_devices_env: ClassVar[str | None] = None
+
+    def __init__(self, index: int = 0) -> None:
+        self.index = index
+        self._reason: str | None = None
+        self._probed = False
+
+    @abstractmethod
+    def probe(self) -> str | None:
+        """Look for the device without initialising it: None if usable, else the reason."""
+
+    def is_available(self) -> bool:
+        return self.why_unavailable() is None
+
+    def why_unavailable(self) -> str | None:
+        if not self._probed:
+            self._reason, self._probed = self.probe(), True
+        return self._reason
+
+    def reset(self) -> None:
+        """Forget the cached probe (after the environment changed)."""
+        self._probed = False
+
+    def require(self) -> None:
+        """Raise `BackendUnavailableError` with the reason when this backend cannot run."""
+        reason = self.why_unavailable()
+        if reason is not None:
+            raise BackendUnavailableError(
+                f"backend {self.name!r} is unavailable: {reason}; choose another with "
+                "--backend or VIDTT_BACKEND (see `vidtt backends`)"
+            )
+
+    @property
+    def device(self) -> str:
+        return f"{self.name}:{self.index}"
+
+    def device_count(self) -> int:
+        return 1 if self.is_available() else 0
+
+    def device_name(self) -> str:
+        return self.name
+
+    @property
+    def supported_dtypes(self) -> list[str]:
+        """Dtypes this device runs, best first."""
+        return ["float32"]
+
+    def check_dtype(self, dtype: str) -> str:
+        """Resolve `auto` to the best dtype; raise `DtypeError` for one this device lacks."""
+        supported = self.supported_dtypes
+        if dtype == "auto":
+            return supported[0]
+        if dtype not in supported:
+            raise DtypeError(
+                f"dtype {dtype!r} is not supported on backend {self.name!r}; "
+                f"use one of {', '.join(supported)} or 'auto'"
+            )
+        return dtype
+
+    def memory_info(self) -> dict[str, int] | None:
+        """`{"total": bytes, "free": bytes}` where the device tells, else None."""
+        return None
+
+    def synchronize(self) -> None:
+        """Wait for queued device work (a no-op where work is synchronous)."""
+
+    def empty_cache(self) -> None:
+        """Release cached device memory (a no-op where there is no cache)."""

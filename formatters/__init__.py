@@ -1,0 +1,1 @@
+"""Built-in prompt formatters: image-expansion and native-video."""

@@ -1,0 +1,1 @@
+"""Built-in frame samplers on PyAV: uniform, keyframe, interval."""
