@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def has_module(name: str) -> bool:
     """Whether `name` can be imported, without importing it."""
     try:
@@ -21,7 +21,7 @@ def has_module(name: str) -> bool:
         return False
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def torch_build() -> dict[str, str | None]:
     """`cuda`, `hip` and `version` of the installed torch, read from its version file."""
     spec = importlib.util.find_spec("torch") if has_module("torch") else None

@@ -6,7 +6,8 @@ one of these specs. Each hook receives `register(obj, *, name=None, override=Fal
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pluggy
 

@@ -180,7 +180,7 @@ class Registry:
         self._plugins[ep.name] = info
         try:
             plugin = ep.load()
-        except BaseException as exc:  # noqa: BLE001 - a plugin may raise anything at import
+        except BaseException as exc:
             if isinstance(exc, KeyboardInterrupt):
                 raise
             self._fail(info, f"import failed: {type(exc).__name__}: {exc}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -76,7 +76,7 @@ class VideoInfo(BaseModel):
     height: int
     codec: str = ""
     container: str = ""
-    rotation: int = Field(0, description="degrees clockwise the frames were turned upright")
+    rotation: int = Field(0, description="degrees counter-clockwise frames were turned to stand upright")
     start_time: float = 0.0
     keyframe_count: int | None = None
 
@@ -92,6 +92,7 @@ class Clip:
     sampler: str = ""
     source: str = ""
     warnings: list[str] = field(default_factory=list)
+    metadata: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not len(self.frames) == len(self.indices) == len(self.timestamps):
@@ -151,7 +152,7 @@ def _alias_to(data: Any, key: str) -> Any:
     return data
 
 
-ContentPart = Annotated[Union[TextPart, VideoPart, ImagePart], Field(discriminator="type")]
+ContentPart = Annotated[TextPart | VideoPart | ImagePart, Field(discriminator="type")]
 
 
 class Message(BaseModel):

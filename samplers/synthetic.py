@@ -1,0 +1,133 @@
+"""Make small synthetic videos with PyAV: for tests, benchmarks and `vidtt demo`.
+
+Every frame differs from its neighbours (a moving bar, a colour that drifts, and the frame
+number written as a row of black/white blocks), so a wrong frame is easy to spot.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+CONTAINER_CODECS = {".mp4": "libx264", ".mkv": "libx264", ".webm": "libvpx-vp9",
+                    ".avi": "mpeg4", ".mov": "libx264"}
+BITS = 16
+
+
+def frame_pattern(index: int, width: int, height: int) -> Any:
+    """The RGB array of frame `index` (uint8, height x width x 3)."""
+    import numpy as np
+
+    x = np.linspace(0, 255, width, dtype=np.float32)
+    y = np.linspace(0, 255, height, dtype=np.float32)[:, None]
+    frame = np.empty((height, width, 3), dtype=np.uint8)
+    frame[..., 0] = (x[None, :] + index * 7) % 256
+    frame[..., 1] = (y + index * 3) % 256
+    frame[..., 2] = (x[None, :] * 0.5 + y * 0.5 + index * 11) % 256
+    bar = (index * 13) % max(width - width // 10, 1)
+    frame[:, bar : bar + max(width // 10, 1)] = 255
+    block = max(width // (BITS + 2), 2)
+    for bit in range(BITS):
+        value = 255 if (index >> bit) & 1 else 0
+        frame[:block, (bit + 1) * block : (bit + 2) * block] = value
+    return frame
+
+
+def read_frame_number(rgb: Any) -> int:
+    """Read back the frame number that `frame_pattern` wrote (tolerates compression)."""
+    height, width = rgb.shape[:2]
+    block = max(width // (BITS + 2), 2)
+    number = 0
+    for bit in range(BITS):
+        patch = rgb[block // 4 : block * 3 // 4, (bit + 1) * block + block // 4 :
+                    (bit + 2) * block - block // 4]
+        if patch.mean() > 127:
+            number |= 1 << bit
+    return number
+
+
+def make_video(
+    path: str | Path,
+    frames: int = 48,
+    fps: float = 24,
+    size: tuple[int, int] = (160, 120),
+    codec: str | None = None,
+    gop: int | None = None,
+    bframes: int | None = None,
+    rotation: int = 0,
+    frame_times: list[float] | None = None,
+    audio: bool = False,
+    options: dict[str, str] | None = None,
+) -> Path:
+    """Write a video; `frame_times` (seconds) makes a variable-frame-rate one."""
+    import av
+    import numpy as np
+
+    path = Path(path)
+    codec = codec or CONTAINER_CODECS.get(path.suffix.lower(), "libx264")
+    width, height = size
+    time_base = Fraction(1, 1000) if frame_times else Fraction(1, round(fps * 1000)) * 1000
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=Fraction(fps).limit_denominator(1001))
+        stream.width, stream.height = width, height
+        stream.pix_fmt = "yuv420p"
+        if gop:
+            stream.codec_context.gop_size = gop
+        opts = dict(options or {})
+        if codec == "libx264":
+            opts.setdefault("preset", "ultrafast" if max(size) > 640 else "fast")
+            if gop:
+                opts.setdefault("x264-params", f"keyint={gop}:min-keyint={gop}:scenecut=0")
+        elif codec == "libvpx-vp9":
+            opts.setdefault("deadline", "realtime")
+            opts.setdefault("cpu-used", "8")
+        if bframes is not None:
+            stream.codec_context.max_b_frames = bframes
+        stream.codec_context.options = opts
+        if frame_times:
+            stream.codec_context.time_base = time_base
+            stream.time_base = time_base
+        if rotation:
+            stream.set_display_rotation(rotation)
+        audio_stream = container.add_stream("aac", rate=16000) if audio else None
+        for i in range(frames):
+            image = av.VideoFrame.from_ndarray(frame_pattern(i, width, height), format="rgb24")
+            if frame_times:
+                image.pts = round(frame_times[i] / time_base)
+                image.time_base = time_base
+            for packet in stream.encode(image):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+        if audio_stream is not None:
+            _write_silence(container, audio_stream, frames / fps, np)
+    return path
+
+
+def _write_silence(container: Any, stream: Any, seconds: float, np: Any) -> None:
+    import av
+
+    samples = int(seconds * stream.rate)
+    chunk = 1024
+    for start in range(0, samples, chunk):
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, chunk), dtype=np.float32),
+                                           format="fltp", layout="mono")
+        frame.sample_rate = stream.rate
+        frame.pts = start
+        for packet in stream.encode(frame):
+            container.mux(packet)
+    for packet in stream.encode():
+        container.mux(packet)
+
+
+def make_audio_only(path: str | Path, seconds: float = 1.0) -> Path:
+    """Write a file with one audio stream and no video (e.g. `.m4a`)."""
+    import av
+    import numpy as np
+
+    path = Path(path)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("aac", rate=16000)
+        _write_silence(container, stream, seconds, np)
+    return path
