@@ -31,8 +31,10 @@ class CpuBackend(Backend):
     def memory_info(self) -> dict[str, int] | None:
         try:
             page = os.sysconf("SC_PAGE_SIZE")
-            return {"total": page * os.sysconf("SC_PHYS_PAGES"),
-                    "free": page * os.sysconf("SC_AVPHYS_PAGES")}
+            return {
+                "total": page * os.sysconf("SC_PHYS_PAGES"),
+                "free": page * os.sysconf("SC_AVPHYS_PAGES"),
+            }
         except (ValueError, OSError, AttributeError):
             return None
 

@@ -28,8 +28,11 @@ class CudaBackend(Backend):
         count = self.device_count()
         if count == 0:
             visible = probes.visible_devices(self.visible_devices_env)
-            hint = f" ({self.visible_devices_env}={','.join(visible)!r})" if visible is not None \
+            hint = (
+                f" ({self.visible_devices_env}={','.join(visible)!r})"
+                if visible is not None
                 else ""
+            )
             return f"no CUDA device visible{hint}"
         if self.index >= count:
             return f"device index {self.index} is out of range: {count} CUDA device(s) visible"

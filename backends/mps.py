@@ -45,8 +45,8 @@ class MpsBackend(Backend):
     def memory_info(self) -> dict[str, int] | None:
         import torch
 
-        return {"total": int(torch.mps.recommended_max_memory()),
-                "free": int(torch.mps.recommended_max_memory() - torch.mps.driver_allocated_memory())}
+        total = int(torch.mps.recommended_max_memory())
+        return {"total": total, "free": total - int(torch.mps.driver_allocated_memory())}
 
     def synchronize(self) -> None:
         import torch

@@ -72,7 +72,9 @@ def nvml_capability(index: int) -> tuple[int, int] | None:
     major, minor = ctypes.c_int(), ctypes.c_int()
     if lib.nvmlDeviceGetHandleByIndex_v2(index, ctypes.byref(handle)) != 0:
         return None
-    if lib.nvmlDeviceGetCudaComputeCapability(handle, ctypes.byref(major),
-                                              ctypes.byref(minor)) != 0:
+    if (
+        lib.nvmlDeviceGetCudaComputeCapability(handle, ctypes.byref(major), ctypes.byref(minor))
+        != 0
+    ):
         return None
     return major.value, minor.value

@@ -21,8 +21,10 @@ class TorchDeviceBackend(Backend):
         if count == 0:
             return f"no {self.name.upper()} device visible"
         if self.index >= count:
-            return (f"device index {self.index} is out of range: {count} "
-                    f"{self.name.upper()} device(s) visible")
+            return (
+                f"device index {self.index} is out of range: {count} "
+                f"{self.name.upper()} device(s) visible"
+            )
         return None
 
     def device_count(self) -> int:

@@ -45,14 +45,22 @@ def cmd_plugins(args: argparse.Namespace) -> int:
         print(json.dumps(report, indent=2))
         return 0
     for family in FAMILIES:
-        rows = [[e["name"], e["plugin"], f"{e['distribution'] or '-'} {e['version'] or ''}",
-                 e["description"]] for e in report[family]]
+        rows = [
+            [
+                e["name"],
+                e["plugin"],
+                f"{e['distribution'] or '-'} {e['version'] or ''}",
+                e["description"],
+            ]
+            for e in report[family]
+        ]
         print(f"{family}:")
         print(table(rows, ["name", "plugin", "from", "description"]) if rows else "  (none)")
         print()
     for error in report["errors"]:
-        print(f"failed: plugin {error['plugin']} ({error['distribution'] or '?'}): "
-              f"{error['error']}")
+        print(
+            f"failed: plugin {error['plugin']} ({error['distribution'] or '?'}): {error['error']}"
+        )
     return 0
 
 

@@ -73,8 +73,9 @@ class PipelineConfig(BaseModel):
             raise ConfigError(str(exc)) from None
 
 
-def load_config(source: PipelineConfig | dict[str, Any] | str | Path,
-                check_names: bool = True) -> PipelineConfig:
+def load_config(
+    source: PipelineConfig | dict[str, Any] | str | Path, check_names: bool = True
+) -> PipelineConfig:
     """Build and validate a config from an instance, a dict, or a YAML/TOML/JSON file path."""
     if isinstance(source, PipelineConfig):
         config = source
@@ -105,7 +106,9 @@ def read_config_file(path: Path) -> dict[str, Any]:
     """Parse a YAML, TOML or JSON file into a dict, with errors naming the file."""
     if not path.is_file():
         what = "is a directory" if path.is_dir() else "does not exist"
-        raise ConfigError(f"config file {path} {what}: pass the path of a .yaml, .toml or .json file")
+        raise ConfigError(
+            f"config file {path} {what}: pass the path of a .yaml, .toml or .json file"
+        )
     suffix = path.suffix.lower()
     text = path.read_text(encoding="utf-8")
     try:
@@ -129,8 +132,9 @@ def read_config_file(path: Path) -> dict[str, Any]:
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping of settings, "
-                          f"not a {type(data).__name__}")
+        raise ConfigError(
+            f"{path}: the top level must be a mapping of settings, not a {type(data).__name__}"
+        )
     return data
 
 

@@ -1,4 +1,4 @@
-"""The one error hierarchy: every user mistake is a `VidttError` with a message saying what to do."""
+"""One error hierarchy: every user mistake is a `VidttError` whose message says what to do."""
 
 from __future__ import annotations
 

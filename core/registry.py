@@ -29,9 +29,16 @@ from .interfaces import Backend, PromptFormatter, Sampler
 GROUP = "vidtt"
 BUILTIN_DISTRIBUTION = "vidtt"
 API_PLUGIN = "<api>"
-FAMILIES: dict[str, type] = {"samplers": Sampler, "formatters": PromptFormatter, "backends": Backend}
-HOOKS = {"samplers": "register_samplers", "formatters": "register_formatters",
-         "backends": "register_backends"}
+FAMILIES: dict[str, type] = {
+    "samplers": Sampler,
+    "formatters": PromptFormatter,
+    "backends": Backend,
+}
+HOOKS = {
+    "samplers": "register_samplers",
+    "formatters": "register_formatters",
+    "backends": "register_backends",
+}
 T = TypeVar("T")
 
 
@@ -51,9 +58,13 @@ class Entry:
     version: str | None = None
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "plugin": self.plugin, "distribution": self.distribution,
-                "version": self.version,
-                "description": getattr(self.obj, "description", "") or ""}
+        return {
+            "name": self.name,
+            "plugin": self.plugin,
+            "distribution": self.distribution,
+            "version": self.version,
+            "description": getattr(self.obj, "description", "") or "",
+        }
 
 
 @dataclass
@@ -67,8 +78,13 @@ class PluginInfo:
     error: str | None = None
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "distribution": self.distribution, "version": self.version,
-                "registered": self.registered, "error": self.error}
+        return {
+            "name": self.name,
+            "distribution": self.distribution,
+            "version": self.version,
+            "registered": self.registered,
+            "error": self.error,
+        }
 
 
 def _env_list(name: str) -> list[str] | None:
@@ -169,13 +185,16 @@ class Registry:
             self._reset()
         self.load()
 
-    def _load_entry_point(self, ep: metadata.EntryPoint, dist: str | None,
-                          version: str | None) -> None:
+    def _load_entry_point(
+        self, ep: metadata.EntryPoint, dist: str | None, version: str | None
+    ) -> None:
         info = PluginInfo(ep.name, dist, version)
         if ep.name in self._plugins:
             other = self._plugins[ep.name]
-            self._fail(info, f"plugin name {ep.name!r} is already used by distribution "
-                             f"{other.distribution!r}")
+            self._fail(
+                info,
+                f"plugin name {ep.name!r} is already used by distribution {other.distribution!r}",
+            )
             return
         self._plugins[ep.name] = info
         try:
@@ -191,8 +210,9 @@ class Registry:
         try:
             self._install(plugin, info)
         except Exception as exc:
-            self._fail(info, str(exc) if isinstance(exc, RegistryError)
-                       else f"{type(exc).__name__}: {exc}")
+            self._fail(
+                info, str(exc) if isinstance(exc, RegistryError) else f"{type(exc).__name__}: {exc}"
+            )
 
     def _install(self, plugin: Any, info: PluginInfo) -> None:
         """Register `plugin` with pluggy, run its hooks and commit what they registered, or
@@ -219,12 +239,14 @@ class Registry:
                 except RegistryError:
                     raise
                 except Exception as exc:
-                    raise PluginError(f"hook {hook_name} raised {type(exc).__name__}: {exc}") \
-                        from exc
+                    raise PluginError(
+                        f"hook {hook_name} raised {type(exc).__name__}: {exc}"
+                    ) from exc
         return staged
 
-    def _stager(self, staged: list[tuple[Entry, bool]], family: str,
-                info: PluginInfo) -> Callable[..., Any]:
+    def _stager(
+        self, staged: list[tuple[Entry, bool]], family: str, info: PluginInfo
+    ) -> Callable[..., Any]:
         def register(obj: Any, *, name: str | None = None, override: bool = False) -> None:
             entry = self._make_entry(obj, name, info.name, info.distribution, info.version)
             if entry.family != family:
@@ -236,8 +258,9 @@ class Registry:
 
         return register
 
-    def _make_entry(self, obj: Any, name: str | None, plugin: str, dist: str | None,
-                    version: str | None) -> Entry:
+    def _make_entry(
+        self, obj: Any, name: str | None, plugin: str, dist: str | None, version: str | None
+    ) -> Entry:
         obj = _instantiate(obj)
         family = _family_of(obj)
         return Entry(family, _component_name(obj, name), obj, plugin, dist, version)
@@ -247,8 +270,9 @@ class Registry:
         for entry, override in staged:
             key = (entry.family, entry.name)
             if key in seen:
-                raise RegistryError(f"plugin {entry.plugin!r} registers {entry.family[:-1]} "
-                                    f"{entry.name!r} twice")
+                raise RegistryError(
+                    f"plugin {entry.plugin!r} registers {entry.family[:-1]} {entry.name!r} twice"
+                )
             seen.add(key)
             self._check_duplicate(entry, override)
         for entry, _ in staged:
@@ -272,8 +296,9 @@ class Registry:
         text = f"vidtt plugin {info.name!r} ({_dist_label(info.distribution)}) skipped: {message}"
         if self.strict:
             raise PluginError(text)
-        warnings.warn(text + " (set VIDTT_STRICT_PLUGINS=1 to raise)", PluginLoadWarning,
-                      stacklevel=4)
+        warnings.warn(
+            text + " (set VIDTT_STRICT_PLUGINS=1 to raise)", PluginLoadWarning, stacklevel=4
+        )
 
     # -- queries ----------------------------------------------------------------------------
     def entries(self, family: str) -> list[Entry]:
@@ -323,8 +348,9 @@ class Registry:
             raise RegistryError(f"unknown family {family!r}; use one of {', '.join(FAMILIES)}")
 
     # -- programmatic registration ----------------------------------------------------------
-    def register(self, obj: Any, *, name: str | None = None, override: bool = False,
-                 plugin: str = API_PLUGIN) -> Entry:
+    def register(
+        self, obj: Any, *, name: str | None = None, override: bool = False, plugin: str = API_PLUGIN
+    ) -> Entry:
         """Register one sampler, formatter or backend object; return its entry."""
         self.load()
         with self._lock:
@@ -372,8 +398,9 @@ class Registry:
         self.load()
         with self._lock:
             if name not in self._plugins:
-                raise UnknownNameError(f"no plugin named {name!r}; known plugins: "
-                                       f"{', '.join(self._plugins) or 'none'}")
+                raise UnknownNameError(
+                    f"no plugin named {name!r}; known plugins: {', '.join(self._plugins) or 'none'}"
+                )
             for stacks in self._stacks.values():
                 for stack in list(stacks.values()):
                     for entry in [e for e in stack if e.plugin == name]:

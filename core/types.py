@@ -1,4 +1,4 @@
-"""Data that crosses vidtt's boundaries: sources, clips, conversations, generation options, answers."""
+"""Data crossing vidtt's boundaries: sources, clips, conversations, generation options, answers."""
 
 from __future__ import annotations
 
@@ -76,7 +76,7 @@ class VideoInfo(BaseModel):
     height: int
     codec: str = ""
     container: str = ""
-    rotation: int = Field(0, description="degrees counter-clockwise frames were turned to stand upright")
+    rotation: int = Field(0, description="degrees counter-clockwise frames were turned upright")
     start_time: float = 0.0
     keyframe_count: int | None = None
 

@@ -30,8 +30,9 @@ class PyAVSampler(Sampler):
     url_limits: ClassVar[UrlLimits] = UrlLimits()
 
     @abstractmethod
-    def choose(self, index: StreamIndex, span: range, options: Any, label: str,
-               warnings: list[str]) -> list[int]:
+    def choose(
+        self, index: StreamIndex, span: range, options: Any, label: str, warnings: list[str]
+    ) -> list[int]:
         """Sorted, unique frame indices to return, all inside `span`."""
 
     def sample(self, source: VideoSource, options: SamplerOptions) -> Clip:
@@ -45,13 +46,21 @@ class PyAVSampler(Sampler):
             span = index.span(options.start, options.end, source.label)
             chosen = self.choose(index, span, options, source.label, warnings)
             resize = Resize(options.size, options.max_side)
-            result = decode_at(container, stream, index, [index.pts[i] for i in chosen],
-                               resize, self.keyframes_only)
+            result = decode_at(
+                container,
+                stream,
+                index,
+                [index.pts[i] for i in chosen],
+                resize,
+                self.keyframes_only,
+            )
             if not result.images:
                 from vidtt import DecodeError
 
-                raise DecodeError(f"{source.label}: none of the chosen frames could be decoded"
-                                  + (f" ({result.warnings[0]})" if result.warnings else ""))
+                raise DecodeError(
+                    f"{source.label}: none of the chosen frames could be decoded"
+                    + (f" ({result.warnings[0]})" if result.warnings else "")
+                )
             got = [result.images[index.pts[i]] for i in chosen if index.pts[i] in result.images]
             info = video_info(container, stream, index, result.rotation)
         return Clip(
@@ -62,8 +71,11 @@ class PyAVSampler(Sampler):
             sampler=self.name,
             source=source.label,
             warnings=warnings + result.warnings,
-            metadata={"decoded_frames": result.decoded, "seeks": result.seeks,
-                      "asked_frames": len(chosen)},
+            metadata={
+                "decoded_frames": result.decoded,
+                "seeks": result.seeks,
+                "asked_frames": len(chosen),
+            },
         )
 
 
@@ -104,10 +116,23 @@ def frames_clip(source: VideoSource, options: SamplerOptions, sampler: str) -> C
         target = resize.target(*image.size)
         images.append(image if target == image.size else image.resize(target, Image.BILINEAR))
     width, height = images[0].size
-    info = VideoInfo(duration=float(len(images)), fps=1.0, frame_count=len(images),
-                     frame_count_exact=True, width=width, height=height, codec="frames")
-    return Clip(images, list(range(len(images))), [float(i) for i in range(len(images))], info,
-                sampler=sampler, source=source.label)
+    info = VideoInfo(
+        duration=float(len(images)),
+        fps=1.0,
+        frame_count=len(images),
+        frame_count_exact=True,
+        width=width,
+        height=height,
+        codec="frames",
+    )
+    return Clip(
+        images,
+        list(range(len(images))),
+        [float(i) for i in range(len(images))],
+        info,
+        sampler=sampler,
+        source=source.label,
+    )
 
 
 def _as_array(frame: Any) -> Any:

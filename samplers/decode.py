@@ -9,8 +9,14 @@ from typing import Any
 
 from .index import StreamIndex
 
-TRANSPOSE = {90: "ROTATE_90", -270: "ROTATE_90", 180: "ROTATE_180", -180: "ROTATE_180",
-             -90: "ROTATE_270", 270: "ROTATE_270"}
+TRANSPOSE = {
+    90: "ROTATE_90",
+    -270: "ROTATE_90",
+    180: "ROTATE_180",
+    -180: "ROTATE_180",
+    -90: "ROTATE_270",
+    270: "ROTATE_270",
+}
 MAX_DECODE_ERRORS = 8
 
 
@@ -50,8 +56,11 @@ def to_image(frame: Any, resize: Resize) -> Any:
 
     rotation = int(getattr(frame, "rotation", 0) or 0)
     turn = TRANSPOSE.get(rotation)
-    upright = (frame.height, frame.width) if turn in ("ROTATE_90", "ROTATE_270") else \
-        (frame.width, frame.height)
+    upright = (
+        (frame.height, frame.width)
+        if turn in ("ROTATE_90", "ROTATE_270")
+        else (frame.width, frame.height)
+    )
     width, height = resize.target(*upright)
     if turn in ("ROTATE_90", "ROTATE_270"):
         width, height = height, width
@@ -59,8 +68,14 @@ def to_image(frame: Any, resize: Resize) -> Any:
     return image.transpose(getattr(Image.Transpose, turn)) if turn else image
 
 
-def decode_at(container: Any, stream: Any, index: StreamIndex, targets: list[int],
-              resize: Resize, keyframes_only: bool = False) -> Decoded:
+def decode_at(
+    container: Any,
+    stream: Any,
+    index: StreamIndex,
+    targets: list[int],
+    resize: Resize,
+    keyframes_only: bool = False,
+) -> Decoded:
     """Decode the frames whose pts are in `targets` (sorted, unique)."""
     context = stream.codec_context
     if keyframes_only:
@@ -90,7 +105,8 @@ def decode_at(container: Any, stream: Any, index: StreamIndex, targets: list[int
             if pts > targets[i]:
                 result.warnings.append(
                     f"frame at {index.seconds(targets[i]):.3f} s did not decode; "
-                    f"used the next one ({index.seconds(pts):.3f} s)")
+                    f"used the next one ({index.seconds(pts):.3f} s)"
+                )
             result.images[targets[i]] = (pts, to_image(frame, resize))
             i += 1
             while i < len(targets) and targets[i] <= pts:

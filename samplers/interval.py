@@ -42,8 +42,9 @@ class IntervalSampler(PyAVSampler):
     description = "one frame every `every` seconds or at `fps`, within min/max_frames"
     options_model = IntervalOptions
 
-    def choose(self, index: StreamIndex, span: range, options: Any, label: str,
-               warnings: list[str]) -> list[int]:
+    def choose(
+        self, index: StreamIndex, span: range, options: Any, label: str, warnings: list[str]
+    ) -> list[int]:
         begin = index.seconds(index.pts[span[0]])
         end = index.seconds(index.pts[span[-1]]) + index.frame_duration()
         step = options.step
@@ -57,8 +58,10 @@ class IntervalSampler(PyAVSampler):
             )
         if options.min_frames and len(picks) < options.min_frames:
             count = min(options.min_frames, len(span))
-            warnings.append(f"the interval gave {len(picks)} frame(s); took {count} uniform "
-                            f"frames to reach min_frames={options.min_frames}")
+            warnings.append(
+                f"the interval gave {len(picks)} frame(s); took {count} uniform "
+                f"frames to reach min_frames={options.min_frames}"
+            )
             return sorted({span[i] for i in uniform_indices(len(span), count)})
         if options.max_frames and len(picks) > options.max_frames:
             picks = evenly(picks, options.max_frames)

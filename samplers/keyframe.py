@@ -27,16 +27,19 @@ class KeyframeSampler(PyAVSampler):
     options_model = KeyframeOptions
     keyframes_only = True
 
-    def choose(self, index: StreamIndex, span: range, options: Any, label: str,
-               warnings: list[str]) -> list[int]:
+    def choose(
+        self, index: StreamIndex, span: range, options: Any, label: str, warnings: list[str]
+    ) -> list[int]:
         first, last = index.pts[span[0]], index.pts[span[-1]]
         keys = [bisect.bisect_left(index.pts, k) for k in index.keyframes if first <= k <= last]
         if not keys:
             warnings.append("no keyframe lies in the range; took the range's first frame")
             return [span[0]]
         if len(keys) < options.max_frames:
-            warnings.append(f"{label} has {len(keys)} keyframe(s) in range, fewer than the "
-                            f"{options.max_frames} asked; returned them all")
+            warnings.append(
+                f"{label} has {len(keys)} keyframe(s) in range, fewer than the "
+                f"{options.max_frames} asked; returned them all"
+            )
         return evenly(keys, options.max_frames)
 
 

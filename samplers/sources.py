@@ -15,8 +15,17 @@ from typing import IO, Any
 
 from vidtt import DecodeError, SourceError, VideoSource
 
-IMAGE_FORMATS = ("image2", "png_pipe", "jpeg_pipe", "webp_pipe", "bmp_pipe", "gif",
-                 "tiff_pipe", "gif_pipe", "webp")
+IMAGE_FORMATS = (
+    "image2",
+    "png_pipe",
+    "jpeg_pipe",
+    "webp_pipe",
+    "bmp_pipe",
+    "gif",
+    "tiff_pipe",
+    "gif_pipe",
+    "webp",
+)
 CHUNK = 1 << 20
 
 
@@ -132,8 +141,10 @@ def _fetch_into(url: str, out: IO[bytes], limits: UrlLimits) -> None:
                 if received > limits.max_bytes:
                     raise SourceError(_too_big(url, limits, received))
                 if time.monotonic() - started > limits.deadline:
-                    raise SourceError(f"downloading {url} took over {limits.deadline:g} s; "
-                                      "download it yourself and pass the file")
+                    raise SourceError(
+                        f"downloading {url} took over {limits.deadline:g} s; "
+                        "download it yourself and pass the file"
+                    )
                 out.write(chunk)
     except SourceError:
         raise
@@ -149,5 +160,7 @@ def _fetch_into(url: str, out: IO[bytes], limits: UrlLimits) -> None:
 
 
 def _too_big(url: str, limits: UrlLimits, size: int) -> str:
-    return (f"{url} is larger than the {limits.max_bytes} byte limit ({size} bytes seen); "
-            "download it yourself or raise the limit")
+    return (
+        f"{url} is larger than the {limits.max_bytes} byte limit ({size} bytes seen); "
+        "download it yourself or raise the limit"
+    )

@@ -10,8 +10,13 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-CONTAINER_CODECS = {".mp4": "libx264", ".mkv": "libx264", ".webm": "libvpx-vp9",
-                    ".avi": "mpeg4", ".mov": "libx264"}
+CONTAINER_CODECS = {
+    ".mp4": "libx264",
+    ".mkv": "libx264",
+    ".webm": "libvpx-vp9",
+    ".avi": "mpeg4",
+    ".mov": "libx264",
+}
 BITS = 16
 
 
@@ -36,12 +41,14 @@ def frame_pattern(index: int, width: int, height: int) -> Any:
 
 def read_frame_number(rgb: Any) -> int:
     """Read back the frame number that `frame_pattern` wrote (tolerates compression)."""
-    height, width = rgb.shape[:2]
+    width = rgb.shape[1]
     block = max(width // (BITS + 2), 2)
     number = 0
     for bit in range(BITS):
-        patch = rgb[block // 4 : block * 3 // 4, (bit + 1) * block + block // 4 :
-                    (bit + 2) * block - block // 4]
+        patch = rgb[
+            block // 4 : block * 3 // 4,
+            (bit + 1) * block + block // 4 : (bit + 2) * block - block // 4,
+        ]
         if patch.mean() > 127:
             number |= 1 << bit
     return number
@@ -111,8 +118,9 @@ def _write_silence(container: Any, stream: Any, seconds: float, np: Any) -> None
     samples = int(seconds * stream.rate)
     chunk = 1024
     for start in range(0, samples, chunk):
-        frame = av.AudioFrame.from_ndarray(np.zeros((1, chunk), dtype=np.float32),
-                                           format="fltp", layout="mono")
+        frame = av.AudioFrame.from_ndarray(
+            np.zeros((1, chunk), dtype=np.float32), format="fltp", layout="mono"
+        )
         frame.sample_rate = stream.rate
         frame.pts = start
         for packet in stream.encode(frame):

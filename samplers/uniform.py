@@ -40,8 +40,9 @@ class UniformSampler(PyAVSampler):
     description = "num_frames frames evenly spread over the video (exact frames)"
     options_model = UniformOptions
 
-    def choose(self, index: StreamIndex, span: range, options: Any, label: str,
-               warnings: list[str]) -> list[int]:
+    def choose(
+        self, index: StreamIndex, span: range, options: Any, label: str, warnings: list[str]
+    ) -> list[int]:
         if options.num_frames > len(span):
             where = "in the chosen range" if options.start or options.end else ""
             raise OptionsError(
