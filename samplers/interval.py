@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import Field, model_validator
+
 from vidtt import OptionsError, SamplerOptions, hookimpl
 
 from .base import PyAVSampler, evenly

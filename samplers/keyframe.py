@@ -11,6 +11,7 @@ import bisect
 from typing import Any
 
 from pydantic import Field
+
 from vidtt import SamplerOptions, hookimpl
 
 from .base import PyAVSampler, evenly

@@ -12,6 +12,7 @@ import math
 from typing import Any, Literal
 
 from pydantic import Field
+
 from vidtt import OptionsError, SamplerOptions, hookimpl
 
 from .base import PyAVSampler

@@ -1,0 +1,47 @@
+"""Shared fixtures: videos made on the spot and fake plugin distributions on sys.path."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from vidtt.samplers.synthetic import make_video
+
+
+@pytest.fixture(scope="session")
+def videos(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Small videos of every kind the samplers must handle."""
+    root = tmp_path_factory.mktemp("videos")
+    vfr = [0, 0.1, 0.15, 0.5, 0.55, 0.9, 1.0, 1.5] + [1.6 + 0.04 * i for i in range(40)]
+    return {
+        "h264": make_video(root / "h264.mp4", frames=48),
+        "h264_gop": make_video(root / "gop.mp4", frames=72, gop=12),
+        "vp9": make_video(root / "vp9.webm", frames=48, gop=16),
+        "mpeg4": make_video(root / "mpeg4.avi", frames=48, gop=10),
+        "vfr": make_video(root / "vfr.mp4", frames=48, frame_times=vfr),
+        "rotated": make_video(root / "rotated.mp4", frames=24, rotation=90),
+        "audio": make_video(root / "with audio.mkv", frames=48, audio=True),
+    }
+
+
+@pytest.fixture
+def plugin_dist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Path]:
+    """Write a module plus a `.dist-info` declaring it as a `vidtt` entry point, on sys.path."""
+    site = tmp_path / "site"
+    site.mkdir()
+    monkeypatch.syspath_prepend(str(site))
+
+    def make(
+        dist: str, module: str, source: str, entry: str | None = None, version: str = "1.0"
+    ) -> Path:
+        (site / f"{module}.py").write_text(textwrap.dedent(source))
+        info = site / f"{dist.replace('-', '_')}-{version}.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
+        (info / "entry_points.txt").write_text(f"[vidtt]\n{entry or module} = {module}\n")
+        return site
+
+    return make

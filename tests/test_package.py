@@ -1,0 +1,47 @@
+"""Packaging: the wheel holds only `vidtt`, with its subpackages, entry points and py.typed."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).parent.parent
+
+
+def test_wheel_puts_only_vidtt_at_top_level(tmp_path: Path) -> None:
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(tmp_path),
+            str(ROOT),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    [wheel] = tmp_path.glob("vidtt-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    top = {name.split("/")[0] for name in names}
+    assert {t for t in top if not t.endswith(".dist-info")} == {"vidtt"}
+    for module in (
+        "vidtt/__init__.py",
+        "vidtt/py.typed",
+        "vidtt/samplers/uniform.py",
+        "vidtt/backends/cuda.py",
+        "vidtt/formatters/__init__.py",
+    ):
+        assert module in names
+    assert not any("tests/" in n or "benchmarks/" in n for n in names)
+    [entry_points] = [n for n in names if n.endswith("entry_points.txt")]
+    text = zipfile.ZipFile(wheel).read(entry_points).decode()
+    assert "[vidtt]" in text and "uniform = vidtt.samplers.uniform" in text
+    assert "vidtt = vidtt.cli:main" in text
