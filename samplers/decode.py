@@ -64,7 +64,10 @@ def to_image(frame: Any, resize: Resize) -> Any:
     width, height = resize.target(*upright)
     if turn in ("ROTATE_90", "ROTATE_270"):
         width, height = height, width
-    image = frame.to_image(width=width, height=height, interpolation="BILINEAR")
+    scaled = (width, height) != (frame.width, frame.height)
+    array = frame.to_ndarray(format="rgb24", width=width, height=height,
+                             interpolation="AREA" if scaled else None)
+    image = Image.fromarray(array)
     return image.transpose(getattr(Image.Transpose, turn)) if turn else image
 
 
@@ -92,7 +95,7 @@ def decode_at(
         if position is None or keyframe > position:
             container.seek(keyframe, stream=stream, backward=True)
             result.seeks += 1
-            frames = _frames(container, stream, result)
+            frames = _frames(container, stream, result, None if keyframes_only else set(targets))
         assert frames is not None
         for frame in frames:
             pts = frame.pts if frame.pts is not None else frame.dts
@@ -120,15 +123,22 @@ def decode_at(
     return result
 
 
-def _frames(container: Any, stream: Any, result: Decoded) -> Iterator[Any]:
-    """Decoded frames from the current position; bad packets are skipped with a warning."""
+def _frames(container: Any, stream: Any, result: Decoded,
+            wanted: set[int] | None) -> Iterator[Any]:
+    """Decoded frames from the current position; bad packets are skipped with a warning.
+
+    With `wanted`, frames that nothing refers to are skipped unless their pts is wanted.
+    """
     import av
 
+    context = stream.codec_context
     errors = 0
     packets = container.demux(stream)
     while True:
         try:
             packet = next(packets)
+            if wanted is not None:
+                context.skip_frame = "DEFAULT" if packet.pts in wanted else "NONREF"
             frames = packet.decode()
         except StopIteration:
             return

@@ -6,6 +6,8 @@ number written as a row of black/white blocks), so a wrong frame is easy to spot
 
 from __future__ import annotations
 
+import functools
+
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -20,16 +22,25 @@ CONTAINER_CODECS = {
 BITS = 16
 
 
+@functools.lru_cache(maxsize=4)
+def _base_pattern(width: int, height: int) -> Any:
+    import numpy as np
+
+    x = np.linspace(0, 255, width, dtype=np.float32)[None, :]
+    y = np.linspace(0, 255, height, dtype=np.float32)[:, None]
+    base = np.empty((height, width, 3), dtype=np.uint8)
+    base[..., 0] = x
+    base[..., 1] = y
+    base[..., 2] = x * 0.5 + y * 0.5
+    return base
+
+
 def frame_pattern(index: int, width: int, height: int) -> Any:
     """The RGB array of frame `index` (uint8, height x width x 3)."""
     import numpy as np
 
-    x = np.linspace(0, 255, width, dtype=np.float32)
-    y = np.linspace(0, 255, height, dtype=np.float32)[:, None]
-    frame = np.empty((height, width, 3), dtype=np.uint8)
-    frame[..., 0] = (x[None, :] + index * 7) % 256
-    frame[..., 1] = (y + index * 3) % 256
-    frame[..., 2] = (x[None, :] * 0.5 + y * 0.5 + index * 11) % 256
+    frame = np.roll(_base_pattern(width, height), index * 7, axis=1)
+    frame[..., 2] += np.uint8(index * 11 % 256)
     bar = (index * 13) % max(width - width // 10, 1)
     frame[:, bar : bar + max(width // 10, 1)] = 255
     block = max(width // (BITS + 2), 2)
