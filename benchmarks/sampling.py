@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import psutil
@@ -42,7 +42,7 @@ class AtIndices(PyAVSampler):
     """vidtt's decoder at given indices (to compare with peers that pick their own)."""
 
     name = "at-indices"
-    indices: list[int] = []
+    indices: ClassVar[list[int]] = []
 
     def choose(self, index, span, options, label, warnings):
         return sorted(set(self.indices))
@@ -96,8 +96,9 @@ def decord_peer(path: Path, idx: list[int]) -> list[np.ndarray]:
 def torchcodec_peer(path: Path, idx: list[int], threads: int) -> list[np.ndarray]:
     from torchcodec.decoders import VideoDecoder
 
-    decoder = VideoDecoder(str(path), seek_mode="exact", dimension_order="NHWC",
-                           num_ffmpeg_threads=threads)
+    decoder = VideoDecoder(
+        str(path), seek_mode="exact", dimension_order="NHWC", num_ffmpeg_threads=threads
+    )
     return list(decoder.get_frames_at(idx).data.numpy())
 
 
@@ -188,16 +189,22 @@ def run_file(name: str, runs: int) -> list[str]:
                 check = "resized"
             else:
                 check = difference(out, reference)
-            rows.append(f"| {name} | {count} | {peer} | {seconds:.3f} | {peak:.0f} | "
-                        f"{decoded} | {check} |")
+            rows.append(
+                f"| {name} | {count} | {peer} | {seconds:.3f} | {peak:.0f} | {decoded} | {check} |"
+            )
             print(rows[-1], flush=True)
-        for sampler, options in (("keyframe", {"max_frames": count}),
-                                 ("interval", {"fps": 1, "max_frames": count})):
-            seconds, peak, clip = measure(lambda s=sampler, o=options: vidtt.sample(path, s, **o),
-                                          runs)
+        for sampler, options in (
+            ("keyframe", {"max_frames": count}),
+            ("interval", {"fps": 1, "max_frames": count}),
+        ):
+            seconds, peak, clip = measure(
+                lambda s=sampler, o=options: vidtt.sample(path, s, **o), runs
+            )
             ratio = clip.metadata["decoded_frames"] / len(clip)
-            rows.append(f"| {name} | {count} | vidtt {sampler} ({len(clip)} frames) | "
-                        f"{seconds:.3f} | {peak:.0f} | {ratio:.1f} | - |")
+            rows.append(
+                f"| {name} | {count} | vidtt {sampler} ({len(clip)} frames) | "
+                f"{seconds:.3f} | {peak:.0f} | {ratio:.1f} | - |"
+            )
             print(rows[-1], flush=True)
     return rows
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from . import registry
 from .config import DEFAULT_MODEL, PipelineConfig, load_config
+from .devices import auto_backend, select_backend
 from .errors import (
     BackendUnavailableError,
     ConfigError,
@@ -45,6 +46,14 @@ from .types import (
 from .version import __version__
 
 
+def __getattr__(name: str) -> Any:
+    if name == "Pipeline":  # loads lazily: it imports nothing heavy, but keeps import cheap
+        from .pipeline import Pipeline
+
+        return Pipeline
+    raise AttributeError(f"module 'vidtt' has no attribute {name!r}")
+
+
 def sample(source: Any, sampler: str = "uniform", **options: Any) -> Clip:
     """Sample frames from one video: `vidtt.sample("cat.mp4", num_frames=8, max_side=384)`."""
     chosen = registry.sampler(sampler)
@@ -69,6 +78,7 @@ __all__ = [
     "Message",
     "ModelLoadError",
     "OptionsError",
+    "Pipeline",
     "PipelineConfig",
     "PluginError",
     "PromptFormatter",
@@ -85,8 +95,10 @@ __all__ = [
     "VideoSource",
     "VidttError",
     "__version__",
+    "auto_backend",
     "hookimpl",
     "load_config",
     "registry",
     "sample",
+    "select_backend",
 ]

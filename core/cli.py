@@ -64,6 +64,29 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backends(args: argparse.Namespace) -> int:
+    from .devices import backend_report
+
+    report = backend_report()
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    rows = [
+        [
+            ("* " if r["selected"] else "  ") + r["name"],
+            "yes" if r["available"] else "no",
+            str(r["priority"]),
+            str(r["device_count"]),
+            ", ".join(r["dtypes"]) or "-",
+            r["device_name"] or r["reason"] or "",
+        ]
+        for r in report
+    ]
+    print(table(rows, ["backend", "available", "priority", "devices", "dtypes", "device / reason"]))
+    print("\n* = what `auto` picks; choose with --backend NAME[:INDEX] or VIDTT_BACKEND")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vidtt", description="Ask questions about videos with video language models."
@@ -74,6 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
     plugins = commands.add_parser("plugins", help="list samplers, formatters and backends")
     plugins.add_argument("--json", action="store_true", help="print one JSON object")
     plugins.set_defaults(func=cmd_plugins)
+    backends = commands.add_parser("backends", help="list device backends and availability")
+    backends.add_argument("--json", action="store_true", help="print a JSON list")
+    backends.set_defaults(func=cmd_backends)
     return parser
 
 

@@ -100,8 +100,13 @@ class Backend(ABC):
         return self.why_unavailable() is None
 
     def why_unavailable(self) -> str | None:
+        """The probe's reason, cached; a probe that raises makes the backend unavailable."""
         if not self._probed:
-            self._reason, self._probed = self.probe(), True
+            try:
+                self._reason = self.probe()
+            except Exception as exc:
+                self._reason = f"its availability check failed: {type(exc).__name__}: {exc}"
+            self._probed = True
         return self._reason
 
     def reset(self) -> None:

@@ -65,8 +65,9 @@ def to_image(frame: Any, resize: Resize) -> Any:
     if turn in ("ROTATE_90", "ROTATE_270"):
         width, height = height, width
     scaled = (width, height) != (frame.width, frame.height)
-    array = frame.to_ndarray(format="rgb24", width=width, height=height,
-                             interpolation="AREA" if scaled else None)
+    array = frame.to_ndarray(
+        format="rgb24", width=width, height=height, interpolation="AREA" if scaled else None
+    )
     image = Image.fromarray(array)
     return image.transpose(getattr(Image.Transpose, turn)) if turn else image
 
@@ -123,8 +124,7 @@ def decode_at(
     return result
 
 
-def _frames(container: Any, stream: Any, result: Decoded,
-            wanted: set[int] | None) -> Iterator[Any]:
+def _frames(container: Any, stream: Any, result: Decoded, wanted: set[int] | None) -> Iterator[Any]:
     """Decoded frames from the current position; bad packets are skipped with a warning.
 
     With `wanted`, frames that nothing refers to are skipped unless their pts is wanted.

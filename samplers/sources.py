@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import os
-import tempfile
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from vidtt import DecodeError, SourceError, VideoSource
+from vidtt.fetch import UrlLimits, download
 
 IMAGE_FORMATS = (
     "image2",
@@ -26,17 +22,6 @@ IMAGE_FORMATS = (
     "gif_pipe",
     "webp",
 )
-CHUNK = 1 << 20
-
-
-@dataclass(frozen=True)
-class UrlLimits:
-    """Bounds on fetching a video from a URL."""
-
-    max_bytes: int = 2 << 30
-    timeout: float = 10.0  # seconds, for connecting and for each read
-    deadline: float = 300.0  # seconds for the whole download
-    spool_bytes: int = 64 << 20  # kept in memory below this, in an unlinked temp file above
 
 
 @contextmanager
@@ -92,7 +77,7 @@ def _media(source: VideoSource, limits: UrlLimits) -> Iterator[Any]:
     elif source.kind == "file":
         yield source.value
     elif source.kind == "url":
-        with _download(source.value, limits) as spool:
+        with download(source.value, limits) as spool:
             yield spool
     else:
         raise SourceError(f"{source.label} holds decoded frames; nothing to open")
@@ -113,54 +98,3 @@ def _checked_path(value: str) -> str:
     if not os.access(path, os.R_OK):
         raise SourceError(f"permission denied reading {value}")
     return str(path)
-
-
-@contextmanager
-def _download(url: str, limits: UrlLimits) -> Iterator[IO[bytes]]:
-    """Fetch `url` into a spooled temporary file (memory first, an unlinked file after)."""
-    spool = tempfile.SpooledTemporaryFile(max_size=limits.spool_bytes)
-    try:
-        _fetch_into(url, spool, limits)
-        spool.seek(0)
-        yield spool
-    finally:
-        spool.close()
-
-
-def _fetch_into(url: str, out: IO[bytes], limits: UrlLimits) -> None:
-    request = urllib.request.Request(url, headers={"User-Agent": "vidtt"})
-    started = time.monotonic()
-    try:
-        with urllib.request.urlopen(request, timeout=limits.timeout) as response:
-            declared = response.headers.get("Content-Length")
-            if declared and declared.isdigit() and int(declared) > limits.max_bytes:
-                raise SourceError(_too_big(url, limits, int(declared)))
-            received = 0
-            while chunk := response.read(CHUNK):
-                received += len(chunk)
-                if received > limits.max_bytes:
-                    raise SourceError(_too_big(url, limits, received))
-                if time.monotonic() - started > limits.deadline:
-                    raise SourceError(
-                        f"downloading {url} took over {limits.deadline:g} s; "
-                        "download it yourself and pass the file"
-                    )
-                out.write(chunk)
-    except SourceError:
-        raise
-    except urllib.error.HTTPError as exc:
-        raise SourceError(f"cannot fetch {url}: HTTP {exc.code} {exc.reason}") from None
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        if isinstance(exc, TimeoutError) or "timed out" in str(reason):
-            reason = f"no answer within {limits.timeout:g} s"
-        raise SourceError(f"cannot fetch {url}: {reason}") from None
-    if received == 0:
-        raise DecodeError(f"{url} returned no data")
-
-
-def _too_big(url: str, limits: UrlLimits, size: int) -> str:
-    return (
-        f"{url} is larger than the {limits.max_bytes} byte limit ({size} bytes seen); "
-        "download it yourself or raise the limit"
-    )

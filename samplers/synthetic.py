@@ -7,7 +7,6 @@ number written as a row of black/white blocks), so a wrong frame is easy to spot
 from __future__ import annotations
 
 import functools
-
 from fractions import Fraction
 from pathlib import Path
 from typing import Any

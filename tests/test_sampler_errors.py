@@ -13,6 +13,7 @@ from PIL import Image
 
 import vidtt
 from vidtt import DecodeError, OptionsError, SourceError
+from vidtt.fetch import UrlLimits
 from vidtt.samplers.synthetic import make_audio_only, make_video
 from vidtt.samplers.uniform import UniformSampler
 
@@ -188,7 +189,7 @@ def server(videos) -> Iterator[str]:
 
 class Limited(UniformSampler):
     name = "limited"
-    url_limits = vidtt.samplers.sources.UrlLimits(max_bytes=2000, timeout=0.5)
+    url_limits = UrlLimits(max_bytes=2000, timeout=0.5)
 
 
 def test_url_source(server, videos) -> None:

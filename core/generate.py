@@ -1,0 +1,198 @@
+"""Running `model.generate` on prepared inputs: timings, streaming, and the Answers."""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import ContextOverflowError, GenerationError
+from .types import Answer, FramesUsed, GenerationOptions, Timings, Usage
+
+
+@dataclass
+class Request:
+    """One prepared generation: inputs on the device and what the Answer should report."""
+
+    inputs: Any
+    options: GenerationOptions
+    videos: list[list[FramesUsed]]  # per row
+    timings: list[Timings]  # per row: sampling and preprocessing filled in
+    meta: dict[str, str] = field(default_factory=dict)
+
+
+class Clock:
+    """A streamer that notes when the first new token arrives (the end of prefill)."""
+
+    def __init__(self, then: Callable[[Any], None] | None = None) -> None:
+        self.started = time.perf_counter()
+        self.first: float | None = None
+        self.calls = 0
+        self.then = then
+
+    def put(self, value: Any) -> None:
+        if self.calls == 1 and self.first is None:
+            self.first = time.perf_counter()
+        self.calls += 1
+        if self.then is not None and self.calls > 1:
+            self.then(value)
+
+    def end(self) -> None:
+        if self.first is None:
+            self.first = time.perf_counter()
+
+
+def context_size(model: Any) -> int | None:
+    config = model.config
+    text = getattr(config, "text_config", None) or config
+    return getattr(text, "max_position_embeddings", None)
+
+
+def visual_token_ids(processor: Any) -> set[int]:
+    ids = set()
+    for name in ("image_token", "video_token"):
+        token = getattr(processor, name, None)
+        if token:
+            found = processor.tokenizer.convert_tokens_to_ids(token)
+            if isinstance(found, int) and found >= 0:
+                ids.add(found)
+    return ids
+
+
+def check_context(
+    model: Any, processor: Any, inputs: Any, options: GenerationOptions, frames: int
+) -> None:
+    """Fail early, with the numbers, when the prompt plus new tokens exceed the context."""
+    limit = context_size(model)
+    prompt = int(inputs["input_ids"].shape[1])
+    if limit is None or prompt + options.max_new_tokens <= limit:
+        return
+    visual = int(sum((inputs["input_ids"] == i).sum() for i in visual_token_ids(processor)))
+    raise ContextOverflowError(
+        f"the prompt needs {prompt} tokens ({visual} for images and {frames} video frames) plus "
+        f"max_new_tokens={options.max_new_tokens}, but the model's context is {limit} tokens: "
+        "sample fewer frames (num_frames / max_frames), use smaller frames where the model "
+        "scales with size, or lower max_new_tokens"
+    )
+
+
+def generation_kwargs(model: Any, processor: Any, options: GenerationOptions) -> dict[str, Any]:
+    kwargs = options.generate_kwargs()
+    if getattr(model.generation_config, "pad_token_id", None) is None:
+        kwargs["pad_token_id"] = processor.tokenizer.pad_token_id
+    return kwargs
+
+
+def run(
+    model: Any, processor: Any, request: Request, on_tokens: Callable[[Any], None] | None = None
+) -> list[Answer]:
+    """Generate for every row of `request.inputs` and build one Answer per row."""
+    import torch
+
+    if request.options.seed is not None:
+        torch.manual_seed(request.options.seed)
+    clock = Clock(on_tokens)
+    kwargs = generation_kwargs(model, processor, request.options)
+    if request.options.num_beams == 1:  # generate refuses a streamer with beam search
+        kwargs["streamer"] = clock
+    try:
+        with torch.inference_mode():
+            output = model.generate(**request.inputs, **kwargs)
+    except (RuntimeError, ValueError, TypeError) as exc:
+        raise GenerationError(f"generation failed: {str(exc).splitlines()[0]}") from exc
+    ended = time.perf_counter()
+    first = clock.first or ended
+    return [
+        answer_for(model, processor, request, row, output, first - clock.started, ended - first)
+        for row in range(output.shape[0])
+    ]
+
+
+def eos_ids(model: Any, processor: Any) -> set[int]:
+    eos = getattr(model.generation_config, "eos_token_id", None)
+    if eos is None:
+        eos = processor.tokenizer.eos_token_id
+    return set(eos if isinstance(eos, (list, tuple)) else [eos] if eos is not None else [])
+
+
+def answer_for(
+    model: Any,
+    processor: Any,
+    request: Request,
+    row: int,
+    output: Any,
+    prefill: float,
+    decode: float,
+) -> Answer:
+    inputs = request.inputs
+    new = output[row, inputs["input_ids"].shape[1] :].tolist()
+    stops = eos_ids(model, processor)
+    cut = next((i + 1 for i, token in enumerate(new) if token in stops), None)
+    ids = new[:cut] if cut else new
+    prompt_ids = inputs["input_ids"][row]
+    mask = inputs.get("attention_mask")
+    visual = visual_token_ids(processor)
+    timings = request.timings[row].model_copy(update={"prefill": prefill, "decode": decode})
+    return Answer(
+        text=processor.tokenizer.decode(ids, skip_special_tokens=True),
+        token_ids=ids,
+        finish_reason="stop" if cut else "length",
+        usage=Usage(
+            prompt_tokens=int(mask[row].sum()) if mask is not None else len(prompt_ids),
+            visual_tokens=int(sum(int((prompt_ids == i).sum()) for i in visual)),
+            generated_tokens=len(ids),
+        ),
+        timings=timings,
+        videos=request.videos[row],
+        **request.meta,
+    )
+
+
+class AnswerStream:
+    """Text pieces as they are generated; `answer` holds the whole Answer once iterated."""
+
+    def __init__(
+        self, start: Callable[[Callable[[Any], None]], list[Answer]], processor: Any
+    ) -> None:
+        self._pieces: queue.Queue[Any] = queue.Queue()
+        self._done = object()
+        self._tokens: list[int] = []
+        self._printed = ""
+        self._processor = processor
+        self.answer: Answer | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._work, args=(start,), daemon=True)
+        self._thread.start()
+
+    def _work(self, start: Callable[[Callable[[Any], None]], list[Answer]]) -> None:
+        try:
+            self.answer = start(self._on_tokens)[0]
+        except BaseException as exc:  # handed to the reading thread
+            self._error = exc
+        finally:
+            self._pieces.put(self._done)
+
+    def _on_tokens(self, value: Any) -> None:
+        self._tokens.extend(int(t) for t in value.reshape(-1).tolist())
+        text = self._processor.tokenizer.decode(self._tokens, skip_special_tokens=True)
+        if text.endswith("\ufffd"):  # half of a multi-byte character: wait for the rest
+            return
+        if len(text) > len(self._printed):
+            self._pieces.put(text[len(self._printed) :])
+            self._printed = text
+
+    def __iter__(self) -> Iterator[str]:
+        while (piece := self._pieces.get()) is not self._done:
+            yield piece
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        if (
+            self.answer is not None
+            and self.answer.text.startswith(self._printed)
+            and len(self.answer.text) > len(self._printed)
+        ):
+            yield self.answer.text[len(self._printed) :]  # a tail held back by the eos cut

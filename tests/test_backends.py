@@ -1,0 +1,165 @@
+"""Backends: the CPU for real, accelerators with their probes replaced, and selection."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import vidtt
+from vidtt import BackendUnavailableError, DtypeError, registry, select_backend
+from vidtt.backends import probes
+from vidtt.backends.cuda import CudaBackend
+
+
+@pytest.fixture(autouse=True)
+def fresh_probes(monkeypatch: pytest.MonkeyPatch):
+    """Every test sees backends that probe again, without VIDTT_BACKEND set."""
+    monkeypatch.delenv("VIDTT_BACKEND", raising=False)
+    for entry in registry.entries("backends"):
+        entry.obj.reset()
+    yield
+    for entry in registry.entries("backends"):
+        entry.obj.reset()
+
+
+@pytest.fixture
+def two_gpus(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(probes, "nvml_device_count", lambda: 2)
+    monkeypatch.setattr(
+        probes, "torch_build", lambda: {"version": "x", "cuda": "12.4", "hip": None}
+    )
+    monkeypatch.setattr(CudaBackend, "capability", lambda self: (9, 0))
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+
+
+def test_cpu_backend_for_real() -> None:
+    cpu = registry.backend("cpu")
+    assert cpu.is_available() and cpu.why_unavailable() is None
+    assert cpu.device == "cpu" and cpu.device_count() == 1
+    assert cpu.check_dtype("auto") == "float32" and cpu.check_dtype("bfloat16") == "bfloat16"
+    memory = cpu.memory_info()
+    assert memory and memory["total"] > memory["free"] > 0
+    cpu.synchronize()
+    cpu.empty_cache()
+
+
+def test_auto_is_the_cpu_here(monkeypatch) -> None:
+    monkeypatch.setattr(probes, "nvml_device_count", lambda: None)
+    assert select_backend().name == "cpu" and select_backend("auto").name == "cpu"
+
+
+def test_reasons_on_a_machine_without_accelerators(monkeypatch) -> None:
+    monkeypatch.setattr(probes, "nvml_device_count", lambda: None)
+    monkeypatch.setattr(probes, "has_module", lambda name: name != "torch_npu")
+    assert registry.backend("cuda").why_unavailable().startswith("no CUDA device visible")
+    assert "torch_npu is not installed" in registry.backend("npu").why_unavailable()
+    if sys.platform != "darwin":
+        assert "needs macOS" in registry.backend("mps").why_unavailable()
+    assert registry.backend("xpu").why_unavailable()
+
+
+def test_cpu_only_torch_build(monkeypatch) -> None:
+    monkeypatch.setattr(
+        probes, "torch_build", lambda: {"version": "2.9.0+cpu", "cuda": None, "hip": None}
+    )
+    assert "built without CUDA" in registry.backend("cuda").why_unavailable()
+
+
+def test_explicit_unavailable_backend_is_an_error_with_the_reason(monkeypatch) -> None:
+    monkeypatch.setattr(probes, "nvml_device_count", lambda: None)
+    with pytest.raises(BackendUnavailableError) as error:
+        select_backend("cuda")
+    assert "backend 'cuda' is unavailable: no CUDA device visible" in str(error.value)
+    monkeypatch.setenv("VIDTT_BACKEND", "npu")
+    with pytest.raises(BackendUnavailableError, match="'npu' is unavailable"):
+        select_backend()
+    with pytest.raises(vidtt.UnknownNameError, match="known backends: cpu"):
+        select_backend("tpu")
+
+
+def test_auto_prefers_an_available_accelerator(two_gpus) -> None:
+    backend = select_backend()
+    assert backend.name == "cuda" and backend.device == "cuda:0"
+    assert backend.device_count() == 2
+    assert backend.check_dtype("auto") == "bfloat16"
+
+
+def test_device_index_is_honoured(two_gpus) -> None:
+    assert select_backend("cuda:1").device == "cuda:1"
+    with pytest.raises(BackendUnavailableError, match="index 5 is out of range: 2"):
+        select_backend("cuda:5")
+    with pytest.raises(vidtt.OptionsError, match="NAME:INDEX"):
+        select_backend("cuda:x")
+
+
+def test_visible_devices_variable_limits_the_count(two_gpus, monkeypatch) -> None:
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    reason = registry.backend("cuda").why_unavailable()
+    assert reason == "no CUDA device visible (CUDA_VISIBLE_DEVICES='')"
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")
+    assert CudaBackend().device_count() == 1
+
+
+def test_dtype_support_follows_the_device(two_gpus, monkeypatch) -> None:
+    monkeypatch.setattr(CudaBackend, "capability", lambda self: (7, 5))
+    cuda = select_backend("cuda")
+    assert cuda.supported_dtypes == ["float16", "float32"]
+    with pytest.raises(
+        DtypeError,
+        match="'bfloat16' is not supported on backend 'cuda'; use one of float16, float32",
+    ):
+        cuda.check_dtype("bfloat16")
+
+
+def test_env_variable_selects_a_backend(two_gpus, monkeypatch) -> None:
+    monkeypatch.setenv("VIDTT_BACKEND", "cpu")
+    assert select_backend().name == "cpu"
+    assert select_backend("auto").name == "cpu"
+    assert select_backend("cuda").name == "cuda"  # an explicit name beats the variable
+
+
+class Quantum(vidtt.Backend):
+    name = "quantum"
+    priority = 1000
+
+    def probe(self):
+        return None
+
+
+class Flaky(vidtt.Backend):
+    name = "flaky"
+    priority = 2000
+
+    def probe(self):
+        raise RuntimeError("driver exploded")
+
+
+def test_third_party_backend_wins_auto_by_priority() -> None:
+    with registry.temporary(Quantum(), Flaky()):
+        assert select_backend().name == "quantum"
+        flaky = registry.backend("flaky")
+        assert "availability check failed: RuntimeError: driver exploded" in flaky.why_unavailable()
+    assert select_backend().name != "quantum"
+
+
+def test_backends_command_json() -> None:
+    vidtt_cmd = str(Path(sys.executable).with_name("vidtt"))
+    env = {k: v for k, v in os.environ.items() if k != "VIDTT_BACKEND"}
+    out = subprocess.run(
+        [vidtt_cmd, "backends", "--json"], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    rows = {row["name"]: row for row in json.loads(out.stdout)}
+    assert set(rows) >= {"cpu", "cuda", "xpu", "mps", "npu"}
+    for row in rows.values():
+        assert {"name", "available", "reason", "priority", "selected"} <= set(row)
+    assert rows["cpu"]["available"] and rows["cpu"]["reason"] is None
+    assert [name for name, row in rows.items() if row["selected"]] == ["cpu"]
+    assert rows["cuda"]["priority"] > rows["cpu"]["priority"] and not rows["cuda"]["available"]
+    table = subprocess.run([vidtt_cmd, "backends"], capture_output=True, text=True, env=env)
+    assert "* cpu" in table.stdout and "no CUDA device visible" in table.stdout
