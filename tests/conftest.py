@@ -45,3 +45,43 @@ def plugin_dist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[...
         return site
 
     return make
+
+
+@pytest.fixture(scope="session")
+def llava_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from tiny_models import make_llava
+
+    return make_llava(tmp_path_factory.mktemp("llava"))
+
+
+@pytest.fixture(scope="session")
+def next_video_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from tiny_models import make_llava_next_video
+
+    return make_llava_next_video(tmp_path_factory.mktemp("llava-next-video"))
+
+
+@pytest.fixture(scope="session")
+def llava(llava_dir: Path):
+    import vidtt
+
+    return vidtt.Pipeline(
+        model=str(llava_dir),
+        backend="cpu",
+        dtype="float32",
+        sampler_options={"num_frames": 4},
+        generation={"max_new_tokens": 12},
+    )
+
+
+@pytest.fixture(scope="session")
+def next_video(next_video_dir: Path):
+    import vidtt
+
+    return vidtt.Pipeline(
+        model=str(next_video_dir),
+        backend="cpu",
+        dtype="float32",
+        sampler_options={"num_frames": 4},
+        generation={"max_new_tokens": 12},
+    )
