@@ -3,18 +3,22 @@
     python benchmarks/sampling.py [--runs 3] [--quick]
 
 Makes its videos once in benchmarks/data/ (60 s 1080p H.264 with a 2 s GOP, a 10 s 720p clip with
-a single keyframe, a 5 min 720p clip), then, in this one process and warm, takes the median of
-`--runs` timings of each peer for 8 and 32 frames at the same indices (transformers' rule,
-floor(k * N / n); the seed recipe keeps every (N // n)-th frame, as the guide does). Every peer's
+a single keyframe, a 5 min 720p clip; x264 "veryfast", so with B-frames like most real files),
+then, in this one process and warm, takes the median of `--runs` timings of each peer (taking
+turns run by run) for 8 and 32 frames at the same indices (transformers' rule, floor(k * N / n);
+the seed recipe keeps every (N // n)-th frame, as the guide does, and runs once). Every peer's
 frames are compared with vidtt's frames at the same indices. Peak memory is the process's
-resident memory above its level before the call, sampled every 2 ms. Peers not installed are
-skipped (decord: `pip install decord`; torchcodec needs FFmpeg's shared libraries).
+resident memory above its level before the call, sampled every 2 ms; in the timing table memory
+freed by earlier calls is reused, so `--memory` measures each call in a fresh process. Peers not
+installed are skipped (decord: `pip install decord`; torchcodec needs FFmpeg's shared libraries).
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -52,10 +56,13 @@ def arange(total: int, count: int) -> list[int]:
     return [k * total // count for k in range(count)]
 
 
-def ours(path: Path, idx: list[int], **resize: Any) -> list[np.ndarray]:
+def ours(path: Path, idx: list[int], **resize: Any) -> vidtt.Clip:
+    """vidtt's frames (PIL images, its product) at `idx`."""
     AtIndices.indices = idx
-    clip = AtIndices().sample(vidtt.VideoSource.of(path), AtIndices.options_model(**resize))
-    ours.decoded = clip.metadata["decoded_frames"]  # type: ignore[attr-defined]
+    return AtIndices().sample(vidtt.VideoSource.of(path), AtIndices.options_model(**resize))
+
+
+def arrays(clip: vidtt.Clip) -> list[np.ndarray]:
     return [np.asarray(f) for f in clip.frames]
 
 
@@ -102,29 +109,48 @@ def torchcodec_peer(path: Path, idx: list[int], threads: int) -> list[np.ndarray
     return list(decoder.get_frames_at(idx).data.numpy())
 
 
-def measure(fn: Callable[[], Any], runs: int) -> tuple[float, float, Any]:
-    """Median seconds and peak extra resident MiB over `runs` calls after one warm-up."""
-    result = fn()
+def timed(fn: Callable[[], Any]) -> tuple[float, float, Any]:
+    """Seconds and peak extra resident MiB of one call."""
     process = psutil.Process()
-    times, peaks = [], []
-    for _ in range(runs):
-        base = process.memory_info().rss
-        peak = [base]
-        done = threading.Event()
+    base = process.memory_info().rss
+    peak = [base]
+    done = threading.Event()
 
-        def watch(peak: list[int] = peak, done: threading.Event = done) -> None:
-            while not done.wait(0.002):
-                peak[0] = max(peak[0], process.memory_info().rss)
+    def watch() -> None:
+        while not done.wait(0.002):
+            peak[0] = max(peak[0], process.memory_info().rss)
 
-        watcher = threading.Thread(target=watch)
-        watcher.start()
-        started = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - started)
-        done.set()
-        watcher.join()
-        peaks.append((max(peak[0], process.memory_info().rss) - base) / 2**20)
-    return statistics.median(times), max(peaks), result
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    started = time.perf_counter()
+    result = fn()
+    seconds = time.perf_counter() - started
+    done.set()
+    watcher.join()
+    return seconds, (max(peak[0], process.memory_info().rss) - base) / 2**20, result
+
+
+def measure(
+    table: dict[str, Callable[[], Any]], runs: int, once: set[str]
+) -> dict[str, tuple[float, float, Any]]:
+    """Median time and worst peak per peer; after a warm-up call each, the peers take turns
+    run by run so that drift in machine speed hits all alike. Peers in `once` run once."""
+    results = {name: fn() for name, fn in table.items() if name not in once}
+    samples: dict[str, list[tuple[float, float]]] = {name: [] for name in table}
+    for run in range(runs):
+        for name, fn in table.items():
+            if name in once and run > 0:
+                continue
+            seconds, peak, results[name] = timed(fn)
+            samples[name].append((seconds, peak))
+    return {
+        name: (
+            statistics.median(s for s, _ in samples[name]),
+            max(p for _, p in samples[name]),
+            results[name],
+        )
+        for name in table
+    }
 
 
 def difference(a: list[np.ndarray], b: list[np.ndarray]) -> str:
@@ -135,91 +161,127 @@ def difference(a: list[np.ndarray], b: list[np.ndarray]) -> str:
     return "identical" if worst == 0 else f"mean |diff| {worst:.2f}"
 
 
-def peers(path: Path, count: int, total: int) -> dict[str, tuple[Callable[[], Any], Any]]:
+def peers(path: Path, count: int, total: int) -> dict[str, Callable[[], Any]]:
     idx = arange(total, count)
-    table: dict[str, tuple[Callable[[], Any], Any]] = {
-        "vidtt uniform": (lambda: ours(path, idx), idx),
-        "vidtt uniform, max_side=448": (lambda: ours(path, idx, max_side=448), None),
-        "seed recipe (OpenCV)": (lambda: seed_recipe(path, count), "seed"),
-        "transformers load_video (pyav)": (lambda: transformers_pyav(path, count), idx),
+    table: dict[str, Callable[[], Any]] = {
+        "vidtt uniform": lambda: ours(path, idx),
+        "vidtt uniform, max_side=448": lambda: ours(path, idx, max_side=448),
+        "seed recipe (OpenCV)": lambda: seed_recipe(path, count),
+        "transformers load_video (pyav)": lambda: transformers_pyav(path, count),
     }
     try:
         import decord  # noqa: F401
 
-        table["decord"] = (lambda: decord_peer(path, idx), idx)
+        table["decord"] = lambda: decord_peer(path, idx)
     except ImportError:
         pass
     try:
         from torchcodec.decoders import VideoDecoder  # noqa: F401
 
-        table["torchcodec exact"] = (lambda: torchcodec_peer(path, idx, 1), idx)
-        table["torchcodec exact, threads=0"] = (lambda: torchcodec_peer(path, idx, 0), idx)
+        table["torchcodec exact"] = lambda: torchcodec_peer(path, idx, 1)
+        table["torchcodec exact, threads=0"] = lambda: torchcodec_peer(path, idx, 0)
     except (ImportError, OSError, RuntimeError):
         pass
+    for sampler, options in (
+        ("keyframe", {"max_frames": count}),
+        ("interval", {"fps": 1, "max_frames": count}),
+    ):
+        table[f"vidtt {sampler}"] = lambda s=sampler, o=options: vidtt.sample(path, s, **o)
     return table
 
 
-def run_file(name: str, runs: int) -> list[str]:
-    spec = FILES[name]
+def check(name: str, out: Any, reference: vidtt.Clip, path: Path) -> str:
+    """How a peer's frames compare with vidtt's at the same indices."""
+    if name == "vidtt uniform":
+        return "reference"
+    if name.startswith("vidtt"):
+        return "resized" if "max_side" in name else "-"
+    if name.startswith("seed"):
+        kept, frames = out
+        return difference(frames, arrays(ours(path, kept)))
+    return difference(out, arrays(reference))
+
+
+def decoded_ratio(name: str, out: Any, count: int, total: int) -> str:
+    if name.startswith("vidtt"):
+        return f"{out.metadata['decoded_frames'] / len(out):.1f}"
+    if name.startswith("seed"):
+        return f"{total / count:.1f}"
+    if name.startswith("transformers"):
+        return f"{(arange(total, count)[-1] + 1) / count:.1f}"
+    return "-"
+
+
+def run_file(name: str, runs: int) -> None:
     path = DATA / name
-    if not path.exists():
-        print(f"making {path} ...", flush=True)
-        make_video(path, **spec)
     total = vidtt.sample(path, num_frames=1).info.frame_count
-    rows = []
     for count in (8, 32):
-        reference = None
-        for peer, (fn, idx) in peers(path, count, total).items():
-            slow = peer.startswith("seed")
-            seconds, peak, out = measure(fn, 1 if slow else runs)
-            decoded: Any = "-"
-            if peer.startswith("vidtt"):
-                decoded = f"{ours.decoded / count:.1f}"  # type: ignore[attr-defined]
-            elif slow:
-                decoded = f"{total / count:.1f}"
-            elif peer.startswith("transformers"):
-                decoded = f"{(idx[-1] + 1) / count:.1f}"
-            if peer == "vidtt uniform":
-                reference, check = out, "reference"
-            elif idx == "seed":
-                kept, frames = out
-                check = difference(frames, ours(path, kept))
-                out = frames
-            elif idx is None:
-                check = "resized"
-            else:
-                check = difference(out, reference)
-            rows.append(
-                f"| {name} | {count} | {peer} | {seconds:.3f} | {peak:.0f} | {decoded} | {check} |"
+        results = measure(peers(path, count, total), runs, once={"seed recipe (OpenCV)"})
+        reference = results["vidtt uniform"][2]
+        for peer, (seconds, peak, out) in results.items():
+            label = (
+                f"{peer} ({len(out)} frames)"
+                if peer in ("vidtt keyframe", "vidtt interval")
+                else peer
             )
-            print(rows[-1], flush=True)
-        for sampler, options in (
-            ("keyframe", {"max_frames": count}),
-            ("interval", {"fps": 1, "max_frames": count}),
-        ):
-            seconds, peak, clip = measure(
-                lambda s=sampler, o=options: vidtt.sample(path, s, **o), runs
+            print(
+                f"| {name} | {count} | {label} | {seconds:.3f} | {peak:.0f} | "
+                f"{decoded_ratio(peer, out, count, total)} | "
+                f"{check(peer, out, reference, path)} |",
+                flush=True,
             )
-            ratio = clip.metadata["decoded_frames"] / len(clip)
-            rows.append(
-                f"| {name} | {count} | vidtt {sampler} ({len(clip)} frames) | "
-                f"{seconds:.3f} | {peak:.0f} | {ratio:.1f} | - |"
-            )
-            print(rows[-1], flush=True)
-    return rows
+
+
+def memory_table(names: list[str]) -> None:
+    """Peak memory of each peer, each call in a fresh process (so nothing is reused)."""
+    print("| file | frames | peer | peak MiB above the process before the call |")
+    print("| --- | --- | --- | --- |")
+    for name in names:
+        for count in (8, 32):
+            for peer in peers(DATA / name, count, 1):
+                out = subprocess.run(
+                    [sys.executable, __file__, "--one", name, str(count), peer],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
+                print(f"| {name} | {count} | {peer} | {float(out.stdout):.0f} |", flush=True)
+
+
+def one(name: str, count: int, peer: str) -> None:
+    path = DATA / name
+    total = vidtt.sample(path, num_frames=1).info.frame_count
+    fn = peers(path, count, total)[peer]
+    print(timed(fn)[1])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="only the 60 s 1080p clip")
+    parser.add_argument(
+        "--memory", action="store_true", help="peak memory only, one fresh process per call"
+    )
+    parser.add_argument(
+        "--one", nargs=3, metavar=("FILE", "FRAMES", "PEER"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
+    if args.one:
+        one(args.one[0], int(args.one[1]), args.one[2])
+        return
     DATA.mkdir(exist_ok=True)
+    names = [name for name in FILES if not args.quick or name in QUICK]
+    for name in names:
+        if not (DATA / name).exists():
+            print(f"making {DATA / name} ...", flush=True)
+            make_video(DATA / name, **FILES[name])
+    if args.memory:
+        memory_table(names)
+        return
     print("| file | frames | peer | median s | peak MiB | decoded/returned | frames vs vidtt |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
-    for name in FILES:
-        if not args.quick or name in QUICK:
-            run_file(name, args.runs)
+    for name in names:
+        run_file(name, args.runs)
 
 
 if __name__ == "__main__":

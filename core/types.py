@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from .errors import SourceError
+from .errors import DecodeError, SourceError
 
 if TYPE_CHECKING:
     from PIL.Image import Image
@@ -43,6 +44,23 @@ class VideoSource:
             f"unsupported video source of type {type(source).__name__}: pass a path, an http(s) "
             "URL, bytes, a binary file object, or a list of frames"
         )
+
+    def checked_path(self) -> str:
+        """The local path, once checked to be a readable, non-empty file."""
+        path = Path(self.value).expanduser()
+        try:
+            if path.is_dir():
+                raise SourceError(f"{self.value} is a directory: pass a video file inside it")
+            size = path.stat().st_size
+        except FileNotFoundError:
+            raise SourceError(f"video not found: {self.value} (check the path)") from None
+        except OSError as exc:  # e.g. a symlink loop, a too-long name
+            raise SourceError(f"cannot read {self.value}: {exc.strerror or exc}") from None
+        if size == 0:
+            raise DecodeError(f"{self.value} is empty (0 bytes)")
+        if not os.access(path, os.R_OK):
+            raise SourceError(f"permission denied reading {self.value}")
+        return str(path)
 
 
 def _source_from_text(text: str) -> VideoSource:

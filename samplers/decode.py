@@ -68,8 +68,20 @@ def to_image(frame: Any, resize: Resize) -> Any:
     array = frame.to_ndarray(
         format="rgb24", width=width, height=height, interpolation="AREA" if scaled else None
     )
-    image = Image.fromarray(array)
+    image = Image.frombuffer("RGB", (array.shape[1], array.shape[0]), array, "raw", "RGB", 0, 1)
     return image.transpose(getattr(Image.Transpose, turn)) if turn else image
+
+
+def runs(index: StreamIndex, targets: list[int]) -> list[list[int]]:
+    """Targets grouped so that each group is decoded after one seek: a target joins the group
+    before it when its keyframe is at or before that group's last target."""
+    groups: list[list[int]] = []
+    for target in targets:
+        if groups and index.keyframe_for(target) <= groups[-1][-1]:
+            groups[-1].append(target)
+        else:
+            groups.append([target])
+    return groups
 
 
 def decode_at(
@@ -81,64 +93,56 @@ def decode_at(
     keyframes_only: bool = False,
 ) -> Decoded:
     """Decode the frames whose pts are in `targets` (sorted, unique)."""
-    context = stream.codec_context
     if keyframes_only:
-        context.skip_frame = "NONKEY"
-        stream.thread_type = "SLICE"
-    else:
-        stream.thread_type = "AUTO"
+        stream.codec_context.skip_frame = "NONKEY"
+    stream.thread_type = "AUTO"
     result = Decoded()
-    frames: Iterator[Any] | None = None
-    position: int | None = None
-    i = 0
-    while i < len(targets):
-        keyframe = index.keyframe_for(targets[i])
-        if position is None or keyframe > position:
-            container.seek(keyframe, stream=stream, backward=True)
-            result.seeks += 1
-            frames = _frames(container, stream, result, None if keyframes_only else set(targets))
-        assert frames is not None
+    for group in runs(index, targets):
+        container.seek(index.keyframe_for(group[0]), stream=stream, backward=True)
+        result.seeks += 1
+        pending = list(group)
+        frames = _frames(container, stream, result, set(group), skip=not keyframes_only)
         for frame in frames:
             pts = frame.pts if frame.pts is not None else frame.dts
             result.decoded += 1
-            position = pts
-            if result.decoded == 1 or result.rotation == 0:
-                result.rotation = int(getattr(frame, "rotation", 0) or 0)
-            if pts < targets[i]:
+            result.rotation = result.rotation or int(getattr(frame, "rotation", 0) or 0)
+            if pts < pending[0]:
                 continue
-            if pts > targets[i]:
+            if pts > pending[0]:
                 result.warnings.append(
-                    f"frame at {index.seconds(targets[i]):.3f} s did not decode; "
+                    f"frame at {index.seconds(pending[0]):.3f} s did not decode; "
                     f"used the next one ({index.seconds(pts):.3f} s)"
                 )
-            result.images[targets[i]] = (pts, to_image(frame, resize))
-            i += 1
-            while i < len(targets) and targets[i] <= pts:
-                i += 1
-            if i >= len(targets) or index.keyframe_for(targets[i]) > pts:
+            image = to_image(frame, resize)
+            while pending and pending[0] <= pts:
+                result.images[pending.pop(0)] = (pts, image)
+            if not pending:
+                frames.close()
                 break
-        else:
-            missing = len(targets) - i
-            result.warnings.append(f"the stream ended before {missing} asked frame(s)")
+        if pending:
+            result.warnings.append(f"the stream ended before {len(pending)} asked frame(s)")
             break
     return result
 
 
-def _frames(container: Any, stream: Any, result: Decoded, wanted: set[int] | None) -> Iterator[Any]:
-    """Decoded frames from the current position; bad packets are skipped with a warning.
-
-    With `wanted`, frames that nothing refers to are skipped unless their pts is wanted.
-    """
+def _frames(
+    container: Any, stream: Any, result: Decoded, run: set[int], skip: bool
+) -> Iterator[Any]:
+    """Decoded frames from the current position until every packet of `run` was sent, then
+    the decoder is drained (no frames decoded past the last one needed). With `skip`, frames
+    that nothing refers to are skipped unless they are in `run`. Bad packets are skipped with
+    a warning."""
     import av
 
     context = stream.codec_context
+    unsent = set(run)
     errors = 0
     packets = container.demux(stream)
-    while True:
+    while unsent:
         try:
             packet = next(packets)
-            if wanted is not None:
-                context.skip_frame = "DEFAULT" if packet.pts in wanted else "NONREF"
+            if skip:
+                context.skip_frame = "DEFAULT" if packet.pts in run else "NONREF"
             frames = packet.decode()
         except StopIteration:
             return
@@ -150,4 +154,6 @@ def _frames(container: Any, stream: Any, result: Decoded, wanted: set[int] | Non
                 result.warnings.append("too much damaged data; decoding stopped early")
                 return
             continue
+        unsent.discard(packet.pts)
         yield from frames
+    yield from context.decode(None)

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 from vidtt import DecodeError, SourceError, VideoSource
@@ -67,7 +65,7 @@ def _check_is_video(container: Any, source: VideoSource) -> None:
 @contextmanager
 def _media(source: VideoSource, limits: UrlLimits) -> Iterator[Any]:
     if source.kind == "path":
-        yield _checked_path(source.value)
+        yield source.checked_path()
     elif source.kind == "bytes":
         if not source.value:
             raise DecodeError("the video bytes are empty")
@@ -81,20 +79,3 @@ def _media(source: VideoSource, limits: UrlLimits) -> Iterator[Any]:
             yield spool
     else:
         raise SourceError(f"{source.label} holds decoded frames; nothing to open")
-
-
-def _checked_path(value: str) -> str:
-    path = Path(value).expanduser()
-    try:
-        if path.is_dir():
-            raise SourceError(f"{value} is a directory: pass a video file inside it")
-        size = path.stat().st_size
-    except FileNotFoundError:
-        raise SourceError(f"video not found: {value} (check the path)") from None
-    except OSError as exc:  # e.g. a symlink loop, a too-long name
-        raise SourceError(f"cannot read {value}: {exc.strerror or exc}") from None
-    if size == 0:
-        raise DecodeError(f"{value} is empty (0 bytes)")
-    if not os.access(path, os.R_OK):
-        raise SourceError(f"permission denied reading {value}")
-    return str(path)

@@ -1,0 +1,49 @@
+"""Showing what a model sees: frames written as images, and a labelled contact sheet."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from .types import Clip
+
+LABEL_HEIGHT = 14
+
+
+def frame_name(index: int, time: float) -> str:
+    return f"frame-{index:06d}-{time:010.3f}s.png"
+
+
+def write_frames(clip: Clip, folder: Path) -> list[Path]:
+    """Each frame as a PNG named by its index and time."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for image, index, time in zip(clip.frames, clip.indices, clip.timestamps):
+        path = folder / frame_name(index, time)
+        image.save(path)
+        paths.append(path)
+    return paths
+
+
+def grid_shape(count: int) -> tuple[int, int]:
+    """(columns, rows) of the most nearly square grid that holds `count` frames."""
+    columns = math.ceil(math.sqrt(count))
+    return columns, math.ceil(count / columns)
+
+
+def contact_sheet(clip: Clip, thumb_width: int = 240) -> Any:
+    """One image with the frames in a grid, each labelled with its timestamp."""
+    from PIL import Image, ImageDraw
+
+    first = clip.frames[0]
+    thumb_height = max(1, round(first.height * thumb_width / first.width))
+    columns, rows = grid_shape(len(clip))
+    cell = (thumb_width, thumb_height + LABEL_HEIGHT)
+    sheet = Image.new("RGB", (columns * cell[0], rows * cell[1]), "black")
+    draw = ImageDraw.Draw(sheet)
+    for n, (image, index, time) in enumerate(zip(clip.frames, clip.indices, clip.timestamps)):
+        x, y = (n % columns) * cell[0], (n // columns) * cell[1]
+        sheet.paste(image.resize((thumb_width, thumb_height)), (x, y + LABEL_HEIGHT))
+        draw.text((x + 3, y + 1), f"{time:.2f} s  #{index}", fill="white")
+    return sheet

@@ -1,0 +1,188 @@
+"""The `vidtt` commands end to end, through the installed console script."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from vidtt.sheet import LABEL_HEIGHT
+
+VIDTT = str(Path(sys.executable).with_name("vidtt"))
+QUESTION = "What is happening in this video?"
+
+
+def vidtt(
+    *args: str,
+    stdin: str | None = None,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [VIDTT, *args],
+        capture_output=True,
+        text=True,
+        input=stdin,
+        timeout=300,
+        env={**os.environ, "VIDTT_BACKEND": "cpu", **(env or {})},
+    )
+
+
+def model_args(folder: Path) -> list[str]:
+    return ["--model", str(folder), "--frames", "4", "--max-new-tokens", "8"]
+
+
+def test_ask_plain_stream_and_json(llava_dir, videos) -> None:
+    plain = vidtt("ask", str(videos["h264"]), "-q", QUESTION, *model_args(llava_dir))
+    assert plain.returncode == 0, plain.stderr
+    stream = vidtt("ask", str(videos["h264"]), "-q", QUESTION, "--stream", *model_args(llava_dir))
+    assert stream.returncode == 0 and stream.stdout == plain.stdout
+    data = json.loads(
+        vidtt(
+            "ask",
+            str(videos["h264"]),
+            str(videos["vp9"]),
+            "-q",
+            QUESTION,
+            "--json",
+            *model_args(llava_dir),
+        ).stdout
+    )
+    assert data["usage"]["generated_tokens"] == 8 and data["usage"]["visual_tokens"] == 128
+    assert set(data["timings"]) >= {"sampling", "preprocessing", "prefill", "decode"}
+    assert [len(v["timestamps"]) for v in data["videos"]] == [4, 4]
+
+
+def test_ask_with_a_config_file(llava_dir, videos, tmp_path) -> None:
+    config = tmp_path / "pipe.yaml"
+    config.write_text(
+        f"model: {llava_dir}\nsampler: interval\n"
+        "sampler_options: {every: 0.5}\ngeneration: {max_new_tokens: 4}\n"
+    )
+    out = vidtt("ask", str(videos["h264"]), "-q", QUESTION, "--config", str(config), "--json")
+    data = json.loads(out.stdout)
+    assert data["videos"][0]["timestamps"] == [0.0, 0.5, 1.0, 1.5]
+    assert data["usage"]["generated_tokens"] == 4
+
+
+def test_sample_out_sheet_and_json(videos, tmp_path) -> None:
+    out = vidtt(
+        "sample",
+        str(videos["h264_gop"]),
+        "--frames",
+        "5",
+        "--out",
+        str(tmp_path / "frames"),
+        "--sheet",
+        str(tmp_path / "sheet.png"),
+        "--json",
+    )
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["video"]["frame_count"] == 72 and data["video"]["codec"] == "h264"
+    assert [f["index"] for f in data["frames"]] == [7, 21, 36, 50, 64]
+    names = sorted(p.name for p in (tmp_path / "frames").iterdir())
+    assert names[0] == "frame-000007-000000.292s.png" and len(names) == 5
+    sheet = Image.open(tmp_path / "sheet.png")
+    assert sheet.size == (3 * 240, 2 * (180 + LABEL_HEIGHT))  # 5 frames: 3 columns, 2 rows
+    assert sheet.getpixel((3 * 240 - 5, 2 * (180 + LABEL_HEIGHT) - 5)) == (0, 0, 0)  # empty cell
+
+
+def test_sample_interval_table(videos) -> None:
+    out = vidtt("sample", str(videos["h264"]), "--every", "0.5")
+    assert out.returncode == 0
+    assert "interval took 4 frames" in out.stdout and "1.500 s" in out.stdout
+
+
+def test_run_resumes_and_records_bad_lines(llava_dir, videos, tmp_path) -> None:
+    config = tmp_path / "pipe.json"
+    config.write_text(
+        json.dumps(
+            {
+                "model": str(llava_dir),
+                "backend": "cpu",
+                "sampler_options": {"num_frames": 2},
+                "generation": {"max_new_tokens": 4},
+            }
+        )
+    )
+    requests = tmp_path / "requests.jsonl"
+    lines = [
+        {"id": "a", "videos": [str(videos["h264"])], "question": QUESTION},
+        {"id": "b", "videos": [str(tmp_path / "missing.mp4")], "question": QUESTION},
+    ]
+    requests.write_text("\n".join(json.dumps(x) for x in lines) + "\nnot json\n")
+    answers = tmp_path / "answers.jsonl"
+    first = vidtt("run", str(config), "--input", str(requests), "--output", str(answers))
+    assert first.returncode == 1  # some requests failed
+    records = [json.loads(line) for line in answers.read_text().splitlines()]
+    assert [r["id"] for r in records] == ["a", "b", 3]
+    assert records[0]["usage"]["generated_tokens"] == 4 and "error" not in records[0]
+    assert "video not found" in records[1]["error"] and "not JSON" in records[2]["error"]
+    assert "vidtt: 3/3" in first.stderr
+
+    more = {"id": "c", "videos": [str(videos["vp9"])], "question": QUESTION}
+    requests.write_text(requests.read_text() + json.dumps(more) + "\n")
+    second = vidtt("run", str(config), "--input", str(requests), "--output", str(answers))
+    records = [json.loads(line) for line in answers.read_text().splitlines()]
+    assert [r["id"] for r in records][3:] == ["b", 3, "c"]  # "a" was not asked again
+    assert "1 already done" in second.stderr
+
+
+def test_chat_through_stdin(llava_dir, videos) -> None:
+    out = vidtt(
+        "chat",
+        str(videos["h264"]),
+        *model_args(llava_dir),
+        stdin="What is happening?\n\nAnd then?\n",
+    )
+    assert out.returncode == 0, out.stderr
+    assert len(out.stdout.splitlines()) >= 2
+
+
+def test_demo(tmp_path) -> None:
+    out = vidtt("demo", env={"VIDTT_CACHE": str(tmp_path)})
+    assert out.returncode == 0, out.stderr
+    assert "random weights" in out.stdout and "frames:" in out.stdout
+    assert (tmp_path / "demo" / "sample.mp4").exists()
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (
+            ["ask", "missing.mp4", "-q", "hi", "--model", "{model}"],
+            "video 1 (missing.mp4): video not",
+        ),
+        (
+            ["ask", "{video}", "-q", "hi", "--model", "{model}", "--sampler", "fancy"],
+            "unknown sampler 'fancy'",
+        ),
+        (
+            ["ask", "{video}", "-q", "hi", "--model", "{model}", "--backend", "cuda"],
+            "backend 'cuda' is unavailable",
+        ),
+        (["ask", "{video}", "-q", " ", "--model", "{model}"], "question is empty"),
+        (["ask", "{video}", "-q", "hi", "--model", "/no/such/model"], "does not exist"),
+        (["ask", "{video}", "-q", "hi", "--config", "/no/such.yaml"], "config file /no/such.yaml"),
+        (["ask", "{video}", "-q", "hi", "--model", "{model}", "--frames", "0"], "num_frames"),
+        (["sample", "{video}", "--frames", "500"], "asked for 500 frames"),
+        (["sample", "{video}", "--sheet", "{tmp}/sheet.txt"], "use a .png"),
+        (["run", "{tmp}/none.yaml", "--input", "x", "--output", "y"], "does not exist"),
+    ],
+)
+def test_user_errors_are_one_line(args, message, llava_dir, videos, tmp_path) -> None:
+    args = [a.format(model=llava_dir, video=videos["h264"], tmp=tmp_path) for a in args]
+    out = vidtt(*args)
+    assert out.returncode == 2
+    assert out.stderr.startswith("vidtt: error: ") and message in out.stderr
+    assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1
+
+
+def test_debug_shows_the_traceback(videos) -> None:
+    out = vidtt("--debug", "sample", str(videos["h264"]), "--frames", "500")
+    assert out.returncode != 0 and "Traceback" in out.stderr
