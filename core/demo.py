@@ -26,6 +26,15 @@ CORPUS = [
     "Are these two cats doing the same thing? One sleeps, the other plays with a ball.",
 ] * 10
 QUESTION = "What is happening in this video?"
+# a vision tower of 32 px images in 8 px patches: 16 patches per image
+TINY_VISION = {
+    "hidden_size": 32,
+    "intermediate_size": 48,
+    "num_hidden_layers": 1,
+    "num_attention_heads": 2,
+    "image_size": 32,
+    "patch_size": 8,
+}
 
 
 def cache_dir() -> Path:
@@ -83,14 +92,7 @@ def make_tiny_llava(folder: Path, context: int = 1024, seed: int = 0) -> Path:
     )
 
     tok = train_tokenizer()
-    vision = SiglipVisionConfig(
-        hidden_size=32,
-        intermediate_size=48,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        image_size=32,
-        patch_size=8,
-    )
+    vision = SiglipVisionConfig(**TINY_VISION)
     config = LlavaConfig(
         vision_config=vision.to_dict(),
         text_config=tiny_text_config(len(tok), context),

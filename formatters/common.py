@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 from vidtt import Clip, FormatterError, Message, PromptFormatter, TextPart, VideoPart
 
@@ -79,11 +79,34 @@ class ChatFormatter(PromptFormatter):
             texts.append(render(processor, messages, continue_final))
         return self.call_processor(processor, texts, images, videos)
 
-    @abstractmethod
+    needs: ClassVar[tuple[tuple[str, str], ...]] = ()  # (processor attribute, reason if absent)
+
+    def decline_reason(self, model_config: Any, processor: Any) -> str | None:
+        for attribute, reason in self.needs:
+            if getattr(processor, attribute, None) in (None, ""):
+                return reason
+        return common_decline(processor)
+
     def video_parts(
         self, images: list[Any], videos: list[Clip], options: dict[str, Any]
     ) -> VideoParts:
-        """A function returning a clip's template parts and recording its media."""
+        """A function returning a clip's template parts (after its timestamps, when asked) and
+        recording its media."""
+
+        def parts(clip: Clip, number: int) -> list[dict[str, Any]]:
+            videos.append(clip)
+            prefix = (
+                [{"type": "text", "text": timestamps_text(clip, number)}]
+                if options.get("timestamps")
+                else []
+            )
+            return prefix + self.expand(clip, images)
+
+        return parts
+
+    @abstractmethod
+    def expand(self, clip: Clip, images: list[Any]) -> list[dict[str, Any]]:
+        """The template parts a video becomes; frames sent as images go into `images`."""
 
     @abstractmethod
     def call_processor(

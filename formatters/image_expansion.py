@@ -12,7 +12,7 @@ from typing import Any
 
 from vidtt import Clip, hookimpl
 
-from .common import ChatFormatter, VideoParts, common_decline, timestamps_text
+from .common import ChatFormatter
 
 
 class ImageExpansionFormatter(ChatFormatter):
@@ -20,27 +20,14 @@ class ImageExpansionFormatter(ChatFormatter):
     description = "each video becomes one <image> per frame (llava-interleave and kin)"
     priority = 10
 
-    def decline_reason(self, model_config: Any, processor: Any) -> str | None:
-        if getattr(processor, "image_processor", None) is None:
-            return "the processor takes no images"
-        if not getattr(processor, "image_token", None):
-            return "the processor has no image token"
-        return common_decline(processor)
+    needs = (
+        ("image_processor", "the processor takes no images"),
+        ("image_token", "the processor has no image token"),
+    )
 
-    def video_parts(
-        self, images: list[Any], videos: list[Clip], options: dict[str, Any]
-    ) -> VideoParts:
-        def parts(clip: Clip, number: int) -> list[dict[str, Any]]:
-            videos.append(clip)
-            images.extend(clip.frames)
-            prefix = (
-                [{"type": "text", "text": timestamps_text(clip, number)}]
-                if options.get("timestamps")
-                else []
-            )
-            return prefix + [{"type": "image"} for _ in clip.frames]
-
-        return parts
+    def expand(self, clip: Clip, images: list[Any]) -> list[dict[str, Any]]:
+        images.extend(clip.frames)
+        return [{"type": "image"} for _ in clip.frames]
 
     def call_processor(
         self, processor: Any, texts: list[str], images: list[Any], videos: list[Clip]

@@ -12,7 +12,7 @@ from typing import Any
 
 from vidtt import Clip, hookimpl
 
-from .common import ChatFormatter, VideoParts, common_decline, timestamps_text
+from .common import ChatFormatter
 
 
 class NativeVideoFormatter(ChatFormatter):
@@ -20,26 +20,13 @@ class NativeVideoFormatter(ChatFormatter):
     description = "the processor takes the frames as a video (LLaVA-NeXT-Video, Qwen2-VL, ...)"
     priority = 20
 
-    def decline_reason(self, model_config: Any, processor: Any) -> str | None:
-        if getattr(processor, "video_processor", None) is None:
-            return "the processor has no video processor (it takes no videos=)"
-        if not getattr(processor, "video_token", None):
-            return "the processor has no video token"
-        return common_decline(processor)
+    needs = (
+        ("video_processor", "the processor has no video processor (it takes no videos=)"),
+        ("video_token", "the processor has no video token"),
+    )
 
-    def video_parts(
-        self, images: list[Any], videos: list[Clip], options: dict[str, Any]
-    ) -> VideoParts:
-        def parts(clip: Clip, number: int) -> list[dict[str, Any]]:
-            videos.append(clip)
-            prefix = (
-                [{"type": "text", "text": timestamps_text(clip, number)}]
-                if options.get("timestamps")
-                else []
-            )
-            return [*prefix, {"type": "video"}]
-
-        return parts
+    def expand(self, clip: Clip, images: list[Any]) -> list[dict[str, Any]]:
+        return [{"type": "video"}]
 
     def call_processor(
         self, processor: Any, texts: list[str], images: list[Any], videos: list[Clip]

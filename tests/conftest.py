@@ -61,27 +61,23 @@ def next_video_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_llava_next_video(tmp_path_factory.mktemp("llava-next-video"))
 
 
-@pytest.fixture(scope="session")
-def llava(llava_dir: Path):
+def tiny_pipeline(folder: Path):
     import vidtt
 
     return vidtt.Pipeline(
-        model=str(llava_dir),
+        model=str(folder),
         backend="cpu",
         dtype="float32",
         sampler_options={"num_frames": 4},
         generation={"max_new_tokens": 12},
     )
+
+
+@pytest.fixture(scope="session")
+def llava(llava_dir: Path):
+    return tiny_pipeline(llava_dir)
 
 
 @pytest.fixture(scope="session")
 def next_video(next_video_dir: Path):
-    import vidtt
-
-    return vidtt.Pipeline(
-        model=str(next_video_dir),
-        backend="cpu",
-        dtype="float32",
-        sampler_options={"num_frames": 4},
-        generation={"max_new_tokens": 12},
-    )
+    return tiny_pipeline(next_video_dir)

@@ -63,7 +63,7 @@ def installed_example(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "--no-build-isolation",
             "--target",
             str(target),
-            str(HERE / "example_plugin"),
+            str(HERE.parent / "docs" / "examples" / "vidtt-example"),
         ],
         check=True,
         capture_output=True,

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from vidtt.demo import (
     CHATML,
+    TINY_VISION,
     make_tiny_llava,
     save_model,
     tiny_text_config,
@@ -34,15 +35,7 @@ def make_llava_next_video(folder: Path, context: int = 1024, seed: int = 0) -> P
     )
 
     tok = train_tokenizer()
-    vision = CLIPVisionConfig(
-        hidden_size=32,
-        intermediate_size=48,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        image_size=32,
-        patch_size=8,
-        projection_dim=32,
-    )
+    vision = CLIPVisionConfig(**TINY_VISION, projection_dim=32)
     config = LlavaNextVideoConfig(
         vision_config=vision.to_dict(),
         text_config=tiny_text_config(len(tok), context),
