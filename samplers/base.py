@@ -42,7 +42,7 @@ class PyAVSampler(Sampler):
         with open_container(source, self.url_limits) as container:
             stream = container.streams.video[0]
             index = scan(container, stream, source.label)
-            warnings = list(index.warnings)
+            warnings = [*index.warnings, *shortfall(container, stream, index)]
             span = index.span(options.start, options.end, source.label)
             chosen = self.choose(index, span, options, source.label, warnings)
             resize = Resize(options.size, options.max_side)
@@ -77,6 +77,24 @@ class PyAVSampler(Sampler):
                 "asked_frames": len(chosen),
             },
         )
+
+
+def shortfall(container: Any, stream: Any, index: StreamIndex) -> list[str]:
+    """A warning when the frames cover clearly less time than the headers declare."""
+    covered = index.duration()
+    if stream.duration and stream.time_base:
+        declared = float(stream.duration * stream.time_base)
+    elif container.duration:  # some demuxers count it from 0, some from the start time:
+        declared = container.duration / 1_000_000  # compare the frames' end with the smaller
+        covered += max(float(index.start * index.time_base), 0.0)
+    else:
+        return []
+    if covered < declared * 0.9 - 2 * index.frame_duration():
+        return [
+            f"the frames cover {covered:.2f} s of the {declared:.2f} s the file declares: "
+            "it is probably cut short or damaged"
+        ]
+    return []
 
 
 def video_info(container: Any, stream: Any, index: StreamIndex, rotation: int) -> VideoInfo:

@@ -83,6 +83,7 @@ def test_truncated_webm_returns_what_decoded_with_a_warning(tmp_path, videos, fr
     clip = vidtt.sample(path, "interval", every=0.25)
     assert 0 < clip.info.frame_count < 48
     assert clip.indices == sorted(clip.indices)
+    assert any("cut short or damaged" in w for w in clip.warnings), clip.warnings
 
 
 def test_truncated_mp4_is_a_decode_error(tmp_path, videos) -> None:

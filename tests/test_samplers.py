@@ -80,6 +80,19 @@ def test_variable_frame_rate_timestamps(videos) -> None:
     assert clip.indices[:4] == [0, 3, 6, 7]
 
 
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv"])
+def test_non_zero_start_time(tmp_path, suffix) -> None:
+    from vidtt.samplers.synthetic import make_video
+
+    path = make_video(
+        tmp_path / f"late{suffix}", frames=24, frame_times=[1.0 + i / 24 for i in range(24)]
+    )
+    clip = vidtt.sample(path, num_frames=3)
+    assert clip.info.start_time == pytest.approx(1.0)
+    assert clip.timestamps == pytest.approx([4 / 24, 12 / 24, 20 / 24], abs=1e-3)
+    assert clip.info.duration == pytest.approx(1.0, abs=0.01) and not clip.warnings
+
+
 def test_rotation_is_applied(videos, reference) -> None:
     clip = vidtt.sample(videos["rotated"], num_frames=3)
     frames, _ = reference["rotated"]
