@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import registry
+from . import limits, registry
 from .config import DEFAULT_MODEL, PipelineConfig, load_config
 from .devices import auto_backend, select_backend
 from .errors import (
@@ -19,6 +19,7 @@ from .errors import (
     DtypeError,
     FormatterError,
     GenerationError,
+    LimitError,
     ModelLoadError,
     OptionsError,
     PluginError,
@@ -75,6 +76,7 @@ __all__ = [
     "GenerationError",
     "GenerationOptions",
     "ImagePart",
+    "LimitError",
     "Message",
     "ModelLoadError",
     "OptionsError",
@@ -97,6 +99,7 @@ __all__ = [
     "__version__",
     "auto_backend",
     "hookimpl",
+    "limits",
     "load_config",
     "registry",
     "sample",

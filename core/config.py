@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .errors import ConfigError, OptionsError, UnknownNameError
+from .limits import Limits
 from .registry import Registry
 from .registry import default as default_registry
 from .types import GenerationOptions
@@ -44,6 +45,9 @@ class PipelineConfig(BaseModel):
         None, description="third-party plugins to load (None: all; []: none)"
     )
     disable_plugins: list[str] = Field(default_factory=list)
+    limits: Limits | None = Field(
+        None, description="resource limits while sampling (None: vidtt.limits.current())"
+    )
 
     @field_validator("dtype", mode="before")
     @classmethod

@@ -31,6 +31,10 @@ class SourceError(VidttError):
     """A video source cannot be opened: missing file, bad URL, refused scheme, too large."""
 
 
+class LimitError(VidttError):
+    """A video or download went past a configured limit (see `vidtt.limits`)."""
+
+
 class DecodeError(VidttError):
     """A video source opened but holds no decodable video."""
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from . import generate
+from . import generate, limits
 from .config import PipelineConfig, load_config
 from .devices import select_backend
 from .errors import ConfigError, FormatterError, OptionsError, VidttError
@@ -147,7 +147,8 @@ class Pipeline:
         self, conversations: list[list[Message]], options: GenerationOptions, timestamps: bool
     ) -> generate.Request:
         started = time.perf_counter()
-        resolved = [self.resolve_media(c) for c in conversations]
+        with limits.use(self.config.limits):
+            resolved = [self.resolve_media(c) for c in conversations]
         sampled = time.perf_counter()
         inputs = self.formatter.build_inputs(resolved, self.processor, timestamps=timestamps)
         inputs = self._to_device(inputs)
@@ -287,9 +288,9 @@ def load_image(image: Any) -> Any:
         source = VideoSource.of(image)
         try:
             if source.kind == "url":
-                from .fetch import UrlLimits, download
+                from .fetch import download
 
-                with download(source.value, UrlLimits(max_bytes=64 << 20)) as data:
+                with download(source.value) as data:
                     return Image.open(data).convert("RGB")
             return Image.open(source.value).convert("RGB")
         except FileNotFoundError:

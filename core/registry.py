@@ -198,7 +198,7 @@ class Registry:
             return
         self._plugins[ep.name] = info
         try:
-            plugin = ep.load()
+            plugin = ep.load() if dist == BUILTIN_DISTRIBUTION else _load_with_timeout(ep)
         except BaseException as exc:
             if isinstance(exc, KeyboardInterrupt):
                 raise
@@ -428,6 +428,28 @@ class Registry:
                     self._remove(entry)
             for name in reversed(plugin_names):
                 self.remove_plugin(name)
+
+
+def _load_with_timeout(ep: metadata.EntryPoint) -> Any:
+    """Import a third-party plugin in a helper thread, giving up after `VIDTT_PLUGIN_TIMEOUT`
+    seconds (default 10) so that a plugin that hangs cannot hang vidtt."""
+    timeout = float(os.environ.get("VIDTT_PLUGIN_TIMEOUT", "10"))
+    outcome: dict[str, Any] = {}
+
+    def load() -> None:
+        try:
+            outcome["plugin"] = ep.load()
+        except BaseException as exc:  # handed back to the loading thread
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=load, name=f"vidtt-plugin-{ep.name}", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        raise TimeoutError(f"import did not finish within {timeout:g} s (VIDTT_PLUGIN_TIMEOUT)")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["plugin"]
 
 
 def _is_component(item: Any) -> bool:

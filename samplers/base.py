@@ -6,11 +6,22 @@ import bisect
 from abc import abstractmethod
 from typing import Any, ClassVar
 
-from vidtt import Clip, Sampler, SamplerOptions, VideoInfo, VideoSource
+import vidtt
+from vidtt import (
+    Clip,
+    DecodeError,
+    LimitError,
+    Sampler,
+    SamplerOptions,
+    VideoInfo,
+    VideoSource,
+    VidttError,
+)
+from vidtt.limits import Limits
 
-from .decode import Resize, decode_at
+from .decode import Guard, Resize, decode_at
 from .index import StreamIndex, scan
-from .sources import UrlLimits, open_container
+from .sources import open_container
 
 
 def evenly(items: list[int], count: int) -> list[int]:
@@ -27,7 +38,6 @@ class PyAVSampler(Sampler):
     """A sampler that decodes with PyAV; subclasses only choose which frames."""
 
     keyframes_only: ClassVar[bool] = False
-    url_limits: ClassVar[UrlLimits] = UrlLimits()
 
     @abstractmethod
     def choose(
@@ -37,26 +47,43 @@ class PyAVSampler(Sampler):
 
     def sample(self, source: VideoSource, options: SamplerOptions) -> Clip:
         source = VideoSource.of(source)
+        limits = vidtt.limits.current()
         if source.kind == "frames":
-            return frames_clip(source, options, self.name)
-        with open_container(source, self.url_limits) as container:
+            return frames_clip(source, options, self.name, limits)
+        try:
+            return self._sample(source, options, limits)
+        except VidttError:
+            raise
+        except Exception as exc:  # untrusted media must not escape as a raw library error
+            raise DecodeError(
+                f"{source.label} could not be decoded: {type(exc).__name__}: {exc}"
+            ) from exc
+
+    def _sample(self, source: VideoSource, options: SamplerOptions, limits: Limits) -> Clip:
+        guard = Guard(limits, source.label)
+        with open_container(source) as container:
             stream = container.streams.video[0]
-            index = scan(container, stream, source.label)
+            guard.check_size(stream.codec_context.width, stream.codec_context.height)
+            index = scan(container, stream, source.label, guard)
             warnings = [*index.warnings, *shortfall(container, stream, index)]
             span = index.span(options.start, options.end, source.label)
             chosen = self.choose(index, span, options, source.label, warnings)
-            resize = Resize(options.size, options.max_side)
+            if len(chosen) > limits.max_frames:
+                raise LimitError(
+                    f"{source.label}: {len(chosen)} frames asked, over the limit of "
+                    f"{limits.max_frames}; ask for fewer or raise vidtt.limits "
+                    "max_frames"
+                )
             result = decode_at(
                 container,
                 stream,
                 index,
                 [index.pts[i] for i in chosen],
-                resize,
+                Resize(options.size, options.max_side),
                 self.keyframes_only,
+                guard,
             )
             if not result.images:
-                from vidtt import DecodeError
-
                 raise DecodeError(
                     f"{source.label}: none of the chosen frames could be decoded"
                     + (f" ({result.warnings[0]})" if result.warnings else "")
@@ -122,9 +149,15 @@ def video_info(container: Any, stream: Any, index: StreamIndex, rotation: int) -
     )
 
 
-def frames_clip(source: VideoSource, options: SamplerOptions, sampler: str) -> Clip:
+def frames_clip(source: VideoSource, options: SamplerOptions, sampler: str, limits: Limits) -> Clip:
     """Pass already-decoded frames through, resized; timestamps are one second apart."""
     from PIL import Image
+
+    if len(source.value) > limits.max_frames:
+        raise LimitError(
+            f"{len(source.value)} frames given, over the limit of "
+            f"{limits.max_frames}; pass fewer or raise vidtt.limits max_frames"
+        )
 
     resize = Resize(options.size, options.max_side)
     images = []

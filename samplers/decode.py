@@ -3,9 +3,13 @@ convert and resize each kept frame in one libswscale pass."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
+
+from vidtt import LimitError
+from vidtt.limits import Limits
 
 from .index import StreamIndex
 
@@ -39,6 +43,30 @@ class Resize:
         if scale == 1.0:
             return width, height
         return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+class Guard:
+    """Enforces the limits while one video decodes: time spent and pixels per frame."""
+
+    def __init__(self, limits: Limits, label: str) -> None:
+        self.limits, self.label = limits, label
+        self.ends = time.monotonic() + limits.decode_seconds
+
+    def check_time(self) -> None:
+        if time.monotonic() > self.ends:
+            raise LimitError(
+                f"{self.label}: decoding took over {self.limits.decode_seconds:g} "
+                "s; sample fewer frames, use the keyframe sampler, or raise "
+                "vidtt.limits decode_seconds"
+            )
+
+    def check_size(self, width: int, height: int) -> None:
+        if width * height > self.limits.max_pixels:
+            raise LimitError(
+                f"{self.label}: frames are {width}x{height} ({width * height} "
+                f"pixels), over the limit of {self.limits.max_pixels}; raise "
+                "vidtt.limits max_pixels to allow them"
+            )
 
 
 @dataclass
@@ -91,6 +119,7 @@ def decode_at(
     targets: list[int],
     resize: Resize,
     keyframes_only: bool = False,
+    guard: Guard | None = None,
 ) -> Decoded:
     """Decode the frames whose pts are in `targets` (sorted, unique)."""
     if keyframes_only:
@@ -105,6 +134,9 @@ def decode_at(
         for frame in frames:
             pts = frame.pts if frame.pts is not None else frame.dts
             result.decoded += 1
+            if guard is not None:
+                guard.check_time()
+                guard.check_size(frame.width, frame.height)
             result.rotation = result.rotation or int(getattr(frame, "rotation", 0) or 0)
             if pts < pending[0]:
                 continue

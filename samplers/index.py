@@ -66,8 +66,8 @@ class StreamIndex:
         return self.seconds(self.pts[-1]) + self.frame_duration()
 
 
-def scan(container: Any, stream: Any, label: str) -> StreamIndex:
-    """Read every packet header of `stream` (no decoding)."""
+def scan(container: Any, stream: Any, label: str, guard: Any = None) -> StreamIndex:
+    """Read every packet header of `stream` (no decoding); `guard` bounds the time."""
     import av
 
     pts: list[int] = []
@@ -83,6 +83,8 @@ def scan(container: Any, stream: Any, label: str) -> StreamIndex:
             index.complete = False
             index.warnings.append(f"reading stopped after {len(pts)} frames: {exc}")
             break
+        if guard is not None and len(pts) % 1024 == 1023:
+            guard.check_time()
         stamp = packet.pts if packet.pts is not None else packet.dts
         if stamp is None or packet.size == 0:
             continue

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from vidtt import DecodeError, SourceError, VideoSource
-from vidtt.fetch import UrlLimits, download
+from vidtt.fetch import download
 
 IMAGE_FORMATS = (
     "image2",
@@ -22,18 +22,29 @@ IMAGE_FORMATS = (
 )
 
 
+# Every source reaches FFmpeg as a Python file object, never as a name FFmpeg could read as a
+# protocol ("concat:", "subfile,", "data:", ...); with no protocol allowed, a playlist (HLS,
+# ffconcat, DASH) cannot make the demuxer open other files or URLs either.
+NO_NESTED_OPENS = {"protocol_whitelist": "none"}
+
+
 @contextmanager
-def open_container(source: VideoSource, limits: UrlLimits | None = None) -> Iterator[Any]:
+def open_container(source: VideoSource) -> Iterator[Any]:
     """Yield an open PyAV input container for `source`; close everything afterwards."""
     import av
 
-    with _media(source, limits or UrlLimits()) as media:
+    with _media(source) as media:
         try:
-            container = av.open(media, mode="r", metadata_errors="ignore")
+            container = av.open(
+                media, mode="r", metadata_errors="ignore", container_options=NO_NESTED_OPENS
+            )
         except av.error.FileNotFoundError:
             raise SourceError(f"video not found: {source.label}") from None
-        except av.error.PermissionError:
-            raise SourceError(f"permission denied reading {source.label}") from None
+        except av.error.PermissionError:  # the demuxer refused to open what the file names
+            raise DecodeError(
+                f"{source.label} refers to other files or URLs (a playlist or concat list): "
+                "vidtt opens only self-contained media"
+            ) from None
         except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as exc:
             raise DecodeError(
                 f"{source.label} is not a readable video (corrupt, truncated or not media): "
@@ -63,9 +74,10 @@ def _check_is_video(container: Any, source: VideoSource) -> None:
 
 
 @contextmanager
-def _media(source: VideoSource, limits: UrlLimits) -> Iterator[Any]:
+def _media(source: VideoSource) -> Iterator[Any]:
     if source.kind == "path":
-        yield source.checked_path()
+        with open(source.checked_path(), "rb") as file:
+            yield file
     elif source.kind == "bytes":
         if not source.value:
             raise DecodeError("the video bytes are empty")
@@ -75,7 +87,7 @@ def _media(source: VideoSource, limits: UrlLimits) -> Iterator[Any]:
     elif source.kind == "file":
         yield source.value
     elif source.kind == "url":
-        with download(source.value, limits) as spool:
+        with download(source.value) as spool:
             yield spool
     else:
         raise SourceError(f"{source.label} holds decoded frames; nothing to open")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.server
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,10 +13,9 @@ import pytest
 from PIL import Image
 
 import vidtt
-from vidtt import DecodeError, OptionsError, SourceError
-from vidtt.fetch import UrlLimits
+import vidtt.fetch
+from vidtt import DecodeError, LimitError, OptionsError, SourceError
 from vidtt.samplers.synthetic import make_audio_only, make_video
-from vidtt.samplers.uniform import UniformSampler
 
 
 def check(error: pytest.ExceptionInfo, *words: str) -> None:
@@ -167,6 +167,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.flush()
             time.sleep(3)
             return
+        if self.path.startswith("/redirect/"):
+            self.send_response(302)
+            target = self.path[len("/redirect/") :]
+            self.send_header("Location", target if "://" in target else f"/{target}")
+            self.end_headers()
+            return
         if self.path == "/missing":
             self.send_error(404)
             return
@@ -188,36 +194,59 @@ def server(videos) -> Iterator[str]:
     httpd.server_close()
 
 
-class Limited(UniformSampler):
-    name = "limited"
-    url_limits = UrlLimits(max_bytes=2000, timeout=0.5)
+@pytest.fixture
+def loopback_allowed() -> Iterator[None]:
+    with vidtt.limits.use(block_private_addresses=False):
+        yield
 
 
-def test_url_source(server, videos) -> None:
+def test_url_source(server, videos, loopback_allowed) -> None:
     clip = vidtt.sample(f"{server}/video.mp4", num_frames=4)
     local = vidtt.sample(videos["h264"], num_frames=4)
     assert clip.indices == local.indices and clip.source.endswith("/video.mp4")
 
 
-def test_url_errors(server) -> None:
+def test_private_addresses_are_refused_by_default(server) -> None:
+    with pytest.raises(SourceError) as error:
+        vidtt.sample(f"{server}/video.mp4")
+    check(error, "private, loopback or link-local", "block_private_addresses=False")
+
+
+def test_url_errors(server, loopback_allowed) -> None:
     with pytest.raises(SourceError) as error:
         vidtt.sample(f"{server}/missing")
     check(error, "HTTP 404")
-    with vidtt.registry.temporary(Limited()):
-        with pytest.raises(SourceError) as error:
-            vidtt.sample(f"{server}/video.mp4", "limited")
+    with vidtt.limits.use(max_download_bytes=2000, connect_timeout=0.5, read_timeout=0.5):
+        with pytest.raises(LimitError) as error:
+            vidtt.sample(f"{server}/video.mp4")
         check(error, "larger than the 2000 byte limit")
-        with pytest.raises(SourceError) as error:
-            vidtt.sample(f"{server}/chunked", "limited")
+        with pytest.raises(LimitError) as error:
+            vidtt.sample(f"{server}/chunked")
         check(error, "larger than the 2000 byte limit")
         started = time.monotonic()
         with pytest.raises(SourceError) as error:
-            vidtt.sample(f"{server}/stall", "limited")
+            vidtt.sample(f"{server}/stall")
         assert time.monotonic() - started < 2.5
-        check(error, "no answer within 0.5 s")
+        check(error, "no answer in time")
 
 
-def test_unreachable_url() -> None:
+def test_redirects_are_counted_and_rechecked(server, loopback_allowed) -> None:
+    assert len(vidtt.sample(f"{server}/redirect/video.mp4", num_frames=2)) == 2
+    with pytest.raises(SourceError) as error:
+        vidtt.sample(f"{server}/redirect/file:///etc/passwd")
+    check(error, "is not allowed")
+    with vidtt.limits.use(max_redirects=1), pytest.raises(SourceError) as error:
+        vidtt.sample(f"{server}/redirect/redirect/video.mp4")
+    check(error, "redirected more than 1 times")
+    # a redirect from an allowed host to a private address is refused
+    handler = vidtt.fetch._CheckedRedirects(vidtt.limits.make(block_private_addresses=True))
+    request = urllib.request.Request("http://example.org/v.mp4")
+    with pytest.raises(SourceError) as error:
+        handler.redirect_request(request, None, 302, "Found", {}, "http://169.254.169.254/x")
+    check(error, "private, loopback or link-local", "169.254.169.254")
+
+
+def test_unreachable_url(loopback_allowed) -> None:
     with pytest.raises(SourceError) as error:
         vidtt.sample("http://127.0.0.1:9/nothing.mp4")
     check(error, "cannot fetch")

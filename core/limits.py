@@ -1,0 +1,76 @@
+"""Resource limits for untrusted media, with safe defaults.
+
+    vidtt.limits.current()                          # the limits in force
+    with vidtt.limits.use(max_frames=64): ...       # tighter (or looser) for a block
+    vidtt.limits.set_default(block_private_addresses=False)
+
+Pipelines apply the `limits` of their config while they sample. Going past a limit raises
+`LimitError` (a `VidttError`), never an out-of-memory kill or an endless wait.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .errors import ConfigError
+from .validation import describe
+
+
+class Limits(BaseModel):
+    """What one video may cost. All can be raised; none can be switched off by accident."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    max_download_bytes: int = Field(2 << 30, ge=1, description="bytes fetched from one URL")
+    connect_timeout: float = Field(10.0, gt=0, description="seconds to connect to a URL")
+    read_timeout: float = Field(30.0, gt=0, description="seconds any read may stall")
+    download_seconds: float = Field(600.0, gt=0, description="seconds for a whole download")
+    max_redirects: int = Field(5, ge=0, description="HTTP redirects followed, each re-checked")
+    block_private_addresses: bool = Field(
+        True, description="refuse URLs resolving to private, loopback or link-local addresses"
+    )
+    max_pixels: int = Field(8192 * 8192, ge=1, description="decoded pixels per frame")
+    max_frames: int = Field(2048, ge=1, description="frames returned per video")
+    decode_seconds: float = Field(300.0, gt=0, description="seconds decoding one video")
+
+
+_scoped: contextvars.ContextVar[Limits | None] = contextvars.ContextVar(
+    "vidtt_limits", default=None
+)
+_process_default = Limits()
+
+
+def current() -> Limits:
+    """The limits in force in this thread or task."""
+    return _scoped.get() or _process_default
+
+
+def make(base: Limits | None = None, **changes: Any) -> Limits:
+    """`base` (default: the current limits) with `changes`, validated."""
+    base = base or current()
+    try:
+        return Limits.model_validate({**base.model_dump(), **changes})
+    except ValidationError as exc:
+        raise ConfigError(f"limits: {describe(exc)}") from None
+
+
+def set_default(**changes: Any) -> Limits:
+    """Change the process-wide default limits."""
+    global _process_default
+    _process_default = make(_process_default, **changes)
+    return _process_default
+
+
+@contextmanager
+def use(limits: Limits | None = None, **changes: Any) -> Iterator[Limits]:
+    """Apply `limits` (or the current ones with `changes`) within the block."""
+    chosen = make(limits, **changes) if changes else (limits or current())
+    token = _scoped.set(chosen)
+    try:
+        yield chosen
+    finally:
+        _scoped.reset(token)
