@@ -41,7 +41,8 @@ def check_url(url: str, limits: Limits) -> None:
         if not address.is_global or address.is_multicast:
             raise SourceError(
                 f"refused {url}: {parts.hostname} is a private, loopback or link-local address "
-                f"({address}); allow it with vidtt.limits block_private_addresses=False"
+                f"({address}); to allow it set block_private_addresses to false (vidtt.limits, "
+                "a config's limits, or VIDTT_LIMIT_BLOCK_PRIVATE_ADDRESSES=0)"
             )
 
 

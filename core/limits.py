@@ -3,6 +3,7 @@
     vidtt.limits.current()                          # the limits in force
     with vidtt.limits.use(max_frames=64): ...       # tighter (or looser) for a block
     vidtt.limits.set_default(block_private_addresses=False)
+    VIDTT_LIMIT_BLOCK_PRIVATE_ADDRESSES=0 vidtt sample http://192.168.1.5/cam.mp4
 
 Pipelines apply the `limits` of their config while they sample. Going past a limit raises
 `LimitError` (a `VidttError`), never an out-of-memory kill or an endless wait.
@@ -11,6 +12,7 @@ Pipelines apply the `limits` of their config while they sample. Going past a lim
 from __future__ import annotations
 
 import contextvars
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -38,15 +40,36 @@ class Limits(BaseModel):
     decode_seconds: float = Field(300.0, gt=0, description="seconds decoding one video")
 
 
+def from_environment() -> Limits:
+    """Defaults overridden by `VIDTT_LIMIT_<NAME>` variables, e.g. VIDTT_LIMIT_MAX_FRAMES=64."""
+    changes = {}
+    for name in Limits.model_fields:
+        value = os.environ.get(f"VIDTT_LIMIT_{name.upper()}")
+        if value is not None:
+            changes[name] = value
+    try:
+        return Limits.model_validate(changes)
+    except ValidationError as exc:
+        raise ConfigError(f"VIDTT_LIMIT_* environment variables: {describe(exc)}") from None
+
+
 _scoped: contextvars.ContextVar[Limits | None] = contextvars.ContextVar(
     "vidtt_limits", default=None
 )
-_process_default = Limits()
+_process_default: Limits | None = None
+
+
+def process_default() -> Limits:
+    """The process-wide limits: defaults, `VIDTT_LIMIT_*` variables, then `set_default`."""
+    global _process_default
+    if _process_default is None:
+        _process_default = from_environment()
+    return _process_default
 
 
 def current() -> Limits:
     """The limits in force in this thread or task."""
-    return _scoped.get() or _process_default
+    return _scoped.get() or process_default()
 
 
 def make(base: Limits | None = None, **changes: Any) -> Limits:
@@ -61,7 +84,7 @@ def make(base: Limits | None = None, **changes: Any) -> Limits:
 def set_default(**changes: Any) -> Limits:
     """Change the process-wide default limits."""
     global _process_default
-    _process_default = make(_process_default, **changes)
+    _process_default = make(process_default(), **changes)
     return _process_default
 
 

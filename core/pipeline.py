@@ -43,6 +43,7 @@ class Pipeline:
     ) -> None:
         self.config = _merge(config, settings)
         self.registry = self.config.registry()
+        self.config.check_names(self.registry)
         self.backend = select_backend(self.config.backend, self.registry)
         self.dtype = self.backend.check_dtype(self.config.dtype)
         self.sampler = self.registry.sampler(self.config.sampler)
@@ -226,7 +227,6 @@ def _merge(
             )
         except ValidationError as exc:
             raise ConfigError(f"pipeline settings: {describe(exc)}") from None
-    base.check_names()
     return base
 
 

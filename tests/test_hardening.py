@@ -99,6 +99,16 @@ def test_decode_time_limit(videos, no_leaks) -> None:
     one_line(error, "decoding took over", "decode_seconds")
 
 
+def test_limits_from_the_environment(monkeypatch) -> None:
+    monkeypatch.setenv("VIDTT_LIMIT_MAX_FRAMES", "3")
+    monkeypatch.setenv("VIDTT_LIMIT_BLOCK_PRIVATE_ADDRESSES", "0")
+    limits = vidtt.limits.from_environment()
+    assert limits.max_frames == 3 and limits.block_private_addresses is False
+    monkeypatch.setenv("VIDTT_LIMIT_MAX_PIXELS", "lots")
+    with pytest.raises(vidtt.ConfigError, match="max_pixels"):
+        vidtt.limits.from_environment()
+
+
 def test_invalid_limits() -> None:
     with pytest.raises(vidtt.ConfigError) as error:
         vidtt.limits.make(max_frames=0)

@@ -209,7 +209,7 @@ def test_url_source(server, videos, loopback_allowed) -> None:
 def test_private_addresses_are_refused_by_default(server) -> None:
     with pytest.raises(SourceError) as error:
         vidtt.sample(f"{server}/video.mp4")
-    check(error, "private, loopback or link-local", "block_private_addresses=False")
+    check(error, "private, loopback or link-local", "VIDTT_LIMIT_BLOCK_PRIVATE_ADDRESSES=0")
 
 
 def test_url_errors(server, loopback_allowed) -> None:
