@@ -41,7 +41,7 @@ def cache_dir() -> Path:
     return Path(os.environ.get("VIDTT_CACHE") or Path.home() / ".cache" / "vidtt")
 
 
-def train_tokenizer() -> Any:
+def train_tokenizer(special_tokens: list[str] | None = None) -> Any:
     """A small byte-level BPE tokenizer with ChatML and media special tokens."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
@@ -51,7 +51,7 @@ def train_tokenizer() -> Any:
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=500,
-        special_tokens=SPECIAL_TOKENS,
+        special_tokens=special_tokens or SPECIAL_TOKENS,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
     )
     tok.train_from_iterator(CORPUS, trainer)

@@ -61,6 +61,13 @@ def next_video_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_llava_next_video(tmp_path_factory.mktemp("llava-next-video"))
 
 
+@pytest.fixture(scope="session")
+def qwen_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from tiny_models import make_qwen25_vl
+
+    return make_qwen25_vl(tmp_path_factory.mktemp("qwen2.5-vl"))
+
+
 def tiny_pipeline(folder: Path):
     import vidtt
 
@@ -81,3 +88,8 @@ def llava(llava_dir: Path):
 @pytest.fixture(scope="session")
 def next_video(next_video_dir: Path):
     return tiny_pipeline(next_video_dir)
+
+
+@pytest.fixture(scope="session")
+def qwen(qwen_dir: Path):
+    return tiny_pipeline(qwen_dir)

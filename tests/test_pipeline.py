@@ -208,6 +208,43 @@ def test_conformance_native_video(next_video, clip) -> None:
     assert output[0, inputs["input_ids"].shape[1] :].tolist() == answer.token_ids
 
 
+def test_qwen_gets_the_clips_real_frame_rate(qwen, clip) -> None:
+    answer = qwen.ask(clip, QUESTION)
+    assert answer.formatter == "native-video" and answer.usage.visual_tokens > 0
+    messages = vidtt.pipeline.parse_messages(
+        [
+            {
+                "role": "user",
+                "content": [{"type": "video", "video": clip}, {"type": "text", "text": QUESTION}],
+            }
+        ]
+    )
+    inputs = qwen.formatter.build_inputs([qwen.resolve_media(messages)], qwen.processor)
+    # 4 frames of a 48-frame, 24 fps video: sampled at 2 fps, two frames per temporal patch
+    assert inputs["second_per_grid_ts"].tolist() == [pytest.approx(1.0)]
+
+
+def test_conformance_qwen(qwen, clip) -> None:
+    from transformers.video_utils import VideoMetadata
+
+    answer = qwen.ask(clip, QUESTION)
+    processor, model = qwen.processor, qwen.model
+    messages = [
+        {"role": "user", "content": [{"type": "video"}, {"type": "text", "text": QUESTION}]}
+    ]
+    text = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    metadata = VideoMetadata(total_num_frames=48, fps=24.0, frames_indices=clip.indices)
+    inputs = processor(
+        text=text,
+        videos=[clip.frames],
+        video_metadata=[metadata],
+        do_sample_frames=False,
+        return_tensors="pt",
+    )
+    output = model.generate(**inputs, max_new_tokens=12, do_sample=False)
+    assert output[0, inputs["input_ids"].shape[1] :].tolist() == answer.token_ids
+
+
 # -- bad input -----------------------------------------------------------------------------
 def test_model_folder_that_does_not_exist(tmp_path) -> None:
     with pytest.raises(ModelLoadError, match="does not exist"):
