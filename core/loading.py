@@ -29,6 +29,44 @@ def check_local_model(model: str) -> None:
         raise ModelLoadError(f"model folder {model} does not exist: check the path")
 
 
+UNREACHABLE = (
+    "cannot load {model!r}: the model hub ({endpoint}) cannot be reached and the model is not "
+    "in the local cache; download it where there is network, or pass a local folder made with "
+    "save_pretrained"
+)
+
+
+def check_hub(model: str, revision: str | None, timeout: float = 5.0) -> None:
+    """Fail at once, not after minutes of retries, when a hub model is not cached and the hub
+    cannot be reached (or offline mode is on)."""
+    if looks_local(model) or Path(model).expanduser().exists():
+        return
+    from huggingface_hub import constants, try_to_load_from_cache
+
+    try:
+        if isinstance(try_to_load_from_cache(model, "config.json", revision=revision), str):
+            return
+    except Exception:  # a malformed id: let from_pretrained say what is wrong
+        return
+    endpoint = constants.ENDPOINT
+    if constants.HF_HUB_OFFLINE or not reachable(endpoint, timeout):
+        raise ModelLoadError(UNREACHABLE.format(model=model, endpoint=endpoint))
+
+
+def reachable(url: str, timeout: float) -> bool:
+    """Whether a TCP connection to the URL's host opens within `timeout` seconds."""
+    import socket
+    import urllib.parse
+
+    parts = urllib.parse.urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parts.hostname or "", port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
 def explain(model: str, exc: Exception) -> str:
     """One line for a failed `from_pretrained`."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -59,6 +97,7 @@ def explain(model: str, exc: Exception) -> str:
 def load(config: PipelineConfig, backend: Backend, dtype: str) -> tuple[Any, Any]:
     """The processor and model for `config`, placed on `backend` in `dtype`."""
     check_local_model(config.model)
+    check_hub(config.model, config.revision)
     import torch
     from transformers import AutoModelForImageTextToText, AutoProcessor
 

@@ -257,13 +257,28 @@ def test_folder_that_is_not_a_model(tmp_path) -> None:
 
 
 def test_hub_id_without_network_or_cache(monkeypatch, tmp_path) -> None:
-    import huggingface_hub
+    from huggingface_hub import constants
 
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path))
     with pytest.raises(ModelLoadError) as error:
         vidtt.Pipeline(model="llava-hf/llava-interleave-qwen-0.5b-hf", backend="cpu")
     assert "local folder" in str(error.value) and "\n" not in str(error.value)
+
+
+def test_unreachable_hub_fails_at_once(monkeypatch, tmp_path) -> None:
+    import time
+
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path))
+    started = time.monotonic()
+    with pytest.raises(ModelLoadError) as error:
+        vidtt.Pipeline(model="llava-hf/llava-interleave-qwen-0.5b-hf", backend="cpu")
+    assert time.monotonic() - started < 10
+    assert "http://127.0.0.1:9) cannot be reached" in str(error.value)
+    assert "pass a local folder" in str(error.value)
 
 
 def test_no_formatter_fits(llava_dir) -> None:
