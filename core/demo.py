@@ -27,7 +27,7 @@ CORPUS = [
 ] * 10
 QUESTION = "What is happening in this video?"
 # a vision tower of 32 px images in 8 px patches: 16 patches per image
-TINY_VISION = {
+TINY_VISION: dict[str, Any] = {
     "hidden_size": 32,
     "intermediate_size": 48,
     "num_hidden_layers": 1,

@@ -37,7 +37,7 @@ def check_url(url: str, limits: Limits) -> None:
             f"cannot fetch {url}: host {parts.hostname!r} not found ({exc})"
         ) from None
     for info in infos:
-        address = ipaddress.ip_address(info[4][0].split("%")[0])
+        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
         if not address.is_global or address.is_multicast:
             raise SourceError(
                 f"refused {url}: {parts.hostname} is a private, loopback or link-local address "

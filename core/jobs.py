@@ -30,7 +30,7 @@ def read_requests(path: Path) -> list[tuple[Any, Any]]:
     """(id, request or error message) per non-empty line; the id defaults to the line number."""
     if not path.is_file():
         raise ConfigError(f"input file {path} does not exist: pass a JSONL file of requests")
-    requests = []
+    requests: list[tuple[Any, Any]] = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
             continue

@@ -165,7 +165,9 @@ def frames_clip(source: VideoSource, options: SamplerOptions, sampler: str, limi
         image = frame if isinstance(frame, Image.Image) else Image.fromarray(_as_array(frame))
         image = image.convert("RGB")
         target = resize.target(*image.size)
-        images.append(image if target == image.size else image.resize(target, Image.BILINEAR))
+        if target != image.size:
+            image = image.resize(target, Image.Resampling.BILINEAR)
+        images.append(image)
     width, height = images[0].size
     info = VideoInfo(
         duration=float(len(images)),

@@ -4,7 +4,7 @@ convert and resize each kept frame in one libswscale pass."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -159,7 +159,7 @@ def decode_at(
 
 def _frames(
     container: Any, stream: Any, result: Decoded, run: set[int], skip: bool
-) -> Iterator[Any]:
+) -> Generator[Any, None, None]:
     """Decoded frames from the current position until every packet of `run` was sent, then
     the decoder is drained (no frames decoded past the last one needed). With `skip`, frames
     that nothing refers to are skipped unless they are in `run`. Bad packets are skipped with
