@@ -179,33 +179,25 @@ def test_context_overflow_fails_early_with_numbers(tmp_path, videos) -> None:
 
 
 # -- conformance with the plain transformers recipe ------------------------------------------
-def test_conformance_image_expansion(llava, clip) -> None:
-    answer = llava.ask(clip, QUESTION)
-    processor, model = llava.processor, llava.model
-    messages = [
-        {
-            "role": "user",
-            "content": [{"type": "image"}] * len(clip.frames)
-            + [{"type": "text", "text": QUESTION}],
-        }
-    ]
+def recipe_ids(pipe, parts: list[dict], **media) -> list[int]:
+    """New token ids from the plain transformers recipe: chat template, processor, generate."""
+    messages = [{"role": "user", "content": [*parts, {"type": "text", "text": QUESTION}]}]
+    processor = pipe.processor
     text = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-    inputs = processor(text=text, images=clip.frames, return_tensors="pt")
-    output = model.generate(**inputs, max_new_tokens=12, do_sample=False)
-    assert output[0, inputs["input_ids"].shape[1] :].tolist() == answer.token_ids
+    inputs = processor(text=text, return_tensors="pt", **media)
+    output = pipe.model.generate(**inputs, max_new_tokens=12, do_sample=False)
+    return output[0, inputs["input_ids"].shape[1] :].tolist()
+
+
+def test_conformance_image_expansion(llava, clip) -> None:
+    expected = recipe_ids(llava, [{"type": "image"}] * len(clip), images=clip.frames)
+    assert llava.ask(clip, QUESTION).token_ids == expected
 
 
 def test_conformance_native_video(next_video, clip) -> None:
-    answer = next_video.ask(clip, QUESTION)
-    processor, model = next_video.processor, next_video.model
-    messages = [
-        {"role": "user", "content": [{"type": "video"}, {"type": "text", "text": QUESTION}]}
-    ]
-    text = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
     frames = np.stack([np.asarray(f) for f in clip.frames])
-    inputs = processor(text=text, videos=[frames], do_sample_frames=False, return_tensors="pt")
-    output = model.generate(**inputs, max_new_tokens=12, do_sample=False)
-    assert output[0, inputs["input_ids"].shape[1] :].tolist() == answer.token_ids
+    expected = recipe_ids(next_video, [{"type": "video"}], videos=[frames], do_sample_frames=False)
+    assert next_video.ask(clip, QUESTION).token_ids == expected
 
 
 def test_qwen_gets_the_clips_real_frame_rate(qwen, clip) -> None:
@@ -227,22 +219,15 @@ def test_qwen_gets_the_clips_real_frame_rate(qwen, clip) -> None:
 def test_conformance_qwen(qwen, clip) -> None:
     from transformers.video_utils import VideoMetadata
 
-    answer = qwen.ask(clip, QUESTION)
-    processor, model = qwen.processor, qwen.model
-    messages = [
-        {"role": "user", "content": [{"type": "video"}, {"type": "text", "text": QUESTION}]}
-    ]
-    text = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
     metadata = VideoMetadata(total_num_frames=48, fps=24.0, frames_indices=clip.indices)
-    inputs = processor(
-        text=text,
+    expected = recipe_ids(
+        qwen,
+        [{"type": "video"}],
         videos=[clip.frames],
         video_metadata=[metadata],
         do_sample_frames=False,
-        return_tensors="pt",
     )
-    output = model.generate(**inputs, max_new_tokens=12, do_sample=False)
-    assert output[0, inputs["input_ids"].shape[1] :].tolist() == answer.token_ids
+    assert qwen.ask(clip, QUESTION).token_ids == expected
 
 
 # -- bad input -----------------------------------------------------------------------------
