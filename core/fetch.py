@@ -17,16 +17,16 @@ from typing import IO, Any
 from . import limits as limits_module
 from .errors import DecodeError, LimitError, SourceError
 from .limits import Limits
+from .types import URL_SCHEMES
 
 CHUNK = 1 << 20
 SPOOL_BYTES = 64 << 20  # kept in memory below this, in an unlinked temporary file above
-SCHEMES = ("http", "https")
 
 
 def check_url(url: str, limits: Limits) -> None:
     """Refuse schemes other than http(s) and, when limits say so, private addresses."""
     parts = urllib.parse.urlsplit(url)
-    if parts.scheme.lower() not in SCHEMES or not parts.hostname:
+    if parts.scheme.lower() not in URL_SCHEMES or not parts.hostname:
         raise SourceError(f"refused {url!r}: only http and https URLs with a host are allowed")
     if not limits.block_private_addresses:
         return

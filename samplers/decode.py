@@ -11,7 +11,7 @@ from typing import Any
 from vidtt import LimitError
 from vidtt.limits import Limits
 
-from .index import StreamIndex
+from .index import StreamIndex, packet_time
 
 TRANSPOSE = {
     90: "ROTATE_90",
@@ -173,8 +173,9 @@ def _frames(
     while unsent:
         try:
             packet = next(packets)
+            stamp = packet_time(packet)
             if skip:
-                context.skip_frame = "DEFAULT" if packet.pts in run else "NONREF"
+                context.skip_frame = "DEFAULT" if stamp in run else "NONREF"
             frames = packet.decode()
         except StopIteration:
             return
@@ -186,6 +187,6 @@ def _frames(
                 result.warnings.append("too much damaged data; decoding stopped early")
                 return
             continue
-        unsent.discard(packet.pts)
+        unsent.discard(stamp)
         yield from frames
     yield from context.decode(None)

@@ -66,6 +66,11 @@ class StreamIndex:
         return self.seconds(self.pts[-1]) + self.frame_duration()
 
 
+def packet_time(packet: Any) -> int | None:
+    """A packet's presentation time, or its decoding time when it has none (the frame key)."""
+    return packet.pts if packet.pts is not None else packet.dts
+
+
 def scan(container: Any, stream: Any, label: str, guard: Any = None) -> StreamIndex:
     """Read every packet header of `stream` (no decoding); `guard` bounds the time."""
     import av
@@ -85,7 +90,7 @@ def scan(container: Any, stream: Any, label: str, guard: Any = None) -> StreamIn
             break
         if guard is not None and len(pts) % 1024 == 1023:
             guard.check_time()
-        stamp = packet.pts if packet.pts is not None else packet.dts
+        stamp = packet_time(packet)
         if stamp is None or packet.size == 0:
             continue
         pts.append(stamp)
