@@ -30,7 +30,7 @@ import psutil
 
 import vidtt
 from vidtt.samplers.base import PyAVSampler
-from vidtt.samplers.synthetic import make_video
+from vidtt.testing import make_video
 
 DATA = Path(__file__).parent / "data"
 X264 = {"preset": "veryfast"}  # B-frames, as most real H.264 files have

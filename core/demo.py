@@ -114,7 +114,7 @@ def make_tiny_llava(folder: Path, context: int = 1024, seed: int = 0) -> Path:
 
 def demo_assets(cache: Path | None = None) -> tuple[Path, Path]:
     """The demo video and tiny model folder, made on first use."""
-    from vidtt.samplers.synthetic import make_video
+    from vidtt.testing import make_video
 
     root = (cache or cache_dir()) / "demo"
     video, model = root / "sample.mp4", root / "tiny-llava"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from vidtt.samplers.synthetic import make_video
+from vidtt.testing import make_video
 
 
 @pytest.fixture(scope="session")

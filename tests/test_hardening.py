@@ -16,7 +16,7 @@ from PIL import Image
 
 import vidtt
 from vidtt import DecodeError, LimitError, OptionsError, SourceError
-from vidtt.samplers.synthetic import make_video
+from vidtt.testing import make_video
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from PIL import Image
 import vidtt
 import vidtt.fetch
 from vidtt import DecodeError, LimitError, OptionsError, SourceError
-from vidtt.samplers.synthetic import make_audio_only, make_video
+from vidtt.testing import make_audio_only, make_video
 
 
 def check(error: pytest.ExceptionInfo, *words: str) -> None:

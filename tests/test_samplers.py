@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 import vidtt
-from vidtt.samplers.synthetic import read_frame_number
+from vidtt.testing import read_frame_number
 from vidtt.samplers.uniform import uniform_indices
 
 CODECS = ["h264", "h264_gop", "vp9", "mpeg4", "vfr", "audio"]
@@ -82,7 +82,7 @@ def test_variable_frame_rate_timestamps(videos) -> None:
 
 @pytest.mark.parametrize("suffix", [".mp4", ".mkv"])
 def test_non_zero_start_time(tmp_path, suffix) -> None:
-    from vidtt.samplers.synthetic import make_video
+    from vidtt.testing import make_video
 
     path = make_video(
         tmp_path / f"late{suffix}", frames=24, frame_times=[1.0 + i / 24 for i in range(24)]

@@ -1,0 +1,8 @@
+"""Helpers for tests, benchmarks and `vidtt demo`: synthetic videos (and tiny models).
+
+Nothing here is imported by `import vidtt`; the video helpers need only PyAV and numpy.
+"""
+
+from .videos import frame_pattern, make_audio_only, make_video, read_frame_number
+
+__all__ = ["frame_pattern", "make_audio_only", "make_video", "read_frame_number"]
