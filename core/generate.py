@@ -80,10 +80,30 @@ def check_context(
 
 
 def generation_kwargs(model: Any, processor: Any, options: GenerationOptions) -> dict[str, Any]:
+    """`options` as `model.generate` keywords, with the tokenizer stop strings need."""
     kwargs = options.generate_kwargs()
     if getattr(model.generation_config, "pad_token_id", None) is None:
         kwargs["pad_token_id"] = processor.tokenizer.pad_token_id
+    if "stop_strings" in kwargs:
+        kwargs["tokenizer"] = processor.tokenizer
     return kwargs
+
+
+def cut_at_stop(text: str, stop: list[str] | None) -> tuple[str, bool]:
+    """`text` up to (not including) the earliest stop string, and whether one was found."""
+    found = [i for i in (text.find(s) for s in stop or []) if i >= 0]
+    return (text[: min(found)], True) if found else (text, False)
+
+
+def held_back(text: str, stop: list[str] | None) -> int:
+    """How many trailing characters of `text` might be the start of a stop string."""
+    longest = 0
+    for s in stop or []:
+        for size in range(min(len(s) - 1, len(text)), longest, -1):
+            if text.endswith(s[:size]):
+                longest = size
+                break
+    return longest
 
 
 def run(
@@ -136,10 +156,12 @@ def answer_for(
     mask = inputs.get("attention_mask")
     visual = visual_token_ids(processor)
     timings = request.timings[row].model_copy(update={"prefill": prefill, "decode": decode})
+    text = processor.tokenizer.decode(ids, skip_special_tokens=True)
+    text, stopped = cut_at_stop(text, request.options.stop)
     return Answer(
-        text=processor.tokenizer.decode(ids, skip_special_tokens=True),
+        text=text,
         token_ids=ids,
-        finish_reason="stop" if cut else "length",
+        finish_reason="stop" if cut or stopped else "length",
         usage=Usage(
             prompt_tokens=int(mask[row].sum()) if mask is not None else len(prompt_ids),
             visual_tokens=int(sum(int((prompt_ids == i).sum()) for i in visual)),
@@ -155,13 +177,18 @@ class AnswerStream:
     """Text pieces as they are generated; `answer` holds the whole Answer once iterated."""
 
     def __init__(
-        self, start: Callable[[Callable[[Any], None]], list[Answer]], processor: Any
+        self,
+        start: Callable[[Callable[[Any], None]], list[Answer]],
+        processor: Any,
+        stop: list[str] | None = None,
     ) -> None:
         self._pieces: queue.Queue[Any] = queue.Queue()
         self._done = object()
         self._tokens: list[int] = []
         self._printed = ""
         self._processor = processor
+        self._stop = stop
+        self._stopped = False
         self.answer: Answer | None = None
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._work, args=(start,), daemon=True)
@@ -178,8 +205,11 @@ class AnswerStream:
     def _on_tokens(self, value: Any) -> None:
         self._tokens.extend(int(t) for t in value.reshape(-1).tolist())
         text = self._processor.tokenizer.decode(self._tokens, skip_special_tokens=True)
-        if text.endswith("\ufffd"):  # half of a multi-byte character: wait for the rest
+        if text.endswith("\ufffd") or self._stopped:  # half a character, or past a stop
             return
+        text, self._stopped = cut_at_stop(text, self._stop)
+        if not self._stopped:  # what may begin a stop string waits for the next tokens
+            text = text[: len(text) - held_back(text, self._stop)]
         if len(text) > len(self._printed):
             self._pieces.put(text[len(self._printed) :])
             self._printed = text

@@ -112,7 +112,9 @@ class Pipeline:
         options = self.generation_options(generation)
         request = self._prepare([conversation], options, timestamps)
         if stream:
-            return generate.AnswerStream(lambda on: self._run(request, on), self.processor)
+            return generate.AnswerStream(
+                lambda on: self._run(request, on), self.processor, options.stop
+            )
         return self._run(request)[0]
 
     def batch(

@@ -188,10 +188,16 @@ class Message(BaseModel):
 
 
 class GenerationOptions(BaseModel):
-    """Options passed to `model.generate`; the defaults decode greedily."""
+    """Options passed to `model.generate`; the defaults decode greedily.
 
-    model_config = ConfigDict(extra="forbid")
+    The named fields are the common ones; any other field of transformers' `GenerationConfig`
+    (`min_p`, `no_repeat_ngram_size`, ...) is accepted too and checked against it by name.
+    `stop` strings end the answer and are not part of its text (OpenAI's convention).
+    """
+
+    model_config = ConfigDict(extra="allow")
     max_new_tokens: int = Field(256, ge=1, le=1_000_000)
+    min_new_tokens: int | None = Field(None, ge=0)
     do_sample: bool = False
     temperature: float | None = Field(None, gt=0)
     top_p: float | None = Field(None, gt=0, le=1)
@@ -199,10 +205,71 @@ class GenerationOptions(BaseModel):
     repetition_penalty: float | None = Field(None, gt=0)
     num_beams: int = Field(1, ge=1)
     seed: int | None = None
+    stop: list[str] | None = Field(None, description="strings that end the answer (excluded)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _stop_as_list(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("stop"), str):
+            data = {**data, "stop": [data["stop"]]}
+        return data
+
+    @model_validator(mode="after")
+    def _check_extra(self) -> GenerationOptions:
+        stop = self.stop or []
+        if any(not s for s in stop):
+            raise ValueError("stop strings must not be empty")
+        if self.model_extra:
+            check_generation_fields(self.model_extra)
+        if self.min_new_tokens is not None and self.min_new_tokens > self.max_new_tokens:
+            raise ValueError(
+                f"min_new_tokens={self.min_new_tokens} is above "
+                f"max_new_tokens={self.max_new_tokens}"
+            )
+        return self
 
     def generate_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for `model.generate` (unset sampling knobs left out)."""
-        return self.model_dump(exclude_none=True, exclude={"seed"})
+        kwargs = self.model_dump(exclude_none=True, exclude={"seed", "stop"})
+        if self.stop:
+            kwargs["stop_strings"] = list(self.stop)
+        return kwargs
+
+
+# GenerationConfig fields vidtt sets itself or whose output shape it cannot turn into Answers.
+RESERVED_GENERATION = {
+    "stop_strings": "use stop",
+    "num_return_sequences": "send the request several times with do_sample and a seed",
+    "return_dict_in_generate": "vidtt builds the Answer itself",
+    "output_scores": "vidtt builds the Answer itself",
+    "output_logits": "vidtt builds the Answer itself",
+    "output_attentions": "vidtt builds the Answer itself",
+    "output_hidden_states": "vidtt builds the Answer itself",
+    "streamer": "use stream=True",
+}
+
+
+def generation_config_fields() -> set[str]:
+    """Names transformers' `GenerationConfig` knows (imports transformers)."""
+    from transformers import GenerationConfig
+
+    return set(GenerationConfig().to_dict()) - {"transformers_version", "_from_model_config"}
+
+
+def check_generation_fields(extra: dict[str, Any]) -> None:
+    """Refuse names `GenerationConfig` does not know, and the few vidtt reserves."""
+    for name in extra:
+        if name in RESERVED_GENERATION:
+            raise ValueError(
+                f"generation option {name!r} is not accepted: {RESERVED_GENERATION[name]}"
+            )
+    unknown = sorted(set(extra) - generation_config_fields())
+    if unknown:
+        raise ValueError(
+            f"unknown generation option(s) {', '.join(map(repr, unknown))}: use a field of "
+            "transformers' GenerationConfig (e.g. min_p, no_repeat_ngram_size) or one of "
+            "max_new_tokens, min_new_tokens, temperature, top_p, top_k, stop, seed"
+        )
 
 
 class Usage(BaseModel):

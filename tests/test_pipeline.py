@@ -281,7 +281,7 @@ def test_empty_question_and_bad_generation_options(llava, videos) -> None:
         llava.ask(videos["h264"], QUESTION, max_new_tokens=0)
     with pytest.raises(OptionsError, match="temperature"):
         llava.ask(videos["h264"], QUESTION, temperature=-1)
-    with pytest.raises(OptionsError, match="beams: unknown option"):
+    with pytest.raises(OptionsError, match="unknown generation option.s. 'beams'"):
         llava.ask(videos["h264"], QUESTION, beams=2)
 
 
