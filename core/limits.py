@@ -37,6 +37,9 @@ class Limits(BaseModel):
     )
     max_pixels: int = Field(8192 * 8192, ge=1, description="decoded pixels per frame")
     max_frames: int = Field(2048, ge=1, description="frames returned per video")
+    max_clip_bytes: int = Field(
+        2 << 30, ge=1, description="bytes the frames of one video may take (frames x w x h x 3)"
+    )
     decode_seconds: float = Field(300.0, gt=0, description="seconds decoding one video")
 
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import math
 import os
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from .errors import DecodeError, SourceError
+from .errors import DecodeError, OptionsError, SourceError
 
 if TYPE_CHECKING:
     from PIL.Image import Image
@@ -25,6 +27,18 @@ class VideoSource:
     kind: SourceKind
     value: Any
     label: str
+    fps: float | None = None  # frame sources: frames per second (default 1)
+
+    @classmethod
+    def from_frames(cls, frames: Any, fps: float = 1.0) -> VideoSource:
+        """Frames already decoded (PIL images or arrays), frame i shown at i / fps seconds."""
+        if not (isinstance(fps, (int, float)) and math.isfinite(fps) and fps > 0):
+            raise OptionsError(f"fps of a frame list must be a positive number, not {fps!r}")
+        if not _looks_like_frames(frames) and not _is_empty_frames(frames):
+            raise SourceError(
+                f"expected a list of images or an (N, H, W, C) array, not {type(frames).__name__}"
+            )
+        return cls("frames", frames, f"<{len(frames)} frames>", float(fps))
 
     @classmethod
     def of(cls, source: Any) -> VideoSource:
@@ -38,7 +52,7 @@ class VideoSource:
             return cls("bytes", data, f"<{len(data)} bytes>")
         if hasattr(source, "read"):
             return cls("file", source, getattr(source, "name", None) or "<file object>")
-        if _looks_like_frames(source):
+        if _looks_like_frames(source) or _is_empty_frames(source):
             return cls("frames", source, f"<{len(source)} frames>")
         raise SourceError(
             f"unsupported video source of type {type(source).__name__}: pass a path, an http(s) "
@@ -76,6 +90,14 @@ def _source_from_text(text: str) -> VideoSource:
     return VideoSource("path", text, text)
 
 
+def _is_empty_frames(source: Any) -> bool:
+    """An empty list of frames or an array with no frames (refused when sampled)."""
+    if isinstance(source, (list, tuple)):
+        return len(source) == 0
+    shape = getattr(source, "shape", None)
+    return shape is not None and len(shape) == 4 and shape[0] == 0
+
+
 def _looks_like_frames(source: Any) -> bool:
     if isinstance(source, (list, tuple)):
         return len(source) > 0 and all(hasattr(f, "size") or hasattr(f, "shape") for f in source)
@@ -99,25 +121,71 @@ class VideoInfo(BaseModel):
     keyframe_count: int | None = None
 
 
-@dataclass
 class Clip:
-    """Frames sampled from one video, with their true indices and timestamps."""
+    """Frames sampled from one video, with their true indices and timestamps.
 
-    frames: list[Image]
-    indices: list[int]
-    timestamps: list[float]
-    info: VideoInfo
-    sampler: str = ""
-    source: str = ""
-    warnings: list[str] = field(default_factory=list)
-    metadata: dict[str, Any] = field(default_factory=dict)
+    The frames are held as one uint8 array, `array`, of shape (N, height, width, 3): 3 bytes a
+    pixel. `frames` gives PIL images on demand (views of the array, made once). Build a Clip
+    from either: `Clip(array=...)` or `Clip(frames=[PIL images or HxWx3 arrays], ...)`.
+    """
 
-    def __post_init__(self) -> None:
-        if not len(self.frames) == len(self.indices) == len(self.timestamps):
+    def __init__(
+        self,
+        frames: Sequence[Any] | None = None,
+        indices: Sequence[int] = (),
+        timestamps: Sequence[float] = (),
+        info: VideoInfo | None = None,
+        sampler: str = "",
+        source: str = "",
+        warnings: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        *,
+        array: Any = None,
+    ) -> None:
+        if (frames is None) == (array is None):
+            raise ValueError("a Clip needs either frames or array")
+        self.array = _stack(frames) if array is None else _check_array(array)
+        self.indices = list(indices)
+        self.timestamps = [float(t) for t in timestamps]
+        if not len(self.array) == len(self.indices) == len(self.timestamps):
             raise ValueError("a Clip needs as many indices and timestamps as frames")
+        if info is None:
+            raise ValueError("a Clip needs its VideoInfo")
+        self.info = info
+        self.sampler, self.source = sampler, source
+        self.warnings = list(warnings or [])
+        self.metadata = dict(metadata or {})
+        self._images: list[Image] | None = None
 
     def __len__(self) -> int:
-        return len(self.frames)
+        return len(self.array)
+
+    def __repr__(self) -> str:
+        return (
+            f"Clip({len(self)} frames of {self.width}x{self.height} from {self.source!r}, "
+            f"sampler={self.sampler!r}, indices={self.indices})"
+        )
+
+    @property
+    def frames(self) -> list[Image]:
+        """The frames as RGB PIL images (made on first use; they share the array's memory)."""
+        if self._images is None:
+            from PIL import Image as PILImage
+
+            self._images = [PILImage.fromarray(frame, "RGB") for frame in self.array]
+        return self._images
+
+    @property
+    def width(self) -> int:
+        return int(self.array.shape[2])
+
+    @property
+    def height(self) -> int:
+        return int(self.array.shape[1])
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.array.nbytes)
 
     @property
     def sampled_fps(self) -> float:
@@ -126,6 +194,30 @@ class Clip:
             return 1.0
         span = self.timestamps[-1] - self.timestamps[0]
         return (len(self.timestamps) - 1) / span if span > 0 else 1.0
+
+
+def _check_array(array: Any) -> Any:
+    import numpy as np
+
+    array = np.ascontiguousarray(array)
+    if array.dtype != np.uint8 or array.ndim != 4 or array.shape[-1] != 3 or 0 in array.shape:
+        raise ValueError(
+            f"a Clip's array must be uint8 of shape (frames, height, width, 3) with no empty "
+            f"axis; got {array.dtype} {tuple(array.shape)}"
+        )
+    return array
+
+
+def _stack(frames: Sequence[Any]) -> Any:
+    """One (N, H, W, 3) uint8 array from PIL images or HxWx3 uint8 arrays of one size."""
+    import numpy as np
+
+    arrays = [np.asarray(f.convert("RGB") if hasattr(f, "convert") else f) for f in frames]
+    if not arrays:
+        raise ValueError("a Clip needs at least one frame")
+    if len({a.shape for a in arrays}) > 1:
+        raise ValueError("all frames of a Clip must have the same size")
+    return _check_array(np.stack(arrays))
 
 
 class TextPart(BaseModel):

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import bisect
 from abc import abstractmethod
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import vidtt
@@ -19,9 +19,12 @@ from vidtt import (
 )
 from vidtt.limits import Limits
 
-from .decode import Guard, Resize, decode_at
+from .decode import Converter, Decoded, Guard, Resize, SeekMissed, decode_frames
+from .frames import frames_clip
 from .index import StreamIndex, scan
-from .sources import open_container
+from .sources import open_media
+
+IMAGE_CODECS = {"mjpeg", "png", "bmp", "gif", "webp", "tiff", "jpeg2000"}
 
 
 def evenly(items: list[int], count: int) -> list[int]:
@@ -49,7 +52,7 @@ class PyAVSampler(Sampler):
         source = VideoSource.of(source)
         limits = vidtt.limits.current()
         if source.kind == "frames":
-            return frames_clip(source, options, self.name, limits)
+            return frames_clip(self, source, options, limits)
         try:
             return self._sample(source, options, limits)
         except VidttError:
@@ -61,39 +64,36 @@ class PyAVSampler(Sampler):
 
     def _sample(self, source: VideoSource, options: SamplerOptions, limits: Limits) -> Clip:
         guard = Guard(limits, source.label)
-        with open_container(source) as container:
-            stream = container.streams.video[0]
-            guard.check_size(stream.codec_context.width, stream.codec_context.height)
-            index = scan(container, stream, source.label, guard)
-            warnings = [*index.warnings, *shortfall(container, stream, index)]
-            span = index.span(options.start, options.end, source.label)
-            chosen = self.choose(index, span, options, source.label, warnings)
-            if len(chosen) > limits.max_frames:
-                raise LimitError(
-                    f"{source.label}: {len(chosen)} frames asked, over the limit of "
-                    f"{limits.max_frames}; ask for fewer or raise vidtt.limits "
-                    "max_frames"
+        with open_media(source) as media:
+            with media.container() as container:
+                stream = main_video_stream(container)
+                guard.check_size(stream.codec_context.width, stream.codec_context.height)
+                index = scan(container, stream, source.label, guard)
+                warnings = [*index.warnings, *shortfall(container, stream, index)]
+                span = index.span(options.start, options.end, source.label)
+                chosen = self.choose(index, span, options, source.label, warnings)
+                check_count(len(chosen), limits, source.label)
+                plan = Plan(index, chosen, Resize(options.size, options.max_side), guard)
+                info = video_info(container, stream, index)
+                result = (
+                    self._decode(container, stream.index, plan) if index.mode == "seek" else None
                 )
-            result = decode_at(
-                container,
-                stream,
-                index,
-                [index.pts[i] for i in chosen],
-                Resize(options.size, options.max_side),
-                self.keyframes_only,
-                guard,
+            if result is None:  # forward decoding starts from a freshly opened container
+                index.mode = "forward"
+                with media.container() as container:
+                    result = self._decode(container, number, plan)
+        if result.rotation:
+            info = rotated(info, result.rotation)
+        kept = [k for k, found in enumerate(result.found) if found]
+        if not kept:
+            raise DecodeError(
+                f"{source.label}: none of the chosen frames could be decoded"
+                + (f" ({result.warnings[0]})" if result.warnings else "")
             )
-            if not result.images:
-                raise DecodeError(
-                    f"{source.label}: none of the chosen frames could be decoded"
-                    + (f" ({result.warnings[0]})" if result.warnings else "")
-                )
-            got = [result.images[index.pts[i]] for i in chosen if index.pts[i] in result.images]
-            info = video_info(container, stream, index, result.rotation)
         return Clip(
-            frames=[image for _, image in got],
-            indices=[bisect.bisect_left(index.pts, pts) for pts, _ in got],
-            timestamps=[index.seconds(pts) for pts, _ in got],
+            array=result.array if len(kept) == len(chosen) else result.array[kept],
+            indices=[chosen[k] for k in kept],
+            timestamps=[index.time_of(chosen[k]) for k in kept],
             info=info,
             sampler=self.name,
             source=source.label,
@@ -102,8 +102,62 @@ class PyAVSampler(Sampler):
                 "decoded_frames": result.decoded,
                 "seeks": result.seeks,
                 "asked_frames": len(chosen),
+                "access": f"{index.mode} by {index.match}",
             },
         )
+
+    def _decode(self, container: Any, stream_index: int, plan: Plan) -> Decoded | None:
+        """Decode the plan's frames; None when seeking proved unreliable (decode forward)."""
+        stream = next(s for s in container.streams if s.index == stream_index)
+        coded = stream.codec_context.width, stream.codec_context.height
+        converter = Converter(len(plan.chosen), coded, plan.resize, plan.guard)
+        only_keys = self.keyframes_only and plan.index.match == "pts"
+        try:
+            return decode_frames(
+                container, stream, plan.index, plan.chosen, converter, only_keys, plan.guard
+            )
+        except SeekMissed:
+            return None
+
+
+@dataclass
+class Plan:
+    index: StreamIndex
+    chosen: list[int]
+    resize: Resize
+    guard: Guard
+
+
+def check_count(count: int, limits: Limits, label: str) -> None:
+    if count > limits.max_frames:
+        raise LimitError(
+            f"{label}: {count} frames asked, over the limit of {limits.max_frames}; ask for "
+            "fewer or raise vidtt.limits max_frames"
+        )
+
+
+def main_video_stream(container: Any) -> Any:
+    """The video stream to sample: not a cover picture or thumbnail, the default one first."""
+    import av
+
+    flags = av.stream.Disposition
+    pictures = flags.attached_pic | flags.timed_thumbnails | flags.still_image
+    streams = [s for s in container.streams.video if not s.disposition & pictures]
+    if not streams:
+        raise DecodeError(
+            "the file's only video stream is a cover picture or thumbnail: pass it as an image"
+        )
+
+    def rank(stream: Any) -> tuple[bool, bool, float, int]:
+        context = stream.codec_context
+        return (
+            bool(stream.disposition & flags.default),
+            context.name not in IMAGE_CODECS,
+            float(stream.average_rate or 0) > 1,
+            context.width * context.height,
+        )
+
+    return max(streams, key=rank)
 
 
 def shortfall(container: Any, stream: Any, index: StreamIndex) -> list[str]:
@@ -124,11 +178,8 @@ def shortfall(container: Any, stream: Any, index: StreamIndex) -> list[str]:
     return []
 
 
-def video_info(container: Any, stream: Any, index: StreamIndex, rotation: int) -> VideoInfo:
+def video_info(container: Any, stream: Any, index: StreamIndex) -> VideoInfo:
     context = stream.codec_context
-    width, height = context.width, context.height
-    if rotation in (90, -90, 270, -270):
-        width, height = height, width
     rate = stream.average_rate or stream.guessed_rate
     fps = float(rate) if rate else None
     if not fps and index.frame_duration() > 0:
@@ -139,61 +190,17 @@ def video_info(container: Any, stream: Any, index: StreamIndex, rotation: int) -
         fps=fps,
         frame_count=len(index),
         frame_count_exact=index.complete,
-        width=width,
-        height=height,
+        width=context.width,
+        height=context.height,
         codec=context.name,
         container=container.format.name,
-        rotation=rotation,
         start_time=start,
-        keyframe_count=len(index.keyframes),
+        keyframe_count=len(index.keyframes) if index.match == "pts" else None,
     )
 
 
-def frames_clip(source: VideoSource, options: SamplerOptions, sampler: str, limits: Limits) -> Clip:
-    """Pass already-decoded frames through, resized; timestamps are one second apart."""
-    from PIL import Image
-
-    if len(source.value) > limits.max_frames:
-        raise LimitError(
-            f"{len(source.value)} frames given, over the limit of "
-            f"{limits.max_frames}; pass fewer or raise vidtt.limits max_frames"
-        )
-
-    resize = Resize(options.size, options.max_side)
-    images = []
-    for frame in source.value:
-        image = frame if isinstance(frame, Image.Image) else Image.fromarray(_as_array(frame))
-        image = image.convert("RGB")
-        target = resize.target(*image.size)
-        if target != image.size:
-            image = image.resize(target, Image.Resampling.BILINEAR)
-        images.append(image)
-    width, height = images[0].size
-    info = VideoInfo(
-        duration=float(len(images)),
-        fps=1.0,
-        frame_count=len(images),
-        frame_count_exact=True,
-        width=width,
-        height=height,
-        codec="frames",
-    )
-    return Clip(
-        images,
-        list(range(len(images))),
-        [float(i) for i in range(len(images))],
-        info,
-        sampler=sampler,
-        source=source.label,
-    )
-
-
-def _as_array(frame: Any) -> Any:
-    import numpy as np
-
-    array = np.asarray(frame)
-    if array.ndim == 3 and array.shape[0] in (1, 3) and array.shape[-1] not in (1, 3):
-        array = array.transpose(1, 2, 0)  # channels first, as torch tensors are
-    if array.dtype != np.uint8:
-        array = np.clip(array * (255 if array.max() <= 1.0 else 1), 0, 255).astype(np.uint8)
-    return array.squeeze(-1) if array.ndim == 3 and array.shape[-1] == 1 else array
+def rotated(info: VideoInfo, rotation: int) -> VideoInfo:
+    """`info` for frames turned upright by `rotation` degrees."""
+    quarter = rotation % 180 != 0
+    width, height = (info.height, info.width) if quarter else (info.width, info.height)
+    return info.model_copy(update={"rotation": rotation, "width": width, "height": height})

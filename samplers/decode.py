@@ -1,10 +1,14 @@
-"""Decode chosen frames: seek to the keyframe before each one, never twice within a GOP, and
-convert and resize each kept frame in one libswscale pass."""
+"""Decode chosen frames into one uint8 array, each converted and resized in one libswscale pass.
+
+Seekable streams: seek to the keyframe before each run of targets, never twice within a GOP,
+and recognise frames by their time; a seek that lands past its keyframe raises `SeekMissed` so
+the caller can decode forward instead. Other streams are decoded forward from the start.
+"""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Generator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,15 +17,13 @@ from vidtt.limits import Limits
 
 from .index import StreamIndex, packet_time
 
-TRANSPOSE = {
-    90: "ROTATE_90",
-    -270: "ROTATE_90",
-    180: "ROTATE_180",
-    -180: "ROTATE_180",
-    -90: "ROTATE_270",
-    270: "ROTATE_270",
-}
+ROTATIONS = {90: 1, -270: 1, 180: 2, -180: 2, -90: 3, 270: 3}  # quarter turns anticlockwise
 MAX_DECODE_ERRORS = 8
+BIG_FRAME = 3840 * 2160 * 2  # above this many pixels, decode with slice threads only
+
+
+class SeekMissed(Exception):
+    """A seek landed after the frames it was meant to reach."""
 
 
 @dataclass
@@ -46,7 +48,7 @@ class Resize:
 
 
 class Guard:
-    """Enforces the limits while one video decodes: time spent and pixels per frame."""
+    """Enforces the limits while one video decodes: time spent, pixels and bytes."""
 
     def __init__(self, limits: Limits, label: str) -> None:
         self.limits, self.label = limits, label
@@ -60,44 +62,92 @@ class Guard:
                 "vidtt.limits decode_seconds"
             )
 
-    def check_size(self, width: int, height: int) -> None:
+    def check_size(self, width: int, height: int, what: str = "frames are") -> None:
         if width * height > self.limits.max_pixels:
             raise LimitError(
-                f"{self.label}: frames are {width}x{height} ({width * height} "
-                f"pixels), over the limit of {self.limits.max_pixels}; raise "
-                "vidtt.limits max_pixels to allow them"
+                f"{self.label}: {what} {width}x{height} ({width * height} "
+                f"pixels), over the limit of {self.limits.max_pixels}; ask for a smaller "
+                "size or raise vidtt.limits max_pixels"
+            )
+
+    def check_clip(self, count: int, width: int, height: int) -> None:
+        """Refuse, before decoding, a Clip that would hold more bytes than allowed."""
+        self.check_size(width, height, "the output frames would be")
+        size = count * width * height * 3
+        if size > self.limits.max_clip_bytes:
+            raise LimitError(
+                f"{self.label}: {count} frames at {width}x{height} need {size / 2**20:.0f} MiB, "
+                f"over the limit of {self.limits.max_clip_bytes / 2**20:.0f} MiB; ask for "
+                "fewer frames or a smaller size (max_side), or raise vidtt.limits max_clip_bytes"
             )
 
 
 @dataclass
 class Decoded:
-    images: dict[int, tuple[int, Any]] = field(default_factory=dict)  # target -> (pts, image)
+    """Frames written into `array` (row k for target k); `found[k]` says which were."""
+
+    array: Any
+    found: list[bool]
     decoded: int = 0
     seeks: int = 0
     rotation: int = 0
     warnings: list[str] = field(default_factory=list)
 
 
-def to_image(frame: Any, resize: Resize) -> Any:
-    """An upright RGB PIL image of `frame` at the asked size."""
-    from PIL import Image
+class Converter:
+    """Writes decoded frames, upright and at the output size, into rows of one array.
 
-    rotation = int(getattr(frame, "rotation", 0) or 0)
-    turn = TRANSPOSE.get(rotation)
-    upright = (
-        (frame.height, frame.width)
-        if turn in ("ROTATE_90", "ROTATE_270")
-        else (frame.width, frame.height)
-    )
-    width, height = resize.target(*upright)
-    if turn in ("ROTATE_90", "ROTATE_270"):
-        width, height = height, width
-    scaled = (width, height) != (frame.width, frame.height)
-    array = frame.to_ndarray(
-        format="rgb24", width=width, height=height, interpolation="AREA" if scaled else None
-    )
-    image = Image.frombuffer("RGB", (array.shape[1], array.shape[0]), array, "raw", "RGB", 0, 1)
-    return image.transpose(getattr(Image.Transpose, turn)) if turn else image
+    The output size follows from the stream's coded size (turned upright): frames whose size
+    changes mid-stream are scaled to it too. The Clip's bytes are checked before decoding."""
+
+    def __init__(self, count: int, coded: tuple[int, int], resize: Resize, guard: Guard):
+        self.count, self.coded, self.resize = count, coded, resize
+        guard.check_clip(count, *resize.target(*coded))  # same area whichever way up
+        self.array: Any = None
+
+    def put(self, row: int, frame: Any) -> int:
+        """Convert `frame` into row `row`; return its rotation in degrees."""
+        import numpy as np
+
+        rotation = int(getattr(frame, "rotation", 0) or 0)
+        turns = ROTATIONS.get(rotation, 0)
+        upright = self.coded if turns % 2 == 0 else self.coded[::-1]
+        target = self.resize.target(*upright)
+        width, height = target if turns % 2 == 0 else target[::-1]
+        scaled = (width, height) != (frame.width, frame.height)
+        rgb = frame.to_ndarray(
+            format="rgb24", width=width, height=height, interpolation="AREA" if scaled else None
+        )
+        if turns:
+            rgb = np.rot90(rgb, turns)
+        if self.array is None:
+            self.array = np.empty((self.count, *rgb.shape), dtype=np.uint8)
+        self.array[row] = rgb
+        return rotation
+
+
+def decode_frames(
+    container: Any,
+    stream: Any,
+    index: StreamIndex,
+    targets: list[int],
+    converter: Converter,
+    keyframes_only: bool,
+    guard: Guard,
+) -> Decoded:
+    """Decode the frames `targets` (sorted, unique frame indices) into one array."""
+    context = stream.codec_context
+    if context.width * context.height > BIG_FRAME:
+        stream.thread_type = "SLICE"  # frame threads would each hold whole huge frames
+    else:
+        stream.thread_type = "AUTO"
+    result = Decoded(None, [False] * len(targets))
+    if index.mode == "seek":
+        _decode_seeking(container, stream, index, targets, converter, keyframes_only, guard, result)
+    else:
+        _decode_forward(container, stream, index, targets, converter, keyframes_only, guard, result)
+    result.array = converter.array
+    return result
 
 
 def runs(index: StreamIndex, targets: list[int]) -> list[list[int]]:
@@ -112,73 +162,110 @@ def runs(index: StreamIndex, targets: list[int]) -> list[list[int]]:
     return groups
 
 
-def decode_at(
+def _decode_seeking(
     container: Any,
     stream: Any,
     index: StreamIndex,
     targets: list[int],
-    resize: Resize,
-    keyframes_only: bool = False,
-    guard: Guard | None = None,
-) -> Decoded:
-    """Decode the frames whose pts are in `targets` (sorted, unique)."""
+    converter: Converter,
+    keyframes_only: bool,
+    guard: Guard,
+    result: Decoded,
+) -> None:
     if keyframes_only:
         stream.codec_context.skip_frame = "NONKEY"
-    stream.thread_type = "AUTO"
-    result = Decoded()
+    row_of = {index.pts[t]: k for k, t in enumerate(targets)}
     for group in runs(index, targets):
-        container.seek(index.keyframe_for(group[0]), stream=stream, backward=True)
+        key = index.keyframe_for(group[0])
+        container.seek(index.seek_points.get(key, index.pts[key]), stream=stream, backward=True)
         result.seeks += 1
-        pending = list(group)
-        frames = _frames(container, stream, result, set(group), skip=not keyframes_only)
+        wanted = {index.pts[t] for t in group}
+        first = True
+        frames = _frames(container, stream, result, wanted, not keyframes_only, guard)
         for frame in frames:
             pts = frame.pts if frame.pts is not None else frame.dts
-            result.decoded += 1
-            if guard is not None:
-                guard.check_time()
-                guard.check_size(frame.width, frame.height)
-            result.rotation = result.rotation or int(getattr(frame, "rotation", 0) or 0)
-            if pts < pending[0]:
-                continue
-            if pts > pending[0]:
-                result.warnings.append(
-                    f"frame at {index.seconds(pending[0]):.3f} s did not decode; "
-                    f"used the next one ({index.seconds(pts):.3f} s)"
-                )
-            image = to_image(frame, resize)
-            while pending and pending[0] <= pts:
-                result.images[pending.pop(0)] = (pts, image)
-            if not pending:
+            if first and pts is not None and pts > index.pts[key]:
+                raise SeekMissed(f"a seek landed at {pts}, after its keyframe {index.pts[key]}")
+            first = False
+            if pts in wanted:
+                wanted.discard(pts)
+                _keep(result, converter, row_of[pts], frame)
+                if not wanted:
+                    frames.close()
+                    break
+        _report_missing(result, index, [row_of[p] for p in sorted(wanted)], targets)
+
+
+def _decode_forward(
+    container: Any,
+    stream: Any,
+    index: StreamIndex,
+    targets: list[int],
+    converter: Converter,
+    keyframes_only: bool,
+    guard: Guard,
+    result: Decoded,
+) -> None:
+    by_time = index.match == "pts"
+    if by_time:
+        row_of = {index.pts[t]: k for k, t in enumerate(targets)}
+        if keyframes_only:
+            stream.codec_context.skip_frame = "NONKEY"
+    else:
+        row_of = {t: k for k, t in enumerate(targets)}
+    wanted = set(row_of)
+    frames = _frames(container, stream, result, wanted if by_time else None, by_time, guard)
+    for position, frame in enumerate(frames):
+        key = frame.pts if by_time else position
+        if key in wanted:
+            wanted.discard(key)
+            _keep(result, converter, row_of[key], frame)
+            if not wanted:
                 frames.close()
                 break
-        if pending:
-            result.warnings.append(f"the stream ended before {len(pending)} asked frame(s)")
-            break
-    return result
+    _report_missing(result, index, sorted(row_of[w] for w in wanted), targets)
+
+
+def _keep(result: Decoded, converter: Converter, row: int, frame: Any) -> None:
+    result.rotation = converter.put(row, frame) or result.rotation
+    result.found[row] = True
+
+
+def _report_missing(
+    result: Decoded, index: StreamIndex, rows: list[int], targets: list[int]
+) -> None:
+    if rows:
+        times = ", ".join(f"{index.time_of(targets[r]):.3f}" for r in rows[:5])
+        more = f" and {len(rows) - 5} more" if len(rows) > 5 else ""
+        result.warnings.append(f"{len(rows)} asked frame(s) did not decode (at {times} s{more})")
 
 
 def _frames(
-    container: Any, stream: Any, result: Decoded, run: set[int], skip: bool
-) -> Generator[Any, None, None]:
-    """Decoded frames from the current position until every packet of `run` was sent, then
-    the decoder is drained (no frames decoded past the last one needed). With `skip`, frames
-    that nothing refers to are skipped unless they are in `run`. Bad packets are skipped with
-    a warning."""
+    container: Any,
+    stream: Any,
+    result: Decoded,
+    wanted: set[int] | None,
+    skip: bool,
+    guard: Guard,
+) -> Iterator[Any]:
+    """Decoded frames from the current position; once every packet of `wanted` was sent the
+    decoder is drained (nothing decoded past the last one needed). With `skip` and `wanted`,
+    frames that nothing refers to are skipped unless wanted. Bad packets are skipped with a
+    warning; the guard checks time and frame size at every packet."""
     import av
 
     context = stream.codec_context
-    unsent = set(run)
+    unsent = set(wanted) if wanted is not None else None
     errors = 0
-    packets = container.demux(stream)
-    while unsent:
+    for packet in container.demux(stream):
+        guard.check_time()
+        if packet.size == 0 and packet.pts is None and packet.dts is None:
+            continue
+        stamp = packet_time(packet)
+        if skip and wanted is not None:
+            context.skip_frame = "DEFAULT" if stamp in wanted else "NONREF"
         try:
-            packet = next(packets)
-            stamp = packet_time(packet)
-            if skip:
-                context.skip_frame = "DEFAULT" if stamp in run else "NONREF"
             frames = packet.decode()
-        except StopIteration:
-            return
         except av.error.FFmpegError as exc:
             errors += 1
             if errors == 1:
@@ -187,6 +274,19 @@ def _frames(
                 result.warnings.append("too much damaged data; decoding stopped early")
                 return
             continue
-        unsent.discard(stamp)
-        yield from frames
-    yield from context.decode(None)
+        for frame in frames:
+            result.decoded += 1
+            guard.check_size(frame.width, frame.height)
+            yield frame
+        if unsent is not None:
+            unsent.discard(stamp)
+            if not unsent:
+                break
+    context.skip_frame = "DEFAULT"
+    try:
+        flushed = context.decode(None)
+    except av.error.FFmpegError:
+        return
+    for frame in flushed:
+        result.decoded += 1
+        yield frame

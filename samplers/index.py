@@ -1,24 +1,40 @@
-"""A frame index built from packet headers: presentation timestamps and keyframes, no decoding.
+"""A frame index built from packet headers: presentation times and keyframes, no decoding.
 
-Frame `i` is the frame with the i-th smallest presentation timestamp, which is the i-th frame a
-full sequential decode yields. Reading packets is far cheaper than decoding them.
+Frame `i` is the i-th frame a full sequential decode displays. Reading packets is far cheaper
+than decoding them. Packets the container marks as discarded (MP4 edit lists) are not frames.
+
+The index also says how frames can be reached:
+- `seek`: times are unique and come from the container's index, so the decoder can seek to
+  the keyframe before a frame and recognise the frame by its time (MP4, MKV, WebM, AVI...).
+- `forward`: decode from the start without seeking (MPEG-TS/PS, raw streams, files without
+  keyframe flags). Frames are recognised by their time when times are unique, else by their
+  position in the decoder's output (duplicate, missing or restarting timestamps).
 """
 
 from __future__ import annotations
 
 import bisect
+import itertools
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any
+from typing import Any, Literal
 
 from vidtt import DecodeError, OptionsError
+
+# Containers whose seeking is by byte position and lands unpredictably; decoded forward.
+FORWARD_FORMATS = {"mpegts", "mpeg", "mpegvideo", "h264", "hevc", "m4v", "vc1", "dirac"}
+# A step back in time of more than this many frames is a restart (joined files), not reordering.
+MAX_REORDER = 16
 
 
 @dataclass
 class StreamIndex:
-    pts: list[int]  # one per frame, sorted: presentation order
-    keyframes: list[int]  # sorted pts of keyframes
+    pts: list[int]  # one time per frame, in display order, never decreasing
+    keyframes: list[int]  # sorted indices of frames a decoder can start from
     time_base: Fraction
+    mode: Literal["seek", "forward"] = "seek"
+    match: Literal["pts", "order"] = "pts"
+    seek_points: dict[int, int] = field(default_factory=dict)  # keyframe index -> seek time
     complete: bool = True
     warnings: list[str] = field(default_factory=list)
 
@@ -33,13 +49,16 @@ class StreamIndex:
         """Seconds from the first frame."""
         return float((pts - self.start) * self.time_base)
 
+    def time_of(self, frame: int) -> float:
+        return self.seconds(self.pts[frame])
+
     def to_pts(self, seconds: float) -> float:
         return self.start + seconds / self.time_base
 
-    def keyframe_for(self, pts: int) -> int:
-        """The last keyframe at or before `pts` (the first keyframe if none is)."""
-        at = bisect.bisect_right(self.keyframes, pts) - 1
-        return self.keyframes[max(at, 0)]
+    def keyframe_for(self, frame: int) -> int:
+        """The index of the last keyframe at or before `frame` (0 if none is)."""
+        at = bisect.bisect_right(self.keyframes, frame) - 1
+        return self.keyframes[at] if at >= 0 else 0
 
     def index_at(self, seconds: float) -> int:
         """The frame on screen at `seconds`: the last one starting at or before it."""
@@ -66,40 +85,124 @@ class StreamIndex:
         return self.seconds(self.pts[-1]) + self.frame_duration()
 
 
+@dataclass
+class _Packets:
+    """What the scan keeps of each frame's packet, in decoding order."""
+
+    pts: list[int | None] = field(default_factory=list)
+    dts: list[int | None] = field(default_factory=list)
+    key: list[bool] = field(default_factory=list)
+
+
 def packet_time(packet: Any) -> int | None:
-    """A packet's presentation time, or its decoding time when it has none (the frame key)."""
+    """A packet's presentation time, or its decoding time when it has none."""
     return packet.pts if packet.pts is not None else packet.dts
 
 
 def scan(container: Any, stream: Any, label: str, guard: Any = None) -> StreamIndex:
     """Read every packet header of `stream` (no decoding); `guard` bounds the time."""
+    packets, warnings = _read_packets(container, stream, guard)
+    if not packets.key:
+        raise DecodeError(f"{label} has a video stream but no frames could be read from it")
+    time_base = stream.time_base or Fraction(1, 1000)
+    times = packets.pts
+    if any(t is None for t in times):
+        times = packets.dts if all(t is not None for t in packets.dts) else []
+    if not times:  # no usable timestamps at all: count frames at the stream's rate
+        rate = stream.average_rate or stream.guessed_rate or 25
+        time_base = Fraction(1, 1) / Fraction(rate)
+        times = list(range(len(packets.key)))
+    if _seekable(container, stream, packets):
+        index = _seek_index(packets, time_base)
+    else:
+        index = _forward_index(times, packets, time_base, times is packets.pts)
+    index.complete = not warnings
+    index.warnings = warnings
+    return index
+
+
+def _read_packets(container: Any, stream: Any, guard: Any) -> tuple[_Packets, list[str]]:
     import av
 
-    pts: list[int] = []
-    keys: list[int] = []
-    index = StreamIndex(pts, keys, stream.time_base or Fraction(1, 1000))
-    packets = container.demux(stream)
+    packets = _Packets()
+    warnings: list[str] = []
+    demuxed = container.demux(stream)
     while True:
         try:
-            packet = next(packets)
+            packet = next(demuxed)
         except StopIteration:
             break
         except av.error.FFmpegError as exc:
-            index.complete = False
-            index.warnings.append(f"reading stopped after {len(pts)} frames: {exc}")
+            warnings.append(f"reading stopped after {len(packets.key)} frames: {exc}")
             break
-        if guard is not None and len(pts) % 1024 == 1023:
+        if guard is not None and len(packets.key) % 256 == 255:
             guard.check_time()
-        stamp = packet_time(packet)
-        if stamp is None or packet.size == 0:
+        if packet.size == 0 or packet.is_discard:
             continue
-        pts.append(stamp)
-        if packet.is_keyframe:
-            keys.append(stamp)
-    if not pts:
-        raise DecodeError(f"{label} has a video stream but no frames could be read from it")
-    pts.sort()
-    keys.sort()
-    if not keys or keys[0] > pts[0]:
-        keys.insert(0, pts[0])  # decoding from the very start is always possible
-    return index
+        packets.pts.append(packet.pts)
+        packets.dts.append(packet.dts)
+        packets.key.append(packet.is_keyframe)
+    return packets, warnings
+
+
+def _seekable(container: Any, stream: Any, packets: _Packets) -> bool:
+    """Whether frames can be reached by seeking and recognised by their time."""
+    if FORWARD_FORMATS & set(container.format.name.split(",")):
+        return False
+    pts = packets.pts
+    if not packets.key[0] or any(t is None for t in pts) or len(set(pts)) != len(pts):
+        return False
+    return len(stream.index_entries) > 0
+
+
+def _seek_index(packets: _Packets, time_base: Fraction) -> StreamIndex:
+    pts: list[int] = sorted(t for t in packets.pts if t is not None)
+    order = {t: i for i, t in enumerate(pts)}
+    keyframes, seek_points = [], {}
+    for t, dts, key in zip(packets.pts, packets.dts, packets.key):
+        if key and t is not None:
+            keyframes.append(order[t])
+            seek_points[order[t]] = dts if dts is not None else t
+    keyframes.sort()
+    return StreamIndex(pts, keyframes, time_base, "seek", "pts", seek_points)
+
+
+def _forward_index(
+    times: list[Any], packets: _Packets, time_base: Fraction, from_pts: bool
+) -> StreamIndex:
+    """Display-order times for a stream decoded from its start.
+
+    Within a run of packets the times are sorted (decoders reorder B-frames); a big step back
+    starts a new run (joined files), laid after the previous one so time never goes back."""
+    segments = _segments(times)
+    timeline: list[int] = []
+    for segment in segments:
+        segment.sort()
+        if timeline:
+            step = max(timeline[-1] - timeline[-2], 1) if len(timeline) > 1 else 1
+            shift = timeline[-1] + step - segment[0]
+            segment = [t + shift for t in segment]
+        timeline.extend(segment)
+    unique = len(set(timeline)) == len(timeline)
+    match: Literal["pts", "order"] = (
+        "pts" if from_pts and len(segments) == 1 and unique else "order"
+    )
+    keyframes = [0]
+    if match == "pts":
+        order = {t: i for i, t in enumerate(timeline)}
+        keyframes = sorted({0} | {order[t] for t, k in zip(times, packets.key) if k})
+    return StreamIndex(timeline, keyframes, time_base, "forward", match)
+
+
+def _segments(times: list[int]) -> list[list[int]]:
+    positive = sorted({b - a for a, b in itertools.pairwise(times) if b > a})
+    step = positive[len(positive) // 2] if positive else 1
+    segments: list[list[int]] = [[]]
+    highest = None
+    for t in times:
+        if highest is not None and t < highest - MAX_REORDER * step:
+            segments.append([])
+            highest = None
+        segments[-1].append(t)
+        highest = t if highest is None else max(highest, t)
+    return segments

@@ -28,33 +28,64 @@ IMAGE_FORMATS = (
 NO_NESTED_OPENS = {"protocol_whitelist": "none"}
 
 
-@contextmanager
-def open_container(source: VideoSource) -> Iterator[Any]:
-    """Yield an open PyAV input container for `source`; close everything afterwards."""
-    import av
+class Media:
+    """A source's bytes, opened once; `container()` opens them as a fresh PyAV container."""
 
-    with _media(source) as media:
+    def __init__(self, file: Any, source: VideoSource) -> None:
+        self.file, self.source = file, source
+        self.start = file.tell() if _seekable(file) else None
+
+    @contextmanager
+    def container(self) -> Iterator[Any]:
+        """A new container over the media from its start; closed afterwards."""
+        if self.start is not None:
+            self.file.seek(self.start)
+        container = _open_av(self.file, self.source)
         try:
-            container = av.open(
-                media, mode="r", metadata_errors="ignore", container_options=NO_NESTED_OPENS
-            )
-        except av.error.FileNotFoundError:
-            raise SourceError(f"video not found: {source.label}") from None
-        except av.error.PermissionError:  # the demuxer refused to open what the file names
-            raise DecodeError(
-                f"{source.label} refers to other files or URLs (a playlist or concat list): "
-                "vidtt opens only self-contained media"
-            ) from None
-        except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as exc:
-            raise DecodeError(
-                f"{source.label} is not a readable video (corrupt, truncated or not media): "
-                f"{_ffmpeg_reason(exc)}"
-            ) from None
-        try:
-            _check_is_video(container, source)
+            _check_is_video(container, self.source)
             yield container
         finally:
             container.close()
+
+
+@contextmanager
+def open_media(source: VideoSource) -> Iterator[Media]:
+    """The media of `source` (a file, bytes, a download), released afterwards."""
+    with _media(source) as file:
+        yield Media(file, source)
+
+
+@contextmanager
+def open_container(source: VideoSource) -> Iterator[Any]:
+    """Yield an open PyAV input container for `source`; close everything afterwards."""
+    with open_media(source) as media, media.container() as container:
+        yield container
+
+
+def _seekable(file: Any) -> bool:
+    try:
+        return bool(file.seekable())
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
+def _open_av(file: Any, source: VideoSource) -> Any:
+    import av
+
+    try:
+        return av.open(file, mode="r", metadata_errors="ignore", container_options=NO_NESTED_OPENS)
+    except av.error.FileNotFoundError:
+        raise SourceError(f"video not found: {source.label}") from None
+    except av.error.PermissionError:  # the demuxer refused to open what the file names
+        raise DecodeError(
+            f"{source.label} refers to other files or URLs (a playlist or concat list): "
+            "vidtt opens only self-contained media"
+        ) from None
+    except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as exc:
+        raise DecodeError(
+            f"{source.label} is not a readable video (corrupt, truncated or not media): "
+            f"{_ffmpeg_reason(exc)}"
+        ) from None
 
 
 def _ffmpeg_reason(exc: Exception) -> str:

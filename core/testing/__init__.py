@@ -3,6 +3,7 @@
 Nothing here is imported by `import vidtt`; the video helpers need only PyAV and numpy.
 """
 
+from .models import make_tiny_llava as make_tiny_llava
 from .videos import frame_pattern, make_audio_only, make_video, read_frame_number
 
 __all__ = ["frame_pattern", "make_audio_only", "make_video", "read_frame_number"]

@@ -76,8 +76,19 @@ def make_video(
     frame_times: list[float] | None = None,
     audio: bool = False,
     options: dict[str, str] | None = None,
+    pix_fmt: str = "yuv420p",
+    lead_in: int = 0,
+    keyframe_flags: bool = True,
+    cover: bool = False,
+    format: str | None = None,
 ) -> Path:
-    """Write a video; `frame_times` (seconds) makes a variable-frame-rate one."""
+    """Write a video; `frame_times` (seconds) makes a variable-frame-rate one.
+
+    The container follows the suffix (`.ts`, `.mpg`, `.h264` included) or `format`.
+    `lead_in` frames are written before time 0 (an MP4 edit list then hides them);
+    `keyframe_flags=False` clears every packet's keyframe flag; `cover` puts a small
+    thumbnail stream (a single frame) before the real one.
+    """
     import av
     import numpy as np
 
@@ -85,10 +96,11 @@ def make_video(
     codec = codec or CONTAINER_CODECS.get(path.suffix.lower(), "libx264")
     width, height = size
     time_base = Fraction(1, 1000) if frame_times else Fraction(1, round(fps * 1000)) * 1000
-    with av.open(str(path), "w") as container:
+    with av.open(str(path), "w", format=format) as container:
+        thumb = _add_cover(container, width, height) if cover else None
         stream = container.add_stream(codec, rate=Fraction(fps).limit_denominator(1001))
         stream.width, stream.height = width, height
-        stream.pix_fmt = "yuv420p"
+        stream.pix_fmt = pix_fmt
         if gop:
             stream.codec_context.gop_size = gop
         opts = dict(options or {})
@@ -108,18 +120,48 @@ def make_video(
         if rotation:
             stream.set_display_rotation(rotation)
         audio_stream = container.add_stream("aac", rate=16000) if audio else None
+        if thumb is not None:
+            _write_cover(container, thumb)
+
+        def mux(packets: list[Any]) -> None:
+            for packet in packets:
+                if not keyframe_flags:
+                    packet.is_keyframe = False
+                container.mux(packet)
+
         for i in range(frames):
             image = av.VideoFrame.from_ndarray(frame_pattern(i, width, height), format="rgb24")
             if frame_times:
                 image.pts = round(frame_times[i] / time_base)
                 image.time_base = time_base
-            for packet in stream.encode(image):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
+            elif lead_in:
+                image.pts = i - lead_in
+            mux(stream.encode(image))
+        mux(stream.encode())
         if audio_stream is not None:
             _write_silence(container, audio_stream, frames / fps, np)
     return path
+
+
+def _add_cover(container: Any, width: int, height: int) -> Any:
+    """A one-frame thumbnail stream, marked as an attached picture where the muxer allows."""
+    import av
+
+    stream = container.add_stream("mjpeg", rate=1)
+    stream.width, stream.height = max(width // 4 * 2, 16), max(height // 4 * 2, 16)
+    stream.pix_fmt = "yuvj420p"
+    stream.disposition = av.stream.Disposition.attached_pic
+    return stream
+
+
+def _write_cover(container: Any, stream: Any) -> None:
+    import av
+    import numpy as np
+
+    array = np.full((stream.height, stream.width, 3), 200, dtype=np.uint8)
+    frame = av.VideoFrame.from_ndarray(array, format="rgb24")
+    for packet in [*stream.encode(frame), *stream.encode()]:
+        container.mux(packet)
 
 
 def _write_silence(container: Any, stream: Any, seconds: float, np: Any) -> None:
