@@ -75,9 +75,8 @@ class PyAVSampler(Sampler):
                 check_count(len(chosen), limits, source.label)
                 plan = Plan(index, chosen, Resize(options.size, options.max_side), guard)
                 info = video_info(container, stream, index)
-                result = (
-                    self._decode(container, stream.index, plan) if index.mode == "seek" else None
-                )
+                number = stream.index
+                result = self._decode(container, number, plan) if index.mode == "seek" else None
             if result is None:  # forward decoding starts from a freshly opened container
                 index.mode = "forward"
                 with media.container() as container:
