@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import warnings
 from collections.abc import Sequence
 from typing import Any
 
 from . import registry
-from .config import DEFAULT_MODEL
+from .cli_options import (
+    add_config_option,
+    add_model_options,
+    add_request_options,
+    add_sampling_options,
+)
 from .errors import VidttError
+from .fetch import redact
+from .interrupt import exit_interrupted
 from .version import __version__
 
 FAMILIES = ("samplers", "formatters", "backends")
@@ -97,80 +105,98 @@ def cmd_backends(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_sampling(parser: argparse.ArgumentParser, every: bool = False) -> None:
-    group = parser.add_argument_group("sampling")
-    group.add_argument("--sampler", help="uniform, keyframe, interval or a plugin's sampler")
-    group.add_argument("--frames", type=int, help="how many frames (at most, for interval)")
-    group.add_argument("--fps", type=float, help="frames per second (interval sampler)")
-    if every:
-        group.add_argument("--every", type=float, help="seconds between frames (interval)")
-    group.add_argument("--size", type=int, help="shorter side of the frames, in pixels")
-    group.add_argument("--start", type=float, help="seconds: sample from here")
-    group.add_argument("--end", type=float, help="seconds: sample up to here")
-
-
-def add_model(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("model")
-    group.add_argument("--model", help=f"hub id or local folder (default {DEFAULT_MODEL})")
-    group.add_argument("--config", help="a pipeline config file (YAML, TOML or JSON)")
-    group.add_argument("--backend", help="auto, cpu, cuda, cuda:1, xpu, mps, npu")
-    group.add_argument("--dtype", help="auto, float32, float16, bfloat16")
-    group.add_argument("--max-new-tokens", type=int, dest="max_new_tokens")
+def subcommand(
+    sub: Any, name: str, help: str, common: argparse.ArgumentParser
+) -> argparse.ArgumentParser:
+    """A subcommand parser that also takes --debug, and no abbreviated options."""
+    return sub.add_parser(  # type: ignore[no-any-return]
+        name, help=help, description=help[0].upper() + help[1:] + ".", parents=[common],
+        allow_abbrev=False,
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     from . import commands
 
     parser = argparse.ArgumentParser(
-        prog="vidtt", description="Ask questions about videos with video language models."
+        prog="vidtt",
+        description="Ask questions about videos with video language models.",
+        allow_abbrev=False,
     )
     parser.add_argument("--version", action="version", version=f"vidtt {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks on errors"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    ask = sub.add_parser("ask", help="answer a question about one or more videos")
-    ask.add_argument("videos", nargs="+", metavar="VIDEO", help="path or http(s) URL")
-    ask.add_argument("-q", "--question", required=True)
+    ask = subcommand(sub, "ask", "answer a question about one or more videos", common)
+    ask.add_argument("videos", nargs="+", metavar="VIDEO", help="video file path or http(s) URL")
+    ask.add_argument("-q", "--question", required=True, help="what to ask about the videos")
     ask.add_argument("--stream", action="store_true", help="print the answer as it comes")
     ask.add_argument("--json", action="store_true", help="print the whole Answer as JSON")
-    add_model(ask)
-    add_sampling(ask)
+    add_model_options(ask)
+    add_request_options(ask)
     ask.set_defaults(func=commands.cmd_ask)
 
-    chat = sub.add_parser("chat", help="talk about videos, several turns, frames sampled once")
-    chat.add_argument("videos", nargs="+", metavar="VIDEO")
-    add_model(chat)
-    add_sampling(chat)
+    chat = subcommand(sub, "chat", "talk about videos, several turns, frames sampled once", common)
+    chat.add_argument("videos", nargs="+", metavar="VIDEO", help="video file path or http(s) URL")
+    add_model_options(chat)
+    add_request_options(chat)
     chat.set_defaults(func=commands.cmd_chat)
 
-    sample = sub.add_parser("sample", help="show which frames a model would see")
-    sample.add_argument("video", metavar="VIDEO")
-    add_sampling(sample, every=True)
+    sample = subcommand(sub, "sample", "show which frames a model would see", common)
+    sample.add_argument("video", metavar="VIDEO", help="video file path or http(s) URL")
+    add_config_option(sample)
+    add_sampling_options(sample)
     sample.add_argument("--out", metavar="DIR", help="write the frames as PNG files here")
-    sample.add_argument("--sheet", metavar="FILE.png", help="write a contact sheet")
+    sample.add_argument(
+        "--sheet", metavar="FILE.png", help="write a contact sheet (.png, .jpg or .webp)"
+    )
     sample.add_argument("--json", action="store_true", help="print video info and frames")
     sample.set_defaults(func=commands.cmd_sample)
 
-    run = sub.add_parser("run", help="answer a JSONL file of requests with a config's pipeline")
-    run.add_argument("config", metavar="CONFIG")
-    run.add_argument("--input", required=True, metavar="REQUESTS.jsonl")
-    run.add_argument("--output", required=True, metavar="ANSWERS.jsonl")
+    run = subcommand(sub, "run", "answer a JSONL file of requests with a config's pipeline", common)
+    run.add_argument("config", metavar="CONFIG", help="the pipeline config file (YAML, TOML, JSON)")
+    run.add_argument(
+        "--input", required=True, metavar="REQUESTS.jsonl", help="one request a line: "
+        '{"id": ..., "videos": [...], "question": ...}'
+    )
+    run.add_argument(
+        "--output", required=True, metavar="ANSWERS.jsonl",
+        help="answers are appended here; requests already answered are skipped",
+    )
+    add_model_options(run, config=False)
+    add_request_options(run)
     run.set_defaults(func=commands.cmd_run)
 
-    demo = sub.add_parser("demo", help="a first run with no download: tiny model, made video")
-    demo.add_argument("--backend", help="default: auto")
+    demo = subcommand(sub, "demo", "a first run with no download: tiny model, made video", common)
+    demo.add_argument("--backend", help="auto (default), cpu, cuda, ...")
     demo.set_defaults(func=commands.cmd_demo)
 
-    plugins = sub.add_parser("plugins", help="list samplers, formatters and backends")
+    plugins = subcommand(sub, "plugins", "list samplers, formatters and backends", common)
     plugins.add_argument("--json", action="store_true", help="print one JSON object")
     plugins.set_defaults(func=cmd_plugins)
-    backends = sub.add_parser("backends", help="list device backends and availability")
+    backends = subcommand(sub, "backends", "list device backends and availability", common)
     backends.add_argument("--json", action="store_true", help="print a JSON list")
     backends.set_defaults(func=cmd_backends)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; returns the exit status (Ctrl-C: 130, closed output pipe: 141)."""
+    try:
+        code = _main(argv)
+        sys.stdout.flush()
+    except KeyboardInterrupt:
+        return exit_interrupted()
+    except BrokenPipeError:
+        return quiet_broken_pipe()
+    return code
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -180,11 +206,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     quiet_transformers()
     try:
         return int(args.func(args))
+    except (KeyboardInterrupt, BrokenPipeError):
+        raise
     except (VidttError, OSError) as exc:
         if args.debug:
             raise
-        print(f"vidtt: error: {exc}", file=sys.stderr)
+        print(f"vidtt: error: {redact(str(exc))}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("vidtt: interrupted", file=sys.stderr)
-        return 130
+
+
+def quiet_broken_pipe() -> int:
+    """The reader of our output went away (`vidtt plugins | head`): stop without a word."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so the flush at exit cannot fail again
+    except (OSError, ValueError):
+        pass
+    return 141  # what a shell reports for a process ended by SIGPIPE

@@ -1,89 +1,77 @@
-"""The `vidtt` subcommands that sample videos and run models: ask, chat, sample, run, demo."""
+"""The `vidtt` subcommands that sample videos and run models: ask, chat, sample, run, demo.
+
+Each checks everything that needs no model first (config, options, question, local videos) and
+samples the videos, and only then loads the model.
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from pathlib import Path
 from typing import Any
 
+from .cli_options import config_from_args
 from .config import PipelineConfig, load_config
-from .errors import OptionsError, VidttError
+from .errors import OptionsError
+from .interrupt import make_cancellable
+from .preflight import preflight, sample_videos
+from .types import Clip
 
-COUNT_OPTION = {"uniform": "num_frames", "keyframe": "max_frames", "interval": "max_frames"}
-
-
-def sampler_choice(args: argparse.Namespace, base: PipelineConfig) -> tuple[str, dict[str, Any]]:
-    """The sampler and its options from --sampler/--frames/--fps/--every/--size over `base`."""
-    timed = getattr(args, "fps", None) or getattr(args, "every", None)
-    name = args.sampler or ("interval" if timed else base.sampler)
-    options = dict(base.sampler_options) if name == base.sampler else {}
-    if args.frames is not None:
-        options[COUNT_OPTION.get(name, "num_frames")] = args.frames
-    if getattr(args, "fps", None):
-        options["fps"] = args.fps
-    if getattr(args, "every", None):
-        options["every"] = args.every
-    if args.size is not None:
-        options["size"] = args.size
-    for key in ("start", "end"):
-        if getattr(args, key, None) is not None:
-            options[key] = getattr(args, key)
-    return name, options
+SHEET_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 
 
-def pipeline_config(args: argparse.Namespace) -> dict[str, Any]:
-    """A config dict: the --config file (if any) with the command-line options on top."""
-    base = load_config(args.config, check_names=False) if args.config else PipelineConfig()
-    data = base.model_dump(exclude_unset=True)
-    for key in ("model", "backend", "dtype"):
-        if getattr(args, key, None):
-            data[key] = getattr(args, key)
-    data["sampler"], data["sampler_options"] = sampler_choice(args, base)
-    if args.max_new_tokens is not None:
-        data["generation"] = {
-            **base.generation.model_dump(exclude_unset=True),
-            "max_new_tokens": args.max_new_tokens,
-        }
-    return data
+def command_config(args: argparse.Namespace, config_file: str | None = None) -> PipelineConfig:
+    """The `--config` file (or the defaults) with the command-line options on top."""
+    path = config_file or getattr(args, "config", None)
+    base = load_config(path, check_names=False) if path else PipelineConfig()
+    return config_from_args(args, base)
 
 
-def make_pipeline(args: argparse.Namespace) -> Any:
-    """The pipeline for `args`, after checking local videos exist (before the slow load)."""
+def build_pipeline(config: PipelineConfig) -> Any:
+    """Load the model (the slow part) with generation that Ctrl-C can stop."""
     from .pipeline import Pipeline
-    from .types import VideoSource
 
-    for number, video in enumerate(args.videos, 1):
-        source = VideoSource.of(video)
-        if source.kind == "path":
-            try:
-                source.checked_path()
-            except VidttError as exc:
-                raise type(exc)(f"video {number} ({video}): {exc}") from None
-    return Pipeline(pipeline_config(args))
+    pipe = Pipeline(config)
+    make_cancellable(pipe.model)
+    return pipe
+
+
+def prepared(args: argparse.Namespace, question: Any = None, ask: bool = True) -> tuple[Any, list]:
+    """Check, sample the videos, then load: the pipeline and the sampled clips."""
+    config = command_config(args)
+    registry = config.registry()
+    preflight(config, registry, args.videos, question, ask=ask)
+    clips = sample_videos(config, registry, args.videos)
+    return build_pipeline(config), clips
+
+
+def print_stream(stream: Any) -> None:
+    for piece in stream:
+        print(piece, end="", flush=True)
+    print(flush=True)
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    pipe = make_pipeline(args)
-    videos = args.videos if len(args.videos) > 1 else args.videos[0]
+    pipe, clips = prepared(args, args.question)
+    videos = clips if len(clips) > 1 else clips[0]
     if args.stream:
-        stream = pipe.ask(videos, args.question, stream=True)
-        for piece in stream:
-            print(piece, end="", flush=True)
-        print()
+        stream = pipe.ask(videos, args.question, stream=True, timestamps=args.timestamps)
+        print_stream(stream)
         if args.json:
             print(stream.answer.model_dump_json(indent=2))
         return 0
-    answer = pipe.ask(videos, args.question)
+    answer = pipe.ask(videos, args.question, timestamps=args.timestamps)
     print(answer.model_dump_json(indent=2) if args.json else answer.text)
     return 0
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
-    pipe = make_pipeline(args)
-    clips = [pipe.sample(video, n) for n, video in enumerate(args.videos, 1)]
+    pipe, clips = prepared(args, ask=False)
     interactive = sys.stdin.isatty()
+    read = terminal_reader() if interactive else piped_reader()
     if interactive:
         times = "; ".join(", ".join(f"{t:.1f}" for t in c.timestamps) for c in clips)
         print(
@@ -92,58 +80,116 @@ def cmd_chat(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     messages: list[dict[str, Any]] = []
-    while True:
-        if interactive:
-            print("you> ", end="", file=sys.stderr, flush=True)
-        line = sys.stdin.readline()
-        if not line or (interactive and not line.strip()) or line.strip() in ("exit", "quit"):
-            return 0
-        if not line.strip():
+    while (line := read()) is not None:
+        if not line:
+            if interactive:
+                return 0
             continue
-        content: list[dict[str, Any]] = (
-            [{"type": "video", "video": c} for c in clips] if not messages else []
-        )
-        messages.append(
-            {"role": "user", "content": [*content, {"type": "text", "text": line.strip()}]}
-        )
-        stream = pipe.chat(messages, stream=True)
-        for piece in stream:
-            print(piece, end="", flush=True)
-        print(flush=True)
+        messages.append(user_turn(line, clips if not messages else []))
+        stream = pipe.chat(messages, stream=True, timestamps=args.timestamps)
+        print_stream(stream)
         messages.append({"role": "assistant", "content": stream.answer.text})
+    return 0
+
+
+def user_turn(text: str, clips: list[Clip]) -> dict[str, Any]:
+    content: list[dict[str, Any]] = [{"type": "video", "video": c} for c in clips]
+    return {"role": "user", "content": [*content, {"type": "text", "text": text}]}
+
+
+def piped_reader() -> Any:
+    """Lines from a pipe, stripped; None at the end or on `exit`/`quit`."""
+
+    def read() -> str | None:
+        line = sys.stdin.readline()
+        return None if not line or line.strip() in ("exit", "quit") else line.strip()
+
+    return read
+
+
+def terminal_reader() -> Any:
+    """Lines typed at a terminal with readline editing and a history kept across sessions."""
+    history = history_file()
+    try:
+        import readline
+    except ImportError:  # e.g. Windows without pyreadline
+        readline = None  # type: ignore[assignment]
+    if readline is not None:
+        readline.set_history_length(1000)
+        with contextlib.suppress(OSError):
+            readline.read_history_file(history)
+
+    def read() -> str | None:
+        try:
+            line = input("you> ")
+        except EOFError:
+            print(file=sys.stderr)
+            return None
+        if readline is not None and line.strip():
+            try:
+                history.parent.mkdir(parents=True, exist_ok=True)
+                readline.write_history_file(history)
+            except OSError:
+                pass
+        return None if line.strip() in ("exit", "quit") else line.strip()
+
+    return read
+
+
+def history_file() -> Path:
+    from .demo import cache_dir
+
+    return cache_dir() / "chat_history"
+
+
+def check_outputs(args: argparse.Namespace) -> None:
+    """Make the --out and --sheet folders, or fail before any sampling."""
+    if args.sheet and not args.sheet.lower().endswith(SHEET_SUFFIXES):
+        raise OptionsError(f"--sheet {args.sheet}: use a .png, .jpg or .webp file name")
+    folders = [("--out", Path(args.out))] if args.out else []
+    if args.sheet:
+        folders.append(("--sheet", Path(args.sheet).expanduser().parent))
+    for flag, folder in folders:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OptionsError(
+                f"{flag}: cannot create the folder {folder}: {exc.strerror or exc}"
+            ) from None
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    import vidtt
-
     from .sheet import contact_sheet, write_frames
 
-    name, options = sampler_choice(args, PipelineConfig())
-    clip = vidtt.sample(args.video, name, **options)
+    check_outputs(args)
+    config = command_config(args)
+    registry = config.registry()
+    preflight(config, registry, [args.video], ask=False)
+    [clip] = sample_videos(config, registry, [args.video])
     if args.out:
         write_frames(clip, Path(args.out))
     if args.sheet:
-        if not args.sheet.lower().endswith((".png", ".jpg", ".jpeg", ".webp")):
-            raise OptionsError(f"--sheet {args.sheet}: use a .png, .jpg or .webp file name")
         contact_sheet(clip).save(args.sheet)
     if args.json:
-        print(
-            json.dumps(
-                {
-                    "video": clip.info.model_dump(),
-                    "sampler": clip.sampler,
-                    "frames": [
-                        {"index": i, "time": t} for i, t in zip(clip.indices, clip.timestamps)
-                    ],
-                    "warnings": clip.warnings,
-                },
-                indent=2,
-            )
-        )
+        print(json.dumps(clip_report(clip), indent=2))
         return 0
+    print_clip(args.video, clip)
+    return 0
+
+
+def clip_report(clip: Clip) -> dict[str, Any]:
+    return {
+        "video": clip.info.model_dump(),
+        "sampler": clip.sampler,
+        "frames": [{"index": i, "time": t} for i, t in zip(clip.indices, clip.timestamps)],
+        "warnings": clip.warnings,
+    }
+
+
+def print_clip(video: str, clip: Clip) -> None:
     info = clip.info
     print(
-        f"{args.video}: {info.width}x{info.height} {info.codec}, {info.frame_count} frames, "
+        f"{video}: {info.width}x{info.height} {info.codec}, {info.frame_count} frames, "
         f"{info.duration or 0:.2f} s at {info.fps or 0:.2f} fps; {clip.sampler} took "
         f"{len(clip)} frames at {clip.frames[0].width}x{clip.frames[0].height}"
     )
@@ -151,15 +197,18 @@ def cmd_sample(args: argparse.Namespace) -> int:
         print(f"  frame {index:>7}  {time:>9.3f} s")
     for warning in clip.warnings:
         print(f"vidtt: warning: {warning}", file=sys.stderr)
-    return 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .jobs import run_jobs
-    from .pipeline import Pipeline
+    from .jobs import check_job_files, run_jobs
 
-    pipe = Pipeline(args.config)
-    answered, failed, skipped = run_jobs(pipe, Path(args.input), Path(args.output))
+    config = command_config(args, args.config)
+    preflight(config, config.registry(), ask=False)
+    check_job_files(Path(args.input), Path(args.output))
+    pipe = build_pipeline(config)
+    answered, failed, skipped = run_jobs(
+        pipe, Path(args.input), Path(args.output), timestamps=args.timestamps
+    )
     print(
         f"vidtt: {answered} answered, {failed} failed, {skipped} already done; "
         f"answers in {args.output}",
@@ -169,10 +218,15 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .demo import QUESTION, demo_assets
+    from .demo import QUESTION, demo_assets, demo_paths
     from .pipeline import Pipeline
 
-    print("vidtt demo: making a sample video and a tiny model (once) ...", file=sys.stderr)
+    video, model = demo_paths()
+    if not (video.exists() and (model / "config.json").exists()):
+        print(
+            f"vidtt demo: making a sample video and a tiny model in {video.parent} (once) ...",
+            file=sys.stderr,
+        )
     video, model = demo_assets()
     pipe = Pipeline(
         model=str(model),
@@ -180,17 +234,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
         sampler_options={"num_frames": 6},
         generation={"max_new_tokens": 16},
     )
+    make_cancellable(pipe.model)
     answer = pipe.ask(video, QUESTION)
     times = ", ".join(f"{t:.2f}" for t in answer.videos[0].timestamps)
     t = answer.timings
     print(
-        f"video:    {video} (made on the spot)\nframes:   {times} s\n"
+        f"video:    {video}\nmodel:    {model}\nframes:   {times} s\n"
         f"question: {QUESTION}\nanswer:   {answer.text!r}\n"
         f"backend:  {answer.backend} ({answer.device}, {answer.dtype}), formatter "
         f"{answer.formatter}\ntimings:  sampling {t.sampling:.3f} s, preprocessing "
         f"{t.preprocessing:.3f} s, prefill {t.prefill:.3f} s, decode {t.decode:.3f} s\n\n"
         "The model has random weights, so the answer is gibberish: this run only shows the "
         'whole path working.\nFor a real answer: vidtt ask VIDEO -q "..." --model '
-        "llava-hf/llava-interleave-qwen-0.5b-hf (or a local model folder)."
+        "llava-hf/llava-interleave-qwen-0.5b-hf (or a local model folder).\n"
+        f"The files stay in {video.parent} (VIDTT_CACHE moves it); delete it to start afresh."
     )
     return 0

@@ -1,27 +1,48 @@
 """`PipelineConfig`: which model, backend, sampler and formatter a pipeline uses.
 
-Loadable from a dict or a YAML, TOML or JSON file; `load_config` validates both the fields and
-the plugin names they mention.
+Loadable from a dict or a YAML, TOML or JSON file. Every error names the file it came from (and,
+for YAML, the line), and `check` finds every problem that needs no model in one go: plugin names,
+sampler options, frame counts against the limits.
 """
 
 from __future__ import annotations
 
+import difflib
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
+from . import limits as limits_module
 from .errors import ConfigError, OptionsError, UnknownNameError
 from .limits import Limits
 from .registry import Registry
 from .registry import default as default_registry
 from .types import GenerationOptions
-from .validation import describe
+from .validation import Loc, dotted, problems
 
 DEFAULT_MODEL = "llava-hf/llava-interleave-qwen-0.5b-hf"
 DTYPE_ALIASES = {"fp32": "float32", "fp16": "float16", "half": "float16", "bf16": "bfloat16"}
 Dtype = Literal["auto", "float32", "float16", "bfloat16"]
+MAX_CONFIG_BYTES = 1 << 20
+MAX_YAML_NODES = 10_000  # values in a YAML config once its aliases are expanded
+
+
+@dataclass
+class ConfigSource:
+    """Where a config came from, and the line of each setting (YAML files)."""
+
+    path: str
+    lines: dict[Loc, int] = field(default_factory=dict)
+
+    def where(self, loc: Loc = ()) -> str:
+        """`pipe.yaml, line 4` for the setting at `loc` (or its nearest parent with a line)."""
+        for end in range(len(loc), 0, -1):
+            if loc[:end] in self.lines:
+                return f"{self.path}, line {self.lines[loc[:end]]}"
+        return self.path
 
 
 class PipelineConfig(BaseModel):
@@ -48,6 +69,7 @@ class PipelineConfig(BaseModel):
     limits: Limits | None = Field(
         None, description="resource limits while sampling (None: vidtt.limits.current())"
     )
+    _source: ConfigSource | None = PrivateAttr(None)
 
     @field_validator("dtype", mode="before")
     @classmethod
@@ -57,24 +79,97 @@ class PipelineConfig(BaseModel):
             return DTYPE_ALIASES.get(value, value)
         return value
 
+    def __eq__(self, other: object) -> bool:
+        """Equal settings make equal configs, wherever they were read from."""
+        if not isinstance(other, PipelineConfig):
+            return NotImplemented
+        return type(self) is type(other) and self.__dict__ == other.__dict__
+
+    __hash__ = None  # type: ignore[assignment]
+
+    @property
+    def source(self) -> ConfigSource | None:
+        """The file this config was read from, if any."""
+        return self._source
+
+    def set_source(self, source: ConfigSource | None) -> PipelineConfig:
+        self._source = source
+        return self
+
+    def where(self, loc: Loc = ()) -> str:
+        """What an error about the setting at `loc` should name: the file (and line), or
+        `config` for a config built in code."""
+        return self._source.where(loc) if self._source else "config"
+
     def registry(self) -> Registry:
-        """The default registry, or a private one when this config sets plugin lists."""
+        """The default registry, or a private one when this config sets plugin lists (they can
+        narrow the environment's `VIDTT_PLUGINS`/`VIDTT_DISABLE_PLUGINS`, never widen them)."""
         if self.plugins is None and not self.disable_plugins:
             return default_registry
         return Registry(allow=self.plugins, block=self.disable_plugins)
 
-    def check_names(self, registry: Registry | None = None) -> None:
-        """Raise `ConfigError` for an unknown sampler, formatter or backend, or bad options."""
-        registry = registry or self.registry()
+    def check(self, registry: Registry | None = None) -> None:
+        """Raise one `ConfigError` listing every problem found without a model: unknown
+        sampler, formatter or backend, bad sampler options, more frames than the limits allow."""
+        found = self.problems(registry or self.registry())
+        if found:
+            raise ConfigError(join_problems(found))
+
+    check_names = check  # the older name
+
+    def problems(self, registry: Registry) -> list[str]:
+        """Every problem `check` would report, each naming where it is."""
+        found: list[str] = []
+        sampler = None
         try:
             sampler = registry.sampler(self.sampler)
-            sampler.options(**self.sampler_options)
-            if self.formatter != "auto":
-                registry.formatter(self.formatter)
-            if self.backend != "auto":
-                registry.backend(self.backend)
-        except (UnknownNameError, OptionsError) as exc:
-            raise ConfigError(str(exc)) from None
+        except UnknownNameError as exc:
+            found.append(f"{self.where(('sampler',))}: {exc}")
+        if sampler is not None:
+            found += self._option_problems(sampler)
+        if self.formatter != "auto":
+            found += self._name_problem(registry, "formatters", self.formatter, "formatter")
+        if self.backend != "auto":
+            from .devices import parse_backend_name
+
+            try:
+                family, _ = parse_backend_name(self.backend)
+            except OptionsError as exc:
+                found.append(f"{self.where(('backend',))}: {exc}")
+            else:
+                found += self._name_problem(registry, "backends", family, "backend")
+        return found
+
+    def _name_problem(self, registry: Registry, family: str, name: str, key: str) -> list[str]:
+        try:
+            registry.entry(family, name)
+        except UnknownNameError as exc:
+            return [f"{self.where((key,))}: {exc}"]
+        return []
+
+    def _option_problems(self, sampler: Any) -> list[str]:
+        try:
+            options = sampler.options_model.model_validate(self.sampler_options)
+        except ValidationError as exc:
+            return [
+                f"{self.where(('sampler_options', *loc))}: sampler {sampler.name!r}: "
+                f"{dotted(loc)}: {text}"
+                for loc, text in problems(exc)
+            ]
+        limits = self.limits or limits_module.current()
+        for key in ("num_frames", "min_frames"):
+            count = getattr(options, key, None)
+            if isinstance(count, int) and count > limits.max_frames:
+                return [
+                    f"{self.where(('sampler_options', key))}: {key}={count} is over the limit "
+                    f"of {limits.max_frames} frames; ask for fewer or raise limits max_frames"
+                ]
+        return []
+
+
+def join_problems(found: list[str]) -> str:
+    """One line: the problem, or `N problems: a; b; c`."""
+    return found[0] if len(found) == 1 else f"{len(found)} problems: " + "; ".join(found)
 
 
 def load_config(
@@ -84,62 +179,172 @@ def load_config(
     if isinstance(source, PipelineConfig):
         config = source
     elif isinstance(source, dict):
-        config = _validate(source, "config")
-    else:
+        config = validate(source)
+    elif isinstance(source, (str, Path)):
         path = Path(source)
-        config = _validate(read_config_file(path), str(path))
-        if check_names:
-            try:
-                config.check_names()
-            except ConfigError as exc:
-                raise ConfigError(f"{path}: {exc}") from None
-        return config
+        data, lines = read_config(path)
+        config = validate(data, ConfigSource(str(path), lines))
+    else:
+        raise ConfigError(
+            f"a config is a PipelineConfig, a dict or a file path, not {type(source).__name__}"
+        )
     if check_names:
-        config.check_names()
+        config.check()
     return config
 
 
-def _validate(data: dict[str, Any], where: str) -> PipelineConfig:
+def validate(data: dict[str, Any], source: ConfigSource | None = None) -> PipelineConfig:
+    """A `PipelineConfig` from `data`; errors name the file and line of each bad setting."""
     try:
-        return PipelineConfig.model_validate(data)
+        config = PipelineConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(f"{where}: {describe(exc)}") from None
+        raise ConfigError(join_problems(_setting_problems(exc, source))) from None
+    return config.set_source(source)
+
+
+def _setting_problems(error: ValidationError, source: ConfigSource | None) -> list[str]:
+    found = []
+    for loc, text in problems(error):
+        if text == "unknown option" and len(loc) == 1:
+            close = difflib.get_close_matches(str(loc[0]), PipelineConfig.model_fields, n=1)
+            text = "unknown setting" + (f" (did you mean {close[0]!r}?)" if close else "")
+        where = source.where(loc) if source else "config"
+        found.append(f"{where}: {dotted(loc)}: {text}")
+    return found
 
 
 def read_config_file(path: Path) -> dict[str, Any]:
     """Parse a YAML, TOML or JSON file into a dict, with errors naming the file."""
-    if not path.is_file():
-        what = "is a directory" if path.is_dir() else "does not exist"
-        raise ConfigError(
-            f"config file {path} {what}: pass the path of a .yaml, .toml or .json file"
-        )
-    suffix = path.suffix.lower()
-    text = path.read_text(encoding="utf-8")
-    try:
-        if suffix in (".yaml", ".yml"):
-            import yaml
+    return read_config(path)[0]
 
-            data = yaml.safe_load(text)
-        elif suffix == ".toml":
-            data = _toml_loads(text)
+
+def read_config(path: Path) -> tuple[dict[str, Any], dict[Loc, int]]:
+    """The settings in a YAML, TOML or JSON file, and (YAML) the line of each setting."""
+    suffix = path.suffix.lower()
+    text = _read_text(path)
+    if suffix not in (".yaml", ".yml", ".toml", ".json"):
+        raise ConfigError(
+            f"config file {path} has an unknown extension {suffix!r}: use .yaml, .toml or .json"
+        )
+    lines: dict[Loc, int] = {}
+    try:
+        if suffix == ".toml":
+            data: Any = _toml_loads(text)
         elif suffix == ".json":
             data = json.loads(text)
         else:
-            raise ConfigError(
-                f"config file {path} has an unknown extension {suffix!r}: use .yaml, .toml or .json"
-            )
+            data, lines = _yaml_loads(text, str(path))
     except ConfigError:
         raise
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path}, line {exc.lineno}: cannot parse JSON: {exc.msg}") from None
     except Exception as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConfigError(f"{path}: cannot parse {suffix[1:].upper()}: {first_line}") from None
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(f"{path}: cannot parse {suffix[1:].upper()}: {first}") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(
             f"{path}: the top level must be a mapping of settings, not a {type(data).__name__}"
         )
-    return data
+    return data, lines
+
+
+def _read_text(path: Path) -> str:
+    try:
+        if not path.is_file():
+            what = "is a directory" if path.is_dir() else "does not exist"
+            raise ConfigError(
+                f"config file {path} {what}: pass the path of a .yaml, .toml or .json file"
+            )
+        if path.stat().st_size > MAX_CONFIG_BYTES:
+            raise ConfigError(
+                f"config file {path} is over {MAX_CONFIG_BYTES >> 20} MiB: is it really a config?"
+            )
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {path} is not UTF-8 text") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from None
+
+
+def _yaml_loads(text: str, name: str) -> tuple[Any, dict[Loc, int]]:
+    """Parse YAML safely: aliases may not expand past `MAX_YAML_NODES` values, nor loop."""
+    import yaml
+
+    loader = yaml.SafeLoader(text)
+    try:
+        try:
+            node = loader.get_single_node()
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            line = f", line {mark.line + 1}" if mark else ""
+            problem = exc.problem or exc.context or "invalid YAML"
+            raise ConfigError(f"{name}{line}: cannot parse YAML: {problem}") from None
+        if node is None:
+            return None, {}
+        _check_expansion(node, name)
+        lines: dict[Loc, int] = {}
+        _note_lines(node, (), lines)
+        return loader.construct_document(node), lines
+    finally:
+        loader.dispose()
+
+
+def _check_expansion(root: Any, name: str) -> None:
+    """Count the values the document holds once aliases are expanded, without expanding them;
+    refuse a document past `MAX_YAML_NODES` (an alias bomb) or one that contains itself."""
+    import yaml
+
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+
+    def size(node: Any) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in active:
+            raise ConfigError(
+                f"{name}, line {node.start_mark.line + 1}: a YAML alias refers to a value "
+                "that contains it (a loop); write the setting out"
+            )
+        active.add(key)
+        total = 1
+        if isinstance(node, yaml.SequenceNode):
+            children = node.value
+        elif isinstance(node, yaml.MappingNode):
+            children = [part for pair in node.value for part in pair]
+        else:
+            children = []
+        for child in children:
+            total += size(child)
+            if total > MAX_YAML_NODES:
+                raise ConfigError(
+                    f"{name}, line {node.start_mark.line + 1}: the YAML aliases expand to over "
+                    f"{MAX_YAML_NODES} values; refused (a config needs far fewer)"
+                )
+        active.discard(key)
+        sizes[key] = total
+        return total
+
+    size(root)
+
+
+def _note_lines(node: Any, loc: Loc, lines: dict[Loc, int], depth: int = 0) -> None:
+    """Record the line of each mapping key and list item, a few levels deep."""
+    import yaml
+
+    if depth > 4:
+        return
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            if isinstance(key, yaml.ScalarNode):
+                lines[(*loc, key.value)] = key.start_mark.line + 1
+                _note_lines(value, (*loc, key.value), lines, depth + 1)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            lines[(*loc, index)] = item.start_mark.line + 1
+            _note_lines(item, (*loc, index), lines, depth + 1)
 
 
 def _toml_loads(text: str) -> dict[str, Any]:

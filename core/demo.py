@@ -1,123 +1,42 @@
 """`vidtt demo`: the whole path on a made-up video and a tiny random-weight model, no download.
 
-The tiny model is a llava-interleave-like `LlavaForConditionalGeneration` (SigLIP vision tower,
-Qwen2 text model, ChatML template) with a tokenizer trained on the spot; it is built once in the
-cache folder (`VIDTT_CACHE`, default ~/.cache/vidtt).
+Both are made once in the cache folder (`VIDTT_CACHE`, default ~/.cache/vidtt) by the helpers in
+`vidtt.testing`.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
-SPECIAL_TOKENS = ["<pad>", "<|endoftext|>", "<|im_start|>", "<|im_end|>", "<image>", "<video>"]
-CHATML = (
-    "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' }}"
-    "{% if message['content'] is string %}{{ message['content'] }}{% else %}"
-    "{% for part in message['content'] %}{% if part['type'] == 'image' %}{{ '<image>' }}"
-    "{% elif part['type'] == 'video' %}{{ '<video>' }}{% elif part['type'] == 'text' %}"
-    "{{ part['text'] }}{% endif %}{% endfor %}{% endif %}{{ '<|im_end|>\n' }}{% endfor %}"
-    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+from .testing.models import (  # noqa: F401  (kept importable from here for older callers)
+    CHATML,
+    TINY_VISION,
+    make_tiny_llava,
+    save_model,
+    tiny_text_config,
+    train_tokenizer,
 )
-CORPUS = [
-    "What is happening in this video? The cat sits on the mat and looks around.",
-    "Describe the two videos. A dog runs in the park; a bird flies over the lake.",
-    "Are these two cats doing the same thing? One sleeps, the other plays with a ball.",
-] * 10
+
 QUESTION = "What is happening in this video?"
-# a vision tower of 32 px images in 8 px patches: 16 patches per image
-TINY_VISION: dict[str, Any] = {
-    "hidden_size": 32,
-    "intermediate_size": 48,
-    "num_hidden_layers": 1,
-    "num_attention_heads": 2,
-    "image_size": 32,
-    "patch_size": 8,
-}
 
 
 def cache_dir() -> Path:
     return Path(os.environ.get("VIDTT_CACHE") or Path.home() / ".cache" / "vidtt")
 
 
-def train_tokenizer(special_tokens: list[str] | None = None) -> Any:
-    """A small byte-level BPE tokenizer with ChatML and media special tokens."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=500,
-        special_tokens=special_tokens or SPECIAL_TOKENS,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-    )
-    tok.train_from_iterator(CORPUS, trainer)
-    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="<|im_end|>")
-
-
-def tiny_text_config(vocab: int, context: int) -> dict[str, Any]:
-    from transformers import Qwen2Config
-
-    return Qwen2Config(
-        vocab_size=vocab,
-        hidden_size=32,
-        intermediate_size=48,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        max_position_embeddings=context,
-    ).to_dict()
-
-
-def save_model(model: Any, tokenizer: Any, folder: Path) -> Path:
-    """Save with generation stopping at `<|im_end|>`."""
-    model.generation_config.eos_token_id = tokenizer.convert_tokens_to_ids("<|im_end|>")
-    model.generation_config.pad_token_id = tokenizer.pad_token_id
-    model.save_pretrained(folder)
-    return folder
-
-
-def make_tiny_llava(folder: Path, context: int = 1024, seed: int = 0) -> Path:
-    """A llava-interleave-like model: each image is 16 tokens (32 px, 8 px patches)."""
-    import torch
-    from transformers import (
-        LlavaConfig,
-        LlavaForConditionalGeneration,
-        LlavaProcessor,
-        SiglipImageProcessor,
-        SiglipVisionConfig,
-    )
-
-    tok = train_tokenizer()
-    vision = SiglipVisionConfig(**TINY_VISION)
-    config = LlavaConfig(
-        vision_config=vision.to_dict(),
-        text_config=tiny_text_config(len(tok), context),
-        image_token_index=tok.convert_tokens_to_ids("<image>"),
-        vision_feature_select_strategy="full",
-        vision_feature_layer=-1,
-    )
-    torch.manual_seed(seed)
-    model = LlavaForConditionalGeneration(config)
-    LlavaProcessor(
-        image_processor=SiglipImageProcessor(size={"height": 32, "width": 32}),
-        tokenizer=tok,
-        patch_size=8,
-        vision_feature_select_strategy="full",
-        chat_template=CHATML,
-    ).save_pretrained(folder)
-    return save_model(model, tok, folder)
+def demo_paths(cache: Path | None = None) -> tuple[Path, Path]:
+    """Where the demo video and tiny model folder are (or will be made)."""
+    root = (cache or cache_dir()) / "demo"
+    return root / "sample.mp4", root / "tiny-llava"
 
 
 def demo_assets(cache: Path | None = None) -> tuple[Path, Path]:
     """The demo video and tiny model folder, made on first use."""
-    from vidtt.testing import make_video
+    from .testing import make_video
 
-    root = (cache or cache_dir()) / "demo"
-    video, model = root / "sample.mp4", root / "tiny-llava"
+    video, model = demo_paths(cache)
+    root = video.parent
     if not video.exists():
         root.mkdir(parents=True, exist_ok=True)
         make_video(root / "partial.mp4", frames=96, fps=24, size=(320, 240), gop=24)

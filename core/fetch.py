@@ -1,17 +1,29 @@
-"""Bounded downloads over http(s): only http/https, redirects counted and re-checked, private
-addresses refused unless allowed, timeouts, a size cap, and nothing left on disk."""
+"""Bounded downloads over http(s) with httpx.
+
+- only http and https; a malformed URL is a one-line `SourceError`;
+- each host is resolved once, checked (private, loopback and link-local addresses are refused
+  while `block_private_addresses` is on), and the connection goes to that very address, with
+  the name kept for the Host header and TLS (SNI and certificate): DNS rebinding cannot slip in;
+- redirects are followed by hand, at most `max_redirects`, each new URL checked like the first;
+- `download_seconds` is a wall-clock deadline over connecting, the headers and the body;
+  `connect_timeout` and `read_timeout` bound each step; `max_download_bytes` caps the size;
+- a body shorter than its Content-Length is an error, never a partial file;
+- credentials in a URL (`user:password@`) never appear in a message.
+
+httpx is imported on the first download, not with vidtt.
+"""
 
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 import tempfile
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import IO, Any
 
 from . import limits as limits_module
@@ -19,51 +31,108 @@ from .errors import DecodeError, LimitError, SourceError
 from .limits import Limits
 from .types import URL_SCHEMES
 
-CHUNK = 1 << 20
 SPOOL_BYTES = 64 << 20  # kept in memory below this, in an unlinked temporary file above
+REDIRECTS = (301, 302, 303, 307, 308)
+_USERINFO = re.compile(r"(?<=://)[^/?#@\s]*@")
+ALLOW_HINT = (
+    "to allow it set block_private_addresses to false (vidtt.limits, a config's limits, or "
+    "VIDTT_LIMIT_BLOCK_PRIVATE_ADDRESSES=0)"
+)
+
+
+def redact(text: str) -> str:
+    """`text` with the `user:password@` part of every URL in it replaced by `***@`."""
+    return _USERINFO.sub("***@", text)
+
+
+@dataclass(frozen=True)
+class Target:
+    """A checked URL: where to connect (`address`) and what to call the host."""
+
+    url: str  # as given, for messages (redacted on use)
+    scheme: str
+    host: str  # the name, for the Host header, SNI and the certificate
+    port: int
+    address: str  # the resolved IP address the connection goes to
+
+
+def check_url_syntax(url: str) -> urllib.parse.SplitResult:
+    """Parse an http(s) URL or raise a one-line `SourceError` saying what is wrong with it."""
+    shown = redact(url)
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise SourceError(f"malformed URL {shown!r}: {exc}") from None
+    if parts.scheme.lower() not in URL_SCHEMES:
+        raise SourceError(f"refused {shown!r}: only http and https URLs are allowed")
+    if not parts.hostname:
+        raise SourceError(f"malformed URL {shown!r}: it names no host")
+    if any(c.isspace() or ord(c) < 32 for c in url):
+        raise SourceError(f"malformed URL {shown!r}: it contains spaces or control characters")
+    if port == 0:
+        raise SourceError(f"malformed URL {shown!r}: port 0")
+    return parts
+
+
+def resolve(url: str, limits: Limits) -> Target:
+    """Check `url`, resolve its host once, and refuse private addresses when limits say so."""
+    parts = check_url_syntax(url)
+    host = parts.hostname or ""
+    scheme = parts.scheme.lower()
+    port = parts.port or (443 if scheme == "https" else 80)
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        reason = exc.strerror if isinstance(exc, socket.gaierror) else str(exc)
+        raise SourceError(
+            f"cannot fetch {redact(url)}: host {host!r} not found ({reason})"
+        ) from None
+    addresses = [str(info[4][0]).split("%")[0] for info in infos]
+    if limits.block_private_addresses:
+        for text in addresses:
+            address = ipaddress.ip_address(text)
+            if not address.is_global or address.is_multicast:
+                raise SourceError(
+                    f"refused {redact(url)}: {host} is a private, loopback or link-local "
+                    f"address ({address}); {ALLOW_HINT}"
+                )
+    return Target(url, scheme, host, port, addresses[0])
 
 
 def check_url(url: str, limits: Limits) -> None:
-    """Refuse schemes other than http(s) and, when limits say so, private addresses."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme.lower() not in URL_SCHEMES or not parts.hostname:
-        raise SourceError(f"refused {url!r}: only http and https URLs with a host are allowed")
-    if not limits.block_private_addresses:
-        return
-    try:
-        infos = socket.getaddrinfo(parts.hostname, parts.port or 443, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError) as exc:
-        raise SourceError(
-            f"cannot fetch {url}: host {parts.hostname!r} not found ({exc})"
-        ) from None
-    for info in infos:
-        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
-        if not address.is_global or address.is_multicast:
-            raise SourceError(
-                f"refused {url}: {parts.hostname} is a private, loopback or link-local address "
-                f"({address}); to allow it set block_private_addresses to false (vidtt.limits, "
-                "a config's limits, or VIDTT_LIMIT_BLOCK_PRIVATE_ADDRESSES=0)"
+    """Refuse malformed and non-http(s) URLs and, when limits say so, private addresses."""
+    resolve(url, limits)
+
+
+class Deadline:
+    """The wall-clock budget of one download (`download_seconds`)."""
+
+    def __init__(self, url: str, limits: Limits) -> None:
+        self.url, self.limits = url, limits
+        self.ends = time.monotonic() + limits.download_seconds
+
+    def left(self, slack: float = 0.0) -> float:
+        """Seconds left; `LimitError` once (within `slack` of) the deadline passed."""
+        left = self.ends - time.monotonic()
+        if left <= slack:
+            raise LimitError(
+                f"downloading {redact(self.url)} took over {self.limits.download_seconds:g} s "
+                "(download_seconds); download it yourself and pass the file"
             )
+        return left
 
+    def timeout(self) -> Any:
+        """httpx timeouts: each step bounded by its own limit and by the time left."""
+        import httpx
 
-class _CheckedRedirects(urllib.request.HTTPRedirectHandler):
-    """Follow at most `max_redirects` redirects, checking each new URL like the first."""
-
-    def __init__(self, limits: Limits) -> None:
-        self.limits = limits
-        self.followed = 0
-
-    def redirect_request(
-        self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str
-    ) -> Any:
-        self.followed += 1
-        if self.followed > self.limits.max_redirects:
-            raise SourceError(
-                f"{req.full_url} redirected more than "
-                f"{self.limits.max_redirects} times; pass the final URL"
-            )
-        check_url(newurl, self.limits)
-        return super().redirect_request(req, fp, code, msg, headers, newurl)
+        left = self.left()
+        return httpx.Timeout(
+            connect=min(self.limits.connect_timeout, left),
+            read=min(self.limits.read_timeout, left),
+            write=min(self.limits.read_timeout, left),
+            pool=min(self.limits.connect_timeout, left),
+        )
 
 
 @contextmanager
@@ -80,48 +149,121 @@ def download(url: str, limits: Limits | None = None) -> Iterator[IO[bytes]]:
 
 
 def _fetch_into(url: str, out: IO[bytes], limits: Limits) -> None:
-    check_url(url, limits)
-    opener = urllib.request.build_opener(_CheckedRedirects(limits))
-    request = urllib.request.Request(url, headers={"User-Agent": "vidtt"})
-    started = time.monotonic()
-    received = 0
+    import httpx
+
+    deadline = Deadline(url, limits)
+    seen = [url]
+    with httpx.Client(trust_env=False, follow_redirects=False, verify=True) as client:
+        while True:
+            target = resolve(seen[-1], limits)
+            location = _get(client, target, out, deadline, limits)
+            if location is None:
+                return
+            _check_redirect(seen, location, limits)
+
+
+def _check_redirect(seen: list[str], location: str, limits: Limits) -> None:
+    """Add the redirect target to `seen`, or refuse a loop or one redirect too many."""
+    first = redact(seen[0])
+    if location in seen:
+        chain = " -> ".join(redact(u) for u in [*seen[seen.index(location) :], location])
+        raise SourceError(f"cannot fetch {first}: a redirect loop ({chain})")
+    if len(seen) > limits.max_redirects:
+        raise SourceError(
+            f"cannot fetch {first}: more than {limits.max_redirects} redirects "
+            "(max_redirects); pass the final URL"
+        )
+    seen.append(location)
+
+
+def _get(client: Any, target: Target, out: IO[bytes], deadline: Deadline, limits: Limits) -> Any:
+    """One GET to the checked address; the redirect's absolute URL, or None once written."""
+    import httpx
+
+    request = _pinned_request(client, target, deadline)
+    shown = redact(target.url)
     try:
-        with opener.open(request, timeout=limits.connect_timeout) as response:
-            _set_read_timeout(response, limits.read_timeout)
-            declared = response.headers.get("Content-Length")
-            if declared and declared.isdigit() and int(declared) > limits.max_download_bytes:
-                raise LimitError(_too_big(url, limits, int(declared)))
-            while chunk := response.read(CHUNK):
-                received += len(chunk)
-                if received > limits.max_download_bytes:
-                    raise LimitError(_too_big(url, limits, received))
-                if time.monotonic() - started > limits.download_seconds:
-                    raise LimitError(
-                        f"downloading {url} took over {limits.download_seconds:g} "
-                        "s; download it yourself and pass the file"
-                    )
-                out.write(chunk)
-    except (SourceError, LimitError):
+        response = client.send(request, stream=True)
+        try:
+            if response.status_code in REDIRECTS and "location" in response.headers:
+                return urllib.parse.urljoin(target.url, response.headers["location"])
+            if response.status_code >= 400:
+                phrase = response.reason_phrase or ""
+                raise SourceError(f"cannot fetch {shown}: HTTP {response.status_code} {phrase}")
+            _write_body(response, out, target, deadline, limits)
+        finally:
+            response.close()
+    except (SourceError, LimitError, DecodeError):
         raise
-    except urllib.error.HTTPError as exc:
-        raise SourceError(f"cannot fetch {url}: HTTP {exc.code} {exc.reason}") from None
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        if isinstance(exc, TimeoutError) or "timed out" in str(reason):
-            reason = "no answer in time (see vidtt.limits connect_timeout and read_timeout)"
-        raise SourceError(f"cannot fetch {url}: {reason}") from None
+    except httpx.TimeoutException:
+        deadline.left(slack=0.1)  # the deadline, if that is what ran out
+        raise SourceError(
+            f"cannot fetch {shown}: no answer in time (connect_timeout "
+            f"{limits.connect_timeout:g} s, read_timeout {limits.read_timeout:g} s)"
+        ) from None
+    except httpx.RemoteProtocolError as exc:
+        raise SourceError(f"cannot fetch {shown}: {_short(exc)}") from None
+    except (httpx.HTTPError, OSError, ValueError) as exc:
+        raise SourceError(f"cannot fetch {shown}: {_short(exc)}") from None
+    return None
+
+
+def _pinned_request(client: Any, target: Target, deadline: Deadline) -> Any:
+    """A request to the resolved address that names the host in the Host header and TLS."""
+    import httpx
+
+    url = httpx.URL(target.url)
+    host_header = target.host if ":" not in target.host else f"[{target.host}]"
+    if url.port is not None:
+        host_header += f":{url.port}"
+    return client.build_request(
+        "GET",
+        url.copy_with(host=target.address),
+        headers={"Host": host_header, "User-Agent": "vidtt", "Accept-Encoding": "identity"},
+        timeout=deadline.timeout(),
+        extensions={"sni_hostname": target.host},
+    )
+
+
+def _write_body(
+    response: Any, out: IO[bytes], target: Target, deadline: Deadline, limits: Limits
+) -> None:
+    shown = redact(target.url)
+    declared = response.headers.get("content-length", "")
+    expected = int(declared) if declared.isdigit() else None
+    if expected is not None and expected > limits.max_download_bytes:
+        raise LimitError(_too_big(shown, limits, expected))
+    received = 0
+    for chunk in response.iter_raw():
+        deadline.left()
+        received += len(chunk)
+        if received > limits.max_download_bytes:
+            raise LimitError(_too_big(shown, limits, received))
+        out.write(chunk)
+    deadline.left()
+    if expected is not None and received < expected:
+        raise SourceError(_cut_short(shown, received, expected))
     if received == 0:
-        raise DecodeError(f"{url} returned no data")
+        raise DecodeError(f"{shown} returned no data")
 
 
-def _set_read_timeout(response: Any, seconds: float) -> None:
-    sock = getattr(getattr(getattr(response, "fp", None), "raw", None), "_sock", None)
-    if sock is not None:
-        sock.settimeout(seconds)
-
-
-def _too_big(url: str, limits: Limits, size: int) -> str:
+def _cut_short(shown: str, received: int, expected: int) -> str:
     return (
-        f"{url} is larger than the {limits.max_download_bytes} byte limit ({size} bytes "
+        f"cannot fetch {shown}: the connection closed after {received} of {expected} bytes "
+        "(Content-Length); try again"
+    )
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip()
+    match = re.search(r"received (\d+) bytes, expected (\d+)", text)
+    if match:
+        return f"the connection closed after {match[1]} of {match[2]} bytes (Content-Length)"
+    return redact(text.splitlines()[0] if text else type(exc).__name__)
+
+
+def _too_big(shown: str, limits: Limits, size: int) -> str:
+    return (
+        f"{shown} is larger than the {limits.max_download_bytes} byte limit ({size} bytes "
         "seen); download it yourself or raise vidtt.limits max_download_bytes"
     )

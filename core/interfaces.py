@@ -45,6 +45,17 @@ class Sampler(ABC):
     name: ClassVar[str]
     description: ClassVar[str] = ""
     options_model: ClassVar[type[SamplerOptions]] = SamplerOptions
+    # Which option `--frames` (and other "how many frames" settings) sets; None: it has none.
+    # Left unset, it is `num_frames`, else `max_frames`, whichever the options model has.
+    count_option: ClassVar[str | None]
+
+    @classmethod
+    def frames_option(cls) -> str | None:
+        """The option that sets how many frames this sampler takes, or None."""
+        if hasattr(cls, "count_option"):
+            return cls.count_option
+        fields = cls.options_model.model_fields
+        return next((name for name in ("num_frames", "max_frames") if name in fields), None)
 
     def options(self, **values: Any) -> SamplerOptions:
         """Validate options for this sampler; raise `OptionsError` naming each bad field."""

@@ -26,6 +26,21 @@ def answered_ids(output: Path) -> set[str]:
     return done
 
 
+def check_job_files(input_path: Path, output_path: Path) -> None:
+    """Fail before the model loads when the input is missing or the output cannot be written."""
+    if not input_path.is_file():
+        raise ConfigError(f"input file {input_path} does not exist: pass a JSONL file of requests")
+    folder = output_path.parent
+    if output_path.is_dir():
+        raise ConfigError(f"--output {output_path} is a directory: pass a .jsonl file name")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with output_path.open("a", encoding="utf-8"):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"cannot write {output_path}: {exc.strerror or exc}") from None
+
+
 def read_requests(path: Path) -> list[tuple[Any, Any]]:
     """(id, request or error message) per non-empty line; the id defaults to the line number."""
     if not path.is_file():
@@ -69,7 +84,9 @@ class Progress:
         self.stream.flush()
 
 
-def run_jobs(pipeline: Any, input_path: Path, output_path: Path) -> tuple[int, int, int]:
+def run_jobs(
+    pipeline: Any, input_path: Path, output_path: Path, timestamps: bool = False
+) -> tuple[int, int, int]:
     """Answer every request not answered before; returns (answered, failed, skipped)."""
     requests = read_requests(input_path)
     done = answered_ids(output_path)
@@ -78,7 +95,7 @@ def run_jobs(pipeline: Any, input_path: Path, output_path: Path) -> tuple[int, i
     answered = failed = 0
     with output_path.open("a", encoding="utf-8") as out:
         for rid, request in todo:
-            record = answer_record(pipeline, rid, request)
+            record = answer_record(pipeline, rid, request, timestamps)
             failed += "error" in record
             answered += "error" not in record
             out.write(json.dumps(record, ensure_ascii=False) + "\n")
@@ -87,12 +104,15 @@ def run_jobs(pipeline: Any, input_path: Path, output_path: Path) -> tuple[int, i
     return answered, failed, len(requests) - len(todo)
 
 
-def answer_record(pipeline: Any, rid: Any, request: Any) -> dict[str, Any]:
+def answer_record(
+    pipeline: Any, rid: Any, request: Any, timestamps: bool = False
+) -> dict[str, Any]:
+    """The output line for one request: the Answer's fields, or `error`."""
     if isinstance(request, str):
         return {"id": rid, "error": request}
     try:
         videos = request.get("videos", request.get("video"))
-        answer = pipeline.ask(videos, request.get("question", ""))
+        answer = pipeline.ask(videos, request.get("question", ""), timestamps=timestamps)
     except VidttError as exc:
         return {"id": rid, "error": str(exc)}
     return {"id": rid, **answer.model_dump()}

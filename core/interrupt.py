@@ -1,0 +1,97 @@
+"""Ctrl-C on the command line: stop generation threads, join them, exit 130 quietly.
+
+A thread still inside `model.generate` (C++ code) when the interpreter shuts down makes the
+process abort ("terminate called without an active exception", exit 134). So the CLI adds a
+stopping criterion to its model's `generate` that watches one event; on Ctrl-C it sets the event,
+which ends generation at the next token, and joins the threads before exiting.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import signal
+import sys
+import threading
+from typing import Any
+
+EXIT_CODE = 130
+JOIN_SECONDS = 15.0
+
+cancelled = threading.Event()
+
+
+def make_criterion() -> Any:
+    """A transformers `StoppingCriteria` that stops every row once `cancelled` is set."""
+    import torch
+    from transformers import StoppingCriteria
+
+    class Cancelled(StoppingCriteria):  # type: ignore[misc]
+        def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+            return torch.full(
+                (input_ids.shape[0],),
+                cancelled.is_set(),
+                dtype=torch.bool,
+                device=input_ids.device,
+            )
+
+    return Cancelled()
+
+
+def make_cancellable(model: Any) -> Any:
+    """Wrap `model.generate` (on this instance only) so that `cancel()` stops it."""
+    original = model.generate
+    if getattr(original, "_vidtt_cancellable", False):
+        return model
+
+    @functools.wraps(original)
+    def generate(*args: Any, **kwargs: Any) -> Any:
+        from transformers import StoppingCriteriaList
+
+        criteria = StoppingCriteriaList(kwargs.pop("stopping_criteria", None) or [])
+        criteria.append(make_criterion())
+        return original(*args, stopping_criteria=criteria, **kwargs)
+
+    generate._vidtt_cancellable = True  # type: ignore[attr-defined]
+    model.generate = generate
+    return model
+
+
+def cancel(timeout: float = JOIN_SECONDS) -> bool:
+    """Stop generation and wait for the other threads; True when all of them ended."""
+    cancelled.set()
+    deadline = threading.Event()
+    timer = threading.Timer(timeout, deadline.set)
+    timer.daemon = True
+    timer.start()
+    try:
+        for thread in threading.enumerate():
+            if thread in (threading.current_thread(), timer) or not thread.is_alive():
+                continue
+            if thread.name.startswith("vidtt-plugin-"):
+                continue  # a plugin import that timed out: it is not running a model
+            while thread.is_alive() and not deadline.is_set():
+                thread.join(0.05)
+        return not deadline.is_set()
+    finally:
+        timer.cancel()
+
+
+def exit_interrupted() -> int:
+    """After Ctrl-C: say so, stop generation, and return 130 (or leave at once if a thread
+    cannot be stopped, or on a second Ctrl-C)."""
+    signal.signal(signal.SIGINT, lambda *_: hard_exit())
+    with contextlib.suppress(OSError):
+        print("\nvidtt: interrupted", file=sys.stderr, flush=True)
+    if not cancel():
+        hard_exit()
+    return EXIT_CODE
+
+
+def hard_exit() -> None:
+    """Exit 130 without running interpreter shutdown (which aborts under a live C++ thread)."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(EXIT_CODE)

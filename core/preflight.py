@@ -1,0 +1,82 @@
+"""Checks that need no model, run before one loads: a mistake costs milliseconds, not a load.
+
+`preflight` gathers every problem it finds (config, question, local video paths, URL syntax)
+into one error; `sample_videos` then samples the videos with the config's sampler and limits, so
+an unreadable video or an impossible frame count also fails before the model loads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from . import limits
+from .config import PipelineConfig, join_problems
+from .errors import ConfigError, OptionsError, VidttError
+from .registry import Registry
+from .types import Clip, VideoSource
+
+
+def question_problems(question: Any) -> list[VidttError]:
+    if not isinstance(question, str) or not question.strip():
+        return [OptionsError("the question is empty: ask something about the video")]
+    return []
+
+
+def video_problems(videos: Sequence[Any]) -> list[VidttError]:
+    """A problem per local video that is missing or unreadable, or URL that is malformed."""
+    found: list[VidttError] = []
+    if not videos:
+        found.append(OptionsError("no video given: pass a path or an http(s) URL"))
+    for number, video in enumerate(videos, 1):
+        try:
+            source = VideoSource.of(video)
+            if source.kind == "path":
+                source.checked_path()
+            elif source.kind == "url":
+                from .fetch import check_url_syntax
+
+                check_url_syntax(source.value)
+        except VidttError as exc:
+            found.append(type(exc)(f"video {number} ({_label(video)}): {exc}"))
+    return found
+
+
+def _label(video: Any) -> str:
+    from .fetch import redact
+
+    return redact(str(video)) if isinstance(video, str) else type(video).__name__
+
+
+def config_problems(config: PipelineConfig, registry: Registry) -> list[VidttError]:
+    return [ConfigError(text) for text in config.problems(registry)]
+
+
+def preflight(
+    config: PipelineConfig,
+    registry: Registry,
+    videos: Sequence[Any] = (),
+    question: Any = None,
+    ask: bool = True,
+) -> None:
+    """Raise one error naming every problem found (its type: the first problem's)."""
+    found = config_problems(config, registry) + video_problems(videos)
+    if ask:
+        found += question_problems(question)
+    if found:
+        raise type(found[0])(join_problems([str(e) for e in found]))
+
+
+def sample_videos(config: PipelineConfig, registry: Registry, videos: Sequence[Any]) -> list[Clip]:
+    """Sample each video with the config's sampler, options and limits."""
+    sampler = registry.sampler(config.sampler)
+    options = sampler.options(**config.sampler_options)
+    clips = []
+    with limits.use(config.limits):
+        for number, video in enumerate(videos, 1):
+            try:
+                clips.append(sampler.sample(VideoSource.of(video), options))
+            except VidttError as exc:
+                raise type(exc)(f"video {number} ({_label(video)}): {exc}") from None
+    return clips
+
