@@ -52,13 +52,21 @@ def context_size(model: Any) -> int | None:
 
 
 def visual_token_ids(processor: Any) -> set[int]:
-    ids = set()
+    """Ids of the tokens that stand for image or video content once the processor expanded
+    them (the image/video tokens, and families' patch tokens such as Molmo2's)."""
+    tokenizer = processor.tokenizer
+    ids: set[int] = set()
     for name in ("image_token", "video_token"):
+        found = getattr(processor, f"{name}_id", None)
         token = getattr(processor, name, None)
-        if token:
-            found = processor.tokenizer.convert_tokens_to_ids(token)
-            if isinstance(found, int) and found >= 0:
-                ids.add(found)
+        if found is None and token:
+            found = tokenizer.convert_tokens_to_ids(token)
+        unknown = found == tokenizer.unk_token_id and token != tokenizer.unk_token
+        if isinstance(found, int) and found >= 0 and not unknown:
+            ids.add(found)
+    extra = getattr(processor, "image_token_ids", None)
+    if isinstance(extra, (list, tuple)):
+        ids.update(i for i in extra if isinstance(i, int) and i != tokenizer.unk_token_id)
     return ids
 
 

@@ -62,26 +62,12 @@ class Pipeline:
         return cls(config, **settings)
 
     def _choose_formatter(self) -> PromptFormatter:
-        model_config = self.model.config
-        if self.config.formatter != "auto":
-            formatter = self.registry.formatter(self.config.formatter)
-            reason = formatter.decline_reason(model_config, self.processor)
-            if reason:
-                raise FormatterError(
-                    f"formatter {formatter.name!r} cannot serve {self.config.model!r}: {reason}"
-                )
-            return formatter
-        tried = []
-        for entry in sorted(
-            self.registry.entries("formatters"), key=lambda e: (-e.obj.priority, e.name)
-        ):
-            reason = entry.obj.decline_reason(model_config, self.processor)
-            if reason is None:
-                return entry.obj  # type: ignore[no-any-return]
-            tried.append(f"{entry.name} ({reason})")
-        raise FormatterError(
-            f"no formatter fits {self.config.model!r}; tried: "
-            f"{'; '.join(tried) or 'none installed'}"
+        return choose_formatter(
+            self.registry,
+            self.config.formatter,
+            self.model.config,
+            self.processor,
+            self.config.model,
         )
 
     # -- public API -------------------------------------------------------------------------
@@ -216,6 +202,27 @@ class Pipeline:
                 video if isinstance(video, (str, Path)) else type(video).__name__
             )
             raise type(exc)(f"video {number} ({label}): {exc}") from None
+
+
+def choose_formatter(
+    registry: Any, name: str, model_config: Any, processor: Any, model: str = "the model"
+) -> PromptFormatter:
+    """The formatter called `name`, or with "auto" the highest-priority one that fits."""
+    if name != "auto":
+        formatter: PromptFormatter = registry.formatter(name)
+        reason = formatter.decline_reason(model_config, processor)
+        if reason:
+            raise FormatterError(f"formatter {formatter.name!r} cannot serve {model!r}: {reason}")
+        return formatter
+    tried = []
+    for entry in sorted(registry.entries("formatters"), key=lambda e: (-e.obj.priority, e.name)):
+        reason = entry.obj.decline_reason(model_config, processor)
+        if reason is None:
+            return entry.obj  # type: ignore[no-any-return]
+        tried.append(f"{entry.name} ({reason})")
+    raise FormatterError(
+        f"no formatter fits {model!r}; tried: {'; '.join(tried) or 'none installed'}"
+    )
 
 
 def _merge(

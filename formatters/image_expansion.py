@@ -12,7 +12,7 @@ from typing import Any
 
 from vidtt import Clip, hookimpl
 
-from .common import ChatFormatter
+from .common import ChatFormatter, Row
 
 
 class ImageExpansionFormatter(ChatFormatter):
@@ -25,14 +25,9 @@ class ImageExpansionFormatter(ChatFormatter):
         ("image_token", "the processor has no image token"),
     )
 
-    def expand(self, clip: Clip, images: list[Any]) -> list[dict[str, Any]]:
-        images.extend(clip.frames)
-        return [{"type": "image"} for _ in clip.frames]
-
-    def call_processor(
-        self, processor: Any, texts: list[str], images: list[Any], videos: list[Clip]
-    ) -> Any:
-        return processor(text=texts, images=images or None, padding=True, return_tensors="pt")
+    def expand(self, clip: Clip, row: Row) -> list[dict[str, Any]]:
+        row.images.extend(clip.frames)
+        return [{"type": "image"} for _ in range(len(clip))]
 
 
 @hookimpl

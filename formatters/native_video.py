@@ -1,5 +1,5 @@
 """`native-video`: for processors that take `videos=` and expand one video token themselves
-(LLaVA-NeXT-Video, LLaVA-OneVision, Qwen2-VL and Qwen2.5-VL, ...).
+(Qwen2/2.5/3-VL, LLaVA-NeXT-Video, LLaVA-OneVision, InternVL, SmolVLM2, Gemma 4, GLM-4V, ...).
 
 The Clip's frames go in as one video with `do_sample_frames=False` (they are already sampled),
 with the Clip's real frame indices, fps and duration as video metadata for processors that
@@ -12,7 +12,7 @@ from typing import Any
 
 from vidtt import Clip, hookimpl
 
-from .common import ChatFormatter
+from .common import ChatFormatter, Row, frames_of
 
 
 class NativeVideoFormatter(ChatFormatter):
@@ -25,28 +25,28 @@ class NativeVideoFormatter(ChatFormatter):
         ("video_token", "the processor has no video token"),
     )
 
-    def expand(self, clip: Clip, images: list[Any]) -> list[dict[str, Any]]:
+    def expand(self, clip: Clip, row: Row) -> list[dict[str, Any]]:
+        row.videos.append(clip)
         return [{"type": "video"}]
 
-    def call_processor(
-        self, processor: Any, texts: list[str], images: list[Any], videos: list[Clip]
-    ) -> Any:
-        kwargs: dict[str, Any] = {}
-        if videos:
-            kwargs["videos"] = [clip.frames for clip in videos]
-            kwargs["do_sample_frames"] = False
-            if _takes_metadata(processor):
-                kwargs["video_metadata"] = [video_metadata(clip) for clip in videos]
-        return processor(
-            text=texts, images=images or None, padding=True, return_tensors="pt", **kwargs
-        )
+    def processor_kwargs(self, processor: Any, rows: list[Row]) -> dict[str, Any]:
+        clips = [clip for row in rows for clip in row.videos]
+        if not clips:
+            return {}
+        kwargs: dict[str, Any] = {
+            "videos": [[frames_of(clip) for clip in row.videos] for row in rows],
+            "do_sample_frames": False,
+        }
+        if _takes_metadata(processor):
+            kwargs["video_metadata"] = [video_metadata(clip) for clip in clips]
+        return kwargs
 
 
 def video_metadata(clip: Clip) -> Any:
     """transformers' VideoMetadata for a Clip: the real indices, fps and duration."""
     from transformers.video_utils import VideoMetadata
 
-    width, height = clip.frames[0].size
+    width, height = _frame_size(clip)
     return VideoMetadata(
         total_num_frames=clip.info.frame_count or len(clip),
         fps=clip.info.fps or clip.sampled_fps,
@@ -56,6 +56,14 @@ def video_metadata(clip: Clip) -> Any:
         video_backend="vidtt",
         frames_indices=list(clip.indices),
     )
+
+
+def _frame_size(clip: Clip) -> tuple[int, int]:
+    array = getattr(clip, "array", None)
+    if array is not None:
+        return int(array.shape[2]), int(array.shape[1])
+    width, height = clip.frames[0].size
+    return int(width), int(height)
 
 
 def _takes_metadata(processor: Any) -> bool:

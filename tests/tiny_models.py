@@ -6,7 +6,9 @@ The llava-interleave-like model is the one `vidtt demo` uses; this adds a native
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from vidtt.demo import (
     CHATML,
@@ -132,3 +134,238 @@ def make_qwen25_vl(folder: Path, seed: int = 0) -> Path:
         chat_template=QWEN_TEMPLATE,
     ).save_pretrained(folder)
     return save_model(model, tok, folder)
+
+
+# -- the family matrix: one processor per video-language family, as transformers builds it ------
+@dataclass(frozen=True)
+class Family:
+    """How to build a tiny processor (and config) of one transformers model type."""
+
+    model_type: str
+    tokens: dict[str, str] = field(default_factory=dict)  # tokenizer attributes (image_token, ...)
+    extra: tuple[str, ...] = ()  # more special tokens the processor writes
+    video_text: str | None = None  # what the template writes for a video (default: video token)
+    image_text: str | None = None
+    bos: bool = False  # the template starts with {{ bos_token }} and the tokenizer adds BOS too
+    image_kwargs: dict[str, Any] = field(default_factory=dict)
+    video_kwargs: dict[str, Any] = field(default_factory=dict)
+    processor_kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+QWEN_PIXELS = {"min_pixels": 32 * 32, "max_pixels": 64 * 64, "patch_size": 8, "merge_size": 2}
+QWEN_WRAP = ("<|vision_start|>", "<|vision_end|>")
+OMNI_TOKENS = {
+    "image_token": "<|IMAGE|>",
+    "video_token": "<|VIDEO|>",
+    "audio_token": "<|AUDIO|>",
+    "vision_bos_token": "<|vision_bos|>",
+    "vision_eos_token": "<|vision_eos|>",
+    "audio_bos_token": "<|audio_bos|>",
+    "audio_eos_token": "<|audio_eos|>",
+}
+FAMILIES: dict[str, Family] = {
+    f.model_type: f
+    for f in [
+        Family(
+            "qwen2_vl",
+            video_text="<|vision_start|><|video_pad|><|vision_end|>",
+            image_text="<|vision_start|><|image_pad|><|vision_end|>",
+            extra=QWEN_WRAP,
+            image_kwargs=QWEN_PIXELS,
+            video_kwargs=QWEN_PIXELS,
+        ),
+        Family(
+            "qwen2_5_vl",
+            video_text="<|vision_start|><|video_pad|><|vision_end|>",
+            image_text="<|vision_start|><|image_pad|><|vision_end|>",
+            extra=QWEN_WRAP,
+            image_kwargs=QWEN_PIXELS,
+            video_kwargs=QWEN_PIXELS,
+        ),
+        Family(
+            "qwen3_vl",
+            video_text="<|vision_start|><|video_pad|><|vision_end|>",
+            image_text="<|vision_start|><|image_pad|><|vision_end|>",
+            image_kwargs={"size": {"shortest_edge": 32 * 32, "longest_edge": 64 * 64}},
+            video_kwargs={"size": {"shortest_edge": 32 * 32, "longest_edge": 64 * 64 * 8}},
+        ),
+        Family(
+            "qwen3_5",
+            video_text="<|vision_start|><|video_pad|><|vision_end|>",
+            image_text="<|vision_start|><|image_pad|><|vision_end|>",
+            image_kwargs={"size": {"shortest_edge": 32 * 32, "longest_edge": 64 * 64}},
+            video_kwargs={"size": {"shortest_edge": 32 * 32, "longest_edge": 64 * 64 * 8}},
+        ),
+        Family(
+            "qwen2_5_omni",
+            tokens=OMNI_TOKENS,
+            video_text="<|vision_bos|><|VIDEO|><|vision_eos|>",
+            image_text="<|vision_bos|><|IMAGE|><|vision_eos|>",
+            image_kwargs=QWEN_PIXELS,
+            video_kwargs=QWEN_PIXELS,
+        ),
+        Family(
+            "qwen3_omni_moe",
+            tokens=OMNI_TOKENS,
+            video_text="<|vision_bos|><|VIDEO|><|vision_eos|>",
+            image_text="<|vision_bos|><|IMAGE|><|vision_eos|>",
+            image_kwargs=QWEN_PIXELS,
+            video_kwargs=QWEN_PIXELS,
+        ),
+        Family("llava_onevision", processor_kwargs={"num_image_tokens": 16}),
+        Family("llava_next_video", processor_kwargs={"patch_size": 14}),
+        Family(
+            "internvl",
+            tokens={
+                "start_image_token": "<img>",
+                "end_image_token": "</img>",
+                "context_image_token": "<IMG_CONTEXT>",
+                "video_token": "<video>",
+            },
+            processor_kwargs={"image_seq_length": 16},
+        ),
+        Family("smolvlm", processor_kwargs={"image_seq_len": 16}),
+        Family(
+            "gemma4",
+            tokens={
+                "image_token": "<|image|>",
+                "boi_token": "<|image>",
+                "eoi_token": "<image|>",
+                "audio_token": "<|audio|>",
+                "boa_token": "<|audio>",
+                "eoa_token": "<audio|>",
+            },
+            extra=("<|video|>",),
+            bos=True,
+        ),
+        Family("glm4v", video_text="<|begin_of_video|><|video|><|end_of_video|>"),
+        Family("video_llava"),
+        Family("video_llama_3"),
+        Family(
+            "perception_lm",
+            tokens={"image_token": "<|image|>", "video_token": "<|video|>"},
+            bos=True,
+            processor_kwargs={"patch_size": 14},
+        ),
+        Family("molmo2"),
+        Family(
+            "minicpmv4_6",
+            tokens={
+                "image_token": "<unk>",
+                "video_token": "<video>",
+                "image_start_token": "<image>",
+                "image_end_token": "</image>",
+                "image_id_start_token": "<image_id>",
+                "image_id_end_token": "</image_id>",
+                "slice_start_token": "<slice>",
+                "slice_end_token": "</slice>",
+            },
+        ),
+        Family(
+            "ernie4_5_vl_moe",
+            tokens={
+                "image_token": "<|IMAGE_PLACEHOLDER|>",
+                "video_token": "<|VIDEO_PLACEHOLDER|>",
+                "image_start_token": "<|IMAGE_START|>",
+                "image_end_token": "<|IMAGE_END|>",
+                "video_start_token": "<|VIDEO_START|>",
+                "video_end_token": "<|VIDEO_END|>",
+            },
+            video_kwargs={"font": "pillow-default"},  # timestamps drawn on frames need a font
+        ),
+        Family("llava", processor_kwargs={"patch_size": 14}),
+    ]
+}
+
+
+def chat_template(video: str, image: str, bos: bool) -> str:
+    """A ChatML template writing `video`/`image` for media parts (after BOS when asked)."""
+    start = "{{ bos_token }}" if bos else ""
+    return start + CHATML.replace("{{ '<image>' }}", "{{ '" + image + "' }}").replace(
+        "{{ '<video>' }}", "{{ '" + video + "' }}"
+    )
+
+
+def family_tokenizer(family: Family, tokens: list[str]) -> Any:
+    """A tokenizer with the family's special tokens as attributes; BOS added when asked."""
+    from tokenizers import processors
+
+    base = ["<pad>", "<|endoftext|>", "<|im_start|>", "<|im_end|>", "<bos>", "<unk>"]
+    extra = [t for t in [*family.tokens.values(), *family.extra, *tokens] if t not in base]
+    tok = train_tokenizer(list(dict.fromkeys(base + extra)))
+    named = {k: v for k, v in family.tokens.items() if k not in ("unk_token",)}
+    tok = type(tok)(
+        tokenizer_object=tok.backend_tokenizer,
+        pad_token="<pad>",
+        eos_token="<|im_end|>",
+        bos_token="<bos>",
+        unk_token="<unk>",
+        extra_special_tokens=named,
+    )
+    if family.bos:
+        bos = tok.convert_tokens_to_ids("<bos>")
+        tok.backend_tokenizer.post_processor = processors.TemplateProcessing(
+            single="<bos> $A", pair="<bos> $A <bos> $B", special_tokens=[("<bos>", bos)]
+        )
+    return tok
+
+
+def processor_tokens(processor_class: type) -> list[str]:
+    """Token-like string literals in the processor's module (the processor writes them)."""
+    import importlib
+    import inspect
+    import re
+
+    source = inspect.getsource(importlib.import_module(processor_class.__module__))
+    return sorted(set(re.findall(r"[\"'](<[^\"'{}\s]{1,40}>)[\"']", source)))
+
+
+def make_family_processor(model_type: str) -> Any:
+    """The family's real processor class with a trained tokenizer and a ChatML-like template."""
+    import inspect
+
+    import transformers
+    from transformers.models.auto.image_processing_auto import IMAGE_PROCESSOR_MAPPING_NAMES
+    from transformers.models.auto.processing_auto import PROCESSOR_MAPPING_NAMES
+    from transformers.models.auto.video_processing_auto import VIDEO_PROCESSOR_MAPPING_NAMES
+
+    family = FAMILIES[model_type]
+    cls = getattr(transformers, PROCESSOR_MAPPING_NAMES[model_type])
+    parts: dict[str, Any] = {"tokenizer": family_tokenizer(family, processor_tokens(cls))}
+    wanted = inspect.signature(cls.__init__).parameters
+    if "image_processor" in wanted:
+        names = IMAGE_PROCESSOR_MAPPING_NAMES[model_type]
+        image_cls = getattr(transformers, names.get("torchvision") or names["pil"])
+        parts["image_processor"] = image_cls(**family.image_kwargs)
+    if "video_processor" in wanted:
+        video_cls = getattr(transformers, VIDEO_PROCESSOR_MAPPING_NAMES[model_type]["torchvision"])
+        video_kwargs = dict(family.video_kwargs)
+        if video_kwargs.get("font") == "pillow-default":
+            video_kwargs["font"] = pillow_font()
+        parts["video_processor"] = video_cls(**video_kwargs)
+    if "feature_extractor" in wanted:
+        from transformers.models.auto.feature_extraction_auto import (
+            FEATURE_EXTRACTOR_MAPPING_NAMES,
+        )
+
+        parts["feature_extractor"] = getattr(
+            transformers, FEATURE_EXTRACTOR_MAPPING_NAMES[model_type]
+        )()
+    processor = cls(**parts, **family.processor_kwargs)
+    video = family.video_text or getattr(processor, "video_token", None) or "<video>"
+    image = family.image_text or getattr(processor, "image_token", None) or "<image>"
+    processor.chat_template = chat_template(video, image, family.bos)
+    return processor
+
+
+def pillow_font() -> str:
+    """A TrueType file holding Pillow's built-in font (written once to a temporary folder)."""
+    import tempfile
+
+    from PIL import ImageFont
+
+    path = Path(tempfile.gettempdir()) / "vidtt-pillow-default.ttf"
+    if not path.exists():
+        font = ImageFont.load_default(12)
+        path.write_bytes(font.font_bytes)  # type: ignore[union-attr]
+    return str(path)
