@@ -177,7 +177,7 @@ def _decode_seeking(
     row_of = {index.pts[t]: k for k, t in enumerate(targets)}
     for group in runs(index, targets):
         key = index.keyframe_for(group[0])
-        container.seek(index.seek_points.get(key, index.pts[key]), stream=stream, backward=True)
+        container.seek(index.pts[key], stream=stream, backward=True)
         result.seeks += 1
         wanted = {index.pts[t] for t in group}
         first = True
@@ -193,7 +193,8 @@ def _decode_seeking(
                 if not wanted:
                     frames.close()
                     break
-        _report_missing(result, index, [row_of[p] for p in sorted(wanted)], targets)
+        if wanted:  # frames a decoder started at this keyframe cannot give: decode forward
+            raise SeekMissed(f"{len(wanted)} frame(s) did not decode after a seek")
 
 
 def _decode_forward(
@@ -282,7 +283,6 @@ def _frames(
             unsent.discard(stamp)
             if not unsent:
                 break
-    context.skip_frame = "DEFAULT"
     try:
         flushed = context.decode(None)
     except av.error.FFmpegError:

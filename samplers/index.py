@@ -34,7 +34,6 @@ class StreamIndex:
     time_base: Fraction
     mode: Literal["seek", "forward"] = "seek"
     match: Literal["pts", "order"] = "pts"
-    seek_points: dict[int, int] = field(default_factory=dict)  # keyframe index -> seek time
     complete: bool = True
     warnings: list[str] = field(default_factory=list)
 
@@ -158,13 +157,9 @@ def _seekable(container: Any, stream: Any, packets: _Packets) -> bool:
 def _seek_index(packets: _Packets, time_base: Fraction) -> StreamIndex:
     pts: list[int] = sorted(t for t in packets.pts if t is not None)
     order = {t: i for i, t in enumerate(pts)}
-    keyframes, seek_points = [], {}
-    for t, dts, key in zip(packets.pts, packets.dts, packets.key):
-        if key and t is not None:
-            keyframes.append(order[t])
-            seek_points[order[t]] = dts if dts is not None else t
-    keyframes.sort()
-    return StreamIndex(pts, keyframes, time_base, "seek", "pts", seek_points)
+    keys = [order[t] for t, key in zip(packets.pts, packets.key) if key and t is not None]
+    keyframes = sorted(keys)
+    return StreamIndex(pts, keyframes, time_base, "seek", "pts")
 
 
 def _forward_index(

@@ -7,7 +7,6 @@ holds them all and says so in its warnings (no padding).
 
 from __future__ import annotations
 
-import bisect
 from typing import Any
 
 from pydantic import Field
@@ -31,8 +30,7 @@ class KeyframeSampler(PyAVSampler):
     def choose(
         self, index: StreamIndex, span: range, options: Any, label: str, warnings: list[str]
     ) -> list[int]:
-        first, last = index.pts[span[0]], index.pts[span[-1]]
-        keys = [bisect.bisect_left(index.pts, k) for k in index.keyframes if first <= k <= last]
+        keys = [k for k in index.keyframes if span[0] <= k <= span[-1]]
         if not keys:
             warnings.append("no keyframe lies in the range; took the range's first frame")
             return [span[0]]

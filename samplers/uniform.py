@@ -44,6 +44,12 @@ class UniformSampler(PyAVSampler):
     def choose(
         self, index: StreamIndex, span: range, options: Any, label: str, warnings: list[str]
     ) -> list[int]:
+        if options.num_frames > len(span) and "num_frames" not in options.model_fields_set:
+            warnings.append(
+                f"{label} has {len(span)} frame(s) to sample, fewer than the default "
+                f"num_frames={options.num_frames}; took them all"
+            )
+            return list(span)
         if options.num_frames > len(span):
             where = "in the chosen range" if options.start or options.end else ""
             raise OptionsError(
