@@ -22,8 +22,12 @@ class SamplerOptions(BaseModel):
     """
 
     model_config = ConfigDict(extra="forbid")
-    start: float | None = Field(None, ge=0, description="seconds from the video's start")
-    end: float | None = Field(None, gt=0, description="seconds from the video's start")
+    start: float | None = Field(
+        None, ge=0, allow_inf_nan=False, description="seconds from the video's start"
+    )
+    end: float | None = Field(
+        None, gt=0, allow_inf_nan=False, description="seconds from the video's start"
+    )
     size: int | tuple[int, int] | None = None
     max_side: int | None = Field(None, ge=1)
 

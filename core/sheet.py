@@ -32,18 +32,26 @@ def grid_shape(count: int) -> tuple[int, int]:
     return columns, math.ceil(count / columns)
 
 
+def thumb_size(width: int, height: int, box: int) -> tuple[int, int]:
+    """The frame's size scaled to fit a `box` x `box` square (at least 1 pixel a side)."""
+    scale = box / max(width, height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
 def contact_sheet(clip: Clip, thumb_width: int = 240) -> Any:
-    """One image with the frames in a grid, each labelled with its timestamp."""
+    """One image with the frames in a grid, each labelled with its timestamp and index.
+
+    Each thumbnail fits in a `thumb_width` square, so the sheet's size is bounded by the
+    number of frames whatever the video's shape."""
     from PIL import Image, ImageDraw
 
-    first = clip.frames[0]
-    thumb_height = max(1, round(first.height * thumb_width / first.width))
+    thumb = thumb_size(clip.width, clip.height, thumb_width)
     columns, rows = grid_shape(len(clip))
-    cell = (thumb_width, thumb_height + LABEL_HEIGHT)
+    cell = (thumb_width, thumb_width + LABEL_HEIGHT)
     sheet = Image.new("RGB", (columns * cell[0], rows * cell[1]), "black")
     draw = ImageDraw.Draw(sheet)
     for n, (image, index, time) in enumerate(zip(clip.frames, clip.indices, clip.timestamps)):
         x, y = (n % columns) * cell[0], (n // columns) * cell[1]
-        sheet.paste(image.resize((thumb_width, thumb_height)), (x, y + LABEL_HEIGHT))
+        sheet.paste(image.resize(thumb, Image.Resampling.BILINEAR), (x, y + LABEL_HEIGHT))
         draw.text((x + 3, y + 1), f"{time:.2f} s  #{index}", fill="white")
     return sheet

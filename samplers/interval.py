@@ -6,6 +6,8 @@ evenly; below `min_frames` the sampler falls back to `min_frames` uniform frames
 
 from __future__ import annotations
 
+import itertools
+import math
 from typing import Any
 
 from pydantic import Field, model_validator
@@ -18,8 +20,10 @@ from .uniform import uniform_indices
 
 
 class IntervalOptions(SamplerOptions):
-    every: float | None = Field(None, gt=0, description="seconds between frames")
-    fps: float | None = Field(None, gt=0, description="frames per second (1 / every)")
+    every: float | None = Field(None, gt=0, allow_inf_nan=False, description="seconds apart")
+    fps: float | None = Field(
+        None, gt=0, allow_inf_nan=False, description="frames per second (1 / every)"
+    )
     max_frames: int | None = Field(None, ge=1)
     min_frames: int | None = Field(None, ge=1)
 
@@ -46,13 +50,11 @@ class IntervalSampler(PyAVSampler):
     def choose(
         self, index: StreamIndex, span: range, options: Any, label: str, warnings: list[str]
     ) -> list[int]:
-        begin = index.seconds(index.pts[span[0]])
-        end = index.seconds(index.pts[span[-1]]) + index.frame_duration()
+        begin = index.time_of(span[0])
+        end = index.time_of(span[-1]) + index.frame_duration()
         step = options.step
-        times = [begin + k * step for k in range(int((end - begin) / step + 1e-9) + 1)]
-        times = [t for t in times if t < end] or [begin]
-        picks = sorted({min(max(index.index_at(t), span[0]), span[-1]) for t in times})
-        if len(times) == 1 and step > end - begin and not options.min_frames:
+        picks = on_screen(index, span, begin, end, step)
+        if step > end - begin and not options.min_frames:
             raise OptionsError(
                 f"an interval of {step:g} s is longer than {label} ({end - begin:.3f} s "
                 "sampled): use a smaller every/fps, or set min_frames"
@@ -67,6 +69,28 @@ class IntervalSampler(PyAVSampler):
         if options.max_frames and len(picks) > options.max_frames:
             picks = evenly(picks, options.max_frames)
         return picks
+
+
+def on_screen(index: StreamIndex, span: range, begin: float, end: float, step: float) -> list[int]:
+    """The frames on screen at begin, begin + step, ... before `end`: a frame is taken when a
+    grid time falls inside its display interval. Work is bounded by the frames in `span`,
+    however small the step."""
+    if step > end - begin:
+        return [span[0]]
+    count = (end - begin) / step
+    if count <= len(span):  # few grid times: look each one up
+        times = (begin + k * step for k in range(int(count + 1e-9) + 1))
+        return sorted({min(max(index.index_at(t), span[0]), span[-1]) for t in times if t < end})
+    starts = [index.time_of(i) for i in span] + [end]
+    shown_for = [(i, a, b) for i, (a, b) in zip(span, itertools.pairwise(starts)) if b > a]
+    if step <= min(b - a for _, a, b in shown_for):  # a grid time inside every frame
+        return [i for i, _, _ in shown_for]
+    picks = []
+    for i, shown, gone in shown_for:
+        first_grid = begin + math.ceil((shown - begin) / step - 1e-9) * step
+        if first_grid < gone:
+            picks.append(i)
+    return picks
 
 
 @hookimpl
