@@ -12,7 +12,7 @@ from typing import Any
 
 from vidtt import Clip, hookimpl
 
-from .common import ChatFormatter, Row
+from .common import ChatFormatter, Row, frames_of
 
 
 class ImageExpansionFormatter(ChatFormatter):
@@ -26,7 +26,7 @@ class ImageExpansionFormatter(ChatFormatter):
     )
 
     def expand(self, clip: Clip, row: Row) -> list[dict[str, Any]]:
-        row.images.extend(clip.frames)
+        row.images.extend(frames_of(clip))  # one HxWx3 array a frame: no PIL images made
         return [{"type": "image"} for _ in range(len(clip))]
 
 

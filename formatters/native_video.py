@@ -46,24 +46,15 @@ def video_metadata(clip: Clip) -> Any:
     """transformers' VideoMetadata for a Clip: the real indices, fps and duration."""
     from transformers.video_utils import VideoMetadata
 
-    width, height = _frame_size(clip)
     return VideoMetadata(
         total_num_frames=clip.info.frame_count or len(clip),
         fps=clip.info.fps or clip.sampled_fps,
-        width=width,
-        height=height,
+        width=clip.width,
+        height=clip.height,
         duration=clip.info.duration,
         video_backend="vidtt",
         frames_indices=list(clip.indices),
     )
-
-
-def _frame_size(clip: Clip) -> tuple[int, int]:
-    array = getattr(clip, "array", None)
-    if array is not None:
-        return int(array.shape[2]), int(array.shape[1])
-    width, height = clip.frames[0].size
-    return int(width), int(height)
 
 
 def _takes_metadata(processor: Any) -> bool:

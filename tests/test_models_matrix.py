@@ -1,5 +1,8 @@
 """Every video-language family: vidtt's model inputs equal transformers' own recipe.
 
+vidtt hands frames to processors as uint8 arrays; the recipe here gets PIL images, so the
+matrix also checks that arrays are token- and pixel-identical.
+
 For each family a tiny processor of the family's real processor class is built once (trained
 tokenizer, ChatML-like template, BOS written by the template where the family's is). The
 reference is `processor.apply_chat_template(..., tokenize=True, return_dict=True)` with the
@@ -85,10 +88,6 @@ SCENARIOS = {
 }
 
 
-def as_frames(clip: Clip) -> np.ndarray:
-    return np.stack([np.asarray(f) for f in clip.frames])
-
-
 def recipe_messages(messages: list[dict[str, Any]], expand: bool) -> list[dict[str, Any]]:
     """The messages as a transformers user writes them: media inside the parts (frames as
     images, one per frame, for models that take no videos)."""
@@ -102,7 +101,8 @@ def recipe_messages(messages: list[dict[str, Any]], expand: bool) -> list[dict[s
             if part["type"] == "video" and expand:
                 parts += [{"type": "image", "image": f} for f in part["video"].frames]
             elif part["type"] == "video":
-                parts.append({"type": "video", "video": as_frames(part["video"])})
+                # PIL images here, one array in vidtt: the tensors must not differ
+                parts.append({"type": "video", "video": list(part["video"].frames)})
             else:
                 parts.append(part)
         out.append({"role": message["role"], "content": parts})
