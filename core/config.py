@@ -115,7 +115,9 @@ class PipelineConfig(BaseModel):
         if found:
             raise ConfigError(join_problems(found))
 
-    check_names = check  # the older name
+    def check_names(self, registry: Registry | None = None) -> None:
+        """The older name of `check`."""
+        self.check(registry)
 
     def problems(self, registry: Registry) -> list[str]:
         """Every problem `check` would report, each naming where it is."""
@@ -339,12 +341,14 @@ def _note_lines(node: Any, loc: Loc, lines: dict[Loc, int], depth: int = 0) -> N
     if isinstance(node, yaml.MappingNode):
         for key, value in node.value:
             if isinstance(key, yaml.ScalarNode):
-                lines[(*loc, key.value)] = key.start_mark.line + 1
-                _note_lines(value, (*loc, key.value), lines, depth + 1)
+                here = (*loc, key.value)
+                lines[here] = key.start_mark.line + 1
+                _note_lines(value, here, lines, depth + 1)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
-            lines[(*loc, index)] = item.start_mark.line + 1
-            _note_lines(item, (*loc, index), lines, depth + 1)
+            here = (*loc, index)
+            lines[here] = item.start_mark.line + 1
+            _note_lines(item, here, lines, depth + 1)
 
 
 def _toml_loads(text: str) -> dict[str, Any]:

@@ -1,15 +1,16 @@
 """The registry: which samplers, formatters and backends exist, and which plugin supplied each.
 
-Plugins are found through the `vidtt` entry-point group, built-ins included, and loaded one by
-one on first use. A plugin that fails to import, whose hook raises, or that registers something
-invalid is recorded and skipped with one warning; `VIDTT_STRICT_PLUGINS=1` makes that raise.
-
-Environment: `VIDTT_PLUGINS=a,b` loads only those third-party plugins (empty: none);
-`VIDTT_DISABLE_PLUGINS=x,y` blocks plugins by entry-point or distribution name.
+Plugins are found through the `vidtt` entry-point group, built-ins included (see
+`vidtt.discovery`), and loaded one by one on first use into a pluggy `PluginManager`. A plugin
+that fails to import, whose hook raises, that registers something invalid or that defines a hook
+no spec knows (a misspelling) is recorded and skipped with one warning;
+`VIDTT_STRICT_PLUGINS=1` makes that raise, and leaves the registry unloaded so the next use
+raises again.
 """
 
 from __future__ import annotations
 
+import difflib
 import inspect
 import os
 import threading
@@ -23,11 +24,10 @@ from typing import Any, TypeVar
 import pluggy
 
 from . import hookspecs
+from .discovery import Selection, dist_of, entry_points, import_plugin
 from .errors import PluginError, RegistryError, UnknownNameError
 from .interfaces import Backend, PromptFormatter, Sampler
 
-GROUP = "vidtt"
-BUILTIN_DISTRIBUTION = "vidtt"
 API_PLUGIN = "<api>"
 FAMILIES: dict[str, type] = {
     "samplers": Sampler,
@@ -87,13 +87,6 @@ class PluginInfo:
         }
 
 
-def _env_list(name: str) -> list[str] | None:
-    value = os.environ.get(name)
-    if value is None:
-        return None
-    return [item.strip() for item in value.split(",") if item.strip()]
-
-
 def _family_of(obj: Any) -> str:
     for family, base in FAMILIES.items():
         if isinstance(obj, base):
@@ -146,12 +139,7 @@ class Registry:
         self._plugins: dict[str, PluginInfo] = {}
         self._skipped: list[PluginInfo] = []  # failures whose name another plugin holds
         self._loaded = False
-
-    # -- settings ---------------------------------------------------------------------------
-    def _setting(self, given: list[str] | None, env: str) -> list[str] | None:
-        if given is not None or not self._use_environment:
-            return given
-        return _env_list(env)
+        self._loading = False
 
     @property
     def strict(self) -> bool:
@@ -159,25 +147,29 @@ class Registry:
             return self._strict
         return os.environ.get("VIDTT_STRICT_PLUGINS", "").lower() in ("1", "true", "yes", "on")
 
-    def _wanted(self, ep: metadata.EntryPoint, dist: str | None) -> bool:
-        names = {ep.name, dist}
-        block = self._setting(self._block, "VIDTT_DISABLE_PLUGINS") or []
-        if names & set(block):
-            return False
-        allow = self._setting(self._allow, "VIDTT_PLUGINS")
-        return dist == BUILTIN_DISTRIBUTION or allow is None or bool(names & set(allow))
-
     # -- loading ----------------------------------------------------------------------------
     def load(self) -> None:
-        """Load every wanted entry point once (later calls do nothing)."""
+        """Load every wanted entry point once (later calls do nothing). In strict mode a
+        failure raises and leaves the registry unloaded, so the next call raises again."""
         with self._lock:
-            if self._loaded:
+            if self._loaded or self._loading:
                 return
+            self._loading = True
+            selection = Selection.of(self._allow, self._block, self._use_environment)
+            try:
+                for name in selection.block:
+                    self._pm.set_blocked(name)
+                for ep in entry_points():
+                    dist, version = dist_of(ep)
+                    if selection.blocks(ep, dist):
+                        self._pm.set_blocked(ep.name)
+                    elif selection.wants(ep, dist):
+                        self._load_entry_point(ep, dist, version)
+            except BaseException:
+                self._reset()
+                raise
+            self._loading = False
             self._loaded = True
-            for ep in _sorted_entry_points():
-                dist, version = _dist_of(ep)
-                if self._wanted(ep, dist):
-                    self._load_entry_point(ep, dist, version)
 
     def reload(self) -> None:
         """Forget everything and load the entry points again (e.g. after changing settings)."""
@@ -198,7 +190,7 @@ class Registry:
             return
         self._plugins[ep.name] = info
         try:
-            plugin = ep.load() if dist == BUILTIN_DISTRIBUTION else _load_with_timeout(ep)
+            plugin = import_plugin(ep)
         except BaseException as exc:
             if isinstance(exc, KeyboardInterrupt):
                 raise
@@ -217,8 +209,13 @@ class Registry:
     def _install(self, plugin: Any, info: PluginInfo) -> None:
         """Register `plugin` with pluggy, run its hooks and commit what they registered, or
         undo everything and raise."""
-        self._pm.register(plugin, name=info.name)
         try:
+            if self._pm.register(plugin, name=info.name) is None:
+                raise RegistryError(f"plugin {info.name!r} is blocked (VIDTT_DISABLE_PLUGINS)")
+        except pluggy.PluginValidationError as exc:
+            raise RegistryError(f"invalid hook: {exc}") from None
+        try:
+            self._check_hooks(plugin)
             staged = self._call_hooks(plugin, info)
             self._commit(staged)
         except BaseException:
@@ -226,6 +223,34 @@ class Registry:
             raise
         for entry, _ in staged:
             info.registered.setdefault(entry.family, []).append(entry.name)
+
+    def _check_hooks(self, plugin: Any) -> None:
+        """Refuse a plugin with a hook no spec knows (pluggy's `check_pending`), or none."""
+        try:
+            self._pm.check_pending()
+        except pluggy.PluginValidationError:
+            unknown = [
+                name
+                for name, caller in vars(self._pm.hook).items()
+                if isinstance(caller, pluggy.HookCaller)
+                and not caller.has_spec()
+                and any(impl.plugin is plugin for impl in caller.get_hookimpls())
+            ]
+            hints = [
+                f"{name!r}"
+                + "".join(
+                    f" (did you mean {m!r}?)"
+                    for m in difflib.get_close_matches(name, HOOKS.values(), 1)
+                )
+                for name in unknown
+            ]
+            raise RegistryError(
+                f"unknown hook {', '.join(hints)}; vidtt's hooks are {', '.join(HOOKS.values())}"
+            ) from None
+        if not self._pm.get_hookcallers(plugin):
+            raise RegistryError(
+                f"it defines no vidtt hook; mark {'/'.join(HOOKS.values())} with @vidtt.hookimpl"
+            )
 
     def _call_hooks(self, plugin: Any, info: PluginInfo) -> list[tuple[Entry, bool]]:
         staged: list[tuple[Entry, bool]] = []
@@ -430,59 +455,13 @@ class Registry:
                 self.remove_plugin(name)
 
 
-def _load_with_timeout(ep: metadata.EntryPoint) -> Any:
-    """Import a third-party plugin in a helper thread, giving up after `VIDTT_PLUGIN_TIMEOUT`
-    seconds (default 10) so that a plugin that hangs cannot hang vidtt."""
-    timeout = float(os.environ.get("VIDTT_PLUGIN_TIMEOUT", "10"))
-    outcome: dict[str, Any] = {}
-
-    def load() -> None:
-        try:
-            outcome["plugin"] = ep.load()
-        except BaseException as exc:  # handed back to the loading thread
-            outcome["error"] = exc
-
-    thread = threading.Thread(target=load, name=f"vidtt-plugin-{ep.name}", daemon=True)
-    thread.start()
-    thread.join(timeout)
-    if thread.is_alive():
-        raise TimeoutError(f"import did not finish within {timeout:g} s (VIDTT_PLUGIN_TIMEOUT)")
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["plugin"]
-
-
 def _is_component(item: Any) -> bool:
     bases = tuple(FAMILIES.values())
     return isinstance(item, bases) or (inspect.isclass(item) and issubclass(item, bases))
 
 
-def _dist_of(ep: metadata.EntryPoint) -> tuple[str | None, str | None]:
-    dist = getattr(ep, "dist", None)
-    if dist is None:
-        return None, None
-    return dist.metadata["Name"], dist.version
-
-
 def _dist_label(dist: str | None) -> str:
     return f"distribution {dist!r}" if dist else "registered in code"
-
-
-def _sorted_entry_points() -> list[metadata.EntryPoint]:
-    """Built-ins first, then third parties by distribution and name, so overrides are stable."""
-    seen: set[tuple[str, str, str | None]] = set()
-    unique = []
-    for ep in metadata.entry_points(group=GROUP):
-        key = (ep.name, ep.value, _dist_of(ep)[0])
-        if key not in seen:  # the same distribution found twice on sys.path
-            seen.add(key)
-            unique.append(ep)
-
-    def order(ep: metadata.EntryPoint) -> tuple[bool, str, str]:
-        dist = _dist_of(ep)[0] or ""
-        return (dist != BUILTIN_DISTRIBUTION, dist.lower(), ep.name)
-
-    return sorted(unique, key=order)
 
 
 # -- the default registry, shared by the process --------------------------------------------

@@ -250,3 +250,78 @@ def test_import_vidtt_and_listing_plugins_stay_light() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_strict_failure_leaves_the_registry_unloaded(plugin_dist, monkeypatch) -> None:
+    plugin_dist("broken-dist", "broken_mod", "raise RuntimeError('boom')")
+    reg = Registry(strict=True, use_environment=False)
+    for _ in range(2):  # the second call raises again, not a half-loaded registry
+        with pytest.raises(vidtt.PluginError, match="boom"):
+            reg.names("samplers")
+        assert not reg._loaded and reg._stacks["samplers"] == {}
+
+
+def test_misspelled_hook_is_reported(plugin_dist) -> None:
+    plugin_dist(
+        "typo-dist",
+        "typo_mod",
+        """
+        import vidtt
+
+        @vidtt.hookimpl
+        def register_sampler(register):
+            pass
+    """,
+    )
+    with pytest.warns(
+        PluginLoadWarning,
+        match="unknown hook 'register_sampler' \\(did you mean 'register_samplers'",
+    ):
+        quiet_registry().names("samplers")
+
+
+def test_plugin_without_hooks_is_reported(plugin_dist) -> None:
+    plugin_dist("empty-dist", "empty_mod", "def register_samplers(register):\n    pass\n")
+    with pytest.warns(PluginLoadWarning, match="defines no vidtt hook.*@vidtt.hookimpl"):
+        quiet_registry().names("samplers")
+
+
+def test_config_lists_narrow_but_never_undo_the_environment(plugin_dist, monkeypatch) -> None:
+    plugin_dist("one-dist", "one_mod", GOOD_PLUGIN.format(name="one", extra=""))
+    plugin_dist("two-dist", "two_mod", GOOD_PLUGIN.format(name="two", extra=""))
+    monkeypatch.setenv("VIDTT_DISABLE_PLUGINS", "one_mod,keyframe")
+    config = vidtt.PipelineConfig(plugins=["one_mod", "two_mod"], disable_plugins=[])
+    names = config.registry().names("samplers")
+    assert "one" not in names and "keyframe" not in names and "two" in names
+    monkeypatch.delenv("VIDTT_DISABLE_PLUGINS")
+    monkeypatch.setenv("VIDTT_PLUGINS", "one_mod")
+    names = vidtt.PipelineConfig(plugins=["one_mod", "two_mod"]).registry().names("samplers")
+    assert "one" in names and "two" not in names
+    names = vidtt.PipelineConfig(disable_plugins=["one_mod"]).registry().names("samplers")
+    assert "one" not in names and "two" not in names
+
+
+def test_blocked_plugin_cannot_be_added_in_code(monkeypatch) -> None:
+    monkeypatch.setenv("VIDTT_DISABLE_PLUGINS", "sneaky")
+
+    class Plugin:
+        @vidtt.hookimpl
+        def register_samplers(self, register):
+            pass
+
+    reg = Registry()
+    with pytest.raises(vidtt.RegistryError, match="blocked"):
+        reg.add_plugin(Plugin(), name="sneaky")
+
+
+def test_timed_out_import_is_remembered(plugin_dist, monkeypatch) -> None:
+    import time
+
+    plugin_dist("sleepy-dist", "sleepy_mod", "import time\ntime.sleep(5)\n")
+    monkeypatch.setenv("VIDTT_PLUGIN_TIMEOUT", "0.3")
+    with pytest.warns(PluginLoadWarning, match="did not finish within 0.3 s"):
+        quiet_registry().names("samplers")
+    started = time.monotonic()
+    with pytest.warns(PluginLoadWarning, match="not tried again"):
+        quiet_registry().names("samplers")
+    assert time.monotonic() - started < 0.2
