@@ -38,16 +38,22 @@ class CudaBackend(Backend):
             return f"device index {self.index} is out of range: {count} CUDA device(s) visible"
         return None
 
+    def physical_devices(self) -> list[int | None] | None:
+        """The NVML index of each visible CUDA device, or None without NVML."""
+        lib = probes.nvml()
+        if lib is None:
+            return None
+        return probes.physical_devices(probes.visible_devices(self.visible_devices_env), lib)
+
     def device_count(self) -> int:
-        count = probes.nvml_device_count()
-        if count is None:
+        devices = self.physical_devices()
+        if devices is None:
             if probes.torch_build()["hip"]:
                 import torch
 
                 return int(torch.cuda.device_count())
             return 0
-        visible = probes.visible_devices(self.visible_devices_env)
-        return count if visible is None else min(count, len(visible))
+        return len(devices)
 
     def device_name(self) -> str:
         import torch
@@ -55,7 +61,10 @@ class CudaBackend(Backend):
         return str(torch.cuda.get_device_name(self.index))
 
     def capability(self) -> tuple[int, int]:
-        found = probes.nvml_capability(self.index)
+        devices = self.physical_devices() or []
+        lib = probes.nvml()
+        physical = devices[self.index] if self.index < len(devices) else None
+        found = lib.capability(physical) if lib is not None and physical is not None else None
         if found is None:
             import torch
 

@@ -46,35 +46,76 @@ def visible_devices(env: str | None) -> list[str] | None:
     return [d.strip() for d in os.environ[env].split(",") if d.strip()]
 
 
+class Nvml:
+    """The few NVML calls vidtt needs (over ctypes). Indices here are physical: NVML ignores
+    CUDA_VISIBLE_DEVICES, so callers map CUDA's logical indices with `physical_devices`."""
+
+    def __init__(self, lib: Any) -> None:
+        self.lib = lib
+
+    def count(self) -> int | None:
+        count = ctypes.c_uint(0)
+        return count.value if self.lib.nvmlDeviceGetCount_v2(ctypes.byref(count)) == 0 else None
+
+    def _handle(self, index: int) -> Any | None:
+        handle = ctypes.c_void_p()
+        if self.lib.nvmlDeviceGetHandleByIndex_v2(index, ctypes.byref(handle)) != 0:
+            return None
+        return handle
+
+    def uuid(self, index: int) -> str | None:
+        handle = self._handle(index)
+        buffer = ctypes.create_string_buffer(96)
+        if handle is None or self.lib.nvmlDeviceGetUUID(handle, buffer, 96) != 0:
+            return None
+        return buffer.value.decode("ascii", "replace")
+
+    def capability(self, index: int) -> tuple[int, int] | None:
+        handle = self._handle(index)
+        major, minor = ctypes.c_int(), ctypes.c_int()
+        if handle is None or (
+            self.lib.nvmlDeviceGetCudaComputeCapability(
+                handle, ctypes.byref(major), ctypes.byref(minor)
+            )
+            != 0
+        ):
+            return None
+        return major.value, minor.value
+
+
 @functools.lru_cache(maxsize=1)
-def nvml() -> Any | None:
-    """The NVML library, initialised, or None where there is no NVIDIA driver."""
+def nvml() -> Nvml | None:
+    """NVML, initialised, or None where there is no NVIDIA driver."""
     try:
         lib = ctypes.CDLL("libnvidia-ml.so.1")
     except OSError:
         return None
-    return lib if lib.nvmlInit_v2() == 0 else None
+    return Nvml(lib) if lib.nvmlInit_v2() == 0 else None
 
 
-def nvml_device_count() -> int | None:
-    lib = nvml()
-    if lib is None:
-        return None
-    count = ctypes.c_uint(0)
-    return count.value if lib.nvmlDeviceGetCount_v2(ctypes.byref(count)) == 0 else None
-
-
-def nvml_capability(index: int) -> tuple[int, int] | None:
-    lib = nvml()
-    if lib is None:
-        return None
-    handle = ctypes.c_void_p()
-    major, minor = ctypes.c_int(), ctypes.c_int()
-    if lib.nvmlDeviceGetHandleByIndex_v2(index, ctypes.byref(handle)) != 0:
-        return None
-    if (
-        lib.nvmlDeviceGetCudaComputeCapability(handle, ctypes.byref(major), ctypes.byref(minor))
-        != 0
-    ):
-        return None
-    return major.value, minor.value
+def physical_devices(visible: list[str] | None, nvml: Any) -> list[int | None]:
+    """The physical NVML index of each logical CUDA device, as CUDA reads CUDA_VISIBLE_DEVICES:
+    indices or (prefixes of) GPU UUIDs, in order, up to the first invalid, negative or repeated
+    entry (so `-1` hides every device). A MIG device counts, with no physical index (None)."""
+    count = nvml.count() or 0
+    if visible is None:
+        return list(range(count))
+    uuids = [nvml.uuid(i) or "" for i in range(count)]
+    found: list[int | None] = []
+    for item in visible:
+        index: int | None
+        if item.upper().startswith("MIG-"):
+            found.append(None)
+            continue
+        if item.upper().startswith("GPU-"):
+            matches = [i for i, uuid in enumerate(uuids) if uuid.upper().startswith(item.upper())]
+            index = matches[0] if len(matches) == 1 else None
+        else:
+            try:
+                index = int(item)
+            except ValueError:
+                index = None
+        if index is None or not 0 <= index < count or index in found:
+            break
+        found.append(index)
+    return found

@@ -27,14 +27,45 @@ def fresh_probes(monkeypatch: pytest.MonkeyPatch):
         entry.obj.reset()
 
 
-@pytest.fixture
-def two_gpus(monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setattr(probes, "nvml_device_count", lambda: 2)
+UUIDS = ["GPU-aaaa-0000", "GPU-bbbb-1111", "GPU-cccc-2222", "GPU-ccdd-3333"]
+
+
+class FakeLib:
+    """A fake libnvidia-ml: the C functions vidtt calls, filling ctypes out-arguments."""
+
+    def __init__(self, capabilities: list[tuple[int, int]]) -> None:
+        self.capabilities = capabilities
+
+    def nvmlDeviceGetCount_v2(self, count) -> int:
+        count._obj.value = len(self.capabilities)
+        return 0
+
+    def nvmlDeviceGetHandleByIndex_v2(self, index: int, handle) -> int:
+        if not 0 <= index < len(self.capabilities):
+            return 2  # NVML_ERROR_INVALID_ARGUMENT
+        handle._obj.value = 1000 + index
+        return 0
+
+    def nvmlDeviceGetUUID(self, handle, buffer, size: int) -> int:
+        buffer.value = UUIDS[handle.value - 1000].encode()
+        return 0
+
+    def nvmlDeviceGetCudaComputeCapability(self, handle, major, minor) -> int:
+        major._obj.value, minor._obj.value = self.capabilities[handle.value - 1000]
+        return 0
+
+
+def fake_gpus(monkeypatch: pytest.MonkeyPatch, *capabilities: tuple[int, int]) -> None:
+    monkeypatch.setattr(probes, "nvml", lambda: probes.Nvml(FakeLib(list(capabilities))))
     monkeypatch.setattr(
         probes, "torch_build", lambda: {"version": "x", "cuda": "12.4", "hip": None}
     )
-    monkeypatch.setattr(CudaBackend, "capability", lambda self: (9, 0))
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+
+
+@pytest.fixture
+def two_gpus(monkeypatch: pytest.MonkeyPatch):
+    fake_gpus(monkeypatch, (9, 0), (9, 0))
 
 
 def test_cpu_backend_for_real() -> None:
@@ -49,12 +80,12 @@ def test_cpu_backend_for_real() -> None:
 
 
 def test_auto_is_the_cpu_here(monkeypatch) -> None:
-    monkeypatch.setattr(probes, "nvml_device_count", lambda: None)
+    monkeypatch.setattr(probes, "nvml", lambda: None)
     assert select_backend().name == "cpu" and select_backend("auto").name == "cpu"
 
 
 def test_reasons_on_a_machine_without_accelerators(monkeypatch) -> None:
-    monkeypatch.setattr(probes, "nvml_device_count", lambda: None)
+    monkeypatch.setattr(probes, "nvml", lambda: None)
     monkeypatch.setattr(probes, "has_module", lambda name: name != "torch_npu")
     assert registry.backend("cuda").why_unavailable().startswith("no CUDA device visible")
     assert "torch_npu is not installed" in registry.backend("npu").why_unavailable()
@@ -71,7 +102,7 @@ def test_cpu_only_torch_build(monkeypatch) -> None:
 
 
 def test_explicit_unavailable_backend_is_an_error_with_the_reason(monkeypatch) -> None:
-    monkeypatch.setattr(probes, "nvml_device_count", lambda: None)
+    monkeypatch.setattr(probes, "nvml", lambda: None)
     with pytest.raises(BackendUnavailableError) as error:
         select_backend("cuda")
     assert "backend 'cuda' is unavailable: no CUDA device visible" in str(error.value)
@@ -163,3 +194,33 @@ def test_backends_command_json() -> None:
     assert rows["cuda"]["priority"] > rows["cpu"]["priority"] and not rows["cuda"]["available"]
     table = subprocess.run([vidtt_cmd, "backends"], capture_output=True, text=True, env=env)
     assert "* cpu" in table.stdout and "no CUDA device visible" in table.stdout
+
+
+@pytest.mark.parametrize(
+    "visible,count,first",
+    [
+        (None, 4, (6, 0)),
+        ("2,3", 2, (8, 6)),
+        ("3", 1, (9, 0)),
+        ("GPU-cccc", 1, (8, 6)),  # a UUID prefix names one card
+        ("GPU-bbbb-1111,0", 2, (7, 0)),
+        ("1,-1,2", 1, (7, 0)),  # CUDA stops at the first invalid entry
+        ("-1", 0, None),  # no device at all, not one
+        ("GPU-cc", 0, None),  # an ambiguous prefix is invalid
+        ("0,0", 1, (6, 0)),  # a repeated device is invalid
+        ("7", 0, None),
+        ("", 0, None),
+    ],
+)
+def test_nvml_is_asked_about_physical_devices(monkeypatch, visible, count, first) -> None:
+    fake_gpus(monkeypatch, (6, 0), (7, 0), (8, 6), (9, 0))
+    if visible is not None:
+        monkeypatch.setenv("CUDA_VISIBLE_DEVICES", visible)
+    cuda = CudaBackend()
+    assert cuda.device_count() == count
+    if first is None:
+        assert cuda.why_unavailable().startswith("no CUDA device visible")
+    else:
+        assert cuda.is_available() and cuda.capability() == first
+        dtypes = cuda.supported_dtypes
+        assert dtypes[0] == ("bfloat16" if first >= (8, 0) else "float16")
