@@ -81,13 +81,15 @@ def make_video(
     keyframe_flags: bool = True,
     cover: bool = False,
     format: str | None = None,
+    container_options: dict[str, str] | None = None,
 ) -> Path:
     """Write a video; `frame_times` (seconds) makes a variable-frame-rate one.
 
     The container follows the suffix (`.ts`, `.mpg`, `.h264` included) or `format`.
     `lead_in` frames are written before time 0 (an MP4 edit list then hides them);
     `keyframe_flags=False` clears every packet's keyframe flag; `cover` puts a small
-    thumbnail stream (a single frame) before the real one.
+    thumbnail stream (a single frame) before the real one; `container_options` go to the
+    muxer (e.g. `{"movflags": "+faststart"}`).
     """
     import av
     import numpy as np
@@ -96,7 +98,7 @@ def make_video(
     codec = codec or CONTAINER_CODECS.get(path.suffix.lower(), "libx264")
     width, height = size
     time_base = Fraction(1, 1000) if frame_times else Fraction(1, round(fps * 1000)) * 1000
-    with av.open(str(path), "w", format=format) as container:
+    with av.open(str(path), "w", format=format, options=container_options or {}) as container:
         thumb = _add_cover(container, width, height) if cover else None
         stream = container.add_stream(codec, rate=Fraction(fps).limit_denominator(1001))
         stream.width, stream.height = width, height
@@ -131,6 +133,7 @@ def make_video(
 
         for i in range(frames):
             image = av.VideoFrame.from_ndarray(frame_pattern(i, width, height), format="rgb24")
+            image = image.reformat(format=pix_fmt)
             if frame_times:
                 image.pts = round(frame_times[i] / time_base)
                 image.time_base = time_base
