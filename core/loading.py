@@ -99,7 +99,7 @@ def load(config: PipelineConfig, backend: Backend, dtype: str) -> tuple[Any, Any
     check_local_model(config.model)
     check_hub(config.model, config.revision)
     import torch
-    from transformers import AutoModelForImageTextToText, AutoProcessor
+    from transformers import AutoProcessor
 
     common = {"revision": config.revision, "trust_remote_code": config.trust_remote_code}
     try:
@@ -113,11 +113,61 @@ def load(config: PipelineConfig, backend: Backend, dtype: str) -> tuple[Any, Any
         )
     placement: Any = config.device_map or ({"": backend.device} if backend.name != "cpu" else None)
     try:
-        model = AutoModelForImageTextToText.from_pretrained(
-            config.model, dtype=getattr(torch, dtype), device_map=placement, **common
+        model_class, extra = resolve_model_class(auto_config(config.model, common), config.model)
+        model = model_class.from_pretrained(
+            config.model, dtype=getattr(torch, dtype), device_map=placement, **extra, **common
         )
+    except ModelLoadError:
+        raise
     except Exception as exc:
         raise ModelLoadError(explain(config.model, exc)) from None
     model.eval()
     processor.tokenizer.padding_side = "left"
     return processor, model
+
+
+def auto_config(model: str, common: dict[str, Any]) -> Any:
+    """The checkpoint's config (its model type and architectures)."""
+    from transformers import AutoConfig
+
+    return AutoConfig.from_pretrained(model, **common)
+
+
+def resolve_model_class(model_config: Any, model: str = "the model") -> tuple[Any, dict[str, Any]]:
+    """The class that loads a video-to-text model from `model_config`, and the extra
+    `from_pretrained` keywords it needs.
+
+    The image-text-to-text auto class serves most families. Omni checkpoints (Qwen2.5-Omni,
+    Qwen3-Omni) are published as the whole speech-and-text model; their text-output "thinker"
+    is what answers about videos, so the thinker's class is loaded with the thinker's config
+    and the weights stored under `thinker.` (the speech parts are not loaded). Otherwise the
+    class named in the config's `architectures` is used.
+    """
+    import transformers
+    from transformers import AutoModelForImageTextToText
+
+    mapping = AutoModelForImageTextToText._model_mapping
+    auto_map = getattr(model_config, "auto_map", None) or {}
+    if type(model_config) in mapping or "AutoModelForImageTextToText" in auto_map:
+        return AutoModelForImageTextToText, {"config": model_config}
+    thinker = getattr(model_config, "thinker_config", None)
+    if thinker is not None and type(thinker) in mapping:
+        return mapping[type(thinker)], {"config": thinker, "key_mapping": {r"^thinker\.": ""}}
+    named = _named_class(transformers, model_config)
+    if named is not None and hasattr(named, "generate"):
+        return named, {"config": model_config}
+    raise ModelLoadError(
+        f"cannot load {model!r}: transformers has no video-to-text class for model type "
+        f"{getattr(model_config, 'model_type', '?')!r} (architectures: "
+        f"{', '.join(getattr(model_config, 'architectures', None) or ['none'])}); it may need "
+        "a newer transformers, or trust_remote_code: true for a model with its own code"
+    )
+
+
+def _named_class(transformers: Any, model_config: Any) -> Any:
+    """The first class of the config's `architectures` that transformers has, if any."""
+    for name in getattr(model_config, "architectures", None) or []:
+        found = getattr(transformers, name, None)
+        if found is not None:
+            return found
+    return None

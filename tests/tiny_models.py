@@ -369,3 +369,66 @@ def pillow_font() -> str:
         font = ImageFont.load_default(12)
         path.write_bytes(font.font_bytes)  # type: ignore[union-attr]
     return str(path)
+
+
+def make_qwen25_omni(folder: Path, seed: int = 0) -> Path:
+    """A Qwen2.5-Omni checkpoint in the published layout: the whole model's config
+    (`qwen2_5_omni`, architectures `Qwen2_5OmniModel`, speech output on) with the thinker's
+    weights under `thinker.`; its processor is the family's (see FAMILIES)."""
+    import json
+
+    import torch
+    from transformers import Qwen2_5OmniConfig, Qwen2_5OmniForConditionalGeneration
+
+    processor = make_family_processor("qwen2_5_omni")
+    tok = processor.tokenizer
+    ids = {name: tok.convert_tokens_to_ids(token) for name, token in OMNI_TOKENS.items()}
+    text = tiny_text_config(len(tok), 4096)
+    text.update(
+        model_type="qwen2_5_omni_text",
+        rope_parameters={"rope_type": "default", "mrope_section": [2, 3, 3], "rope_theta": 1e4},
+    )
+    thinker = {
+        "audio_config": {
+            "encoder_layers": 1,
+            "encoder_attention_heads": 2,
+            "encoder_ffn_dim": 32,
+            "d_model": 16,
+            "output_dim": 32,
+            "num_mel_bins": 128,
+        },
+        "vision_config": {
+            "depth": 1,
+            "hidden_size": 32,
+            "intermediate_size": 48,
+            "num_heads": 2,
+            "patch_size": 8,
+            "spatial_merge_size": 2,
+            "temporal_patch_size": 2,
+            "out_hidden_size": 32,
+            "window_size": 32,
+            "fullatt_block_indexes": [0],
+        },
+        "text_config": text,
+        "image_token_index": ids["image_token"],
+        "video_token_index": ids["video_token"],
+        "audio_token_index": ids["audio_token"],
+        "audio_start_token_id": ids["audio_bos_token"],
+        "audio_end_token_id": ids["audio_eos_token"],
+        "user_token_id": tok.convert_tokens_to_ids("<|im_start|>"),
+        "vision_start_token_id": ids["vision_bos_token"],  # as in the published config
+        "vision_end_token_id": ids["vision_eos_token"],
+    }
+    config = Qwen2_5OmniConfig(thinker_config=thinker, enable_audio_output=False)
+    torch.manual_seed(seed)
+    model = Qwen2_5OmniForConditionalGeneration(config)
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    saved = json.loads((folder / "config.json").read_text())
+    saved.update(architectures=["Qwen2_5OmniModel"], enable_audio_output=True)
+    (folder / "config.json").write_text(json.dumps(saved, indent=2))
+    eos = tok.convert_tokens_to_ids("<|im_end|>")
+    (folder / "generation_config.json").write_text(
+        json.dumps({"eos_token_id": eos, "pad_token_id": tok.pad_token_id})
+    )
+    return folder
