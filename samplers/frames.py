@@ -92,8 +92,8 @@ def as_rgb(frame: Any, position: int) -> Any:
         array = np.asarray(frame)
     except Exception as exc:
         raise OptionsError(f"frame {position} is not an image or array: {exc}") from None
-    if array.ndim == 3 and array.shape[0] in (1, 3, 4) and array.shape[-1] not in (1, 3, 4):
-        array = array.transpose(1, 2, 0)  # channels first, as torch tensors are
+    if _channels_first(array.shape):
+        array = array.transpose(1, 2, 0)  # as torch tensors are
     if array.ndim == 2:
         array = array[..., None]
     if array.ndim != 3 or array.shape[-1] not in (1, 3, 4):
@@ -107,6 +107,16 @@ def as_rgb(frame: Any, position: int) -> Any:
     if rgb.shape[-1] == 1:
         return np.repeat(rgb, 3, axis=-1)
     return rgb[..., :3]  # RGBA: alpha dropped
+
+
+def _channels_first(shape: tuple[int, ...]) -> bool:
+    """(C, H, W) with C of 1, 3 or 4 and no room for doubt (both sides over 4 pixels)."""
+    return (
+        len(shape) == 3
+        and shape[0] in (1, 3, 4)
+        and shape[-1] not in (1, 3, 4)
+        and (min(shape[1:]) > 4)
+    )
 
 
 def _to_uint8(array: Any, position: int) -> Any:
