@@ -1,9 +1,10 @@
 """Sampling speed and memory: vidtt against the seed recipe, transformers, decord and torchcodec.
 
-    python benchmarks/sampling.py [--runs 3] [--quick]
+    python benchmarks/sampling.py [--runs 3] [--quick | --files NAME ...] [--memory]
 
-Makes its videos once in benchmarks/data/ (60 s 1080p H.264 with a 2 s GOP, a 10 s 720p clip with
-a single keyframe, a 5 min 720p clip; x264 "veryfast", so with B-frames like most real files),
+Makes its videos once in benchmarks/data/ (H.264 x264 "veryfast", with B-frames like most real
+files: 60 s 1080p with a 2 s GOP, 10 s 720p with a single keyframe, 854x480, 1366x768, 5 min
+720p; H.264 baseline profile (no B-frames) with a single keyframe; VP9; HEVC; MPEG-TS),
 then, in this one process and warm, takes the median of `--runs` timings of each peer (taking
 turns run by run) for 8 and 32 frames at the same indices (transformers' rule, floor(k * N / n);
 the seed recipe keeps every (N // n)-th frame, as the guide does, and runs once). Every peer's
@@ -34,12 +35,23 @@ from vidtt.testing import make_video
 
 DATA = Path(__file__).parent / "data"
 X264 = {"preset": "veryfast"}  # B-frames, as most real H.264 files have
+BASELINE = {"preset": "veryfast", "profile": "baseline"}  # no B-frames (phones, cameras, WebRTC)
 FILES = {
     "60s-1080p-gop2s.mp4": dict(frames=1800, fps=30, size=(1920, 1080), gop=60, options=X264),
     "10s-720p-1key.mp4": dict(frames=300, fps=30, size=(1280, 720), gop=100000, options=X264),
+    "10s-720p-baseline-1key.mp4": dict(
+        frames=300, fps=30, size=(1280, 720), gop=100000, options=BASELINE
+    ),
+    "20s-480p.mp4": dict(frames=600, fps=30, size=(854, 480), options=X264),
+    "20s-768p.mp4": dict(frames=600, fps=30, size=(1366, 768), gop=250, options=X264),
+    "20s-720p-vp9.webm": dict(frames=600, fps=30, size=(1280, 720), gop=240),
+    "20s-720p-hevc.mp4": dict(
+        frames=600, fps=30, size=(1280, 720), codec="libx265", options={"preset": "ultrafast"}
+    ),
+    "20s-720p.ts": dict(frames=600, fps=30, size=(1280, 720), gop=60, options=X264),
     "5min-720p.mp4": dict(frames=9000, fps=30, size=(1280, 720), gop=250, options=X264),
 }
-QUICK = {"60s-1080p-gop2s.mp4"}
+QUICK = {"60s-1080p-gop2s.mp4", "10s-720p-baseline-1key.mp4", "20s-720p-vp9.webm", "20s-720p.ts"}
 
 
 class AtIndices(PyAVSampler):
@@ -57,13 +69,13 @@ def arange(total: int, count: int) -> list[int]:
 
 
 def ours(path: Path, idx: list[int], **resize: Any) -> vidtt.Clip:
-    """vidtt's frames (PIL images, its product) at `idx`."""
+    """vidtt's frames (one uint8 array, its product) at `idx`."""
     AtIndices.indices = idx
     return AtIndices().sample(vidtt.VideoSource.of(path), AtIndices.options_model(**resize))
 
 
 def arrays(clip: vidtt.Clip) -> list[np.ndarray]:
-    return [np.asarray(f) for f in clip.frames]
+    return list(clip.array)
 
 
 def seed_recipe(path: Path, count: int) -> tuple[list[int], list[np.ndarray]]:
@@ -258,7 +270,8 @@ def one(name: str, count: int, peer: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--quick", action="store_true", help="only the 60 s 1080p clip")
+    parser.add_argument("--quick", action="store_true", help="only four files: " + ", ".join(QUICK))
+    parser.add_argument("--files", nargs="+", choices=list(FILES), help="only these files")
     parser.add_argument(
         "--memory", action="store_true", help="peak memory only, one fresh process per call"
     )
@@ -270,7 +283,7 @@ def main() -> None:
         one(args.one[0], int(args.one[1]), args.one[2])
         return
     DATA.mkdir(exist_ok=True)
-    names = [name for name in FILES if not args.quick or name in QUICK]
+    names = args.files or [name for name in FILES if not args.quick or name in QUICK]
     for name in names:
         if not (DATA / name).exists():
             print(f"making {DATA / name} ...", flush=True)
