@@ -51,8 +51,30 @@ class Pipeline:
         from .loading import load
 
         self.processor, self.model = load(self.config, self.backend, self.dtype)
+        self._apply_model_defaults()
         self.formatter = self._choose_formatter()
         self._lock = threading.Lock()
+
+    def _apply_model_defaults(self) -> None:
+        """Sample as the model's video processor would when the user set no frame count or
+        rate (see `vidtt.model_defaults`); `frames_rule` says which rule chose the frames."""
+        from .model_defaults import sampling_defaults
+
+        rule = sampling_defaults(
+            getattr(self.processor, "video_processor", None),
+            self.sampler.name,
+            set(self.sampler.options_model.model_fields),
+            self.config.sampler_options,
+            sampler_chosen="sampler" in self.config.model_fields_set,
+            samplers={e.name for e in self.registry.entries("samplers")},
+        )
+        if rule.sampler != self.sampler.name:
+            self.sampler = self.registry.sampler(rule.sampler)
+        if rule.options:
+            self.sampler_options = self.sampler.options(
+                **{**rule.options, **self.config.sampler_options}
+            )
+        self.frames_rule = rule.rule
 
     @classmethod
     def from_config(
@@ -196,7 +218,9 @@ class Pipeline:
         if isinstance(video, Clip):
             return video
         try:
-            return self.sampler.sample(VideoSource.of(video), self.sampler_options)
+            clip = self.sampler.sample(VideoSource.of(video), self.sampler_options)
+            clip.metadata.setdefault("frames_rule", self.frames_rule)
+            return clip
         except VidttError as exc:
             label = getattr(video, "label", None) or (
                 video if isinstance(video, (str, Path)) else type(video).__name__
@@ -280,6 +304,7 @@ def frames_used(conversation: list[Message]) -> list[FramesUsed]:
             sampler=p.video.sampler,
             indices=list(p.video.indices),
             timestamps=list(p.video.timestamps),
+            rule=p.video.metadata.get("frames_rule", "a Clip sampled by the caller"),
         )
         for m in conversation
         for p in m.content

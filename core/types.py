@@ -390,6 +390,7 @@ class FramesUsed(BaseModel):
     sampler: str
     indices: list[int]
     timestamps: list[float]
+    rule: str = Field("", description="what chose the frames: your settings, the model's, vidtt's")
 
 
 class Answer(BaseModel):
