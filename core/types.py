@@ -144,7 +144,7 @@ class Clip:
     ) -> None:
         if (frames is None) == (array is None):
             raise ValueError("a Clip needs either frames or array")
-        self.array = _stack(frames) if array is None else _check_array(array)
+        self.array = _check_array(array) if frames is None else _stack(frames)
         self.indices = list(indices)
         self.timestamps = [float(t) for t in timestamps]
         if not len(self.array) == len(self.indices) == len(self.timestamps):

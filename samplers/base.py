@@ -76,7 +76,7 @@ class PyAVSampler(Sampler):
                 plan = Plan(index, chosen, Resize(options.size, options.max_side), guard)
                 info = video_info(container, stream, index)
                 number = stream.index
-                result = self._decode(container, number, plan) if index.mode == "seek" else None
+                result = self._seek_decode(container, number, plan)
             if result is None:  # forward decoding starts from a freshly opened container
                 index.mode = "forward"
                 with media.container() as container:
@@ -105,18 +105,24 @@ class PyAVSampler(Sampler):
             },
         )
 
-    def _decode(self, container: Any, stream_index: int, plan: Plan) -> Decoded | None:
-        """Decode the plan's frames; None when seeking proved unreliable (decode forward)."""
+    def _seek_decode(self, container: Any, stream_index: int, plan: Plan) -> Decoded | None:
+        """Decode by seeking where the index allows; None when it does not or a seek proved
+        unreliable (then the frames are decoded forward)."""
+        if plan.index.mode != "seek":
+            return None
+        try:
+            return self._decode(container, stream_index, plan)
+        except SeekMissed:
+            return None
+
+    def _decode(self, container: Any, stream_index: int, plan: Plan) -> Decoded:
         stream = next(s for s in container.streams if s.index == stream_index)
         coded = stream.codec_context.width, stream.codec_context.height
         converter = Converter(len(plan.chosen), coded, plan.resize, plan.guard)
         only_keys = self.keyframes_only and plan.index.match == "pts"
-        try:
-            return decode_frames(
-                container, stream, plan.index, plan.chosen, converter, only_keys, plan.guard
-            )
-        except SeekMissed:
-            return None
+        return decode_frames(
+            container, stream, plan.index, plan.chosen, converter, only_keys, plan.guard
+        )
 
 
 @dataclass

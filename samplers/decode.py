@@ -8,7 +8,7 @@ the caller can decode forward instead. Other streams are decoded forward from th
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -248,7 +248,7 @@ def _frames(
     wanted: set[int] | None,
     skip: bool,
     guard: Guard,
-) -> Iterator[Any]:
+) -> Generator[Any, None, None]:
     """Decoded frames from the current position; once every packet of `wanted` was sent the
     decoder is drained (nothing decoded past the last one needed). With `skip` and `wanted`,
     frames that nothing refers to are skipped unless wanted. Bad packets are skipped with a
