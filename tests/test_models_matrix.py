@@ -13,6 +13,7 @@ Every tensor must be equal: input_ids, attention_mask, pixel tensors, grids and 
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -246,3 +247,66 @@ def test_processor_that_ignores_videos_is_an_error() -> None:
     processor.__class__ = type("Dropping", (type(processor),), {"__call__": ignore_videos})
     with pytest.raises(FormatterError, match="conversation 1: video 1 did not reach the model"):
         formatter_of("qwen2_vl").build_inputs([parse_messages([user(CLIP_A, "?")])], processor)
+
+
+# -- docs/models.md is kept true -------------------------------------------------------------
+DOC = Path(__file__).parent.parent / "docs" / "models.md"
+
+
+def time_conveyed(model_type: str) -> str:
+    """How the family tells the model when frames were taken: found by changing only the
+    timestamps (the metadata's fps) and seeing which inputs change."""
+    formatter = formatter_of(model_type)
+    if formatter.name == "image-expansion":
+        return "none (frames as images); timestamps=True adds a text line"
+    slow = make_clip(1)
+    slow.indices = [3 * i for i in slow.indices]  # same frames, three times further apart
+    slow.timestamps = [3 * t for t in slow.timestamps]
+    slow.info = slow.info.model_copy(update={"frame_count": 144, "duration": 6.0})
+    a = vidtt_inputs(model_type, [[user(make_clip(1), "?")]])
+    b = vidtt_inputs(model_type, [[user(slow, "?")]])
+    changed = {k for k in a if not (a[k].shape == b[k].shape and torch.equal(a[k], b[k]))}
+    if "input_ids" in changed:
+        return "text stamps written by the processor from the metadata"
+    if any("pixel" in k for k in changed):
+        return "stamps drawn on the frames from the metadata"
+    if changed:
+        return f"metadata tensors ({', '.join(sorted(changed))})"
+    return "none (frame order only); timestamps=True adds a text line"
+
+
+def frames_rule(model_type: str) -> str:
+    from vidtt.model_defaults import sampling_defaults
+
+    processor = processor_of(model_type)
+    rule = sampling_defaults(
+        getattr(processor, "video_processor", None),
+        "uniform",
+        {"num_frames", "start", "end", "size", "max_side", "rule"},
+        {},
+        sampler_chosen=False,
+        samplers={"uniform", "interval", "keyframe"},
+    )
+    if not rule.options:
+        return "vidtt's default (uniform, 8 frames)"
+    return f"{rule.sampler}: " + ", ".join(f"{k}={v:g}" for k, v in rule.options.items())
+
+
+def doc_rows() -> dict[str, list[str]]:
+    rows = {}
+    for line in DOC.read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith("| `") and len(cells) >= 5:
+            rows[cells[0].strip("`")] = cells
+    return rows
+
+
+def test_models_doc_table_is_true() -> None:
+    rows = doc_rows()
+    assert set(FAMILIES) <= set(rows), f"missing from docs/models.md: {set(FAMILIES) - set(rows)}"
+    for model_type in FAMILIES:
+        _, processor, formatter, frames, time = rows[model_type][:5]
+        assert processor == f"`{type(processor_of(model_type)).__name__}`", model_type
+        assert formatter == f"`{formatter_of(model_type).name}`", model_type
+        assert frames == frames_rule(model_type), model_type
+        assert time == time_conveyed(model_type), model_type
