@@ -310,3 +310,26 @@ def test_models_doc_table_is_true() -> None:
         assert formatter == f"`{formatter_of(model_type).name}`", model_type
         assert frames == frames_rule(model_type), model_type
         assert time == time_conveyed(model_type), model_type
+
+
+def test_processor_without_chat_template_is_refused_precisely() -> None:
+    """InstructBLIP-Video takes frames as images= with a plain prompt: refused, with why."""
+    from transformers import InstructBlipVideoConfig, InstructBlipVideoProcessor
+    from transformers.models.instructblipvideo.video_processing_instructblipvideo import (
+        InstructBlipVideoVideoProcessor,
+    )
+
+    from vidtt.demo import train_tokenizer
+
+    tok = train_tokenizer()
+    processor = InstructBlipVideoProcessor(
+        video_processor=InstructBlipVideoVideoProcessor(), tokenizer=tok, qformer_tokenizer=tok
+    )
+    registry = vidtt.PipelineConfig().registry()
+    with pytest.raises(FormatterError) as error:
+        choose_formatter(registry, "auto", InstructBlipVideoConfig(), processor, "blip-video")
+    message = str(error.value)
+    assert "no formatter fits 'blip-video'" in message
+    assert "native-video (the processor has no chat template (models such as " in message
+    assert "InstructBLIP-Video take a plain prompt" in message
+    assert "image-expansion (the processor takes no images)" in message
