@@ -14,12 +14,15 @@ import os
 import signal
 import sys
 import threading
+import time
 from typing import Any
 
 EXIT_CODE = 130
 JOIN_SECONDS = 15.0
 
 cancelled = threading.Event()
+_generating: set[threading.Thread] = set()  # threads inside a cancellable `generate`
+_generating_lock = threading.Lock()
 
 
 def make_criterion() -> Any:
@@ -51,7 +54,14 @@ def make_cancellable(model: Any) -> Any:
 
         criteria = StoppingCriteriaList(kwargs.pop("stopping_criteria", None) or [])
         criteria.append(make_criterion())
-        return original(*args, stopping_criteria=criteria, **kwargs)
+        thread = threading.current_thread()
+        with _generating_lock:
+            _generating.add(thread)
+        try:
+            return original(*args, stopping_criteria=criteria, **kwargs)
+        finally:
+            with _generating_lock:
+                _generating.discard(thread)
 
     generate._vidtt_cancellable = True  # type: ignore[attr-defined]
     model.generate = generate
@@ -59,23 +69,15 @@ def make_cancellable(model: Any) -> Any:
 
 
 def cancel(timeout: float = JOIN_SECONDS) -> bool:
-    """Stop generation and wait for the other threads; True when all of them ended."""
+    """Stop generation and wait for the threads that were generating to end; True when they
+    all did within `timeout` seconds."""
     cancelled.set()
-    deadline = threading.Event()
-    timer = threading.Timer(timeout, deadline.set)
-    timer.daemon = True
-    timer.start()
-    try:
-        for thread in threading.enumerate():
-            if thread in (threading.current_thread(), timer) or not thread.is_alive():
-                continue
-            if thread.name.startswith("vidtt-plugin-"):
-                continue  # a plugin import that timed out: it is not running a model
-            while thread.is_alive() and not deadline.is_set():
-                thread.join(0.05)
-        return not deadline.is_set()
-    finally:
-        timer.cancel()
+    with _generating_lock:
+        threads = [t for t in _generating if t is not threading.current_thread()]
+    ends = time.monotonic() + timeout
+    for thread in threads:
+        thread.join(max(0.0, ends - time.monotonic()))
+    return not any(thread.is_alive() for thread in threads)
 
 
 def exit_interrupted() -> int:

@@ -55,12 +55,14 @@ def config_problems(config: PipelineConfig, registry: Registry) -> list[VidttErr
 def preflight(
     config: PipelineConfig,
     registry: Registry,
-    videos: Sequence[Any] = (),
+    videos: Sequence[Any] | None = None,
     question: Any = None,
     ask: bool = True,
 ) -> None:
     """Raise one error naming every problem found (its type: the first problem's)."""
-    found = config_problems(config, registry) + video_problems(videos)
+    found = config_problems(config, registry)
+    if videos is not None:
+        found += video_problems(videos)
     if ask:
         found += question_problems(question)
     if found:

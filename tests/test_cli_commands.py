@@ -88,8 +88,9 @@ def test_sample_out_sheet_and_json(videos, tmp_path) -> None:
     names = sorted(p.name for p in (tmp_path / "frames").iterdir())
     assert names[0] == "frame-000007-000000.292s.png" and len(names) == 5
     sheet = Image.open(tmp_path / "sheet.png")
-    assert sheet.size == (3 * 240, 2 * (180 + LABEL_HEIGHT))  # 5 frames: 3 columns, 2 rows
-    assert sheet.getpixel((3 * 240 - 5, 2 * (180 + LABEL_HEIGHT) - 5)) == (0, 0, 0)  # empty cell
+    # 5 frames: 3 columns, 2 rows of 240-pixel square cells under their labels
+    assert sheet.size == (3 * 240, 2 * (240 + LABEL_HEIGHT))
+    assert sheet.getpixel((3 * 240 - 5, 2 * (240 + LABEL_HEIGHT) - 5)) == (0, 0, 0)  # empty cell
 
 
 def test_sample_interval_table(videos) -> None:

@@ -16,6 +16,7 @@ class FirstFrames(PyAVSampler):
     name = "first"
     description = "the first `count` frames"
     options_model = FirstOptions
+    count_option = "count"  # what `vidtt ... --frames N` sets
 
     def choose(self, index, span, options, label, warnings):
         return list(span)[: options.count]

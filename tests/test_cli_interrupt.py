@@ -1,0 +1,159 @@
+"""Ctrl-C and closed pipes, sent to the installed `vidtt` in a real subprocess."""
+
+from __future__ import annotations
+
+import os
+import pty
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+VIDTT = str(Path(sys.executable).with_name("vidtt"))
+ENV = {**os.environ, "VIDTT_BACKEND": "cpu"}
+
+
+def long_config(tmp_path: Path, model: Path) -> Path:
+    """A config whose answers run for many seconds (at least 900 tokens)."""
+    path = tmp_path / "long.yaml"
+    path.write_text(
+        f"model: {model}\nsampler_options: {{num_frames: 2}}\n"
+        "generation: {min_new_tokens: 900, max_new_tokens: 900}\n"
+    )
+    return path
+
+
+def start(*args: str, **kwargs) -> subprocess.Popen:
+    return subprocess.Popen(
+        [VIDTT, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**ENV, "VIDTT_CACHE": kwargs.pop("cache", os.environ.get("VIDTT_CACHE", ""))},
+        **kwargs,
+    )
+
+
+def interrupted(process: subprocess.Popen) -> str:
+    """Send SIGINT; the process must exit 130 within seconds, without traceback or abort."""
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=30)
+    text = err.decode(errors="replace")
+    assert process.returncode == 130, text
+    assert "Traceback" not in text and "terminate called" not in text, text
+    assert "vidtt: interrupted" in text
+    return text
+
+
+def test_ctrl_c_while_the_answer_streams(llava_dir, videos, tmp_path) -> None:
+    config = long_config(tmp_path, llava_dir)
+    process = start("ask", str(videos["h264"]), "-q", "What?", "--config", str(config), "--stream")
+    assert process.stdout.read(1)  # the answer has started
+    started = time.monotonic()
+    interrupted(process)
+    assert time.monotonic() - started < 15
+
+
+@pytest.mark.parametrize("delay", [0.5, 2.0, 3.5])
+def test_ctrl_c_while_loading_or_sampling(llava_dir, videos, tmp_path, delay) -> None:
+    config = long_config(tmp_path, llava_dir)
+    process = start("ask", str(videos["h264"]), "-q", "What?", "--config", str(config))
+    time.sleep(delay)
+    assert process.poll() is None  # still at work (imports, sampling, loading or generating)
+    interrupted(process)
+
+
+def test_ctrl_c_in_chat_waiting_and_answering(llava_dir, videos, tmp_path) -> None:
+    config = long_config(tmp_path, llava_dir)
+    process = start("chat", str(videos["h264"]), "--config", str(config), stdin=subprocess.PIPE)
+    time.sleep(6)  # loaded, waiting for a question on stdin
+    interrupted(process)
+
+    process = start("chat", str(videos["h264"]), "--config", str(config), stdin=subprocess.PIPE)
+    process.stdin.write(b"What is happening?\n")
+    process.stdin.flush()
+    assert process.stdout.read(1)  # answering
+    interrupted(process)
+
+
+def test_chat_at_a_terminal_has_line_editing_and_history(llava_dir, videos, tmp_path) -> None:
+    primary, secondary = pty.openpty()
+    process = subprocess.Popen(
+        [
+            VIDTT,
+            "chat",
+            str(videos["h264"]),
+            "--model",
+            str(llava_dir),
+            "--frames",
+            "2",
+            "--max-new-tokens",
+            "2",
+        ],
+        stdin=secondary,
+        stdout=secondary,
+        stderr=secondary,
+        env={**ENV, "VIDTT_CACHE": str(tmp_path)},
+    )
+    os.close(secondary)
+    seen = b""
+
+    def read_until(marker: bytes, times: int = 1, timeout: float = 120) -> None:
+        nonlocal seen
+        deadline = time.monotonic() + timeout
+        while seen.count(marker) < times and time.monotonic() < deadline:
+            try:
+                seen += os.read(primary, 4096)
+            except OSError:
+                break
+        assert seen.count(marker) >= times, seen[-500:]
+
+    read_until(b"you> ")
+    os.write(primary, b"What is hapening?" + b"\x1b[D" * 6 + b"p\n")  # 6 x left, a fix
+    read_until(b"you> ", times=2)
+    os.write(primary, b"\x04")  # Ctrl-D ends the chat
+    process.wait(timeout=30)
+    os.close(primary)
+    assert process.returncode == 0, seen[-500:]
+    assert b"^[[D" not in seen
+    history = (tmp_path / "chat_history").read_text()
+    assert "What is happening?" in history
+
+
+def test_closed_pipe_is_quiet() -> None:
+    process = subprocess.Popen(
+        [VIDTT, "plugins", "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV
+    )
+    process.stdout.close()  # the reader is gone before anything is written
+    _, err = process.communicate(timeout=60)
+    assert err == b"", err
+    assert process.returncode in (0, 141)
+
+
+def test_closed_pipe_after_partial_output(videos) -> None:
+    shell = f"{VIDTT} sample {videos['h264']} --frames 40 | head -n 1"
+    out = subprocess.run(
+        ["bash", "-o", "pipefail", "-c", shell], capture_output=True, text=True, env=ENV
+    )
+    assert out.stderr == "" and len(out.stdout.splitlines()) == 1
+
+
+def test_cancel_stops_generation_at_the_next_token(llava_dir, videos) -> None:
+    import vidtt
+    from vidtt import interrupt
+
+    pipe = vidtt.Pipeline(model=str(llava_dir), backend="cpu", sampler_options={"num_frames": 2})
+    interrupt.make_cancellable(pipe.model)
+    stream = pipe.ask(videos["h264"], "What?", stream=True, min_new_tokens=900, max_new_tokens=900)
+    try:
+        next(iter(stream))
+        assert interrupt.cancel(timeout=10)  # every thread ended
+        rest = list(stream)
+    finally:
+        interrupt.cancelled.clear()
+    assert stream.answer.usage.generated_tokens < 900 and len(rest) < 900
+    assert pipe.ask(videos["h264"], "What?", max_new_tokens=3).usage.generated_tokens <= 3
