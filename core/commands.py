@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from .cli_options import config_from_args
-from .config import PipelineConfig, load_config
-from .errors import OptionsError
+from .config import PipelineConfig, join_problems, load_config
+from .errors import ConfigError, OptionsError
 from .interrupt import make_cancellable
-from .preflight import preflight, sample_videos
+from .preflight import preflight, question_problems, sample_videos, video_problems
 from .types import Clip
 
 SHEET_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
@@ -41,7 +41,12 @@ def build_pipeline(config: PipelineConfig) -> Any:
 
 def prepared(args: argparse.Namespace, question: Any = None, ask: bool = True) -> tuple[Any, list]:
     """Check, sample the videos, then load: the pipeline and the sampled clips."""
-    config = command_config(args)
+    try:
+        config = command_config(args)
+    except ConfigError as exc:  # report the other problems in the same line
+        found: list[Exception] = [exc, *video_problems(args.videos)]
+        found += question_problems(question) if ask else []
+        raise ConfigError(join_problems([str(e) for e in found])) from None
     registry = config.registry()
     preflight(config, registry, args.videos, question, ask=ask)
     clips = sample_videos(config, registry, args.videos)

@@ -145,13 +145,6 @@ def test_chat_through_stdin(llava_dir, videos) -> None:
     assert len(out.stdout.splitlines()) >= 2
 
 
-def test_demo(tmp_path) -> None:
-    out = vidtt("demo", env={"VIDTT_CACHE": str(tmp_path)})
-    assert out.returncode == 0, out.stderr
-    assert "random weights" in out.stdout and "frames:" in out.stdout
-    assert (tmp_path / "demo" / "sample.mp4").exists()
-
-
 @pytest.mark.parametrize(
     "args,message",
     [
