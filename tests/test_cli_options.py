@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from vidtt.cli import build_parser
 
 pytestmark = pytest.mark.slow
