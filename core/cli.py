@@ -110,7 +110,10 @@ def subcommand(
 ) -> argparse.ArgumentParser:
     """A subcommand parser that also takes --debug, and no abbreviated options."""
     return sub.add_parser(  # type: ignore[no-any-return]
-        name, help=help, description=help[0].upper() + help[1:] + ".", parents=[common],
+        name,
+        help=help,
+        description=help[0].upper() + help[1:] + ".",
+        parents=[common],
         allow_abbrev=False,
     )
 
@@ -160,11 +163,15 @@ def build_parser() -> argparse.ArgumentParser:
     run = subcommand(sub, "run", "answer a JSONL file of requests with a config's pipeline", common)
     run.add_argument("config", metavar="CONFIG", help="the pipeline config file (YAML, TOML, JSON)")
     run.add_argument(
-        "--input", required=True, metavar="REQUESTS.jsonl", help="one request a line: "
-        '{"id": ..., "videos": [...], "question": ...}'
+        "--input",
+        required=True,
+        metavar="REQUESTS.jsonl",
+        help='one request a line: {"id": ..., "videos": [...], "question": ...}',
     )
     run.add_argument(
-        "--output", required=True, metavar="ANSWERS.jsonl",
+        "--output",
+        required=True,
+        metavar="ANSWERS.jsonl",
         help="answers are appended here; requests already answered are skipped",
     )
     add_model_options(run, config=False)

@@ -81,4 +81,3 @@ def sample_videos(config: PipelineConfig, registry: Registry, videos: Sequence[A
             except VidttError as exc:
                 raise type(exc)(f"video {number} ({_label(video)}): {exc}") from None
     return clips
-
