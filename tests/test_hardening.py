@@ -194,11 +194,20 @@ def test_one_pipeline_from_many_threads(llava, videos) -> None:
 
 
 def test_pipeline_applies_config_limits(llava_dir, videos) -> None:
+    # a frame count over the config's own limits is refused before the model loads
+    with pytest.raises(vidtt.ConfigError, match="num_frames=4 is over the limit of 2"):
+        vidtt.Pipeline(
+            model=str(llava_dir),
+            backend="cpu",
+            limits={"max_frames": 2},
+            sampler_options={"num_frames": 4},
+        )
     pipe = vidtt.Pipeline(
         model=str(llava_dir),
         backend="cpu",
         limits={"max_frames": 2},
-        sampler_options={"num_frames": 4},
+        sampler="interval",
+        sampler_options={"every": 0.1},
     )
     with pytest.raises(LimitError):
         pipe.ask(videos["h264"], "What is happening?")
