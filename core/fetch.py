@@ -65,7 +65,9 @@ def check_url_syntax(url: str) -> urllib.parse.SplitResult:
     except ValueError as exc:
         raise SourceError(f"malformed URL {shown!r}: {exc}") from None
     if parts.scheme.lower() not in URL_SCHEMES:
-        raise SourceError(f"refused {shown!r}: only http and https URLs are allowed")
+        raise SourceError(
+            f"refused {shown!r}: the scheme {parts.scheme!r} is not allowed; use http or https"
+        )
     if not parts.hostname:
         raise SourceError(f"malformed URL {shown!r}: it names no host")
     if any(c.isspace() or ord(c) < 32 for c in url):
@@ -170,7 +172,7 @@ def _check_redirect(seen: list[str], location: str, limits: Limits) -> None:
         raise SourceError(f"cannot fetch {first}: a redirect loop ({chain})")
     if len(seen) > limits.max_redirects:
         raise SourceError(
-            f"cannot fetch {first}: more than {limits.max_redirects} redirects "
+            f"cannot fetch {first}: it redirected more than {limits.max_redirects} times "
             "(max_redirects); pass the final URL"
         )
     seen.append(location)
