@@ -153,6 +153,11 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("video", metavar="VIDEO", help="video file path or http(s) URL")
     add_config_option(sample)
     add_sampling_options(sample)
+    sample.add_argument(
+        "--model",
+        help="sample as this model would by default (its video processor's frame rate or "
+        "count; reads no weights) and say which rule chose the frames",
+    )
     sample.add_argument("--out", metavar="DIR", help="write the frames as PNG files here")
     sample.add_argument(
         "--sheet", metavar="FILE.png", help="write a contact sheet (.png, .jpg or .webp)"

@@ -49,8 +49,31 @@ def prepared(args: argparse.Namespace, question: Any = None, ask: bool = True) -
         raise ConfigError(join_problems([str(e) for e in found])) from None
     registry = config.registry()
     preflight(config, registry, args.videos, question, ask=ask)
+    config, _ = with_model_defaults(config)
     clips = sample_videos(config, registry, args.videos)
     return build_pipeline(config), clips
+
+
+def with_model_defaults(config: PipelineConfig) -> tuple[PipelineConfig, str]:
+    """The config with the model's own sampling defaults under the user's settings (read from
+    its video processor config, no weights), and the rule that chose the frames in words."""
+    from .model_defaults import sampling_defaults_for_model
+
+    try:
+        rule = sampling_defaults_for_model(
+            config.model,
+            config.sampler,
+            config.sampler_options,
+            sampler_chosen="sampler" in config.model_fields_set,
+            revision=config.revision,
+            trust_remote_code=config.trust_remote_code,
+        )
+    except Exception:  # the model cannot be read yet: its load reports why
+        return config, ""
+    options = {**rule.options, **config.sampler_options}
+    return config.model_copy(update={"sampler": rule.sampler, "sampler_options": options}), (
+        rule.rule
+    )
 
 
 def print_stream(stream: Any) -> None:
@@ -170,15 +193,20 @@ def cmd_sample(args: argparse.Namespace) -> int:
     config = command_config(args)
     registry = config.registry()
     preflight(config, registry, [args.video], ask=False)
+    rule = ""
+    if "model" in config.model_fields_set:
+        config, rule = with_model_defaults(config)
     [clip] = sample_videos(config, registry, [args.video])
     if args.out:
         write_frames(clip, Path(args.out))
     if args.sheet:
         contact_sheet(clip).save(args.sheet)
     if args.json:
-        print(json.dumps(clip_report(clip), indent=2))
+        print(json.dumps({**clip_report(clip), "rule": rule}, indent=2))
         return 0
     print_clip(args.video, clip)
+    if rule:
+        print(f"frames chosen by: {rule}")
     return 0
 
 
@@ -196,7 +224,7 @@ def print_clip(video: str, clip: Clip) -> None:
     print(
         f"{video}: {info.width}x{info.height} {info.codec}, {info.frame_count} frames, "
         f"{info.duration or 0:.2f} s at {info.fps or 0:.2f} fps; {clip.sampler} took "
-        f"{len(clip)} frames at {clip.frames[0].width}x{clip.frames[0].height}"
+        f"{len(clip)} frames at {clip.width}x{clip.height}"
     )
     for index, time in zip(clip.indices, clip.timestamps):
         print(f"  frame {index:>7}  {time:>9.3f} s")

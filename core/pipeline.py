@@ -254,12 +254,15 @@ def _merge(
 ) -> PipelineConfig:
     base = load_config(config, check_names=False) if config is not None else PipelineConfig()
     if settings:
+        where = base.source.path if base.source is not None else None
         try:
-            base = PipelineConfig.model_validate(
+            merged = PipelineConfig.model_validate(
                 {**base.model_dump(exclude_unset=True), **settings}
             )
         except ValidationError as exc:
-            raise ConfigError(f"pipeline settings: {describe(exc)}") from None
+            named = f"{where} with the pipeline settings" if where else "pipeline settings"
+            raise ConfigError(f"{named}: {describe(exc)}") from None
+        base = merged.set_source(base.source)
     return base
 
 

@@ -84,7 +84,9 @@ def _source_from_text(text: str) -> VideoSource:
             raise SourceError(
                 f"URL scheme {scheme!r} is not allowed in {text!r}: use http(s) or a local path"
             )
-        return VideoSource("url", text, text)
+        from .fetch import redact
+
+        return VideoSource("url", text, redact(text))
     if not text:
         raise SourceError("empty video path: pass a file path or an http(s) URL")
     return VideoSource("path", text, text)

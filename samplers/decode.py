@@ -142,12 +142,23 @@ def decode_frames(
     else:
         stream.thread_type = "AUTO"
     result = Decoded(None, [False] * len(targets))
-    if index.mode == "seek":
-        _decode_seeking(container, stream, index, targets, converter, keyframes_only, guard, result)
-    else:
-        _decode_forward(container, stream, index, targets, converter, keyframes_only, guard, result)
+    job = Job(container, stream, index, targets, converter, guard, result)
+    (_decode_seeking if index.mode == "seek" else _decode_forward)(job, keyframes_only)
     result.array = converter.array
     return result
+
+
+@dataclass
+class Job:
+    """One decoding pass: where from, which frames, and where they go."""
+
+    container: Any
+    stream: Any
+    index: StreamIndex
+    targets: list[int]
+    converter: Converter
+    guard: Guard
+    result: Decoded
 
 
 def runs(index: StreamIndex, targets: list[int]) -> list[list[int]]:
@@ -162,16 +173,9 @@ def runs(index: StreamIndex, targets: list[int]) -> list[list[int]]:
     return groups
 
 
-def _decode_seeking(
-    container: Any,
-    stream: Any,
-    index: StreamIndex,
-    targets: list[int],
-    converter: Converter,
-    keyframes_only: bool,
-    guard: Guard,
-    result: Decoded,
-) -> None:
+def _decode_seeking(job: Job, keyframes_only: bool) -> None:
+    container, stream, index, targets = job.container, job.stream, job.index, job.targets
+    converter, guard, result = job.converter, job.guard, job.result
     if keyframes_only:
         stream.codec_context.skip_frame = "NONKEY"
     row_of = {index.pts[t]: k for k, t in enumerate(targets)}
@@ -197,16 +201,9 @@ def _decode_seeking(
             raise SeekMissed(f"{len(wanted)} frame(s) did not decode after a seek")
 
 
-def _decode_forward(
-    container: Any,
-    stream: Any,
-    index: StreamIndex,
-    targets: list[int],
-    converter: Converter,
-    keyframes_only: bool,
-    guard: Guard,
-    result: Decoded,
-) -> None:
+def _decode_forward(job: Job, keyframes_only: bool) -> None:
+    container, stream, index, targets = job.container, job.stream, job.index, job.targets
+    converter, guard, result = job.converter, job.guard, job.result
     by_time = index.match == "pts"
     if by_time:
         row_of = {index.pts[t]: k for k, t in enumerate(targets)}

@@ -93,3 +93,22 @@ def test_defaults_for_a_model_folder_read_no_weights(qwen_at_2fps: Path) -> None
     rule = sampling_defaults_for_model(str(qwen_at_2fps))
     assert rule.sampler == "interval" and rule.options["fps"] == 2.0
     assert sampling_defaults_for_model(str(qwen_at_2fps), sampler_chosen=True).options == {}
+
+
+def test_sample_command_says_which_rule_chose_the_frames(qwen_at_2fps: Path, videos) -> None:
+    import subprocess
+    import sys
+
+    command = [str(Path(sys.executable).parent / "vidtt"), "sample", str(videos["h264"])]
+    done = subprocess.run(
+        [*command, "--model", str(qwen_at_2fps), "--json"], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["sampler"] == "interval" and len(report["frames"]) == 3
+    assert report["rule"].startswith("the model's Qwen2VLVideoProcessor: fps=2")
+    done = subprocess.run(
+        [*command, "--model", str(qwen_at_2fps), "--frames", "2"], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert "frames chosen by: your settings (num_frames=2)" in done.stdout
