@@ -49,12 +49,20 @@ def prepared(args: argparse.Namespace, question: Any = None, ask: bool = True) -
         raise ConfigError(join_problems([str(e) for e in found])) from None
     registry = config.registry()
     preflight(config, registry, args.videos, question, ask=ask)
-    config, _ = with_model_defaults(config)
+    config, _ = with_model_defaults(config, sampler_chosen(args))
     clips = sample_videos(config, registry, args.videos)
     return build_pipeline(config), clips
 
 
-def with_model_defaults(config: PipelineConfig) -> tuple[PipelineConfig, str]:
+def sampler_chosen(args: argparse.Namespace) -> bool:
+    """Whether the user named a sampler (on the command line or in the config file)."""
+    if getattr(args, "sampler", None):
+        return True
+    path = getattr(args, "config", None)
+    return bool(path) and "sampler" in load_config(path, check_names=False).model_fields_set
+
+
+def with_model_defaults(config: PipelineConfig, chosen: bool) -> tuple[PipelineConfig, str]:
     """The config with the model's own sampling defaults under the user's settings (read from
     its video processor config, no weights), and the rule that chose the frames in words."""
     from .model_defaults import sampling_defaults_for_model
@@ -64,7 +72,7 @@ def with_model_defaults(config: PipelineConfig) -> tuple[PipelineConfig, str]:
             config.model,
             config.sampler,
             config.sampler_options,
-            sampler_chosen="sampler" in config.model_fields_set,
+            sampler_chosen=chosen,
             revision=config.revision,
             trust_remote_code=config.trust_remote_code,
         )
@@ -195,7 +203,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     preflight(config, registry, [args.video], ask=False)
     rule = ""
     if "model" in config.model_fields_set:
-        config, rule = with_model_defaults(config)
+        config, rule = with_model_defaults(config, sampler_chosen(args))
     [clip] = sample_videos(config, registry, [args.video])
     if args.out:
         write_frames(clip, Path(args.out))
