@@ -59,7 +59,9 @@ def sampler_chosen(args: argparse.Namespace) -> bool:
     if getattr(args, "sampler", None):
         return True
     path = getattr(args, "config", None)
-    return bool(path) and "sampler" in load_config(path, check_names=False).model_fields_set
+    if not path:
+        return False
+    return "sampler" in load_config(path, check_names=False).model_fields_set
 
 
 def with_model_defaults(config: PipelineConfig, chosen: bool) -> tuple[PipelineConfig, str]:

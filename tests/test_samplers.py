@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 
 import vidtt
-from vidtt.testing import read_frame_number
 from vidtt.samplers.uniform import uniform_indices
+from vidtt.testing import read_frame_number
 
 CODECS = ["h264", "h264_gop", "vp9", "mpeg4", "vfr", "audio"]
 
