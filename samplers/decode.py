@@ -8,7 +8,7 @@ the caller can decode forward instead. Other streams are decoded forward from th
 from __future__ import annotations
 
 import time
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -174,54 +174,62 @@ def runs(index: StreamIndex, targets: list[int]) -> list[list[int]]:
 
 
 def _decode_seeking(job: Job, keyframes_only: bool) -> None:
-    container, stream, index, targets = job.container, job.stream, job.index, job.targets
-    converter, guard, result = job.converter, job.guard, job.result
+    index = job.index
     if keyframes_only:
-        stream.codec_context.skip_frame = "NONKEY"
-    row_of = {index.pts[t]: k for k, t in enumerate(targets)}
-    for group in runs(index, targets):
-        key = index.keyframe_for(group[0])
-        container.seek(index.pts[key], stream=stream, backward=True)
-        result.seeks += 1
+        job.stream.codec_context.skip_frame = "NONKEY"
+    row_of = {index.pts[t]: k for k, t in enumerate(job.targets)}
+    for group in runs(index, job.targets):
+        start = index.pts[index.keyframe_for(group[0])]
+        job.container.seek(start, stream=job.stream, backward=True)
+        job.result.seeks += 1
         wanted = {index.pts[t] for t in group}
-        first = True
-        frames = _frames(container, stream, result, wanted, not keyframes_only, guard)
-        for frame in frames:
+        frames = _frames(job, wanted, skip=not keyframes_only)
+
+        def landed(position: int, frame: Any, start: int = start) -> Any:
             pts = frame.pts if frame.pts is not None else frame.dts
-            if first and pts is not None and pts > index.pts[key]:
-                raise SeekMissed(f"a seek landed at {pts}, after its keyframe {index.pts[key]}")
-            first = False
-            if pts in wanted:
-                wanted.discard(pts)
-                _keep(result, converter, row_of[pts], frame)
-                if not wanted:
-                    frames.close()
-                    break
-        if wanted:  # frames a decoder started at this keyframe cannot give: decode forward
+            if position == 0 and pts is not None and pts > start:
+                raise SeekMissed(f"a seek landed at {pts}, after its keyframe {start}")
+            return pts
+
+        if _collect(job, frames, wanted, row_of, landed):
+            # frames a decoder started at this keyframe cannot give: decode forward
             raise SeekMissed(f"{len(wanted)} frame(s) did not decode after a seek")
 
 
 def _decode_forward(job: Job, keyframes_only: bool) -> None:
-    container, stream, index, targets = job.container, job.stream, job.index, job.targets
-    converter, guard, result = job.converter, job.guard, job.result
+    index, targets = job.index, job.targets
     by_time = index.match == "pts"
     if by_time:
         row_of = {index.pts[t]: k for k, t in enumerate(targets)}
         if keyframes_only:
-            stream.codec_context.skip_frame = "NONKEY"
+            job.stream.codec_context.skip_frame = "NONKEY"
     else:
         row_of = {t: k for k, t in enumerate(targets)}
     wanted = set(row_of)
-    frames = _frames(container, stream, result, wanted if by_time else None, by_time, guard)
+    frames = _frames(job, wanted if by_time else None, skip=by_time)
+    key_of = (lambda _, frame: frame.pts) if by_time else (lambda position, _: position)
+    _collect(job, frames, wanted, row_of, key_of)
+    _report_missing(job.result, index, sorted(row_of[w] for w in wanted), targets)
+
+
+def _collect(
+    job: Job,
+    frames: Generator[Any, None, None],
+    wanted: set[int],
+    row_of: dict[int, int],
+    key_of: Callable[[int, Any], Any],
+) -> set[int]:
+    """Keep the frames whose key (`key_of(position, frame)`) is wanted, removing each from
+    `wanted`; stop decoding once none is left. Returns what is still wanted."""
     for position, frame in enumerate(frames):
-        key = frame.pts if by_time else position
+        key = key_of(position, frame)
         if key in wanted:
             wanted.discard(key)
-            _keep(result, converter, row_of[key], frame)
+            _keep(job.result, job.converter, row_of[key], frame)
             if not wanted:
                 frames.close()
                 break
-    _report_missing(result, index, sorted(row_of[w] for w in wanted), targets)
+    return wanted
 
 
 def _keep(result: Decoded, converter: Converter, row: int, frame: Any) -> None:
@@ -238,20 +246,14 @@ def _report_missing(
         result.warnings.append(f"{len(rows)} asked frame(s) did not decode (at {times} s{more})")
 
 
-def _frames(
-    container: Any,
-    stream: Any,
-    result: Decoded,
-    wanted: set[int] | None,
-    skip: bool,
-    guard: Guard,
-) -> Generator[Any, None, None]:
+def _frames(job: Job, wanted: set[int] | None, skip: bool) -> Generator[Any, None, None]:
     """Decoded frames from the current position; once every packet of `wanted` was sent the
     decoder is drained (nothing decoded past the last one needed). With `skip` and `wanted`,
     frames that nothing refers to are skipped unless wanted. Bad packets are skipped with a
     warning; the guard checks time and frame size at every packet."""
     import av
 
+    container, stream, result, guard = job.container, job.stream, job.result, job.guard
     context = stream.codec_context
     unsent = set(wanted) if wanted is not None else None
     errors = 0
