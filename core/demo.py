@@ -9,14 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .testing.models import (  # noqa: F401  (kept importable from here for older callers)
-    CHATML,
-    TINY_VISION,
-    make_tiny_llava,
-    save_model,
-    tiny_text_config,
-    train_tokenizer,
-)
+from .testing.models import make_tiny_llava
 
 QUESTION = "What is happening in this video?"
 

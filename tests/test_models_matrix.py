@@ -319,7 +319,7 @@ def test_processor_without_chat_template_is_refused_precisely() -> None:
         InstructBlipVideoVideoProcessor,
     )
 
-    from vidtt.demo import train_tokenizer
+    from vidtt.testing.models import train_tokenizer
 
     tok = train_tokenizer()
     processor = InstructBlipVideoProcessor(

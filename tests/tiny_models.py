@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vidtt.demo import (
+from vidtt.testing.models import (
     CHATML,
     TINY_VISION,
     make_tiny_llava,
@@ -18,6 +18,20 @@ from vidtt.demo import (
     tiny_text_config,
     train_tokenizer,
 )
+
+# The Qwen2.5-VL vision tower (also the Qwen2.5-Omni thinker's), as small as it runs.
+QWEN25_VISION = {
+    "depth": 1,
+    "hidden_size": 32,
+    "intermediate_size": 48,
+    "num_heads": 2,
+    "patch_size": 8,
+    "spatial_merge_size": 2,
+    "temporal_patch_size": 2,
+    "out_hidden_size": 32,
+    "window_size": 32,
+    "fullatt_block_indexes": [0],
+}
 
 make_llava = make_tiny_llava
 
@@ -100,18 +114,7 @@ def make_qwen25_vl(folder: Path, seed: int = 0) -> Path:
         rope_parameters={"rope_type": "default", "mrope_section": [2, 3, 3], "rope_theta": 10000.0},
     )
     config = Qwen2_5_VLConfig(
-        vision_config={
-            "depth": 1,
-            "hidden_size": 32,
-            "intermediate_size": 48,
-            "num_heads": 2,
-            "patch_size": 8,
-            "spatial_merge_size": 2,
-            "temporal_patch_size": 2,
-            "out_hidden_size": 32,
-            "window_size": 32,
-            "fullatt_block_indexes": [0],
-        },
+        vision_config=dict(QWEN25_VISION),
         text_config=text,
         image_token_id=ids[0],
         video_token_id=ids[1],
@@ -397,18 +400,7 @@ def make_qwen25_omni(folder: Path, seed: int = 0) -> Path:
             "output_dim": 32,
             "num_mel_bins": 128,
         },
-        "vision_config": {
-            "depth": 1,
-            "hidden_size": 32,
-            "intermediate_size": 48,
-            "num_heads": 2,
-            "patch_size": 8,
-            "spatial_merge_size": 2,
-            "temporal_patch_size": 2,
-            "out_hidden_size": 32,
-            "window_size": 32,
-            "fullatt_block_indexes": [0],
-        },
+        "vision_config": dict(QWEN25_VISION),
         "text_config": text,
         "image_token_index": ids["image_token"],
         "video_token_index": ids["video_token"],
