@@ -155,6 +155,8 @@ class Family:
     processor_kwargs: dict[str, Any] = field(default_factory=dict)
 
 
+QWEN3_IMAGE_SIZE = {"size": {"shortest_edge": 32 * 32, "longest_edge": 64 * 64}}
+QWEN3_VIDEO_SIZE = {"size": {"shortest_edge": 32 * 32, "longest_edge": 64 * 64 * 8}}
 QWEN_PIXELS = {"min_pixels": 32 * 32, "max_pixels": 64 * 64, "patch_size": 8, "merge_size": 2}
 QWEN_WRAP = ("<|vision_start|>", "<|vision_end|>")
 OMNI_TOKENS = {
@@ -189,15 +191,15 @@ FAMILIES: dict[str, Family] = {
             "qwen3_vl",
             video_text="<|vision_start|><|video_pad|><|vision_end|>",
             image_text="<|vision_start|><|image_pad|><|vision_end|>",
-            image_kwargs={"size": {"shortest_edge": 32 * 32, "longest_edge": 64 * 64}},
-            video_kwargs={"size": {"shortest_edge": 32 * 32, "longest_edge": 64 * 64 * 8}},
+            image_kwargs=QWEN3_IMAGE_SIZE,
+            video_kwargs=QWEN3_VIDEO_SIZE,
         ),
         Family(
             "qwen3_5",
             video_text="<|vision_start|><|video_pad|><|vision_end|>",
             image_text="<|vision_start|><|image_pad|><|vision_end|>",
-            image_kwargs={"size": {"shortest_edge": 32 * 32, "longest_edge": 64 * 64}},
-            video_kwargs={"size": {"shortest_edge": 32 * 32, "longest_edge": 64 * 64 * 8}},
+            image_kwargs=QWEN3_IMAGE_SIZE,
+            video_kwargs=QWEN3_VIDEO_SIZE,
         ),
         Family(
             "qwen2_5_omni",
