@@ -177,8 +177,29 @@ def build_parser() -> argparse.ArgumentParser:
         "--output",
         required=True,
         metavar="ANSWERS.jsonl",
-        help="answers are appended here; requests already answered are skipped",
+        help="one record per request id; reruns skip answered ids and retry failed ones",
     )
+    run.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        metavar="N",
+        help="threads sampling videos ahead of the model (default 2)",
+    )
+    run.add_argument(
+        "--batch-size",
+        type=int,
+        default=8,
+        metavar="N",
+        help="requests generated together, of similar prompt length (default 8)",
+    )
+    run.add_argument(
+        "--no-retry-failed",
+        dest="retry_failed",
+        action="store_false",
+        help="keep the error records of an earlier run instead of retrying those requests",
+    )
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
     add_model_options(run, config=False)
     add_request_options(run)
     run.set_defaults(func=commands.cmd_run)

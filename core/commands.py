@@ -243,21 +243,45 @@ def print_clip(video: str, clip: Clip) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .jobs import check_job_files, run_jobs
+    from .jobs import check_job_files, plan_job, run_jobs
 
     config = command_config(args, args.config)
     preflight(config, config.registry(), ask=False)
+    if args.workers < 1 or args.batch_size < 1:
+        raise OptionsError("--workers and --batch-size must be at least 1")
     check_job_files(Path(args.input), Path(args.output))
-    pipe = build_pipeline(config)
-    answered, failed, skipped = run_jobs(
-        pipe, Path(args.input), Path(args.output), timestamps=args.timestamps
+    job = plan_job(Path(args.input), Path(args.output), retry_failed=args.retry_failed)
+    report_job(job)
+    pipe = build_pipeline(config) if job.needs_model else None
+    summary = run_jobs(
+        pipe,
+        job,
+        timestamps=args.timestamps,
+        workers=args.workers,
+        batch_size=args.batch_size,
+        progress=not args.quiet,
     )
     print(
-        f"vidtt: {answered} answered, {failed} failed, {skipped} already done; "
-        f"answers in {args.output}",
+        f"vidtt: {summary.answered} answered, {summary.failed} failed, {summary.skipped} "
+        f"already done; answers in {args.output}",
         file=sys.stderr,
     )
-    return 1 if failed else 0
+    return 1 if summary.failed else 0
+
+
+def report_job(job: Any) -> None:
+    """Before the model loads: the lines that will fail and the ids given twice."""
+    invalid = job.invalid()
+    if invalid:
+        more = f" (and {len(invalid) - 1} more)" if len(invalid) > 1 else ""
+        print(
+            f"vidtt: {len(invalid)} request line(s) are invalid and will be recorded as errors: "
+            f"{invalid[0]}{more}",
+            file=sys.stderr,
+        )
+    if job.summary.duplicates:
+        shown = ", ".join(job.summary.duplicates[:5])
+        print(f"vidtt: ids on more than one line (the first is answered): {shown}", file=sys.stderr)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

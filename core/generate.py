@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,8 +12,8 @@ from .types import Answer, FramesUsed, GenerationOptions, Timings, Usage
 
 
 @dataclass
-class Request:
-    """One prepared generation: inputs on the device and what the Answer should report."""
+class Batch:
+    """Prepared inputs of one generation (one row per request) and what the Answers report."""
 
     inputs: Any
     options: GenerationOptions
@@ -27,18 +25,15 @@ class Request:
 class Clock:
     """A streamer that notes when the first new token arrives (the end of prefill)."""
 
-    def __init__(self, then: Callable[[Any], None] | None = None) -> None:
+    def __init__(self) -> None:
         self.started = time.perf_counter()
         self.first: float | None = None
         self.calls = 0
-        self.then = then
 
     def put(self, value: Any) -> None:
         if self.calls == 1 and self.first is None:
             self.first = time.perf_counter()
         self.calls += 1
-        if self.then is not None and self.calls > 1:
-            self.then(value)
 
     def end(self) -> None:
         if self.first is None:
@@ -114,18 +109,42 @@ def held_back(text: str, stop: list[str] | None) -> int:
     return longest
 
 
+def stop_when(event: threading.Event) -> Any:
+    """A transformers `StoppingCriteria` that ends every row at the next token once `event`
+    is set."""
+    import torch
+    from transformers import StoppingCriteria
+
+    class Stopped(StoppingCriteria):  # type: ignore[misc]
+        def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+            return torch.full(
+                (input_ids.shape[0],), event.is_set(), dtype=torch.bool, device=input_ids.device
+            )
+
+    return Stopped()
+
+
 def run(
-    model: Any, processor: Any, request: Request, on_tokens: Callable[[Any], None] | None = None
+    model: Any,
+    processor: Any,
+    request: Batch,
+    streamer: Any = None,
+    cancel: threading.Event | None = None,
 ) -> list[Answer]:
-    """Generate for every row of `request.inputs` and build one Answer per row."""
+    """Generate for every row of `request.inputs` and build one Answer per row. `streamer`
+    (a Clock or TextStreamer) receives the tokens; setting `cancel` stops at the next token."""
     import torch
 
     if request.options.seed is not None:
         torch.manual_seed(request.options.seed)
-    clock = Clock(on_tokens)
+    clock = streamer or Clock()
     kwargs = generation_kwargs(model, processor, request.options)
     if request.options.num_beams == 1:  # generate refuses a streamer with beam search
         kwargs["streamer"] = clock
+    if cancel is not None:
+        from transformers import StoppingCriteriaList
+
+        kwargs["stopping_criteria"] = StoppingCriteriaList([stop_when(cancel)])
     try:
         with torch.inference_mode():
             output = model.generate(**request.inputs, **kwargs)
@@ -149,7 +168,7 @@ def eos_ids(model: Any, processor: Any) -> set[int]:
 def answer_for(
     model: Any,
     processor: Any,
-    request: Request,
+    request: Batch,
     row: int,
     output: Any,
     prefill: float,
@@ -179,58 +198,3 @@ def answer_for(
         videos=request.videos[row],
         **request.meta,
     )
-
-
-class AnswerStream:
-    """Text pieces as they are generated; `answer` holds the whole Answer once iterated."""
-
-    def __init__(
-        self,
-        start: Callable[[Callable[[Any], None]], list[Answer]],
-        processor: Any,
-        stop: list[str] | None = None,
-    ) -> None:
-        self._pieces: queue.Queue[Any] = queue.Queue()
-        self._done = object()
-        self._tokens: list[int] = []
-        self._printed = ""
-        self._processor = processor
-        self._stop = stop
-        self._stopped = False
-        self.answer: Answer | None = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._work, args=(start,), daemon=True)
-        self._thread.start()
-
-    def _work(self, start: Callable[[Callable[[Any], None]], list[Answer]]) -> None:
-        try:
-            self.answer = start(self._on_tokens)[0]
-        except BaseException as exc:  # handed to the reading thread
-            self._error = exc
-        finally:
-            self._pieces.put(self._done)
-
-    def _on_tokens(self, value: Any) -> None:
-        self._tokens.extend(int(t) for t in value.reshape(-1).tolist())
-        text = self._processor.tokenizer.decode(self._tokens, skip_special_tokens=True)
-        if text.endswith("\ufffd") or self._stopped:  # half a character, or past a stop
-            return
-        text, self._stopped = cut_at_stop(text, self._stop)
-        if not self._stopped:  # what may begin a stop string waits for the next tokens
-            text = text[: len(text) - held_back(text, self._stop)]
-        if len(text) > len(self._printed):
-            self._pieces.put(text[len(self._printed) :])
-            self._printed = text
-
-    def __iter__(self) -> Iterator[str]:
-        while (piece := self._pieces.get()) is not self._done:
-            yield piece
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        if (
-            self.answer is not None
-            and self.answer.text.startswith(self._printed)
-            and len(self.answer.text) > len(self._printed)
-        ):
-            yield self.answer.text[len(self._printed) :]  # a tail held back by the eos cut

@@ -27,19 +27,9 @@ _generating_lock = threading.Lock()
 
 def make_criterion() -> Any:
     """A transformers `StoppingCriteria` that stops every row once `cancelled` is set."""
-    import torch
-    from transformers import StoppingCriteria
+    from .generate import stop_when
 
-    class Cancelled(StoppingCriteria):  # type: ignore[misc]
-        def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
-            return torch.full(
-                (input_ids.shape[0],),
-                cancelled.is_set(),
-                dtype=torch.bool,
-                device=input_ids.device,
-            )
-
-    return Cancelled()
+    return stop_when(cancelled)
 
 
 def make_cancellable(model: Any) -> Any:

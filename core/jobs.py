@@ -1,118 +1,258 @@
-"""`vidtt run`: a pipeline over a JSONL file of requests, resumable, one line out per request."""
+"""`vidtt run`: answer a JSONL file of requests; resumable, one output record per request id.
+
+Videos are sampled ahead in a pool of worker threads (each video once for all the questions
+about it, through the pipeline's frame cache) while the model generates batches of requests
+with similar prompt lengths. Every record is appended to the output as soon as it exists; at
+the end (or on Ctrl-C) the output is rewritten atomically with exactly one record per id: an
+answer wins over an error, and reruns retry failed requests unless told not to.
+"""
 
 from __future__ import annotations
 
 import json
-import sys
-import time
+import os
+import tempfile
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from .errors import ConfigError, VidttError
+from .request import Request, parse_line
 
 
-def answered_ids(output: Path) -> set[str]:
-    """Ids already answered (not failed) in an earlier run's output."""
-    done: set[str] = set()
-    if not output.exists():
-        return done
-    for line in output.read_text(encoding="utf-8").splitlines():
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue  # a line cut short by a crash
-        if isinstance(record, dict) and "error" not in record and "id" in record:
-            done.add(str(record["id"]))
-    return done
+@dataclass
+class Summary:
+    answered: int = 0
+    failed: int = 0
+    skipped: int = 0  # answered (or, without retries, failed) in an earlier run
+    duplicates: list[str] = field(default_factory=list)
 
 
 def check_job_files(input_path: Path, output_path: Path) -> None:
     """Fail before the model loads when the input is missing or the output cannot be written."""
     if not input_path.is_file():
         raise ConfigError(f"input file {input_path} does not exist: pass a JSONL file of requests")
-    folder = output_path.parent
     if output_path.is_dir():
         raise ConfigError(f"--output {output_path} is a directory: pass a .jsonl file name")
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        output_path.parent.mkdir(parents=True, exist_ok=True)
         with output_path.open("a", encoding="utf-8"):
             pass
     except OSError as exc:
         raise ConfigError(f"cannot write {output_path}: {exc.strerror or exc}") from None
 
 
-def read_requests(path: Path) -> list[tuple[Any, Any]]:
-    """(id, request or error message) per non-empty line; the id defaults to the line number."""
+def read_requests(path: Path) -> list[tuple[Any, Request | str]]:
+    """(id, Request or error message) per non-empty line, relative paths resolved against the
+    file's folder; an id used twice is an error record for the second line."""
     if not path.is_file():
         raise ConfigError(f"input file {path} does not exist: pass a JSONL file of requests")
-    requests: list[tuple[Any, Any]] = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            request = json.loads(line)
-        except json.JSONDecodeError as exc:
-            requests.append((number, f"line {number} is not JSON: {exc.msg}"))
-            continue
-        if not isinstance(request, dict):
-            requests.append((number, f"line {number} is not a JSON object"))
-            continue
-        requests.append((request.get("id", number), request))
+    base = path.resolve().parent
+    requests: list[tuple[Any, Request | str]] = []
+    seen: dict[str, int] = {}
+    with path.open(encoding="utf-8", errors="replace") as lines:
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            rid, request = parse_line(line, number)
+            if str(rid) in seen:
+                continue  # reported by `duplicate_ids`
+            seen[str(rid)] = number
+            requests.append(
+                (rid, request.with_base(base) if isinstance(request, Request) else request)
+            )
     return requests
 
 
-class Progress:
-    """A progress line with rate and ETA on a terminal, plain log lines otherwise."""
+def duplicate_ids(path: Path) -> list[str]:
+    """Ids given on more than one line (only the first line is answered)."""
+    seen: set[str] = set()
+    repeated: list[str] = []
+    with path.open(encoding="utf-8", errors="replace") as lines:
+        for number, line in enumerate(lines, 1):
+            if line.strip():
+                rid = str(parse_line(line, number)[0])
+                if rid in seen and rid not in repeated:
+                    repeated.append(rid)
+                seen.add(rid)
+    return repeated
 
-    def __init__(self, total: int, stream: IO[str] = sys.stderr) -> None:
-        self.total, self.done, self.stream = total, 0, stream
-        self.started = time.monotonic()
-        self.tty = stream.isatty()
 
-    def step(self, note: str = "") -> None:
-        self.done += 1
-        elapsed = time.monotonic() - self.started
-        rate = self.done / elapsed if elapsed > 0 else 0.0
-        eta = (self.total - self.done) / rate if rate > 0 else 0.0
-        text = f"{self.done}/{self.total} ({rate:.2f}/s, ETA {eta:.0f} s){note}"
-        if self.tty:
-            self.stream.write(f"\r{text}\033[K")
-            if self.done == self.total:
-                self.stream.write("\n")
-        else:
-            self.stream.write(f"vidtt: {text}\n")
-        self.stream.flush()
+def read_output(path: Path) -> dict[str, dict[str, Any]]:
+    """The record kept per id in an earlier output: its last answer, else its last error.
+    Lines cut short by a crash are ignored."""
+    kept: dict[str, dict[str, Any]] = {}
+    if not path.exists():
+        return kept
+    with path.open(encoding="utf-8", errors="replace") as lines:
+        for line in lines:
+            try:
+                record = json.loads(line)
+            except (json.JSONDecodeError, RecursionError):
+                continue
+            if not isinstance(record, dict) or "id" not in record:
+                continue
+            key = str(record["id"])
+            if "error" not in record or "error" in kept.get(key, {"error": ""}):
+                kept[key] = record
+    return kept
+
+
+def compact(path: Path, order: list[Any]) -> None:
+    """Rewrite `path` with one record per id (ids of `order` first, in that order), through a
+    temporary file and a rename, so a crash leaves the old or the new file, never half."""
+    records = read_output(path)
+    first = [str(rid) for rid in order if str(rid) in records]
+    rest = [key for key in records if key not in set(first)]
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            for key in first + rest:
+                out.write(json.dumps(records[key], ensure_ascii=False) + "\n")
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+@dataclass
+class Job:
+    """What a run will do: the requests read, the ones to answer, the ids done before."""
+
+    input_path: Path
+    output_path: Path
+    requests: list[tuple[Any, Request | str]]
+    todo: list[tuple[Any, Request | str]]
+    summary: Summary
+
+    @property
+    def needs_model(self) -> bool:
+        return any(isinstance(request, Request) for _, request in self.todo)
+
+    def invalid(self) -> list[str]:
+        """The messages of request lines that cannot be answered whatever the model."""
+        return [request for _, request in self.todo if isinstance(request, str)]
+
+
+def plan_job(input_path: Path, output_path: Path, retry_failed: bool = True) -> Job:
+    """Read and check every request (no model needed) and find what is left to answer."""
+    requests = read_requests(input_path)
+    earlier = read_output(output_path)
+    done = {k for k, r in earlier.items() if "error" not in r or not retry_failed}
+    todo = [(rid, req) for rid, req in requests if str(rid) not in done]
+    summary = Summary(skipped=len(requests) - len(todo), duplicates=duplicate_ids(input_path))
+    return Job(input_path, output_path, requests, todo, summary)
 
 
 def run_jobs(
-    pipeline: Any, input_path: Path, output_path: Path, timestamps: bool = False
-) -> tuple[int, int, int]:
-    """Answer every request not answered before; returns (answered, failed, skipped)."""
-    requests = read_requests(input_path)
-    done = answered_ids(output_path)
-    todo = [(rid, req) for rid, req in requests if str(rid) not in done]
-    progress = Progress(len(todo))
-    answered = failed = 0
-    with output_path.open("a", encoding="utf-8") as out:
-        for rid, request in todo:
-            record = answer_record(pipeline, rid, request, timestamps)
-            failed += "error" in record
-            answered += "error" not in record
-            out.write(json.dumps(record, ensure_ascii=False) + "\n")
-            out.flush()
-            progress.step(f"  failed: {failed}" if failed else "")
-    return answered, failed, len(requests) - len(todo)
-
-
-def answer_record(
-    pipeline: Any, rid: Any, request: Any, timestamps: bool = False
-) -> dict[str, Any]:
-    """The output line for one request: the Answer's fields, or `error`."""
-    if isinstance(request, str):
-        return {"id": rid, "error": request}
+    pipeline: Any,
+    job: Job,
+    *,
+    timestamps: bool = False,
+    workers: int = 2,
+    batch_size: int = 8,
+    progress: bool = True,
+) -> Summary:
+    """Answer the requests `job` has left; `pipeline` may be None when none is valid."""
+    summary = job.summary
+    bar = progress_bar(len(job.todo), progress)
     try:
-        videos = request.get("videos", request.get("video"))
-        answer = pipeline.ask(videos, request.get("question", ""), timestamps=timestamps)
+        with job.output_path.open("a", encoding="utf-8") as out:
+            records = answer_all(pipeline, job.todo, timestamps, workers, batch_size)
+            for record in records:
+                failed = "error" in record
+                summary.failed += failed
+                summary.answered += not failed
+                out.write(json.dumps(record, ensure_ascii=False) + "\n")
+                out.flush()
+                bar.set_postfix(failed=summary.failed, refresh=False)
+                bar.update()
+    finally:
+        bar.close()
+        compact(job.output_path, [rid for rid, _ in job.requests])
+    return summary
+
+
+def progress_bar(total: int, enabled: bool) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(
+        total=total, unit="req", desc="vidtt run", disable=not enabled or None, dynamic_ncols=True
+    )
+
+
+def answer_all(
+    pipeline: Any, todo: list[tuple[Any, Request | str]], timestamps: bool, workers: int, size: int
+) -> Iterator[dict[str, Any]]:
+    """One record per request: media sampled by `workers` threads ahead of generation (at most
+    2 x `size` requests waiting), batches of up to `size` requests of similar length."""
+    requests = iter(todo)
+    pending: deque[tuple[Any, Any]] = deque()
+    ready: list[tuple[Any, Any]] = []
+    with ThreadPoolExecutor(max(1, workers), thread_name_prefix="vidtt-media") as pool:
+
+        def refill() -> None:
+            for rid, request in requests:
+                pending.append((rid, submit(pool, pipeline, request, timestamps)))
+                if len(pending) >= 2 * size:
+                    return
+
+        refill()
+        try:
+            while pending or ready:
+                while pending and (len(ready) < size or done(pending[0][1])):
+                    rid, job = pending.popleft()
+                    outcome = job if isinstance(job, str) else failure_or_result(job)
+                    if isinstance(outcome, str):
+                        yield {"id": rid, "error": outcome}
+                    else:
+                        ready.append((rid, outcome))
+                    refill()
+                if ready:
+                    batch, ready = take_batch(ready, size)
+                    yield from generate_batch(pipeline, batch)
+        finally:
+            for _, job in pending:
+                if isinstance(job, Future):
+                    job.cancel()
+
+
+def done(job: Any) -> bool:
+    return not isinstance(job, Future) or job.done()
+
+
+def submit(pool: ThreadPoolExecutor, pipeline: Any, request: Request | str, stamps: bool) -> Any:
+    if isinstance(request, str):
+        return request
+    return pool.submit(pipeline.prepare, request, stamps)
+
+
+def failure_or_result(job: Future[Any]) -> Any:
+    """The prepared request, or its error message."""
+    try:
+        return job.result()
     except VidttError as exc:
-        return {"id": rid, "error": str(exc)}
-    return {"id": rid, **answer.model_dump()}
+        return str(exc)
+    except (ValueError, TypeError, OSError, RecursionError) as exc:
+        return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+
+
+def take_batch(ready: list[tuple[Any, Any]], size: int) -> tuple[list[Any], list[Any]]:
+    """Up to `size` requests that can be generated together, of similar prompt lengths."""
+    ready = sorted(ready, key=lambda item: (item[1].batch_key(), item[1].size()))
+    key = ready[0][1].batch_key()
+    batch = [item for item in ready if item[1].batch_key() == key][:size]
+    chosen = {id(item) for item in batch}
+    return batch, [item for item in ready if id(item) not in chosen]
+
+
+def generate_batch(pipeline: Any, batch: list[tuple[Any, Any]]) -> Iterator[dict[str, Any]]:
+    answers = pipeline.answer_each([prepared for _, prepared in batch])
+    for (rid, _), answer in zip(batch, answers):
+        if isinstance(answer, VidttError):
+            yield {"id": rid, "error": str(answer)}
+        else:
+            yield {"id": rid, **answer.model_dump()}

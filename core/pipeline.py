@@ -1,14 +1,15 @@
-"""`Pipeline`: sample videos, format the prompt, generate; one loaded model, reused.
+"""`Pipeline`: messages -> media (sampled, cached) -> formatter -> engine.
 
 pipe = vidtt.Pipeline(model="llava-hf/llava-interleave-qwen-0.5b-hf", backend="auto")
 answer = pipe.ask("cats.mp4", "What is the cat doing?")
 for piece in pipe.ask(["a.mp4", "b.mp4"], "Same thing in both?", stream=True): ...
+answers = pipe.batch([{"videos": ["a.mp4"], "question": "Who?", "num_frames": 16}, ...])
 """
 
 from __future__ import annotations
 
-import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +17,12 @@ from pydantic import ValidationError
 
 from . import generate, limits
 from .config import PipelineConfig, load_config
-from .devices import select_backend
+from .engine import Engine
 from .errors import ConfigError, FormatterError, OptionsError, VidttError
-from .interfaces import PromptFormatter
+from .frame_cache import FrameCache, source_key
+from .interfaces import PromptFormatter, Sampler, SamplerOptions
+from .request import Request, check_conversation, parse_request
+from .streaming import AnswerStream
 from .types import (
     Answer,
     Clip,
@@ -35,25 +39,59 @@ from .types import (
 from .validation import describe
 
 
+@dataclass
+class Prepared:
+    """A request with its media sampled, ready to be formatted and generated."""
+
+    conversation: list[Message]
+    options: GenerationOptions
+    timestamps: bool
+    sampling: float  # seconds spent sampling
+
+    def batch_key(self) -> str:
+        """Requests with equal keys can be generated together."""
+        return f"{self.timestamps}|{self.options.model_dump_json()}"
+
+    def size(self) -> int:
+        """A rough prompt length, to batch requests of similar length."""
+        frames = sum(
+            len(p.video) for m in self.conversation for p in m.content if isinstance(p, VideoPart)
+        )
+        text = sum(
+            len(p.text) for m in self.conversation for p in m.content if isinstance(p, TextPart)
+        )
+        return frames * 1000 + text // 4
+
+
 class Pipeline:
-    """A loaded model with its processor, sampler, formatter and backend."""
+    """A model (its `engine`) with the sampler, formatter and options of a config."""
 
     def __init__(
-        self, config: PipelineConfig | dict[str, Any] | str | Path | None = None, **settings: Any
+        self,
+        config: PipelineConfig | dict[str, Any] | str | Path | None = None,
+        *,
+        engine: Engine | None = None,
+        cache: FrameCache | None = None,
+        **settings: Any,
     ) -> None:
         self.config = _merge(config, settings)
         self.registry = self.config.registry()
         self.config.check_names(self.registry)
-        self.backend = select_backend(self.config.backend, self.registry)
-        self.dtype = self.backend.check_dtype(self.config.dtype)
         self.sampler = self.registry.sampler(self.config.sampler)
-        self.sampler_options = self.sampler.options(**self.config.sampler_options)
-        from .loading import load
-
-        self.processor, self.model = load(self.config, self.backend, self.dtype)
+        self._option_values = dict(self.config.sampler_options)
+        self.sampler_options = self.sampler.options(**self._option_values)
+        self.engine = engine or Engine.load(self.config, self.registry)
+        self.cache = cache if cache is not None else FrameCache()
         self._apply_model_defaults()
         self.formatter = self._choose_formatter()
-        self._lock = threading.Lock()
+
+    @property
+    def model(self) -> Any:
+        return self.engine.model
+
+    @property
+    def processor(self) -> Any:
+        return self.engine.processor
 
     def _apply_model_defaults(self) -> None:
         """Sample as the model's video processor would when the user set no frame count or
@@ -71,9 +109,8 @@ class Pipeline:
         if rule.sampler != self.sampler.name:
             self.sampler = self.registry.sampler(rule.sampler)
         if rule.options:
-            self.sampler_options = self.sampler.options(
-                **{**rule.options, **self.config.sampler_options}
-            )
+            self._option_values = {**rule.options, **self.config.sampler_options}
+            self.sampler_options = self.sampler.options(**self._option_values)
         self.frames_rule = rule.rule
 
     @classmethod
@@ -116,34 +153,46 @@ class Pipeline:
         **generation: Any,
     ) -> Any:
         """Continue a conversation whose content parts are text, video and image."""
-        conversation = parse_messages(messages)
-        options = self.generation_options(generation)
-        request = self._prepare([conversation], options, timestamps)
+        request = Request(messages=parse_messages(messages), generation=generation)
+        prepared = self.prepare(request, timestamps=timestamps)
         if stream:
-            return generate.AnswerStream(
-                lambda on: self._run(request, on), self.processor, options.stop
-            )
-        return self._run(request)[0]
+            return self.stream(prepared)
+        return self.answer([prepared])[0]
 
     def batch(
         self,
-        requests: list[dict[str, Any]],
+        requests: list[Request | dict[str, Any]],
         *,
         batch_size: int = 8,
         timestamps: bool = False,
+        errors: str = "raise",
         **generation: Any,
-    ) -> list[Answer]:
-        """Answer many requests (`{"videos": [...], "question": ...}` or `{"messages": [...]}`),
-        generated together `batch_size` at a time with left padding."""
+    ) -> list[Any]:
+        """Answer many requests (`Request`s, or dicts such as `{"videos": [...], "question":
+        ...}` or `{"messages": [...]}` with per-request options), generated `batch_size` at a
+        time with left padding. With `errors="return"` a request that fails gives its
+        VidttError in its place instead of raising."""
         if batch_size < 1:
             raise OptionsError("batch_size must be at least 1")
-        conversations = [request_conversation(r, n) for n, r in enumerate(requests, 1)]
-        options = self.generation_options(generation)
-        answers: list[Answer] = []
-        for start in range(0, len(conversations), batch_size):
-            chunk = conversations[start : start + batch_size]
-            answers += self._run(self._prepare(chunk, options, timestamps))
-        return answers
+        if errors not in ("raise", "return"):
+            raise OptionsError('errors must be "raise" or "return"')
+        results: list[Any] = [None] * len(requests)
+        ready: list[tuple[int, Prepared]] = []
+        for number, item in enumerate(requests):
+            try:
+                request = parse_request(item, f"request {number + 1}")
+                ready.append((number, self.prepare(request, timestamps, generation)))
+            except VidttError as exc:
+                if errors == "raise":
+                    raise
+                results[number] = exc
+        for group in batches(ready, batch_size):
+            answers = self.answer_each([p for _, p in group])
+            for (number, _), answer in zip(group, answers):
+                if isinstance(answer, VidttError) and errors == "raise":
+                    raise answer
+                results[number] = answer
+        return results
 
     def generation_options(self, overrides: dict[str, Any]) -> GenerationOptions:
         try:
@@ -154,50 +203,114 @@ class Pipeline:
             raise OptionsError(f"generation options: {describe(exc)}") from None
 
     # -- steps ------------------------------------------------------------------------------
-    def _prepare(
-        self, conversations: list[list[Message]], options: GenerationOptions, timestamps: bool
-    ) -> generate.Request:
+    def prepare(
+        self,
+        request: Request | dict[str, Any],
+        timestamps: bool = False,
+        generation: dict[str, Any] | None = None,
+    ) -> Prepared:
+        """Check a request and sample its media (safe to call from several threads)."""
+        request = parse_request(request)
+        conversation = request.conversation()
+        check_media_tokens(conversation, self.processor)
+        options = self.generation_options({**(generation or {}), **request.generation})
+        sampler, sampler_options = self.sampler_for(request)
         started = time.perf_counter()
         with limits.use(self.config.limits):
-            resolved = [self.resolve_media(c) for c in conversations]
-        sampled = time.perf_counter()
-        inputs = self.formatter.build_inputs(resolved, self.processor, timestamps=timestamps)
-        inputs = self._to_device(inputs)
-        prepared = time.perf_counter()
-        frames = sum(len(f.indices) for c in resolved for f in frames_used(c))
-        generate.check_context(self.model, self.processor, inputs, options, frames)
-        share = len(conversations)
-        timing = Timings(
-            sampling=(sampled - started) / share, preprocessing=(prepared - sampled) / share
-        )
-        return generate.Request(
-            inputs=inputs,
+            resolved = self.resolve_media(conversation, sampler, sampler_options)
+        return Prepared(
+            conversation=resolved,
             options=options,
-            videos=[frames_used(c) for c in resolved],
-            timings=[timing] * share,
-            meta={
-                "model": self.config.model,
-                "formatter": self.formatter.name,
-                "backend": self.backend.name,
-                "device": str(self.model.device),
-                "dtype": self.dtype,
-            },
+            timestamps=timestamps if request.timestamps is None else request.timestamps,
+            sampling=time.perf_counter() - started,
         )
 
-    def _to_device(self, inputs: Any) -> Any:
-        import torch
+    def answer(self, prepared: list[Prepared]) -> list[Answer]:
+        """Format and generate requests together (they must share a `batch_key`)."""
+        return self.engine.generate(self.encode(prepared))
 
-        inputs = inputs.to(self.model.device)
-        for key, value in inputs.items():
-            if isinstance(value, torch.Tensor) and torch.is_floating_point(value):
-                inputs[key] = value.to(self.model.dtype)
-        return inputs
+    def answer_each(self, prepared: list[Prepared]) -> list[Answer | VidttError]:
+        """Like `answer`, but a request that cannot be formatted or generated gets its error
+        and the others their answers (grouped by `batch_key` as needed)."""
+        results: list[Answer | VidttError] = []
+        for group in _grouped(prepared):
+            try:
+                results += self.answer(group)
+            except VidttError as exc:
+                if len(group) == 1:
+                    results.append(exc)
+                else:
+                    results += [self._answer_one(p) for p in group]
+        order = {id(p): n for n, p in enumerate(_flatten(_grouped(prepared)))}
+        return [results[order[id(p)]] for p in prepared]
 
-    def _run(self, request: generate.Request, on_tokens: Any = None) -> list[Answer]:
-        with self._lock:  # one generate at a time on one model
-            return generate.run(self.model, self.processor, request, on_tokens)
+    def _answer_one(self, prepared: Prepared) -> Answer | VidttError:
+        try:
+            return self.answer([prepared])[0]
+        except VidttError as exc:
+            return exc
 
-    def resolve_media(self, conversation: list[Message]) -> list[Message]:
+    def stream(self, prepared: Prepared) -> AnswerStream:
+        """The answer to one prepared request, piece by piece."""
+        return self.engine.stream(self.encode([prepared]))
+
+    def encode(self, prepared: list[Prepared]) -> generate.Batch:
+        """The prompt for prepared requests, on the device and checked against the context."""
+        if len({p.batch_key() for p in prepared}) > 1:
+            raise OptionsError("requests with different options cannot be generated together")
+        started = time.perf_counter()
+        conversations = [p.conversation for p in prepared]
+        try:
+            inputs = self.formatter.build_inputs(
+                conversations, self.processor, timestamps=prepared[0].timestamps
+            )
+        except VidttError:
+            raise
+        except (ValueError, TypeError, KeyError, IndexError, RuntimeError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise FormatterError(f"the processor refused the prompt: {first}") from exc
+        share = (time.perf_counter() - started) / len(prepared)
+        return self.engine.prepare(
+            inputs,
+            prepared[0].options,
+            [frames_used(c) for c in conversations],
+            [Timings(sampling=p.sampling, preprocessing=share) for p in prepared],
+            {"formatter": self.formatter.name},
+        )
+
+    def sampler_for(self, request: Request) -> tuple[Sampler, SamplerOptions]:
+        """The request's sampler and options: its own, over the pipeline's for the same
+        sampler. Options the pipeline's sampler does not take (say `fps` for `uniform`)
+        pick the configured or built-in sampler that takes them all."""
+        wanted = request.sampler_options
+        if request.sampler is None and not wanted:
+            return self.sampler, self.sampler_options
+        names = (
+            [request.sampler]
+            if request.sampler
+            else [self.sampler.name, self.config.sampler, "uniform", "interval"]
+        )
+        sampler = self.registry.sampler(names[0])
+        for name in names:
+            candidate = self.registry.sampler(name)
+            if set(wanted) <= set(candidate.options_model.model_fields):
+                sampler = candidate
+                break
+        base = self._option_values if sampler.name == self.sampler.name else {}
+        if set(wanted) & {"num_frames", "max_frames", "fps", "every"}:
+            base = {
+                k: v
+                for k, v in base.items()
+                if k not in {"num_frames", "max_frames", "fps", "every"}
+            }
+        return sampler, sampler.options(**{**base, **wanted})
+
+    def resolve_media(
+        self,
+        conversation: list[Message],
+        sampler: Sampler | None = None,
+        options: SamplerOptions | None = None,
+    ) -> list[Message]:
         """The conversation with every video sampled into a Clip and every image loaded."""
         resolved, number = [], 0
         for message in conversation:
@@ -205,7 +318,8 @@ class Pipeline:
             for part in message.content:
                 if isinstance(part, VideoPart):
                     number += 1
-                    parts.append(VideoPart(video=self.sample(part.video, number)))
+                    clip = self.sample(part.video, number, sampler, options)
+                    parts.append(VideoPart(video=clip))
                 elif isinstance(part, ImagePart):
                     parts.append(ImagePart(image=load_image(part.image)))
                 else:
@@ -213,19 +327,82 @@ class Pipeline:
             resolved.append(Message(role=message.role, content=parts))
         return resolved
 
-    def sample(self, video: Any, number: int = 1) -> Clip:
-        """Sample one video with the configured sampler (a Clip passes through)."""
+    def sample(
+        self,
+        video: Any,
+        number: int = 1,
+        sampler: Sampler | None = None,
+        options: SamplerOptions | None = None,
+    ) -> Clip:
+        """Sample one video with the configured (or given) sampler; a Clip passes through.
+        Each video is decoded once per sampler setting while it stays in the frame cache."""
         if isinstance(video, Clip):
             return video
+        sampler = sampler or self.sampler
+        options = options or self.sampler_options
+        rule = (
+            self.frames_rule
+            if sampler is self.sampler and options is self.sampler_options
+            else "the request's sampler settings"
+        )
         try:
-            clip = self.sampler.sample(VideoSource.of(video), self.sampler_options)
-            clip.metadata.setdefault("frames_rule", self.frames_rule)
+            source = VideoSource.of(video)
+            key = source_key(source)
+            if key is not None:
+                key = (*key, sampler.name, options.model_dump_json())
+            clip = self.cache.get(key, lambda: sampler.sample(source, options))
+            clip.metadata.setdefault("frames_rule", rule)
             return clip
         except VidttError as exc:
             label = getattr(video, "label", None) or (
                 video if isinstance(video, (str, Path)) else type(video).__name__
             )
             raise type(exc)(f"video {number} ({label}): {exc}") from None
+
+
+def batches(items: list[tuple[int, Prepared]], size: int) -> list[list[tuple[int, Prepared]]]:
+    """Items grouped by batch key, similar prompt lengths together, at most `size` a group."""
+    groups: dict[str, list[tuple[int, Prepared]]] = {}
+    for item in items:
+        groups.setdefault(item[1].batch_key(), []).append(item)
+    out = []
+    for group in groups.values():
+        group.sort(key=lambda item: item[1].size())
+        out += [group[i : i + size] for i in range(0, len(group), size)]
+    return out
+
+
+def _grouped(prepared: list[Prepared]) -> list[list[Prepared]]:
+    groups: dict[str, list[Prepared]] = {}
+    for p in prepared:
+        groups.setdefault(p.batch_key(), []).append(p)
+    return list(groups.values())
+
+
+def _flatten(groups: list[list[Prepared]]) -> list[Prepared]:
+    return [p for group in groups for p in group]
+
+
+def check_media_tokens(conversation: list[Message], processor: Any) -> None:
+    """Refuse text that holds the model's own image or video placeholder tokens (the
+    processor would count them as media and fail)."""
+    tokens = media_tokens(processor)
+    for message in conversation:
+        for part in message.content:
+            if isinstance(part, TextPart):
+                found = next((t for t in tokens if t in part.text), None)
+                if found:
+                    raise OptionsError(
+                        f"the text contains {found!r}, the model's own media token: remove it "
+                        "and attach images or videos as their own parts"
+                    )
+
+
+def media_tokens(processor: Any) -> list[str]:
+    found = {getattr(processor, n, None) for n in ("image_token", "video_token")}
+    tokenizer = processor.tokenizer
+    found.update(tokenizer.convert_ids_to_tokens(i) for i in generate.visual_token_ids(processor))
+    return sorted(t for t in found if isinstance(t, str) and t)
 
 
 def choose_formatter(
@@ -285,19 +462,7 @@ def parse_messages(messages: list[Message | dict[str, Any]]) -> list[Message]:
         parsed = [m if isinstance(m, Message) else Message.model_validate(m) for m in messages]
     except ValidationError as exc:
         raise OptionsError(f"bad message: {describe(exc)}") from None
-    if not any(isinstance(p, TextPart) and p.text.strip() for m in parsed for p in m.content):
-        raise OptionsError("the conversation has no text: ask something about the video")
-    return parsed
-
-
-def request_conversation(request: dict[str, Any], number: int) -> list[Message]:
-    if not isinstance(request, dict):
-        raise OptionsError(f"request {number} must be an object with videos and question")
-    if "messages" in request:
-        return parse_messages(request["messages"])
-    if "question" not in request:
-        raise OptionsError(f"request {number} has no question")
-    return [question_message(request.get("videos", request.get("video")), request["question"])]
+    return check_conversation(parsed)
 
 
 def frames_used(conversation: list[Message]) -> list[FramesUsed]:

@@ -120,18 +120,19 @@ def test_run_resumes_and_records_bad_lines(llava_dir, videos, tmp_path) -> None:
     answers = tmp_path / "answers.jsonl"
     first = vidtt("run", str(config), "--input", str(requests), "--output", str(answers))
     assert first.returncode == 1  # some requests failed
+    assert "1 request line(s) are invalid" in first.stderr and "not JSON" in first.stderr
     records = [json.loads(line) for line in answers.read_text().splitlines()]
     assert [r["id"] for r in records] == ["a", "b", 3]
     assert records[0]["usage"]["generated_tokens"] == 4 and "error" not in records[0]
     assert "video not found" in records[1]["error"] and "not JSON" in records[2]["error"]
-    assert "vidtt: 3/3" in first.stderr
+    assert "1 answered, 2 failed" in first.stderr
 
     more = {"id": "c", "videos": [str(videos["vp9"])], "question": QUESTION}
     requests.write_text(requests.read_text() + json.dumps(more) + "\n")
     second = vidtt("run", str(config), "--input", str(requests), "--output", str(answers))
     records = [json.loads(line) for line in answers.read_text().splitlines()]
-    assert [r["id"] for r in records][3:] == ["b", 3, "c"]  # "a" was not asked again
-    assert "1 already done" in second.stderr
+    assert [r["id"] for r in records] == ["a", "b", 3, "c"]  # one record per id, input order
+    assert "error" not in records[3] and "1 already done" in second.stderr
 
 
 def test_chat_through_stdin(llava_dir, videos) -> None:
