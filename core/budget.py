@@ -570,6 +570,10 @@ def plan(
 # -- messages ----------------------------------------------------------------------------------
 
 
+def _frames(n: int) -> str:
+    return "1 frame" if n == 1 else f"{n} frames"
+
+
 def _wh(size: Size) -> str:
     return f"{size[0]}x{size[1]}"
 
@@ -635,9 +639,9 @@ def _reason(
     if size is not None and spent.seen is not None and spent.seen != size:
         notes.append(f"the processor resizes them to {_wh(spent.seen)}")
     if size is not None and size != top:
-        notes.append(f"shrunk from {_wh(top)} to fit {n} frames")
+        notes.append(f"shrunk from {_wh(top)} to fit {_frames(n)}")
     if requested:
-        notes.append(f"{n} frames were asked for")
+        notes.append(f"{_frames(n)} asked for")
     elif capped:
         max_frames, video_frames = caps
         if video_frames is not None and (max_frames is None or video_frames <= max_frames):
@@ -651,6 +655,6 @@ def _reason(
         even = " even" if size is not None and where != size else ""
         at_more = f" at {_wh(where)}" if size is not None else ""
         notes.append(f"{n + 1} frames would take {_spent(bound, cost)}{even}{at_more}")
-    return f"{n} frames{of}{at} use {used} ({per_text} per frame)" + "".join(
+    return f"{_frames(n)}{of}{at} use {used} ({per_text} per frame)" + "".join(
         f"; {note}" for note in notes
     )
