@@ -10,6 +10,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -86,8 +87,7 @@ class AnswerStream:
         self._streamer = piece_streamer(processor, self._pieces.put, stop)
         self._cancel = threading.Event()
         self._thread: threading.Thread | None = None
-        self._reader: Iterator[str] | None = None
-        self._ended = False
+        self._reader: weakref.ref[Iterator[str]] | None = None
         self._error: BaseException | None = None
         self.answer: Answer | None = None
 
@@ -102,20 +102,22 @@ class AnswerStream:
     def __iter__(self) -> Iterator[str]:
         """The pieces; iterating again while reading goes on where it was, after the end
         it raises."""
-        if self._reader is None:
-            self._thread = threading.Thread(target=self._work, name="vidtt-stream", daemon=True)
-            self._thread.start()
-            self._reader = self._read()
-        elif self._ended:
+        reader = self._reader() if self._reader is not None else None
+        if reader is not None:
+            return reader
+        if self._thread is not None:
             raise OptionsError("this answer stream was already read: ask again for a new one")
-        return self._reader
+        self._thread = threading.Thread(target=self._work, name="vidtt-stream", daemon=True)
+        self._thread.start()
+        reader = self._read()
+        self._reader = weakref.ref(reader)  # a reader dropped by `break` is closed at once
+        return reader
 
     def _read(self) -> Iterator[str]:
         try:
             while (piece := self._pieces.get()) is not _DONE:
                 yield piece
         finally:
-            self._ended = True
             self.close()  # at once when the reader left early, else a no-op
         assert self._thread is not None
         self._thread.join()

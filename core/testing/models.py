@@ -53,14 +53,14 @@ def train_tokenizer(special_tokens: list[str] | None = None) -> Any:
     return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="<|im_end|>")
 
 
-def tiny_text_config(vocab: int, context: int) -> dict[str, Any]:
+def tiny_text_config(vocab: int, context: int, hidden: int = 32, layers: int = 2) -> dict[str, Any]:
     from transformers import Qwen2Config
 
     return Qwen2Config(
         vocab_size=vocab,
-        hidden_size=32,
-        intermediate_size=48,
-        num_hidden_layers=2,
+        hidden_size=hidden,
+        intermediate_size=hidden * 3 // 2,
+        num_hidden_layers=layers,
         num_attention_heads=2,
         num_key_value_heads=1,
         max_position_embeddings=context,
@@ -75,8 +75,17 @@ def save_model(model: Any, tokenizer: Any, folder: Path) -> Path:
     return folder
 
 
-def make_tiny_llava(folder: Path, context: int = 1024, seed: int = 0) -> Path:
-    """A llava-interleave-like model: each image is 16 tokens (32 px, 8 px patches)."""
+def make_tiny_llava(
+    folder: Path,
+    context: int = 1024,
+    seed: int = 0,
+    image_size: int = 32,
+    patch_size: int = 8,
+    hidden: int = 32,
+    layers: int = 2,
+) -> Path:
+    """A llava-interleave-like model: each image is (image_size / patch_size)^2 tokens (16 by
+    default: 32 px in 8 px patches); `hidden` and `layers` size the text model."""
     import torch
     from transformers import (
         LlavaConfig,
@@ -87,10 +96,12 @@ def make_tiny_llava(folder: Path, context: int = 1024, seed: int = 0) -> Path:
     )
 
     tok = train_tokenizer()
-    vision = SiglipVisionConfig(**TINY_VISION)
+    vision = SiglipVisionConfig(
+        **{**TINY_VISION, "image_size": image_size, "patch_size": patch_size}
+    )
     config = LlavaConfig(
         vision_config=vision.to_dict(),
-        text_config=tiny_text_config(len(tok), context),
+        text_config=tiny_text_config(len(tok), context, hidden, layers),
         image_token_index=tok.convert_tokens_to_ids("<image>"),
         vision_feature_select_strategy="full",
         vision_feature_layer=-1,
@@ -98,9 +109,9 @@ def make_tiny_llava(folder: Path, context: int = 1024, seed: int = 0) -> Path:
     torch.manual_seed(seed)
     model = LlavaForConditionalGeneration(config)
     LlavaProcessor(
-        image_processor=SiglipImageProcessor(size={"height": 32, "width": 32}),
+        image_processor=SiglipImageProcessor(size={"height": image_size, "width": image_size}),
         tokenizer=tok,
-        patch_size=8,
+        patch_size=patch_size,
         vision_feature_select_strategy="full",
         chat_template=CHATML,
     ).save_pretrained(folder)
