@@ -210,7 +210,9 @@ def _seen_size(processor: Any, inputs: Any) -> Size | None:
     for key in ("pixel_values_videos", "pixel_values"):
         pixels = inputs.get(key)
         if pixels is not None and getattr(pixels, "ndim", 0) >= 4:
-            return int(pixels.shape[-1]), int(pixels.shape[-2])
+            width, height = int(pixels.shape[-1]), int(pixels.shape[-2])
+            if min(width, height) >= 8 and max(width, height) <= 16 * min(width, height):
+                return width, height  # not a flattened layout
     return None
 
 
@@ -336,6 +338,20 @@ def _largest(fits: Callable[[int], bool], lo: int, hi: int, guess: int) -> int |
         if further is None:
             return good
         good, bad, guess = further, hi + 1, further + 1
+
+
+def _fewest_frames(processor: Any, formatter: Any, size: Size) -> int:
+    """The fewest frames the processor takes (GLM-4V and Qwen3-VL refuse a lone frame)."""
+    from .errors import FormatterError
+
+    for n in range(1, 5):
+        try:
+            measure(processor, formatter, n, *size)
+            return n
+        except FormatterError:
+            if n == 4:
+                raise
+    return 1
 
 
 def _first(fits: Callable[[int], bool], hi: int, guess: int) -> int:
@@ -493,6 +509,8 @@ def plan(
     unit = 2  # two frames: a whole temporal patch for Qwen-style processors
     space = _candidate_sizes(processor, formatter, size, sizes, unit)
     top, floor = space.candidates[0], space.candidates[-1]
+    fewest = _fewest_frames(processor, formatter, floor)
+    lo = max(lo, min(fewest, hi))
 
     def cost(n: int, at: Size) -> Cost:
         return measure(processor, formatter, n, *at)
@@ -511,9 +529,10 @@ def plan(
     if requested_frames is not None:
         n = requested_frames
         if not bound.fits(cost(n, floor)):
-            best = most(floor, min(hi, n - 1)) if n > 1 else None
+            best = most(floor, min(hi, n - 1), fewest) if n > fewest else None
             if best is None:
-                raise _too_small(budget, bound, cost(1, floor), 1, floor if space.chosen else None)
+                shown = floor if space.chosen else None
+                raise _too_small(budget, bound, cost(fewest, floor), fewest, shown)
             at = f" (at {_wh(floor)})" if space.chosen else ""
             raise OptionsError(
                 f"{n} frames need {_spent(bound, cost(n, floor))}, over the budget "

@@ -14,7 +14,16 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from vidtt import Clip, Message, OptionsError, TextPart, VideoInfo, VideoPart, registry
+from vidtt import (
+    Clip,
+    FormatterError,
+    Message,
+    OptionsError,
+    TextPart,
+    VideoInfo,
+    VideoPart,
+    registry,
+)
 from vidtt.budget import (
     Budget,
     BudgetPlan,
@@ -311,3 +320,29 @@ def test_several_videos_share_the_budget(models: dict[str, tuple[Any, Any]]) -> 
     assert two.sampler_options() == {"num_frames": 5}
     qwen = planned(*models["qwen"], Budget(max_visual_tokens=60), video_frames=20)
     assert qwen.sampler_options("max_frames") == {"max_frames": 20, "size": qwen.size}
+
+
+@pytest.mark.parametrize("model_type", ["glm4v", "qwen3_vl"])
+def test_processors_refusing_a_lone_frame_are_planned_from_two(model_type: str) -> None:
+    from tiny_models import make_family_processor
+
+    processor = make_family_processor(model_type)
+    formatter = registry.formatter("native-video")
+    with pytest.raises(FormatterError, match="temporal_factor"):
+        counted(processor, formatter, 1, VIDEO)
+    per_two = counted(processor, formatter, 2, VIDEO)
+    chosen = planned(processor, formatter, Budget(max_visual_tokens=3 * per_two), min_frames=1)
+    size = chosen.size or VIDEO
+    assert chosen.num_frames >= 2 and counted(processor, formatter, chosen.num_frames, size) <= (
+        3 * per_two
+    )
+    assert counted(processor, formatter, chosen.num_frames + 1, size) > 3 * per_two
+
+
+def test_importing_the_planner_loads_nothing_heavy() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, vidtt.budget; print(sorted({'torch', 'transformers'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
