@@ -158,6 +158,8 @@ def run_jobs(
 ) -> Summary:
     """Answer the requests `job` has left; `pipeline` may be None when none is valid."""
     summary = job.summary
+    order = [rid for rid, _ in job.requests]
+    compact(job.output_path, order)  # also drops a line a crash cut short
     bar = progress_bar(len(job.todo), progress)
     try:
         with job.output_path.open("a", encoding="utf-8") as out:
@@ -172,15 +174,24 @@ def run_jobs(
                 bar.update()
     finally:
         bar.close()
-        compact(job.output_path, [rid for rid, _ in job.requests])
+        compact(job.output_path, order)
     return summary
 
 
 def progress_bar(total: int, enabled: bool) -> Any:
+    """tqdm on stderr: live on a terminal, an update every 10 s in a log file."""
+    import sys
+
     from tqdm.auto import tqdm
 
+    live = sys.stderr.isatty()
     return tqdm(
-        total=total, unit="req", desc="vidtt run", disable=not enabled or None, dynamic_ncols=True
+        total=total,
+        unit="req",
+        desc="vidtt run",
+        disable=not enabled,
+        mininterval=0.1 if live else 10.0,
+        dynamic_ncols=live,
     )
 
 

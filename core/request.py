@@ -142,9 +142,11 @@ def parse_line(line: str, number: int) -> tuple[Any, Request | str]:
     if not isinstance(rid, (str, int)) or isinstance(rid, bool):
         return number, f"line {number}: id must be a string or an integer"
     try:
-        return rid, parse_request(data, f"line {number}")
+        request = parse_request(data, f"line {number}")
+        request.conversation()  # no videos, no question: known before any model loads
     except OptionsError as exc:
         return rid, str(exc)
+    return rid, request
 
 
 def _rebase(value: Any, base: Path) -> Any:
