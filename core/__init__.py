@@ -47,11 +47,19 @@ from .types import (
 from .version import __version__
 
 
-def __getattr__(name: str) -> Any:
-    if name == "Pipeline":  # loads lazily: it imports nothing heavy, but keeps import cheap
-        from .pipeline import Pipeline
+_LAZY = {  # loaded on first use: they import nothing heavy, but keep `import vidtt` cheap
+    "Pipeline": "pipeline",
+    "Engine": "engine",
+    "FrameCache": "frame_cache",
+    "Request": "request",
+}
 
-        return Pipeline
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
     raise AttributeError(f"module 'vidtt' has no attribute {name!r}")
 
 
@@ -71,7 +79,9 @@ __all__ = [
     "ContextOverflowError",
     "DecodeError",
     "DtypeError",
+    "Engine",
     "FormatterError",
+    "FrameCache",
     "FramesUsed",
     "GenerationError",
     "GenerationOptions",
@@ -85,6 +95,7 @@ __all__ = [
     "PluginError",
     "PromptFormatter",
     "RegistryError",
+    "Request",
     "Sampler",
     "SamplerOptions",
     "SourceError",
