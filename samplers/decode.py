@@ -7,6 +7,7 @@ the caller can decode forward instead. Other streams are decoded forward from th
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
@@ -104,6 +105,7 @@ class Converter:
         self.count, self.coded, self.resize = count, coded, resize
         guard.check_clip(count, *resize.target(*coded))  # same area whichever way up
         self.array: Any = None
+        self.scaler: Any = None
 
     def put(self, row: int, frame: Any) -> int:
         """Convert `frame` into row `row`; return its rotation in degrees."""
@@ -114,16 +116,32 @@ class Converter:
         upright = self.coded if turns % 2 == 0 else self.coded[::-1]
         target = self.resize.target(*upright)
         width, height = target if turns % 2 == 0 else target[::-1]
-        scaled = (width, height) != (frame.width, frame.height)
-        rgb = frame.to_ndarray(
-            format="rgb24", width=width, height=height, interpolation="AREA" if scaled else None
-        )
+        rgb = self._rgb(frame, width, height)
         if turns:
             rgb = np.rot90(rgb, turns)
         if self.array is None:
             self.array = np.empty((self.count, *rgb.shape), dtype=np.uint8)
         self.array[row] = rgb
         return rotation
+
+    def _rgb(self, frame: Any, width: int, height: int) -> Any:
+        """`frame` as RGB at `width` x `height`: a view of one libswscale pass's output. One
+        scaler serves every frame (its setup is kept) and runs on the calling thread, as the
+        decoder's threads keep the other cores busy."""
+        if self.scaler is None:
+            from av.video.reformatter import VideoReformatter
+
+            self.scaler = VideoReformatter()
+        scaled = (width, height) != (frame.width, frame.height)
+        converted = self.scaler.reformat(
+            frame,
+            width=width,
+            height=height,
+            format="rgb24",
+            interpolation="AREA" if scaled else None,
+            threads=1,
+        )
+        return converted.to_ndarray()
 
 
 def decode_frames(
@@ -136,16 +154,32 @@ def decode_frames(
     guard: Guard,
 ) -> Decoded:
     """Decode the frames `targets` (sorted, unique frame indices) into one array."""
-    context = stream.codec_context
-    if context.width * context.height > BIG_FRAME:
-        stream.thread_type = "SLICE"  # frame threads would each hold whole huge frames
-    else:
-        stream.thread_type = "AUTO"
+    _set_threads(stream)
     result = Decoded(None, [False] * len(targets))
     job = Job(container, stream, index, targets, converter, guard, result)
     (_decode_seeking if index.mode == "seek" else _decode_forward)(job, keyframes_only)
     result.array = converter.array
     return result
+
+
+def _set_threads(stream: Any) -> None:
+    """One decoder thread per usable core (FFmpeg's automatic count adds one more, which
+    only contends with the caller's own work); slice threads alone for huge frames, as
+    frame threads would each hold whole frames."""
+    context = stream.codec_context
+    big = context.width * context.height > BIG_FRAME
+    stream.thread_type = "SLICE" if big else "AUTO"
+    context.thread_count = usable_cores()
+
+
+def usable_cores() -> int:
+    """The CPU cores this process may run on (at most FFmpeg's limit of 16 automatic
+    threads)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, 16))
 
 
 @dataclass
