@@ -77,10 +77,8 @@ class PyAVSampler(Sampler):
                 info = video_info(container, stream, index)
                 number = stream.index
                 result = self._seek_decode(container, number, plan)
-            if result is None:  # forward decoding starts from a freshly opened container
-                index.mode = "forward"
-                with media.container() as container:
-                    result = self._decode(container, number, plan)
+            if result is None:
+                result = self._forward_decode(media, number, plan)
         if result.rotation:
             info = rotated(info, result.rotation)
         kept = [k for k, found in enumerate(result.found) if found]
@@ -114,6 +112,18 @@ class PyAVSampler(Sampler):
             return self._decode(container, stream_index, plan)
         except SeekMissed:
             return None
+
+    def _forward_decode(self, media: Any, stream_index: int, plan: Plan) -> Decoded:
+        """Decode forward from a freshly opened container, skipping the packets before entry
+        points; when a skip misses its entry point, once more decoding every packet."""
+        plan.index.mode = "forward"
+        try:
+            with media.container() as container:
+                return self._decode(container, stream_index, plan)
+        except SeekMissed:
+            plan.index.entries = []
+            with media.container() as container:
+                return self._decode(container, stream_index, plan)
 
     def _decode(self, container: Any, stream_index: int, plan: Plan) -> Decoded:
         stream = next(s for s in container.streams if s.index == stream_index)

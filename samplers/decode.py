@@ -7,6 +7,7 @@ the caller can decode forward instead. Other streams are decoded forward from th
 
 from __future__ import annotations
 
+import bisect
 import os
 import time
 from collections.abc import Callable, Generator
@@ -195,16 +196,23 @@ class Job:
     result: Decoded
 
 
-def runs(index: StreamIndex, targets: list[int]) -> list[list[int]]:
-    """Targets grouped so that each group is decoded after one seek: a target joins the group
-    before it when its keyframe is at or before that group's last target."""
+def runs(starts: list[int], targets: list[int]) -> list[list[int]]:
+    """Targets grouped so that each group is decoded from one start (`starts`: sorted frame
+    indices a decoder can start from): a target joins the group before it when its start is
+    at or before that group's last target."""
     groups: list[list[int]] = []
     for target in targets:
-        if groups and index.keyframe_for(target) <= groups[-1][-1]:
+        if groups and start_for(starts, target) <= groups[-1][-1]:
             groups[-1].append(target)
         else:
             groups.append([target])
     return groups
+
+
+def start_for(starts: list[int], frame: int) -> int:
+    """The last of `starts` at or before `frame` (0 if none is)."""
+    at = bisect.bisect_right(starts, frame) - 1
+    return starts[at] if at >= 0 else 0
 
 
 def _decode_seeking(job: Job, keyframes_only: bool) -> None:
@@ -212,7 +220,7 @@ def _decode_seeking(job: Job, keyframes_only: bool) -> None:
     if keyframes_only:
         job.stream.codec_context.skip_frame = "NONKEY"
     row_of = {index.pts[t]: k for k, t in enumerate(job.targets)}
-    for group in runs(index, job.targets):
+    for group in runs(index.keyframes, job.targets):
         start = index.pts[index.keyframe_for(group[0])]
         job.container.seek(start, stream=job.stream, backward=True)
         job.result.seeks += 1
@@ -231,19 +239,35 @@ def _decode_seeking(job: Job, keyframes_only: bool) -> None:
 
 
 def _decode_forward(job: Job, keyframes_only: bool) -> None:
+    """Every frame type is decoded (`keyframes_only` is not used): frame 0 counts as a
+    keyframe of a forward stream whether or not it is one."""
     index, targets = job.index, job.targets
-    by_time = index.match == "pts"
-    if by_time:
-        row_of = {index.pts[t]: k for k, t in enumerate(targets)}
-        if keyframes_only:
-            job.stream.codec_context.skip_frame = "NONKEY"
-    else:
-        row_of = {t: k for k, t in enumerate(targets)}
+    if index.match == "pts":
+        _decode_forward_by_time(job)
+        return
+    row_of = {t: k for k, t in enumerate(targets)}
     wanted = set(row_of)
-    frames = _frames(job, wanted if by_time else None, skip=by_time)
-    key_of = (lambda _, frame: frame.pts) if by_time else (lambda position, _: position)
-    _collect(job, frames, wanted, row_of, key_of)
+    frames = _frames(job, None, skip=False)
+    _collect(job, frames, wanted, row_of, lambda position, _: position)
     _report_missing(job.result, index, sorted(row_of[w] for w in wanted), targets)
+
+
+def _decode_forward_by_time(job: Job) -> None:
+    """Frames recognised by their time. Between groups of targets, the packets before the
+    next group's entry point (`StreamIndex.entries`) are read but not decoded."""
+    index, context = job.index, job.stream.codec_context
+    row_of = {index.pts[t]: k for k, t in enumerate(job.targets)}
+    starts = sorted({0, *index.entries})
+    missing: set[int] = set()
+    for number, group in enumerate(runs(starts, job.targets)):
+        entry = start_for(starts, group[0])
+        if number:
+            context.flush_buffers()  # the last group drained the decoder
+        wanted = {index.pts[t] for t in group}
+        start = index.pts[entry] if number else None
+        frames = _frames(job, wanted, skip=True, start=start)  # frame 0 may not be a keyframe
+        missing |= _collect(job, frames, wanted, row_of, lambda _, frame: frame.pts)
+    _report_missing(job.result, index, sorted(row_of[w] for w in missing), job.targets)
 
 
 def _collect(
@@ -280,11 +304,14 @@ def _report_missing(
         result.warnings.append(f"{len(rows)} asked frame(s) did not decode (at {times} s{more})")
 
 
-def _frames(job: Job, wanted: set[int] | None, skip: bool) -> Generator[Any, None, None]:
-    """Decoded frames from the current position; once every packet of `wanted` was sent the
-    decoder is drained (nothing decoded past the last one needed). With `skip` and `wanted`,
-    frames that nothing refers to are skipped unless wanted. Bad packets are skipped with a
-    warning; the guard checks time and frame size at every packet."""
+def _frames(
+    job: Job, wanted: set[int] | None, skip: bool, start: int | None = None
+) -> Generator[Any, None, None]:
+    """Decoded frames from the current position, or from the keyframe packet whose time is
+    `start` (the packets before it are not decoded); once every packet of `wanted` was sent
+    the decoder is drained (nothing decoded past the last one needed). With `skip` and
+    `wanted`, frames that nothing refers to are skipped unless wanted. Bad packets are
+    skipped with a warning; the guard checks time and frame size at every packet."""
     import av
 
     container, stream, result, guard = job.container, job.stream, job.result, job.guard
@@ -296,6 +323,11 @@ def _frames(job: Job, wanted: set[int] | None, skip: bool) -> Generator[Any, Non
         if packet.size == 0 and packet.pts is None and packet.dts is None:
             continue
         stamp = packet_time(packet)
+        if start is not None:
+            if not (packet.is_keyframe and stamp == start):
+                _check_not_wanted(stamp, wanted, start)
+                continue
+            start = None
         if skip and wanted is not None:
             context.skip_frame = "DEFAULT" if stamp in wanted else "NONREF"
         try:
@@ -316,6 +348,8 @@ def _frames(job: Job, wanted: set[int] | None, skip: bool) -> Generator[Any, Non
             unsent.discard(stamp)
             if not unsent:
                 break
+    if start is not None:
+        raise SeekMissed(f"the stream ended before its keyframe at {start}")
     try:
         flushed = context.decode(None)
     except av.error.FFmpegError:
@@ -323,3 +357,9 @@ def _frames(job: Job, wanted: set[int] | None, skip: bool) -> Generator[Any, Non
     for frame in flushed:
         result.decoded += 1
         yield frame
+
+
+def _check_not_wanted(stamp: int | None, wanted: set[int] | None, start: int) -> None:
+    """A packet skipped on the way to keyframe `start` must not hold a wanted frame."""
+    if wanted is not None and stamp in wanted:
+        raise SeekMissed(f"a wanted frame ({stamp}) comes before its keyframe at {start}")

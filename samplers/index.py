@@ -36,6 +36,9 @@ class StreamIndex:
     match: Literal["pts", "order"] = "pts"
     complete: bool = True
     warnings: list[str] = field(default_factory=list)
+    # forward streams: sorted indices of keyframes after which no frame refers to an earlier
+    # one (H.264 IDR frames), so a forward decode may skip, undecoded, the packets before them
+    entries: list[int] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.pts)
@@ -91,6 +94,7 @@ class _Packets:
     pts: list[int | None] = field(default_factory=list)
     dts: list[int | None] = field(default_factory=list)
     key: list[bool] = field(default_factory=list)
+    clean: list[bool] = field(default_factory=list)  # an entry point (see `StreamIndex`)
 
 
 def packet_time(packet: Any) -> int | None:
@@ -125,6 +129,7 @@ def _read_packets(container: Any, stream: Any, guard: Any) -> tuple[_Packets, li
 
     packets = _Packets()
     warnings: list[str] = []
+    annex_b = _annex_b_h264(stream)
     demuxed = container.demux(stream)
     while True:
         try:
@@ -141,7 +146,26 @@ def _read_packets(container: Any, stream: Any, guard: Any) -> tuple[_Packets, li
         packets.pts.append(packet.pts)
         packets.dts.append(packet.dts)
         packets.key.append(packet.is_keyframe)
+        packets.clean.append(annex_b and packet.is_keyframe and is_idr(bytes(packet)))
     return packets, warnings
+
+
+def _annex_b_h264(stream: Any) -> bool:
+    """Whether the stream is H.264 whose packets are NAL units after start codes (MPEG-TS,
+    raw streams) rather than length-prefixed (MP4, MKV: their extradata starts with 1)."""
+    context = stream.codec_context
+    extradata = context.extradata or b""
+    return context.name == "h264" and extradata[:1] != b"\x01"
+
+
+def is_idr(data: bytes) -> bool:
+    """Whether Annex B H.264 data holds an IDR slice (NAL unit type 5)."""
+    at = data.find(b"\x00\x00\x01")
+    while 0 <= at < len(data) - 3:
+        if data[at + 3] & 0x1F == 5:
+            return True
+        at = data.find(b"\x00\x00\x01", at + 3)
+    return False
 
 
 def _seekable(container: Any, stream: Any, packets: _Packets) -> bool:
@@ -182,11 +206,14 @@ def _forward_index(
     match: Literal["pts", "order"] = (
         "pts" if from_pts and len(segments) == 1 and unique else "order"
     )
-    keyframes = [0]
+    keyframes, entries = [0], []
     if match == "pts":
         order = {t: i for i, t in enumerate(timeline)}
         keyframes = sorted({0} | {order[t] for t, k in zip(times, packets.key) if k})
-    return StreamIndex(timeline, keyframes, time_base, "forward", match)
+        entries = sorted(order[t] for t, clean in zip(times, packets.clean) if clean)
+    index = StreamIndex(timeline, keyframes, time_base, "forward", match)
+    index.entries = entries
+    return index
 
 
 def _segments(times: list[int]) -> list[list[int]]:
