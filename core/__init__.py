@@ -46,7 +46,6 @@ from .types import (
 )
 from .version import __version__
 
-
 _LAZY = {  # loaded on first use: they import nothing heavy, but keep `import vidtt` cheap
     "Pipeline": "pipeline",
     "Engine": "engine",

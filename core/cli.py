@@ -163,6 +163,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--sheet", metavar="FILE.png", help="write a contact sheet (.png, .jpg or .webp)"
     )
     sample.add_argument("--json", action="store_true", help="print video info and frames")
+    sample.add_argument(
+        "--explain",
+        action="store_true",
+        help="with --model: print the frame plan (budget, tokens per frame, frames and size "
+        "chosen, and why) without loading the model's weights",
+    )
     sample.set_defaults(func=commands.cmd_sample)
 
     run = subcommand(sub, "run", "answer a JSONL file of requests with a config's pipeline", common)

@@ -80,6 +80,21 @@ def add_sampling_options(parser: argparse.ArgumentParser) -> None:
         help="frames per second (picks the interval sampler if none is named)",
     )
     group.add_argument(
+        "--max-visual-tokens",
+        type=int,
+        metavar="N",
+        help="choose the frames (and, for models that scale with size, the frame size) that "
+        "fit N visual tokens (see docs/frames.md)",
+    )
+    group.add_argument(
+        "--fit-context",
+        action="store_const",
+        const="context",
+        dest="fit",
+        help="choose the frames that fit the model's context with the question and "
+        "--max-new-tokens",
+    )
+    group.add_argument(
         "-o",
         "--sampler-option",
         type=key_value,
@@ -230,7 +245,7 @@ def generation_settings(args: argparse.Namespace, base: PipelineConfig) -> dict[
 def config_from_args(args: argparse.Namespace, base: PipelineConfig) -> PipelineConfig:
     """`base` (a config file's, or the defaults) with every command-line option laid over it."""
     data = base.model_dump(exclude_unset=True)
-    for key in ("model", "backend", "dtype", "formatter"):
+    for key in ("model", "backend", "dtype", "formatter", "max_visual_tokens", "fit"):
         if getattr(args, key, None):
             data[key] = getattr(args, key)
     data["sampler"], data["sampler_options"] = sampler_settings(args, base, base.registry())

@@ -60,6 +60,12 @@ class PipelineConfig(BaseModel):
     sampler: str = Field("uniform", min_length=1)
     sampler_options: dict[str, Any] = Field(default_factory=dict)
     formatter: str = Field("auto", min_length=1, description="'auto' or a formatter name")
+    max_visual_tokens: int | None = Field(
+        None, ge=1, description="choose frames (and size) to fit this many visual tokens"
+    )
+    fit: Literal["context"] | None = Field(
+        None, description="'context': choose frames that fit the context with the prompt"
+    )
     generation: GenerationOptions = Field(default_factory=GenerationOptions)
     trust_remote_code: bool = False
     plugins: list[str] | None = Field(
