@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .errors import BackendUnavailableError, DtypeError, OptionsError
-from .types import Clip, Message, VideoSource
+from .types import Clip, Message, VideoInfo, VideoSource
 from .validation import describe
 
 DTYPES = ("float32", "float16", "bfloat16")
@@ -71,6 +71,11 @@ class Sampler(ABC):
     @abstractmethod
     def sample(self, source: VideoSource, options: SamplerOptions) -> Clip:
         """Decode and return the chosen frames of `source`."""
+
+    def probe(self, source: VideoSource) -> VideoInfo | None:
+        """The video's frame count, size and duration without decoding frames, or None when
+        this sampler cannot tell (a visual-token budget then plans without them)."""
+        return None
 
 
 class PromptFormatter(ABC):

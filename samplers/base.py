@@ -62,6 +62,11 @@ class PyAVSampler(Sampler):
                 f"{source.label} could not be decoded: {type(exc).__name__}: {exc}"
             ) from exc
 
+    def probe(self, source: VideoSource) -> VideoInfo | None:
+        from .probe import probe
+
+        return probe(VideoSource.of(source))
+
     def _sample(self, source: VideoSource, options: SamplerOptions, limits: Limits) -> Clip:
         guard = Guard(limits, source.label)
         with open_media(source) as media:
