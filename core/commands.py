@@ -50,6 +50,8 @@ def prepared(args: argparse.Namespace, question: Any = None, ask: bool = True) -
     registry = config.registry()
     preflight(config, registry, args.videos, question, ask=ask)
     config, _ = with_model_defaults(config, sampler_chosen(args))
+    if config.max_visual_tokens or config.fit:  # the budget plans with the model's processor
+        return build_pipeline(config), list(args.videos)
     clips = sample_videos(config, registry, args.videos)
     return build_pipeline(config), clips
 
@@ -110,7 +112,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
     pipe, clips = prepared(args, ask=False)
     interactive = sys.stdin.isatty()
     read = terminal_reader() if interactive else piped_reader()
-    if interactive:
+    if interactive and all(isinstance(c, Clip) for c in clips):
         times = "; ".join(", ".join(f"{t:.1f}" for t in c.timestamps) for c in clips)
         print(
             f"vidtt: {len(clips)} video(s) sampled (frames at {times} s). "
@@ -130,7 +132,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
     return 0
 
 
-def user_turn(text: str, clips: list[Clip]) -> dict[str, Any]:
+def user_turn(text: str, clips: list[Any]) -> dict[str, Any]:
     content: list[dict[str, Any]] = [{"type": "video", "video": c} for c in clips]
     return {"role": "user", "content": [*content, {"type": "text", "text": text}]}
 
@@ -203,21 +205,43 @@ def cmd_sample(args: argparse.Namespace) -> int:
     config = command_config(args)
     registry = config.registry()
     preflight(config, registry, [args.video], ask=False)
-    rule = ""
+    rule, plan = "", None
     if "model" in config.model_fields_set:
         config, rule = with_model_defaults(config, sampler_chosen(args))
-    [clip] = sample_videos(config, registry, [args.video])
+    if args.explain:
+        clip, plan = explained_clip(args, config, registry)
+        rule = plan["reason"]
+        args.sheet = args.sheet or f"{Path(args.video).stem}-frames.png"
+    else:
+        [clip] = sample_videos(config, registry, [args.video])
     if args.out:
         write_frames(clip, Path(args.out))
     if args.sheet:
         contact_sheet(clip).save(args.sheet)
     if args.json:
-        print(json.dumps({**clip_report(clip), "rule": rule}, indent=2))
+        print(json.dumps({**clip_report(clip), "rule": rule, "plan": plan}, indent=2))
         return 0
     print_clip(args.video, clip)
     if rule:
         print(f"frames chosen by: {rule}")
+    if args.explain:
+        print(f"contact sheet: {args.sheet}")
     return 0
+
+
+def explained_clip(args: argparse.Namespace, config: PipelineConfig, registry: Any) -> tuple:
+    """The clip the model's pipeline would sample (its budget applied), and the plan."""
+    from . import limits
+    from .explain import describe, plan_sampling
+    from .types import VideoSource
+
+    if "model" not in config.model_fields_set:
+        raise OptionsError("--explain: name the model with --model (or a config file's model)")
+    options, plan, processor, formatter = plan_sampling(config, registry, args.video)
+    sampler = registry.sampler(config.sampler)
+    with limits.use(config.limits):
+        clip = sampler.sample(VideoSource.of(args.video), options)
+    return clip, describe(clip, plan, processor, formatter)
 
 
 def clip_report(clip: Clip) -> dict[str, Any]:

@@ -8,6 +8,7 @@ answers = pipe.batch([{"videos": ["a.mp4"], "question": "Who?", "num_frames": 16
 
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from . import generate, limits
+from .budget import BudgetPlan
 from .config import PipelineConfig, load_config
 from .engine import Engine
 from .errors import ConfigError, FormatterError, OptionsError, VidttError
@@ -217,7 +219,11 @@ class Pipeline:
         sampler, sampler_options = self.sampler_for(request)
         started = time.perf_counter()
         with limits.use(self.config.limits):
-            resolved = self.resolve_media(conversation, sampler, sampler_options)
+            conversation = self.resolve_media(conversation, videos=False)
+            sampler_options, plan = self.plan_frames(
+                request, conversation, sampler, sampler_options, options
+            )
+            resolved = self.resolve_media(conversation, sampler, sampler_options, plan)
         return Prepared(
             conversation=resolved,
             options=options,
@@ -305,20 +311,56 @@ class Pipeline:
             }
         return sampler, sampler.options(**{**base, **wanted})
 
+    def plan_frames(
+        self,
+        request: Request,
+        conversation: list[Message],
+        sampler: Sampler,
+        options: SamplerOptions,
+        generation: GenerationOptions,
+    ) -> tuple[SamplerOptions, BudgetPlan | None]:
+        """The sampler options within the request's (or the config's) visual-token budget,
+        and the plan; unchanged without a budget."""
+        from .planning import budget_of, plan_request
+
+        settings = {"max_visual_tokens": self.config.max_visual_tokens, "fit": self.config.fit}
+        settings.update(request.model_dump(include={"max_visual_tokens", "fit"}, exclude_none=True))
+        budget = budget_of(settings)
+        if budget is None:
+            return options, None
+        key = sampler.frames_option()
+        given = dict(request.sampler_options)
+        if sampler.name == self.config.sampler:
+            given = {**self.config.sampler_options, **given}
+        return plan_request(
+            budget,
+            processor=self.processor,
+            formatter=self.formatter,
+            sampler=sampler,
+            options=options,
+            conversation=conversation,
+            explicit=given.get(key) if key else None,
+            context=self.engine.context_size(),
+            max_new_tokens=generation.max_new_tokens,
+        )
+
     def resolve_media(
         self,
         conversation: list[Message],
         sampler: Sampler | None = None,
         options: SamplerOptions | None = None,
+        plan: BudgetPlan | None = None,
+        videos: bool = True,
     ) -> list[Message]:
-        """The conversation with every video sampled into a Clip and every image loaded."""
+        """The conversation with every image loaded and (with `videos`) every video sampled
+        into a Clip."""
         resolved, number = [], 0
         for message in conversation:
             parts: list[Any] = []
             for part in message.content:
-                if isinstance(part, VideoPart):
+                if isinstance(part, VideoPart) and videos:
                     number += 1
-                    clip = self.sample(part.video, number, sampler, options)
+                    clip = self.sample(part.video, number, sampler, options, plan)
                     parts.append(VideoPart(video=clip))
                 elif isinstance(part, ImagePart):
                     parts.append(ImagePart(image=load_image(part.image)))
@@ -333,6 +375,7 @@ class Pipeline:
         number: int = 1,
         sampler: Sampler | None = None,
         options: SamplerOptions | None = None,
+        plan: BudgetPlan | None = None,
     ) -> Clip:
         """Sample one video with the configured (or given) sampler; a Clip passes through.
         Each video is decoded once per sampler setting while it stays in the frame cache."""
@@ -340,18 +383,21 @@ class Pipeline:
             return video
         sampler = sampler or self.sampler
         options = options or self.sampler_options
-        rule = (
-            self.frames_rule
-            if sampler is self.sampler and options is self.sampler_options
-            else "the request's sampler settings"
-        )
+        rule = self.frames_rule
+        if plan is not None:
+            rule = f"the visual-token budget: {plan.reason}"
+        elif sampler is not self.sampler or options is not self.sampler_options:
+            rule = "the request's sampler settings"
         try:
             source = VideoSource.of(video)
             key = source_key(source)
             if key is not None:
                 key = (*key, sampler.name, options.model_dump_json())
-            clip = self.cache.get(key, lambda: sampler.sample(source, options))
-            clip.metadata.setdefault("frames_rule", rule)
+            cached = self.cache.get(key, lambda: sampler.sample(source, options))
+            clip = copy.copy(cached)  # its own notes; the frames stay shared
+            clip.metadata = {**cached.metadata, "frames_rule": rule}
+            if plan is not None:
+                clip.metadata["budget"] = plan.model_dump()
             return clip
         except VidttError as exc:
             label = getattr(video, "label", None) or (
@@ -473,6 +519,7 @@ def frames_used(conversation: list[Message]) -> list[FramesUsed]:
             indices=list(p.video.indices),
             timestamps=list(p.video.timestamps),
             rule=p.video.metadata.get("frames_rule", "a Clip sampled by the caller"),
+            budget=p.video.metadata.get("budget"),
         )
         for m in conversation
         for p in m.content

@@ -15,7 +15,7 @@ from __future__ import annotations
 import difflib
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -42,6 +42,8 @@ class Request(BaseModel):
     sampler_options: dict[str, Any] = Field(default_factory=dict)
     generation: dict[str, Any] = Field(default_factory=dict)
     timestamps: bool | None = Field(None, description="say when each frame was taken")
+    max_visual_tokens: int | None = Field(None, ge=1, description="a visual-token budget")
+    fit: Literal["context"] | None = Field(None, description="'context': fit the context")
 
     @field_validator("videos", mode="before")
     @classmethod

@@ -393,6 +393,9 @@ class FramesUsed(BaseModel):
     indices: list[int]
     timestamps: list[float]
     rule: str = Field("", description="what chose the frames: your settings, the model's, vidtt's")
+    budget: dict[str, Any] | None = Field(
+        None, description="the visual-token budget's plan, when one chose the frames"
+    )
 
 
 class Answer(BaseModel):
