@@ -210,6 +210,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_request_options(run)
     run.set_defaults(func=commands.cmd_run)
 
+    from .serve_cli import add_serve_parser
+
+    add_serve_parser(sub, common)
+
     demo = subcommand(sub, "demo", "a first run with no download: tiny model, made video", common)
     demo.add_argument("--backend", help="auto (default), cpu, cuda, ...")
     demo.set_defaults(func=commands.cmd_demo)

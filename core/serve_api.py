@@ -1,0 +1,493 @@
+"""The OpenAI chat-completions request, read into a vidtt `Request`, for `vidtt serve`.
+
+Every mistake is an `APIError` that names the offending field (`param`) the way OpenAI's API
+does; nothing here imports FastAPI, so the rules can be tested without a server. Media are
+turned into what a `Pipeline` samples: http(s) URLs as they are (fetched later under
+`vidtt.limits`), `data:` URLs as bytes (videos) or PIL images, and local paths only inside the
+allowed folder (after following symlinks).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import difflib
+import io
+import math
+import os
+import re
+import urllib.parse
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import (
+    ContextOverflowError,
+    GenerationError,
+    LimitError,
+    VidttError,
+)
+from .fetch import redact
+from .request import SAMPLING_KEYS, Request, parse_request
+from .types import ImagePart, Message, TextPart, VideoPart
+
+MAX_STOP = 4  # OpenAI's limit on stop sequences
+PART_TYPES = ("text", "image_url", "video_url", "video", "image")
+# Fields OpenAI defines that vidtt accepts and ignores (they change nothing it does).
+IGNORED = frozenset(
+    {"user", "metadata", "store", "service_tier", "safety_identifier", "parallel_tool_calls"}
+)
+# Fields accepted only at their neutral value.
+NEUTRAL = {
+    "frequency_penalty": 0,
+    "presence_penalty": 0,
+    "logprobs": False,
+    "top_logprobs": None,
+    "logit_bias": {},
+    "tools": [],
+    "tool_choice": "none",
+    "response_format": {"type": "text"},
+    "modalities": ["text"],
+}
+OPENAI_FIELDS = frozenset(
+    {
+        "model",
+        "messages",
+        "max_tokens",
+        "max_completion_tokens",
+        "temperature",
+        "top_p",
+        "seed",
+        "stop",
+        "n",
+        "stream",
+        "stream_options",
+    }
+)
+VIDTT_FIELDS = frozenset(
+    {*SAMPLING_KEYS, "sampler", "sampler_options", "timestamps", "min_tokens", "top_k"}
+    | {"repetition_penalty", "max_visual_tokens", "fit"}
+)
+KNOWN = OPENAI_FIELDS | VIDTT_FIELDS | IGNORED | frozenset(NEUTRAL)
+
+
+class APIError(Exception):
+    """An error answer: HTTP status and OpenAI's error object."""
+
+    def __init__(
+        self,
+        message: str,
+        status: int = 400,
+        type: str = "invalid_request_error",
+        param: str | None = None,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message, self.status, self.type = message, status, type
+        self.param, self.code = param, code
+        self.headers = headers or {}
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "error": {
+                "message": self.message,
+                "type": self.type,
+                "param": self.param,
+                "code": self.code,
+            }
+        }
+
+
+def from_vidtt(exc: VidttError) -> APIError:
+    """A vidtt error as the answer a client sees (never a traceback)."""
+    message = redact(str(exc)) or type(exc).__name__
+    if isinstance(exc, ContextOverflowError):
+        return APIError(message, code="context_length_exceeded")
+    if isinstance(exc, GenerationError):
+        return APIError(message, status=500, type="server_error", code="generation_failed")
+    if isinstance(exc, LimitError):
+        return APIError(message, code="limit_exceeded")
+    return APIError(message, code=_snake(type(exc).__name__))
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name.removesuffix("Error")).lower() + "_error"
+
+
+@dataclass(frozen=True)
+class ServeLimits:
+    """What one request may ask of the server."""
+
+    max_videos: int = 8
+    max_images: int = 16
+    max_frames: int = 256  # video frames over all the videos of a request
+    allowed_local_media_path: Path | None = None  # resolved; None: no local files
+
+
+@dataclass
+class ChatRequest:
+    """A chat-completions request read and checked, its media not yet loaded."""
+
+    model: str | None
+    messages: list[dict[str, Any]]  # as sent; `media_request` loads them
+    generation: dict[str, Any]
+    sampler: str | None
+    sampler_options: dict[str, Any]
+    timestamps: bool | None
+    stream: bool
+    include_usage: bool
+    extra: dict[str, Any]  # fields passed on to Request as they are (max_visual_tokens, fit)
+
+
+def parse_chat(body: Any, limits: ServeLimits) -> ChatRequest:
+    """Check the JSON body of `POST /v1/chat/completions` (no media is read here)."""
+    if not isinstance(body, dict):
+        raise APIError("the request body must be a JSON object")
+    unknown = sorted(k for k in body if k not in KNOWN)
+    if unknown:
+        close = difflib.get_close_matches(str(unknown[0]), sorted(KNOWN), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise APIError(
+            f"unrecognized request argument {str(unknown[0])[:60]!r}{hint}", param=unknown[0]
+        )
+    for name, neutral in NEUTRAL.items():
+        value = body.get(name)
+        if value is not None and value != neutral and value not in ({}, [], False, 0, ""):
+            raise APIError(
+                f"{name} is not supported by vidtt serve", param=name, code="unsupported"
+            )
+    if "max_visual_tokens" in body or "fit" in body:
+        missing = [k for k in ("max_visual_tokens", "fit") if k in body]
+        if not all(k in Request.model_fields for k in missing):
+            raise APIError(f"{missing[0]} is not supported by this vidtt", param=missing[0])
+    model = _optional(body, "model", str)
+    n = _optional(body, "n", int)
+    if n is not None and n != 1:
+        raise APIError("only n=1 is supported: send the request several times", param="n")
+    stream = bool(_optional(body, "stream", bool))
+    options = _optional(body, "stream_options", dict)
+    if options is not None and not stream:
+        raise APIError("stream_options is only allowed with stream: true", param="stream_options")
+    include_usage = False
+    if options:
+        unknown_options = sorted(set(options) - {"include_usage", "continuous_usage_stats"})
+        if unknown_options:
+            raise APIError(f"unknown stream option {unknown_options[0]!r}", param="stream_options")
+        include_usage = bool(_optional(options, "include_usage", bool, "stream_options."))
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise APIError("messages must be a non-empty list of messages", param="messages")
+    count_media(messages, limits)
+    sampler_options = dict(_optional(body, "sampler_options", dict) or {})
+    sampler_options.update({k: body[k] for k in SAMPLING_KEYS if body.get(k) is not None})
+    check_frame_counts(sampler_options, messages, limits)
+    timestamps = _optional(body, "timestamps", bool)
+    sampler = _optional(body, "sampler", str)
+    extra = {k: body[k] for k in ("max_visual_tokens", "fit") if body.get(k) is not None}
+    return ChatRequest(
+        model=model,
+        messages=messages,
+        generation=generation(body),
+        sampler=sampler,
+        sampler_options=sampler_options,
+        timestamps=timestamps,
+        stream=stream,
+        include_usage=include_usage,
+        extra=extra,
+    )
+
+
+def _optional(data: dict[str, Any], key: str, kind: type, prefix: str = "") -> Any:
+    value = data.get(key)
+    if value is None:
+        return None
+    ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
+    if kind is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        ok = ok and math.isfinite(value)
+    if not ok:
+        names = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
+        raise APIError(
+            f"{prefix}{key} must be {names.get(kind, 'an object')}", param=f"{prefix}{key}"
+        )
+    return value
+
+
+def generation(body: dict[str, Any]) -> dict[str, Any]:
+    """OpenAI's sampling fields as vidtt `GenerationOptions` fields (unset ones left out)."""
+    out: dict[str, Any] = {}
+    for key in ("max_completion_tokens", "max_tokens"):
+        value = _optional(body, key, int)
+        if value is not None:
+            if value < 1:
+                raise APIError(f"{key} must be at least 1", param=key)
+            out.setdefault("max_new_tokens", value)
+    minimum = _optional(body, "min_tokens", int)
+    if minimum is not None:
+        if minimum < 0:
+            raise APIError("min_tokens must be 0 or more", param="min_tokens")
+        out["min_new_tokens"] = minimum
+    temperature = _optional(body, "temperature", float)
+    top_p = _optional(body, "top_p", float)
+    top_k = _optional(body, "top_k", int)
+    if temperature is not None and not 0 <= temperature <= 2:
+        raise APIError("temperature must be between 0 and 2", param="temperature")
+    if top_p is not None and not 0 < top_p <= 1:
+        raise APIError("top_p must be above 0 and at most 1", param="top_p")
+    if top_k is not None and top_k < 1:
+        raise APIError("top_k must be at least 1", param="top_k")
+    if temperature == 0:
+        out["do_sample"] = False  # greedy, whatever top_p and top_k say
+    elif temperature is not None or (top_p is not None and top_p < 1) or top_k is not None:
+        out["do_sample"] = True
+        if temperature is not None:
+            out["temperature"] = float(temperature)
+        if top_p is not None:
+            out["top_p"] = float(top_p)
+        if top_k is not None:
+            out["top_k"] = top_k
+    penalty = _optional(body, "repetition_penalty", float)
+    if penalty is not None:
+        if penalty <= 0:
+            raise APIError("repetition_penalty must be above 0", param="repetition_penalty")
+        out["repetition_penalty"] = float(penalty)
+    seed = _optional(body, "seed", int)
+    if seed is not None:
+        out["seed"] = seed
+    stop = body.get("stop")
+    if stop is not None:
+        stops = [stop] if isinstance(stop, str) else stop
+        if not isinstance(stops, list) or not all(isinstance(s, str) and s for s in stops):
+            raise APIError("stop must be a non-empty string or a list of them", param="stop")
+        if len(stops) > MAX_STOP:
+            raise APIError(f"stop takes at most {MAX_STOP} strings", param="stop")
+        if stops:
+            out["stop"] = stops
+    return out
+
+
+# -- messages ---------------------------------------------------------------------------------
+def _parts(message: Any, where: str) -> list[Any]:
+    if not isinstance(message, dict):
+        raise APIError(f"{where} must be an object with a role and content", param=where)
+    content = message.get("content")
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}]
+    if not isinstance(content, list) or not content:
+        raise APIError(
+            f"{where}.content must be a string or a non-empty list of parts",
+            param=f"{where}.content",
+        )
+    return content
+
+
+def count_media(messages: list[Any], limits: ServeLimits) -> None:
+    """Refuse unknown roles and part types, and more videos or images than allowed."""
+    videos = images = 0
+    for i, message in enumerate(messages):
+        where = f"messages[{i}]"
+        role = message.get("role") if isinstance(message, dict) else None
+        if role not in ("system", "developer", "user", "assistant"):
+            raise APIError(
+                f"{where}.role must be system, developer, user or assistant, not {role!r}",
+                param=f"{where}.role",
+            )
+        extra = sorted(set(message) - {"role", "content", "name"})
+        if extra:
+            raise APIError(
+                f"{where}.{extra[0]} is not supported by vidtt serve", param=f"{where}.{extra[0]}"
+            )
+        for j, part in enumerate(_parts(message, where)):
+            kind = part.get("type") if isinstance(part, dict) else None
+            if kind not in PART_TYPES:
+                raise APIError(
+                    f"unsupported content part type {kind!r} in {where}.content[{j}]: use "
+                    "text, image_url, video_url or video",
+                    param=f"{where}.content[{j}].type",
+                    code="unsupported_content_type",
+                )
+            videos += kind in ("video_url", "video")
+            images += kind in ("image_url", "image")
+    if videos > limits.max_videos:
+        raise APIError(
+            f"the request has {videos} videos; this server takes at most {limits.max_videos}",
+            param="messages",
+            code="too_many_videos",
+        )
+    if images > limits.max_images:
+        raise APIError(
+            f"the request has {images} images; this server takes at most {limits.max_images}",
+            param="messages",
+            code="too_many_images",
+        )
+
+
+def check_frame_counts(options: dict[str, Any], messages: list[Any], limits: ServeLimits) -> None:
+    """Refuse, before any video is read, a frame count that is over the limit by itself."""
+    videos = sum(
+        isinstance(p, dict) and p.get("type") in ("video_url", "video")
+        for m in messages
+        for p in _parts(m, "messages")
+    )
+    for key in ("num_frames", "max_frames"):
+        value = options.get(key)
+        if (
+            isinstance(value, int)
+            and not isinstance(value, bool)
+            and value * videos > (limits.max_frames)
+        ):
+            raise APIError(
+                f"{key}={value} for {videos} video(s) is over this server's limit of "
+                f"{limits.max_frames} frames per request",
+                param=key,
+                code="too_many_frames",
+            )
+
+
+def build_request(chat: ChatRequest, limits: ServeLimits) -> Request:
+    """The vidtt Request, its media loaded (data: URLs decoded, local paths checked). Reads
+    files and decodes images: call it in a worker thread."""
+    messages = []
+    for i, message in enumerate(chat.messages):
+        where = f"messages[{i}]"
+        parts: list[Any] = []
+        for j, part in enumerate(_parts(message, where)):
+            parts.append(_part(part, f"{where}.content[{j}]", limits))
+        role = "system" if message["role"] == "developer" else message["role"]
+        messages.append(Message(role=role, content=parts))
+    fields = {
+        "messages": messages,
+        "sampler": chat.sampler,
+        "sampler_options": chat.sampler_options,
+        "generation": chat.generation,
+        "timestamps": chat.timestamps,
+        **chat.extra,
+    }
+    return parse_request({k: v for k, v in fields.items() if v is not None})
+
+
+def _part(part: dict[str, Any], where: str, limits: ServeLimits) -> Any:
+    kind = part["type"]
+    if kind == "text":
+        text = part.get("text")
+        if not isinstance(text, str):
+            raise APIError(f"{where}.text must be a string", param=f"{where}.text")
+        return TextPart(text=text)
+    video = kind in ("video_url", "video")
+    if kind in ("video_url", "image_url"):
+        value = part.get(kind)
+        url = value.get("url") if isinstance(value, dict) else value
+        param = f"{where}.{kind}.url" if isinstance(value, dict) else f"{where}.{kind}"
+    else:
+        key = next((k for k in (kind, "url", "path") if k in part), kind)
+        url, param = part.get(key), f"{where}.{key}"
+    if not isinstance(url, str) or not url:
+        raise APIError(f"{param} must be a URL string", param=param)
+    media = media_value(url, video, param, limits)
+    return VideoPart(video=media) if video else ImagePart(image=media)
+
+
+def media_value(url: str, video: bool, param: str, limits: ServeLimits) -> Any:
+    """What the pipeline reads for one URL: the URL itself (http/https), bytes or a PIL image
+    (data:), or a checked absolute path (file: URLs and paths, inside the allowed folder)."""
+    scheme = url.split(":", 1)[0].lower() if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:", url) else ""
+    if scheme in ("http", "https"):
+        return url
+    if scheme == "data":
+        data = decode_data_url(url, video, param)
+        return data if video else open_image(data, param)
+    if scheme == "file":
+        parsed = urllib.parse.urlsplit(url)
+        if parsed.netloc not in ("", "localhost"):
+            raise APIError(f"{param}: file URLs must name a local path", param=param)
+        return local_path(urllib.parse.unquote(parsed.path), param, limits)
+    if scheme and len(scheme) > 1:  # (one letter: a Windows drive)
+        raise APIError(
+            f"{param}: the URL scheme {scheme!r} is not allowed; use http(s), data: or a file "
+            "inside the server's allowed media folder",
+            param=param,
+            code="invalid_url",
+        )
+    return local_path(url, param, limits)
+
+
+def local_path(text: str, param: str, limits: ServeLimits) -> str:
+    """The real path of `text` when it lies inside the allowed folder (symlinks followed;
+    relative paths are read from the folder); refused otherwise."""
+    allowed = limits.allowed_local_media_path
+    if allowed is None:
+        raise APIError(
+            f"{param}: local files are not served; send an http(s) or data: URL (the server "
+            "can allow a folder with --allowed-local-media-path)",
+            param=param,
+            code="local_path_not_allowed",
+        )
+    path = Path(text)
+    real = Path(os.path.realpath(path if path.is_absolute() else allowed / path))
+    if real != allowed and allowed not in real.parents:
+        raise APIError(
+            f"{param}: {text!r} is outside the server's allowed media folder",
+            param=param,
+            code="local_path_not_allowed",
+        )
+    if not real.is_file():
+        raise APIError(f"{param}: no such file {text!r} in the allowed media folder", param=param)
+    return str(real)
+
+
+DATA_URL = re.compile(r"^data:(?P<type>[^;,]*)(?P<params>(;[^;,]*)*),(?P<data>.*)$", re.S)
+
+
+def decode_data_url(url: str, video: bool, param: str) -> bytes:
+    match = DATA_URL.match(url)
+    if not match:
+        raise APIError(f"{param}: malformed data: URL", param=param, code="invalid_url")
+    mime = match["type"].strip().lower()
+    wanted = "video/" if video else "image/"
+    if mime and not mime.startswith(wanted) and mime != "application/octet-stream":
+        raise APIError(
+            f"{param}: a data: URL of type {mime!r} where {wanted}* was expected", param=param
+        )
+    if "base64" not in [p.strip().lower() for p in match["params"].split(";")]:
+        raise APIError(f"{param}: data: URLs must be base64 encoded", param=param)
+    try:
+        data = base64.b64decode(re.sub(r"\s+", "", match["data"]), validate=True)
+    except (binascii.Error, ValueError):
+        raise APIError(f"{param}: the data: URL is not valid base64", param=param) from None
+    if not data:
+        raise APIError(f"{param}: the data: URL is empty", param=param)
+    return data
+
+
+def open_image(data: bytes, param: str) -> Any:
+    """A PIL RGB image from encoded bytes, within vidtt's pixel limit."""
+    import warnings
+
+    from PIL import Image, UnidentifiedImageError
+
+    from . import limits as limits_module
+
+    max_pixels = limits_module.current().max_pixels
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+            if image.width * image.height > max_pixels:
+                raise APIError(
+                    f"{param}: the image has {image.width}x{image.height} pixels, over the "
+                    f"limit of {max_pixels}",
+                    param=param,
+                    code="limit_exceeded",
+                )
+            return image.convert("RGB")
+    except APIError:
+        raise
+    except (
+        UnidentifiedImageError,
+        OSError,
+        ValueError,
+        Image.DecompressionBombError,
+        Image.DecompressionBombWarning,
+    ) as exc:
+        raise APIError(f"{param}: cannot read the image: {exc}", param=param) from None

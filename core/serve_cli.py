@@ -1,0 +1,212 @@
+"""`vidtt serve`: its command-line options and the command (FastAPI and uvicorn load only when
+it runs)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from .cli_options import add_model_options, add_request_options
+from .errors import OptionsError, VidttError
+
+API_KEY_VARIABLE = "VIDTT_API_KEY"
+
+
+class MissingExtraError(VidttError):
+    """FastAPI or uvicorn is not installed."""
+
+
+def add_serve_parser(sub: Any, common: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Register `vidtt serve` (same model, sampling and generation options as `vidtt ask`)."""
+    from .cli import subcommand
+
+    serve = subcommand(sub, "serve", "serve a model over an OpenAI-compatible HTTP API", common)
+    serve.add_argument(
+        "config_file",
+        nargs="?",
+        metavar="CONFIG",
+        help="a pipeline config file (YAML, TOML or JSON); other options override it",
+    )
+    server = serve.add_argument_group("server")
+    server.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    server.add_argument("--port", type=int, default=8000, help="port to listen on (8000)")
+    server.add_argument(
+        "--api-key",
+        metavar="KEY",
+        help=f"require 'Authorization: Bearer KEY' (default: ${API_KEY_VARIABLE}, if set)",
+    )
+    server.add_argument(
+        "--served-model-name",
+        metavar="NAME",
+        help="the model name clients send and see (default: --model)",
+    )
+    server.add_argument(
+        "--allowed-local-media-path",
+        metavar="DIR",
+        help="serve local files (file:// URLs or paths) from inside DIR only; none by default",
+    )
+    server.add_argument(
+        "--max-batch-size",
+        type=int,
+        default=8,
+        metavar="N",
+        help="requests generated together at most (8)",
+    )
+    server.add_argument(
+        "--max-wait-ms",
+        type=float,
+        default=10.0,
+        metavar="MS",
+        help="how long a batch waits for more requests (10 ms)",
+    )
+    server.add_argument(
+        "--max-queue",
+        type=int,
+        default=64,
+        metavar="N",
+        help="requests in the server at once; more get 503 with Retry-After (64)",
+    )
+    server.add_argument(
+        "--request-timeout",
+        type=float,
+        default=600.0,
+        metavar="SECONDS",
+        help="a request still unanswered after this gets 504 and stops (600)",
+    )
+    server.add_argument(
+        "--media-workers",
+        type=int,
+        default=4,
+        metavar="N",
+        help="threads fetching, decoding and sampling media (4)",
+    )
+    server.add_argument(
+        "--max-body-mb",
+        type=float,
+        default=64.0,
+        metavar="MB",
+        help="largest request body, data: URLs included; larger gets 413 (64)",
+    )
+    server.add_argument(
+        "--max-videos", type=int, default=8, metavar="N", help="videos per request (8)"
+    )
+    server.add_argument(
+        "--max-images", type=int, default=16, metavar="N", help="images per request (16)"
+    )
+    server.add_argument(
+        "--max-frames",
+        type=int,
+        default=256,
+        metavar="N",
+        help="video frames per request, all its videos together (256)",
+    )
+    server.add_argument(
+        "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
+    )
+    server.add_argument("--no-access-log", action="store_true", help="no line per request")
+    add_model_options(serve)
+    add_request_options(serve)
+    serve.set_defaults(func=cmd_serve)
+    return serve
+
+
+def settings_from_args(args: argparse.Namespace, model: str) -> Any:
+    from .serve_api import ServeLimits
+    from .server import ServeSettings
+
+    positive = {
+        "--max-batch-size": args.max_batch_size,
+        "--max-queue": args.max_queue,
+        "--media-workers": args.media_workers,
+        "--max-frames": args.max_frames,
+        "--request-timeout": args.request_timeout,
+        "--max-body-mb": args.max_body_mb,
+    }
+    for flag, value in positive.items():
+        if value <= 0:
+            raise OptionsError(f"{flag} must be above 0, not {value:g}")
+    for flag, value in {
+        "--max-videos": args.max_videos,
+        "--max-images": args.max_images,
+        "--max-wait-ms": args.max_wait_ms,
+    }.items():
+        if value < 0:
+            raise OptionsError(f"{flag} must be 0 or more, not {value:g}")
+    if not 0 < args.port < 65536:
+        raise OptionsError(f"--port must be between 1 and 65535, not {args.port}")
+    allowed = None
+    if args.allowed_local_media_path:
+        folder = Path(args.allowed_local_media_path).expanduser()
+        if not folder.is_dir():
+            raise OptionsError(f"--allowed-local-media-path {folder}: no such folder")
+        allowed = Path(os.path.realpath(folder))
+    key = args.api_key if args.api_key is not None else os.environ.get(API_KEY_VARIABLE)
+    return ServeSettings(
+        served_model_name=args.served_model_name or model,
+        api_key=key or None,
+        max_batch_size=args.max_batch_size,
+        max_wait=args.max_wait_ms / 1000,
+        max_queue=args.max_queue,
+        request_timeout=args.request_timeout,
+        workers=args.media_workers,
+        max_body_bytes=int(args.max_body_mb * (1 << 20)),
+        timestamps=args.timestamps,
+        limits=ServeLimits(
+            max_videos=args.max_videos,
+            max_images=args.max_images,
+            max_frames=args.max_frames,
+            allowed_local_media_path=allowed,
+        ),
+    )
+
+
+def check_extra() -> None:
+    try:
+        import fastapi  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError as exc:
+        raise MissingExtraError(
+            f"vidtt serve needs FastAPI and uvicorn ({exc.name} is missing): "
+            "pip install 'vidtt[serve]'"
+        ) from None
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .commands import build_pipeline, command_config, sampler_chosen, with_model_defaults
+    from .interrupt import cancel
+    from .preflight import preflight
+
+    check_extra()
+    if args.config_file and args.config:
+        raise OptionsError("give the config file as CONFIG or with --config, not both")
+    args.config = args.config or args.config_file
+    config = command_config(args)
+    settings = settings_from_args(args, config.model)
+    preflight(config, config.registry(), ask=False)
+    config, _ = with_model_defaults(config, sampler_chosen(args))
+    pipeline = build_pipeline(config)
+
+    from .server import serve
+
+    print(
+        f"vidtt: serving {settings.served_model_name} at http://{args.host}:{args.port}/v1 "
+        f"({pipeline.engine.backend}, {pipeline.engine.dtype})"
+        + ("; API key required" if settings.api_key else ""),
+        file=sys.stderr,
+        flush=True,
+    )
+    try:
+        serve(
+            pipeline,
+            settings,
+            host=args.host,
+            port=args.port,
+            log_level=args.log_level,
+            access_log=not args.no_access_log,
+        )
+    finally:
+        cancel()  # a generation still running (past the shutdown timeout) stops
+    return 0
