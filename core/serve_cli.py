@@ -104,7 +104,10 @@ def add_serve_parser(sub: Any, common: argparse.ArgumentParser) -> argparse.Argu
         help="video frames per request, all its videos together (256)",
     )
     server.add_argument(
-        "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
+        "--log-level",
+        default="info",
+        choices=["critical", "error", "warning", "info", "debug"],
+        help="uvicorn's log level (info)",
     )
     server.add_argument("--no-access-log", action="store_true", help="no line per request")
     add_model_options(serve)
