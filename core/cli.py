@@ -20,6 +20,7 @@ from .cli_options import (
 from .errors import VidttError
 from .fetch import redact
 from .interrupt import exit_interrupted
+from .ray_run import actors_value
 from .version import __version__
 
 FAMILIES = ("samplers", "formatters", "backends")
@@ -190,7 +191,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=2,
         metavar="N",
-        help="threads sampling videos ahead of the model (default 2)",
+        help="threads sampling videos ahead of the model (default 2; with --ray, sampling "
+        "actors grow over the cluster's free CPUs instead)",
     )
     run.add_argument(
         "--batch-size",
@@ -206,6 +208,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="keep the error records of an earlier run instead of retrying those requests",
     )
     run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        metavar="local|auto|ADDRESS",
+        help="run on Ray Data: local (the default with no value) starts a private cluster; "
+        "auto or HOST:PORT joins a running one (pip install 'vidtt[ray]'; see docs/scale.md)",
+    )
+    run.add_argument(
+        "--actors",
+        type=actors_value,
+        metavar="N|MIN-MAX",
+        help="with --ray: generation actors, each loading the model once (default 1); a range "
+        "lets Ray grow the pool with the work",
+    )
     add_model_options(run, config=False)
     add_request_options(run)
     run.set_defaults(func=commands.cmd_run)

@@ -269,6 +269,12 @@ def print_clip(video: str, clip: Clip) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     from .jobs import check_job_files, plan_job, run_jobs
 
+    if getattr(args, "ray", None) is not None:
+        from .ray_run import cmd_run_ray
+
+        return cmd_run_ray(args)
+    if getattr(args, "actors", None) is not None:
+        raise OptionsError("--actors needs --ray (actors are Ray's)")
     config = command_config(args, args.config)
     preflight(config, config.registry(), ask=False)
     if args.workers < 1 or args.batch_size < 1:
