@@ -41,7 +41,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -200,16 +200,19 @@ def execute(
     rows = request_rows(job)
     started = ShardStamp.now()
     summary = job.summary
-    try:
-        if folder:
-            write_shard(job.output_path / f"{started}-invalid{SHARD_SUFFIX}", invalid)
-        else:
-            compact(job.output_path, [rid for rid, _ in job.requests])
-            append(job.output_path, invalid)
-        summary.failed += len(invalid)
-        if rows:
-            settings = worker_config(config)
-            with cluster(address, num_cpus, progress) as ray:
+    settings = worker_config(config)
+    if rows and address == "local" and not ray_connected():
+        SampleActor(settings, timestamps)  # what would stop every worker, said here in one line
+    connection = cluster(address, num_cpus, progress) if rows else nullcontext(None)
+    with connection as ray:  # connected (or refused) before anything is written
+        try:
+            if folder:
+                write_shard(job.output_path / f"{started}-invalid{SHARD_SUFFIX}", invalid)
+            else:
+                compact(job.output_path, [rid for rid, _ in job.requests])
+                append(job.output_path, invalid)
+            summary.failed += len(invalid)
+            if rows:
                 dataset = build_dataset(
                     ray, rows, settings, pool, batch_size, timestamps, gpus_per_actor
                 )
@@ -219,11 +222,11 @@ def execute(
                     answered, failed = gather(dataset, job.output_path)
                     summary.answered += answered
                     summary.failed += failed
-    finally:
-        if folder:
-            compact_folder(job.output_path)
-        else:
-            compact(job.output_path, [rid for rid, _ in job.requests])
+        finally:
+            if folder:
+                compact_folder(job.output_path)
+            else:
+                compact(job.output_path, [rid for rid, _ in job.requests])
     if folder and rows:
         kept = read_shards(job.output_path)
         for rid, _ in rows:
@@ -295,6 +298,11 @@ def import_ray() -> Any:
     return ray
 
 
+def ray_connected() -> bool:
+    ray = sys.modules.get("ray")
+    return bool(ray is not None and ray.is_initialized())
+
+
 @contextmanager
 def cluster(address: str, num_cpus: int | None, progress: bool = True) -> Iterator[Any]:
     """Ray, connected: a private local cluster ("local"), the one on this machine ("auto"), the
@@ -314,6 +322,7 @@ def cluster(address: str, num_cpus: int | None, progress: bool = True) -> Iterat
     else:
         if num_cpus is not None:
             raise OptionsError("num_cpus applies only to a local cluster (address='local')")
+        check_reachable(address)
         try:
             ray.init(address=address, **common)
         except Exception as exc:
@@ -323,6 +332,34 @@ def cluster(address: str, num_cpus: int | None, progress: bool = True) -> Iterat
         yield ray
     finally:
         ray.shutdown()
+
+
+def check_reachable(address: str, timeout: float = 5.0) -> None:
+    """Refuse at once an address where nothing listens (Ray itself waits minutes)."""
+    import socket
+    import urllib.parse
+
+    if address == "auto":
+        return
+    parts = urllib.parse.urlsplit(address if "://" in address else f"ray-gcs://{address}")
+    try:
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        host, port = None, None
+    if not host:
+        raise ConfigError(
+            f"--ray {address}: expected local, auto, HOST:PORT (the head's GCS, port 6379 by "
+            "default) or ray://HOST:PORT"
+        )
+    port = port or (10001 if parts.scheme == "ray" else 6379)
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            pass
+    except OSError as exc:
+        raise ConfigError(
+            f"--ray {address}: cannot connect to a Ray cluster at {host}:{port}: "
+            f"{exc.strerror or exc or 'timed out'}"
+        ) from None
 
 
 def connect_error(address: str, exc: Exception) -> str:
@@ -404,9 +441,28 @@ def run_ray(action: Any) -> Any:
         raise ConfigError(f"on a Ray worker: {root_message(exc)}") from None
     except Exception as exc:
         cause = vidtt_cause(exc)
-        if cause is None:
+        if cause is not None:
+            raise ConfigError(f"on a Ray worker: {root_message(cause)}") from None
+        found = vidtt_message(exc)
+        if found is None:
             raise
-        raise ConfigError(f"on a Ray worker: {root_message(cause)}") from None
+        raise ConfigError(f"on a Ray worker: {found}") from None
+
+
+def vidtt_message(exc: BaseException) -> str | None:
+    """The last `vidtt.errors.SomeError: message` line in the text of an error and its causes
+    (Ray keeps only the text of an error raised while an actor starts)."""
+    import re
+
+    found = None
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        for match in re.finditer(r"vidtt\.errors\.\w+: (.+)", str(current)):
+            found = match.group(1).strip()
+        current = current.__cause__ or current.__context__
+    return found
 
 
 def vidtt_cause(exc: BaseException) -> BaseException | None:
