@@ -308,8 +308,12 @@ def cluster(address: str, num_cpus: int | None, progress: bool = True) -> Iterat
     """Ray, connected: a private local cluster ("local"), the one on this machine ("auto"), the
     one at `address`, or the connection this process already has."""
     ray = import_ray()
+    import logging
+
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = progress
+    if not progress:  # nor Ray Data's log lines about its progress
+        logging.getLogger("ray.data").setLevel(logging.ERROR)
     if ray.is_initialized():
         yield ray
         return
