@@ -23,12 +23,18 @@ from .engine import Engine
 from .errors import ConfigError, FormatterError, OptionsError, VidttError
 from .frame_cache import FrameCache, source_key
 from .interfaces import PromptFormatter, Sampler, SamplerOptions
-from .request import Request, check_conversation, parse_request
+from .messages import (
+    check_media_tokens,
+    frames_used,
+    load_image,
+    parse_messages,
+    question_message,
+)
+from .request import Request, parse_request
 from .streaming import AnswerStream
 from .types import (
     Answer,
     Clip,
-    FramesUsed,
     GenerationOptions,
     ImagePart,
     Message,
@@ -36,7 +42,6 @@ from .types import (
     Timings,
     VideoPart,
     VideoSource,
-    _looks_like_frames,
 )
 from .validation import describe
 
@@ -429,28 +434,6 @@ def _flatten(groups: list[list[Prepared]]) -> list[Prepared]:
     return [p for group in groups for p in group]
 
 
-def check_media_tokens(conversation: list[Message], processor: Any) -> None:
-    """Refuse text that holds the model's own image or video placeholder tokens (the
-    processor would count them as media and fail)."""
-    tokens = media_tokens(processor)
-    for message in conversation:
-        for part in message.content:
-            if isinstance(part, TextPart):
-                found = next((t for t in tokens if t in part.text), None)
-                if found:
-                    raise OptionsError(
-                        f"the text contains {found!r}, the model's own media token: remove it "
-                        "and attach images or videos as their own parts"
-                    )
-
-
-def media_tokens(processor: Any) -> list[str]:
-    found = {getattr(processor, n, None) for n in ("image_token", "video_token")}
-    tokenizer = processor.tokenizer
-    found.update(tokenizer.convert_ids_to_tokens(i) for i in generate.visual_token_ids(processor))
-    return sorted(t for t in found if isinstance(t, str) and t)
-
-
 def choose_formatter(
     registry: Any, name: str, model_config: Any, processor: Any, model: str = "the model"
 ) -> PromptFormatter:
@@ -487,65 +470,3 @@ def _merge(
             raise ConfigError(f"{named}: {describe(exc)}") from None
         base = merged.set_source(base.source)
     return base
-
-
-def question_message(videos: Any, question: str) -> Message:
-    if not isinstance(question, str) or not question.strip():
-        raise OptionsError("the question is empty: ask something about the video")
-    many = isinstance(videos, (list, tuple)) and not _looks_like_frames(videos)
-    items = list(videos) if many else [videos]
-    if not items:
-        raise OptionsError("no video given: pass a path, URL, bytes, frames or a list of them")
-    return Message(
-        role="user", content=[*(VideoPart(video=v) for v in items), TextPart(text=question)]
-    )
-
-
-def parse_messages(messages: list[Message | dict[str, Any]]) -> list[Message]:
-    if not messages:
-        raise OptionsError("the conversation is empty: pass at least one user message")
-    try:
-        parsed = [m if isinstance(m, Message) else Message.model_validate(m) for m in messages]
-    except ValidationError as exc:
-        raise OptionsError(f"bad message: {describe(exc)}") from None
-    return check_conversation(parsed)
-
-
-def frames_used(conversation: list[Message]) -> list[FramesUsed]:
-    return [
-        FramesUsed(
-            source=p.video.source,
-            sampler=p.video.sampler,
-            indices=list(p.video.indices),
-            timestamps=list(p.video.timestamps),
-            rule=p.video.metadata.get("frames_rule", "a Clip sampled by the caller"),
-            budget=p.video.metadata.get("budget"),
-        )
-        for m in conversation
-        for p in m.content
-        if isinstance(p, VideoPart)
-    ]
-
-
-def load_image(image: Any) -> Any:
-    """A PIL RGB image from a PIL image, an array, a path or an http(s) URL."""
-    from PIL import Image, UnidentifiedImageError
-
-    if isinstance(image, Image.Image):
-        return image.convert("RGB")
-    if isinstance(image, (str, Path)):
-        source = VideoSource.of(image)
-        try:
-            if source.kind == "url":
-                from .fetch import download
-
-                with download(source.value) as data:
-                    return Image.open(data).convert("RGB")
-            return Image.open(source.value).convert("RGB")
-        except FileNotFoundError:
-            raise OptionsError(f"image not found: {image}") from None
-        except (UnidentifiedImageError, OSError) as exc:
-            raise OptionsError(f"cannot read image {image}: {exc}") from None
-    import numpy as np
-
-    return Image.fromarray(np.asarray(image)).convert("RGB")

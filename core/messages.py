@@ -1,0 +1,106 @@
+"""Conversations: questions and messages as vidtt Messages, the media they hold, and what the
+Answer reports about the frames used."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from . import generate
+from .errors import OptionsError
+from .request import check_conversation
+from .types import (
+    FramesUsed,
+    Message,
+    TextPart,
+    VideoPart,
+    VideoSource,
+    _looks_like_frames,
+)
+from .validation import describe
+
+
+def check_media_tokens(conversation: list[Message], processor: Any) -> None:
+    """Refuse text that holds the model's own image or video placeholder tokens (the
+    processor would count them as media and fail)."""
+    tokens = media_tokens(processor)
+    for message in conversation:
+        for part in message.content:
+            if isinstance(part, TextPart):
+                found = next((t for t in tokens if t in part.text), None)
+                if found:
+                    raise OptionsError(
+                        f"the text contains {found!r}, the model's own media token: remove it "
+                        "and attach images or videos as their own parts"
+                    )
+
+
+def media_tokens(processor: Any) -> list[str]:
+    found = {getattr(processor, n, None) for n in ("image_token", "video_token")}
+    tokenizer = processor.tokenizer
+    found.update(tokenizer.convert_ids_to_tokens(i) for i in generate.visual_token_ids(processor))
+    return sorted(t for t in found if isinstance(t, str) and t)
+
+
+def question_message(videos: Any, question: str) -> Message:
+    if not isinstance(question, str) or not question.strip():
+        raise OptionsError("the question is empty: ask something about the video")
+    many = isinstance(videos, (list, tuple)) and not _looks_like_frames(videos)
+    items = list(videos) if many else [videos]
+    if not items:
+        raise OptionsError("no video given: pass a path, URL, bytes, frames or a list of them")
+    return Message(
+        role="user", content=[*(VideoPart(video=v) for v in items), TextPart(text=question)]
+    )
+
+
+def parse_messages(messages: list[Message | dict[str, Any]]) -> list[Message]:
+    if not messages:
+        raise OptionsError("the conversation is empty: pass at least one user message")
+    try:
+        parsed = [m if isinstance(m, Message) else Message.model_validate(m) for m in messages]
+    except ValidationError as exc:
+        raise OptionsError(f"bad message: {describe(exc)}") from None
+    return check_conversation(parsed)
+
+
+def frames_used(conversation: list[Message]) -> list[FramesUsed]:
+    return [
+        FramesUsed(
+            source=p.video.source,
+            sampler=p.video.sampler,
+            indices=list(p.video.indices),
+            timestamps=list(p.video.timestamps),
+            rule=p.video.metadata.get("frames_rule", "a Clip sampled by the caller"),
+            budget=p.video.metadata.get("budget"),
+        )
+        for m in conversation
+        for p in m.content
+        if isinstance(p, VideoPart)
+    ]
+
+
+def load_image(image: Any) -> Any:
+    """A PIL RGB image from a PIL image, an array, a path or an http(s) URL."""
+    from PIL import Image, UnidentifiedImageError
+
+    if isinstance(image, Image.Image):
+        return image.convert("RGB")
+    if isinstance(image, (str, Path)):
+        source = VideoSource.of(image)
+        try:
+            if source.kind == "url":
+                from .fetch import download
+
+                with download(source.value) as data:
+                    return Image.open(data).convert("RGB")
+            return Image.open(source.value).convert("RGB")
+        except FileNotFoundError:
+            raise OptionsError(f"image not found: {image}") from None
+        except (UnidentifiedImageError, OSError) as exc:
+            raise OptionsError(f"cannot read image {image}: {exc}") from None
+    import numpy as np
+
+    return Image.fromarray(np.asarray(image)).convert("RGB")
