@@ -291,9 +291,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         progress=not args.quiet,
     )
+    return finish_job(summary, args.output)
+
+
+def finish_job(summary: Any, output: str) -> int:
+    """Say what a run did; its exit status (1 when any request failed)."""
     print(
         f"vidtt: {summary.answered} answered, {summary.failed} failed, {summary.skipped} "
-        f"already done; answers in {args.output}",
+        f"already done; answers in {output}",
         file=sys.stderr,
     )
     return 1 if summary.failed else 0

@@ -13,7 +13,7 @@ import json
 import os
 import tempfile
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,17 +88,29 @@ def read_output(path: Path) -> dict[str, dict[str, Any]]:
     if not path.exists():
         return kept
     with path.open(encoding="utf-8", errors="replace") as lines:
-        for line in lines:
-            try:
-                record = json.loads(line)
-            except (json.JSONDecodeError, RecursionError):
-                continue
-            if not isinstance(record, dict) or "id" not in record:
-                continue
+        for _, record in output_records(lines):
             key = str(record["id"])
-            if "error" not in record or "error" in kept.get(key, {"error": ""}):
+            if replaces(record, kept.get(key)):
                 kept[key] = record
     return kept
+
+
+def output_records(lines: Iterable[str]) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number from 0, record) for every output line that holds a record with an id;
+    lines a crash cut short are skipped."""
+    for number, line in enumerate(lines):
+        try:
+            record = json.loads(line)
+        except (json.JSONDecodeError, RecursionError):
+            continue
+        if isinstance(record, dict) and "id" in record:
+            yield number, record
+
+
+def replaces(record: dict[str, Any], before: dict[str, Any] | None) -> bool:
+    """Whether a later record for the same id is the one to keep: an answer always, an error
+    only over an error."""
+    return "error" not in record or before is None or "error" in before
 
 
 def compact(path: Path, order: list[Any]) -> None:

@@ -48,7 +48,16 @@ from typing import Any
 
 from .config import PipelineConfig, load_config
 from .errors import ConfigError, OptionsError, VidttError
-from .jobs import Job, Summary, check_job_files, compact, duplicate_ids, read_requests
+from .jobs import (
+    Job,
+    Summary,
+    check_job_files,
+    compact,
+    duplicate_ids,
+    output_records,
+    read_requests,
+    replaces,
+)
 from .request import Request
 
 Actors = int | tuple[int, int]
@@ -592,16 +601,10 @@ def winners(folder: Path) -> dict[str, Kept]:
     kept: dict[str, Kept] = {}
     for shard in shards(folder):
         with shard.open(encoding="utf-8", errors="replace") as lines:
-            for number, line in enumerate(lines):
-                try:
-                    record = json.loads(line)
-                except (json.JSONDecodeError, RecursionError):
-                    continue
-                if not isinstance(record, dict) or "id" not in record:
-                    continue
+            for number, record in output_records(lines):
                 key = str(record["id"])
                 before = kept.get(key)
-                if "error" not in record or before is None or "error" in before.record:
+                if replaces(record, before.record if before else None):
                     kept[key] = Kept(shard, number, record)
     return kept
 
@@ -637,24 +640,6 @@ def error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {first}"
 
 
-def load_processor(config: PipelineConfig) -> tuple[Any, Any]:
-    """The model's processor and config (no weights), with the errors a model load gives."""
-    from transformers import AutoConfig, AutoProcessor
-
-    from .errors import ModelLoadError
-    from .loading import check_hub, check_local_model, explain
-
-    check_local_model(config.model)
-    check_hub(config.model, config.revision)
-    common = {"revision": config.revision, "trust_remote_code": config.trust_remote_code}
-    try:
-        processor = AutoProcessor.from_pretrained(config.model, **common)
-        model_config = AutoConfig.from_pretrained(config.model, **common)
-    except Exception as exc:
-        raise ModelLoadError(explain(config.model, exc)) from None
-    return processor, model_config
-
-
 class SampleActor:
     """A CPU actor: the config's pipeline around the processor alone (no weights), sampling
     each request's media with the frame cache; rows out carry the pickled `Prepared`."""
@@ -667,6 +652,8 @@ class SampleActor:
         from .pipeline import Pipeline
 
         config = PipelineConfig.model_validate(settings)
+        from .explain import load_processor
+
         processor, model_config = load_processor(config)
         stub = SimpleNamespace(config=model_config, device="cpu")
         engine = Engine(stub, processor, name=config.model, backend="cpu")
@@ -759,7 +746,7 @@ class GenerateActor:
 # -- the command line ------------------------------------------------------------------------
 def cmd_run_ray(args: argparse.Namespace) -> int:
     """`vidtt run ... --ray [ADDRESS]`."""
-    from .commands import command_config, report_job
+    from .commands import command_config, finish_job, report_job
     from .preflight import preflight
 
     config = command_config(args, args.config)
@@ -778,9 +765,4 @@ def cmd_run_ray(args: argparse.Namespace) -> int:
         timestamps=args.timestamps,
         progress=not args.quiet,
     )
-    print(
-        f"vidtt: {summary.answered} answered, {summary.failed} failed, {summary.skipped} "
-        f"already done; answers in {args.output}",
-        file=sys.stderr,
-    )
-    return 1 if summary.failed else 0
+    return finish_job(summary, args.output)
