@@ -45,40 +45,29 @@ def check_job_files(input_path: Path, output_path: Path) -> None:
         raise ConfigError(f"cannot write {output_path}: {exc.strerror or exc}") from None
 
 
-def read_requests(path: Path) -> list[tuple[Any, Request | str]]:
+def read_requests(path: Path) -> tuple[list[tuple[Any, Request | str]], list[str]]:
     """(id, Request or error message) per non-empty line, relative paths resolved against the
-    file's folder; an id used twice is an error record for the second line."""
+    file's folder, and the ids given on more than one line (only their first line is kept)."""
     if not path.is_file():
         raise ConfigError(f"input file {path} does not exist: pass a JSONL file of requests")
     base = path.resolve().parent
     requests: list[tuple[Any, Request | str]] = []
-    seen: dict[str, int] = {}
+    seen: set[str] = set()
+    repeated: list[str] = []
     with path.open(encoding="utf-8", errors="replace") as lines:
         for number, line in enumerate(lines, 1):
             if not line.strip():
                 continue
             rid, request = parse_line(line, number)
             if str(rid) in seen:
-                continue  # reported by `duplicate_ids`
-            seen[str(rid)] = number
+                if str(rid) not in repeated:
+                    repeated.append(str(rid))
+                continue
+            seen.add(str(rid))
             requests.append(
                 (rid, request.with_base(base) if isinstance(request, Request) else request)
             )
-    return requests
-
-
-def duplicate_ids(path: Path) -> list[str]:
-    """Ids given on more than one line (only the first line is answered)."""
-    seen: set[str] = set()
-    repeated: list[str] = []
-    with path.open(encoding="utf-8", errors="replace") as lines:
-        for number, line in enumerate(lines, 1):
-            if line.strip():
-                rid = str(parse_line(line, number)[0])
-                if rid in seen and rid not in repeated:
-                    repeated.append(rid)
-                seen.add(rid)
-    return repeated
+    return requests, repeated
 
 
 def read_output(path: Path) -> dict[str, dict[str, Any]]:
@@ -111,6 +100,19 @@ def replaces(record: dict[str, Any], before: dict[str, Any] | None) -> bool:
     """Whether a later record for the same id is the one to keep: an answer always, an error
     only over an error."""
     return "error" not in record or before is None or "error" in before
+
+
+def end_line(path: Path) -> None:
+    """End a last line a crash cut short, so records appended next start on their own line
+    (the torn line is dropped when the file is compacted)."""
+    if not path.exists():
+        return
+    with path.open("rb+") as out:
+        size = out.seek(0, os.SEEK_END)
+        if size:
+            out.seek(size - 1)
+            if out.read(1) != b"\n":
+                out.write(b"\n")
 
 
 def compact(path: Path, order: list[Any]) -> None:
@@ -149,13 +151,20 @@ class Job:
         return [request for _, request in self.todo if isinstance(request, str)]
 
 
-def plan_job(input_path: Path, output_path: Path, retry_failed: bool = True) -> Job:
-    """Read and check every request (no model needed) and find what is left to answer."""
-    requests = read_requests(input_path)
-    earlier = read_output(output_path)
+def plan_job(
+    input_path: Path,
+    output_path: Path,
+    retry_failed: bool = True,
+    earlier: dict[str, dict[str, Any]] | None = None,
+) -> Job:
+    """Read and check every request (no model needed) and find what is left to answer;
+    `earlier`: the records kept so far (default: `read_output(output_path)`)."""
+    requests, repeated = read_requests(input_path)
+    if earlier is None:
+        earlier = read_output(output_path)
     done = {k for k, r in earlier.items() if "error" not in r or not retry_failed}
     todo = [(rid, req) for rid, req in requests if str(rid) not in done]
-    summary = Summary(skipped=len(requests) - len(todo), duplicates=duplicate_ids(input_path))
+    summary = Summary(skipped=len(requests) - len(todo), duplicates=repeated)
     return Job(input_path, output_path, requests, todo, summary)
 
 
@@ -171,7 +180,7 @@ def run_jobs(
     """Answer the requests `job` has left; `pipeline` may be None when none is valid."""
     summary = job.summary
     order = [rid for rid, _ in job.requests]
-    compact(job.output_path, order)  # also drops a line a crash cut short
+    end_line(job.output_path)
     bar = progress_bar(len(job.todo), progress)
     try:
         with job.output_path.open("a", encoding="utf-8") as out:
@@ -265,11 +274,10 @@ def failure_or_result(job: Future[Any]) -> Any:
 
 def take_batch(ready: list[tuple[Any, Any]], size: int) -> tuple[list[Any], list[Any]]:
     """Up to `size` requests that can be generated together, of similar prompt lengths."""
-    ready = sorted(ready, key=lambda item: (item[1].batch_key(), item[1].size()))
-    key = ready[0][1].batch_key()
-    batch = [item for item in ready if item[1].batch_key() == key][:size]
-    chosen = {id(item) for item in batch}
-    return batch, [item for item in ready if id(item) not in chosen]
+    from .pipeline import batches
+
+    first = batches([prepared for _, prepared in ready], size)[0]
+    return [ready[n] for n in first], [item for n, item in enumerate(ready) if n not in first]
 
 
 def generate_batch(pipeline: Any, batch: list[tuple[Any, Any]]) -> Iterator[dict[str, Any]]:

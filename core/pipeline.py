@@ -193,12 +193,12 @@ class Pipeline:
                 if errors == "raise":
                     raise
                 results[number] = exc
-        for group in batches(ready, batch_size):
-            answers = self.answer_each([p for _, p in group])
-            for (number, _), answer in zip(group, answers):
+        for group in batches([p for _, p in ready], batch_size):
+            answers = self.answer_each([ready[n][1] for n in group])
+            for n, answer in zip(group, answers):
                 if isinstance(answer, VidttError) and errors == "raise":
                     raise answer
-                results[number] = answer
+                results[ready[n][0]] = answer
         return results
 
     def generation_options(self, overrides: dict[str, Any]) -> GenerationOptions:
@@ -228,7 +228,9 @@ class Pipeline:
             sampler_options, plan = self.plan_frames(
                 request, conversation, sampler, sampler_options, options
             )
-            resolved = self.resolve_media(conversation, sampler, sampler_options, plan)
+            resolved = self.resolve_media(
+                conversation, sampler, sampler_options, plan, images=False
+            )
         return Prepared(
             conversation=resolved,
             options=options,
@@ -243,17 +245,16 @@ class Pipeline:
     def answer_each(self, prepared: list[Prepared]) -> list[Answer | VidttError]:
         """Like `answer`, but a request that cannot be formatted or generated gets its error
         and the others their answers (grouped by `batch_key` as needed)."""
-        results: list[Answer | VidttError] = []
-        for group in _grouped(prepared):
+        found: dict[int, Answer | VidttError] = {}
+        for group in batches(prepared, max(1, len(prepared))):
+            chosen = [prepared[n] for n in group]
+            answers: list[Answer | VidttError]
             try:
-                results += self.answer(group)
+                answers = [*self.answer(chosen)]
             except VidttError as exc:
-                if len(group) == 1:
-                    results.append(exc)
-                else:
-                    results += [self._answer_one(p) for p in group]
-        order = {id(p): n for n, p in enumerate(_flatten(_grouped(prepared)))}
-        return [results[order[id(p)]] for p in prepared]
+                answers = [exc] if len(chosen) == 1 else [self._answer_one(p) for p in chosen]
+            found.update(zip(group, answers))
+        return [found[n] for n in range(len(prepared))]
 
     def _answer_one(self, prepared: Prepared) -> Answer | VidttError:
         try:
@@ -356,9 +357,10 @@ class Pipeline:
         options: SamplerOptions | None = None,
         plan: BudgetPlan | None = None,
         videos: bool = True,
+        images: bool = True,
     ) -> list[Message]:
-        """The conversation with every image loaded and (with `videos`) every video sampled
-        into a Clip."""
+        """The conversation with every image loaded and every video sampled into a Clip
+        (`images` / `videos` False: those parts are left as they are)."""
         resolved, number = [], 0
         for message in conversation:
             parts: list[Any] = []
@@ -367,7 +369,7 @@ class Pipeline:
                     number += 1
                     clip = self.sample(part.video, number, sampler, options, plan)
                     parts.append(VideoPart(video=clip))
-                elif isinstance(part, ImagePart):
+                elif isinstance(part, ImagePart) and images:
                     parts.append(ImagePart(image=load_image(part.image)))
                 else:
                     parts.append(part)
@@ -411,27 +413,17 @@ class Pipeline:
             raise type(exc)(f"video {number} ({label}): {exc}") from None
 
 
-def batches(items: list[tuple[int, Prepared]], size: int) -> list[list[tuple[int, Prepared]]]:
-    """Items grouped by batch key, similar prompt lengths together, at most `size` a group."""
-    groups: dict[str, list[tuple[int, Prepared]]] = {}
-    for item in items:
-        groups.setdefault(item[1].batch_key(), []).append(item)
+def batches(prepared: list[Prepared], size: int) -> list[list[int]]:
+    """Positions in `prepared` grouped to be generated together: equal batch keys, similar
+    prompt lengths side by side, at most `size` a group."""
+    groups: dict[str, list[int]] = {}
+    for n, p in enumerate(prepared):
+        groups.setdefault(p.batch_key(), []).append(n)
     out = []
     for group in groups.values():
-        group.sort(key=lambda item: item[1].size())
+        group.sort(key=lambda n: prepared[n].size())
         out += [group[i : i + size] for i in range(0, len(group), size)]
     return out
-
-
-def _grouped(prepared: list[Prepared]) -> list[list[Prepared]]:
-    groups: dict[str, list[Prepared]] = {}
-    for p in prepared:
-        groups.setdefault(p.batch_key(), []).append(p)
-    return list(groups.values())
-
-
-def _flatten(groups: list[list[Prepared]]) -> list[Prepared]:
-    return [p for group in groups for p in group]
 
 
 def choose_formatter(

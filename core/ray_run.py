@@ -53,9 +53,9 @@ from .jobs import (
     Summary,
     check_job_files,
     compact,
-    duplicate_ids,
+    end_line,
     output_records,
-    read_requests,
+    plan_job,
     replaces,
 )
 from .request import Request
@@ -163,8 +163,6 @@ def plan(input: str | Path, output: str | Path, retry_failed: bool = True) -> Jo
     input_path = Path(input)
     if not is_folder(output):
         check_job_files(input_path, Path(output))
-        from .jobs import plan_job
-
         return plan_job(input_path, Path(output), retry_failed)
     folder = Path(output)
     if folder.exists() and not folder.is_dir():
@@ -175,12 +173,7 @@ def plan(input: str | Path, output: str | Path, retry_failed: bool = True) -> Jo
             pass
     except OSError as exc:
         raise ConfigError(f"cannot write into {folder}: {exc.strerror or exc}") from None
-    requests = read_requests(input_path)
-    earlier = read_shards(folder)
-    done = {k for k, r in earlier.items() if "error" not in r or not retry_failed}
-    todo = [(rid, req) for rid, req in requests if str(rid) not in done]
-    summary = Summary(skipped=len(requests) - len(todo), duplicates=duplicate_ids(input_path))
-    return Job(input_path, folder, requests, todo, summary)
+    return plan_job(input_path, folder, retry_failed, earlier=read_shards(folder))
 
 
 def execute(
@@ -218,7 +211,7 @@ def execute(
             if folder:
                 write_shard(job.output_path / f"{started}-invalid{SHARD_SUFFIX}", invalid)
             else:
-                compact(job.output_path, [rid for rid, _ in job.requests])
+                end_line(job.output_path)
                 append(job.output_path, invalid)
             summary.failed += len(invalid)
             if rows:
