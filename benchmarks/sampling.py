@@ -135,10 +135,12 @@ def timed(fn: Callable[[], Any]) -> tuple[float, float, Any]:
     watcher = threading.Thread(target=watch)
     watcher.start()
     started = time.perf_counter()
-    result = fn()
-    seconds = time.perf_counter() - started
-    done.set()
-    watcher.join()
+    try:
+        result = fn()
+        seconds = time.perf_counter() - started
+    finally:  # a peer that fails must not leave its watcher polling (and slowing the rest)
+        done.set()
+        watcher.join()
     return seconds, (max(peak[0], process.memory_info().rss) - base) / 2**20, result
 
 

@@ -19,10 +19,10 @@ from vidtt import (
 )
 from vidtt.limits import Limits
 
-from .decode import Converter, Decoded, Guard, Resize, SeekMissed, decode_frames
+from .decode import Converter, Decoded, Guard, Opener, Resize, SeekMissed, decode_frames
 from .frames import frames_clip
 from .index import StreamIndex, scan
-from .sources import open_media
+from .sources import Media, open_media
 
 IMAGE_CODECS = {"mjpeg", "png", "bmp", "gif", "webp", "tiff", "jpeg2000"}
 
@@ -81,7 +81,7 @@ class PyAVSampler(Sampler):
                 plan = Plan(index, chosen, Resize(options.size, options.max_side), guard)
                 info = video_info(container, stream, index)
                 number = stream.index
-                result = self._seek_decode(container, number, plan)
+                result = self._seek_decode(media, container, number, plan)
             if result is None:
                 result = self._forward_decode(media, number, plan)
         if result.rotation:
@@ -103,18 +103,23 @@ class PyAVSampler(Sampler):
             metadata={
                 "decoded_frames": result.decoded,
                 "seeks": result.seeks,
+                "decoders": result.decoders,
                 "asked_frames": len(chosen),
                 "access": f"{index.mode} by {index.match}",
             },
         )
 
-    def _seek_decode(self, container: Any, stream_index: int, plan: Plan) -> Decoded | None:
+    def _seek_decode(
+        self, media: Media, container: Any, stream_index: int, plan: Plan
+    ) -> Decoded | None:
         """Decode by seeking where the index allows; None when it does not or a seek proved
-        unreliable (then the frames are decoded forward)."""
+        unreliable (then the frames are decoded forward). More decoders may share the work
+        when the media can be opened more than once."""
         if plan.index.mode != "seek":
             return None
+        reopen = media.container if media.shareable else None
         try:
-            return self._decode(container, stream_index, plan)
+            return self._decode(container, stream_index, plan, reopen)
         except SeekMissed:
             return None
 
@@ -130,13 +135,15 @@ class PyAVSampler(Sampler):
             with media.container() as container:
                 return self._decode(container, stream_index, plan)
 
-    def _decode(self, container: Any, stream_index: int, plan: Plan) -> Decoded:
+    def _decode(
+        self, container: Any, stream_index: int, plan: Plan, reopen: Opener | None = None
+    ) -> Decoded:
         stream = next(s for s in container.streams if s.index == stream_index)
         coded = stream.codec_context.width, stream.codec_context.height
         converter = Converter(len(plan.chosen), coded, plan.resize, plan.guard)
         only_keys = self.keyframes_only and plan.index.match == "pts"
         return decode_frames(
-            container, stream, plan.index, plan.chosen, converter, only_keys, plan.guard
+            container, stream, plan.index, plan.chosen, converter, only_keys, plan.guard, reopen
         )
 
 

@@ -2,16 +2,21 @@
 
 Seekable streams: seek to the keyframe before each run of targets, never twice within a GOP,
 and recognise frames by their time; a seek that lands past its keyframe raises `SeekMissed` so
-the caller can decode forward instead. Other streams are decoded forward from the start.
+the caller can decode forward instead. When the media can be opened more than once, the runs
+are shared out between one decoder per core, each on its own thread and container. Other
+streams are decoded forward from the start.
 """
 
 from __future__ import annotations
 
 import bisect
 import os
+import threading
 import time
 from collections.abc import Callable, Generator
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from vidtt import LimitError
@@ -22,6 +27,11 @@ from .index import StreamIndex, packet_time
 ROTATIONS = {90: 1, -270: 1, 180: 2, -180: 2, -90: 3, 270: 3}  # quarter turns anticlockwise
 MAX_DECODE_ERRORS = 8
 BIG_FRAME = 3840 * 2160 * 2  # above this many pixels, decode with slice threads only
+MIN_SHARED_WORK = 16  # frames to decode below which one decoder does it all
+
+
+class Halted(Exception):
+    """Another decoder of the same job failed; this one stops too."""
 
 
 class SeekMissed(Exception):
@@ -92,6 +102,7 @@ class Decoded:
     found: list[bool]
     decoded: int = 0
     seeks: int = 0
+    decoders: int = 1
     rotation: int = 0
     warnings: list[str] = field(default_factory=list)
 
@@ -106,7 +117,8 @@ class Converter:
         self.count, self.coded, self.resize = count, coded, resize
         guard.check_clip(count, *resize.target(*coded))  # same area whichever way up
         self.array: Any = None
-        self.scaler: Any = None
+        self.lock = threading.Lock()
+        self.local = threading.local()  # a libswscale context per decoding thread
 
     def put(self, row: int, frame: Any) -> int:
         """Convert `frame` into row `row`; return its rotation in degrees."""
@@ -120,21 +132,23 @@ class Converter:
         rgb = self._rgb(frame, width, height)
         if turns:
             rgb = np.rot90(rgb, turns)
-        if self.array is None:
-            self.array = np.empty((self.count, *rgb.shape), dtype=np.uint8)
+        with self.lock:
+            if self.array is None:
+                self.array = np.empty((self.count, *rgb.shape), dtype=np.uint8)
         self.array[row] = rgb
         return rotation
 
     def _rgb(self, frame: Any, width: int, height: int) -> Any:
         """`frame` as RGB at `width` x `height`: a view of one libswscale pass's output. One
-        scaler serves every frame (its setup is kept) and runs on the calling thread, as the
-        decoder's threads keep the other cores busy."""
-        if self.scaler is None:
+        scaler per thread serves its frames (its setup is kept) and runs on that thread, as
+        the decoders' threads keep the other cores busy."""
+        scaler = getattr(self.local, "scaler", None)
+        if scaler is None:
             from av.video.reformatter import VideoReformatter
 
-            self.scaler = VideoReformatter()
+            scaler = self.local.scaler = VideoReformatter()
         scaled = (width, height) != (frame.width, frame.height)
-        converted = self.scaler.reformat(
+        converted = scaler.reformat(
             frame,
             width=width,
             height=height,
@@ -145,6 +159,9 @@ class Converter:
         return converted.to_ndarray()
 
 
+Opener = Callable[[], AbstractContextManager[Any]]
+
+
 def decode_frames(
     container: Any,
     stream: Any,
@@ -153,24 +170,62 @@ def decode_frames(
     converter: Converter,
     keyframes_only: bool,
     guard: Guard,
+    reopen: Opener | None = None,
 ) -> Decoded:
-    """Decode the frames `targets` (sorted, unique frame indices) into one array."""
-    _set_threads(stream)
+    """Decode the frames `targets` (sorted, unique frame indices) into one array. `reopen`
+    opens another container on the same media, for more decoders to share the work."""
     result = Decoded(None, [False] * len(targets))
-    job = Job(container, stream, index, targets, converter, guard, result)
-    (_decode_seeking if index.mode == "seek" else _decode_forward)(job, keyframes_only)
+    job = Job(container, stream, index, targets, converter, guard, result, reopen)
+    if index.mode == "seek":
+        groups = runs(index.keyframes, targets)
+        shares = share(groups, index, _decoders(job, len(groups)))
+        _set_threads(stream, max(1, usable_cores() // len(shares)))
+        result.decoders = len(shares)
+        if len(shares) == 1:
+            _decode_seeking(job, groups, keyframes_only)
+        else:
+            _decode_shared(job, shares, keyframes_only)
+    else:
+        _set_threads(stream, usable_cores())
+        _decode_forward(job)
     result.array = converter.array
     return result
 
 
-def _set_threads(stream: Any) -> None:
-    """One decoder thread per usable core (FFmpeg's automatic count adds one more, which
-    only contends with the caller's own work); slice threads alone for huge frames, as
-    frame threads would each hold whole frames."""
+def _set_threads(stream: Any, count: int) -> None:
+    """`count` decoder threads (one per usable core: FFmpeg's automatic count adds one more,
+    which only contends with the caller's own work); slice threads alone for huge frames,
+    as frame threads would each hold whole frames."""
     context = stream.codec_context
-    big = context.width * context.height > BIG_FRAME
-    stream.thread_type = "SLICE" if big else "AUTO"
-    context.thread_count = usable_cores()
+    stream.thread_type = "SLICE" if _big(stream) else "AUTO"
+    context.thread_count = count
+
+
+def _big(stream: Any) -> bool:
+    return bool(stream.codec_context.width * stream.codec_context.height > BIG_FRAME)
+
+
+def _decoders(job: Job, groups: int) -> int:
+    """How many decoders may share `groups` runs: one per usable core, when the media can be
+    opened again and frames are not huge (each decoder holds its own reference frames)."""
+    if job.reopen is None or groups < 2 or _big(job.stream):
+        return 1
+    return min(usable_cores(), groups)
+
+
+def share(groups: list[list[int]], index: StreamIndex, decoders: int) -> list[list[list[int]]]:
+    """`groups` (runs of targets) in at most `decoders` consecutive shares of about equal
+    work: the frames from each run's keyframe to its last target."""
+    costs = [group[-1] - index.keyframe_for(group[0]) + 1 for group in groups]
+    total = sum(costs)
+    if decoders < 2 or total < MIN_SHARED_WORK:
+        return [groups]
+    shares: list[list[list[int]]] = [[] for _ in range(decoders)]
+    done = 0
+    for group, cost in zip(groups, costs):
+        shares[min(decoders - 1, int(decoders * (done + cost / 2) / total))].append(group)
+        done += cost
+    return [s for s in shares if s]
 
 
 def usable_cores() -> int:
@@ -194,6 +249,8 @@ class Job:
     converter: Converter
     guard: Guard
     result: Decoded
+    reopen: Opener | None = None
+    halt: threading.Event = field(default_factory=threading.Event)
 
 
 def runs(starts: list[int], targets: list[int]) -> list[list[int]]:
@@ -215,12 +272,45 @@ def start_for(starts: list[int], frame: int) -> int:
     return starts[at] if at >= 0 else 0
 
 
-def _decode_seeking(job: Job, keyframes_only: bool) -> None:
+def _decode_shared(job: Job, shares: list[list[list[int]]], keyframes_only: bool) -> None:
+    """Each share of runs decoded by its own decoder and container: the first on this
+    thread, the others on threads of their own. The first failure stops them all."""
+    threads = max(1, usable_cores() // len(shares))
+    with ThreadPoolExecutor(len(shares) - 1, thread_name_prefix="vidtt-decode") as pool:
+        others = [pool.submit(_decode_share, job, s, keyframes_only, threads) for s in shares[1:]]
+        try:
+            _decode_seeking(job, shares[0], keyframes_only)
+            for other in others:
+                _merge(job.result, other.result())
+        finally:
+            job.halt.set()  # after a failure, the decoders still running stop at their next packet
+
+
+def _decode_share(job: Job, groups: list[list[int]], keyframes_only: bool, threads: int) -> Decoded:
+    assert job.reopen is not None
+    with job.reopen() as container:
+        stream = container.streams[job.stream.index]
+        _set_threads(stream, threads)
+        result = Decoded(None, job.result.found)  # rows are shared; counts are merged
+        _decode_seeking(
+            replace(job, container=container, stream=stream, result=result), groups, keyframes_only
+        )
+        return result
+
+
+def _merge(result: Decoded, part: Decoded) -> None:
+    result.decoded += part.decoded
+    result.seeks += part.seeks
+    result.rotation = result.rotation or part.rotation
+    result.warnings += [w for w in part.warnings if w not in result.warnings]
+
+
+def _decode_seeking(job: Job, groups: list[list[int]], keyframes_only: bool) -> None:
     index = job.index
     if keyframes_only:
         job.stream.codec_context.skip_frame = "NONKEY"
     row_of = {index.pts[t]: k for k, t in enumerate(job.targets)}
-    for group in runs(index.keyframes, job.targets):
+    for group in groups:
         start = index.pts[index.keyframe_for(group[0])]
         job.container.seek(start, stream=job.stream, backward=True)
         job.result.seeks += 1
@@ -238,8 +328,8 @@ def _decode_seeking(job: Job, keyframes_only: bool) -> None:
             raise SeekMissed(f"{len(wanted)} frame(s) did not decode after a seek")
 
 
-def _decode_forward(job: Job, keyframes_only: bool) -> None:
-    """Every frame type is decoded (`keyframes_only` is not used): frame 0 counts as a
+def _decode_forward(job: Job) -> None:
+    """Every frame type is decoded (the keyframe sampler's too): frame 0 counts as a
     keyframe of a forward stream whether or not it is one."""
     index, targets = job.index, job.targets
     if index.match == "pts":
@@ -320,6 +410,8 @@ def _frames(
     errors = 0
     for packet in container.demux(stream):
         guard.check_time()
+        if job.halt.is_set():
+            raise Halted("another decoder of these frames failed")
         if packet.size == 0 and packet.pts is None and packet.dts is None:
             continue
         stamp = packet_time(packet)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import errno
+import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -29,23 +32,67 @@ NO_NESTED_OPENS = {"protocol_whitelist": "none"}
 
 
 class Media:
-    """A source's bytes, opened once; `container()` opens them as a fresh PyAV container."""
+    """A source's bytes, opened once; `container()` opens them as a fresh PyAV container.
+
+    Over a seekable source each container reads through its own `FileView`, so several
+    containers may decode the same media at once, on different threads."""
 
     def __init__(self, file: Any, source: VideoSource) -> None:
         self.file, self.source = file, source
         self.start = file.tell() if _seekable(file) else None
+        self.lock = threading.Lock()
+
+    @property
+    def shareable(self) -> bool:
+        """Whether containers may be open on this media at the same time."""
+        return self.start is not None
 
     @contextmanager
     def container(self) -> Iterator[Any]:
         """A new container over the media from its start; closed afterwards."""
-        if self.start is not None:
-            self.file.seek(self.start)
-        container = _open_av(self.file, self.source)
+        file = self.file if self.start is None else FileView(self.file, self.lock, self.start)
+        container = _open_av(file, self.source)
         try:
             _check_is_video(container, self.source)
             yield container
         finally:
             container.close()
+
+
+class FileView:
+    """A read position of its own over a seekable file that other views share: each read
+    seeks the file first, under a lock the views hold in common. Offsets count from `start`."""
+
+    def __init__(self, file: Any, lock: threading.Lock, start: int) -> None:
+        self.file, self.lock, self.start = file, lock, start
+        self.position = 0
+
+    def read(self, size: int = -1) -> bytes:
+        with self.lock:
+            self.file.seek(self.start + self.position)
+            data: bytes = self.file.read(size)
+        self.position += len(data)
+        return data
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        if whence == os.SEEK_END:
+            with self.lock:
+                offset += self.file.seek(0, os.SEEK_END) - self.start
+        elif whence == os.SEEK_CUR:
+            offset += self.position
+        if offset < 0:
+            raise OSError(errno.EINVAL, "negative seek position")
+        self.position = offset
+        return offset
+
+    def tell(self) -> int:
+        return self.position
+
+    def seekable(self) -> bool:
+        return True
+
+    def readable(self) -> bool:
+        return True
 
 
 @contextmanager
