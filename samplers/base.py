@@ -123,13 +123,15 @@ class PyAVSampler(Sampler):
         except SeekMissed:
             return None
 
-    def _forward_decode(self, media: Any, stream_index: int, plan: Plan) -> Decoded:
+    def _forward_decode(self, media: Media, stream_index: int, plan: Plan) -> Decoded:
         """Decode forward from a freshly opened container, skipping the packets before entry
-        points; when a skip misses its entry point, once more decoding every packet."""
+        points (runs from different entry points may be shared between decoders); when a
+        skip misses its entry point, once more decoding every packet."""
         plan.index.mode = "forward"
+        reopen = media.container if media.shareable else None
         try:
             with media.container() as container:
-                return self._decode(container, stream_index, plan)
+                return self._decode(container, stream_index, plan, reopen)
         except SeekMissed:
             plan.index.entries = []
             with media.container() as container:

@@ -10,6 +10,7 @@ streams are decoded forward from the start.
 from __future__ import annotations
 
 import bisect
+import functools
 import os
 import threading
 import time
@@ -160,6 +161,7 @@ class Converter:
 
 
 Opener = Callable[[], AbstractContextManager[Any]]
+Runs = Callable[["Job", list[list[int]]], None]  # decodes runs of targets, each from its start
 
 
 def decode_frames(
@@ -176,18 +178,25 @@ def decode_frames(
     opens another container on the same media, for more decoders to share the work."""
     result = Decoded(None, [False] * len(targets))
     job = Job(container, stream, index, targets, converter, guard, result, reopen)
-    if index.mode == "seek":
-        groups = runs(index.keyframes, targets)
-        shares = share(groups, index, _decoders(job, len(groups)))
+    if index.mode == "forward" and index.match == "order":
+        _set_threads(stream, usable_cores())
+        _decode_forward_by_order(job)
+    else:
+        seeking = index.mode == "seek"
+        starts = index.keyframes if seeking else sorted({0, *index.entries})
+        groups = runs(starts, targets)
+        shares = share(groups, starts, _decoders(job, len(groups)))
         _set_threads(stream, max(1, usable_cores() // len(shares)))
         result.decoders = len(shares)
+        decode: Runs = (
+            functools.partial(_decode_seeking, keyframes_only=keyframes_only)
+            if seeking
+            else _decode_forward_by_time
+        )
         if len(shares) == 1:
-            _decode_seeking(job, groups, keyframes_only)
+            decode(job, groups)
         else:
-            _decode_shared(job, shares, keyframes_only)
-    else:
-        _set_threads(stream, usable_cores())
-        _decode_forward(job)
+            _decode_shared(job, shares, decode)
     result.array = converter.array
     return result
 
@@ -213,10 +222,10 @@ def _decoders(job: Job, groups: int) -> int:
     return min(usable_cores(), groups)
 
 
-def share(groups: list[list[int]], index: StreamIndex, decoders: int) -> list[list[list[int]]]:
+def share(groups: list[list[int]], starts: list[int], decoders: int) -> list[list[list[int]]]:
     """`groups` (runs of targets) in at most `decoders` consecutive shares of about equal
-    work: the frames from each run's keyframe to its last target."""
-    costs = [group[-1] - index.keyframe_for(group[0]) + 1 for group in groups]
+    work: the frames from each run's start (`starts`, as for `runs`) to its last target."""
+    costs = [group[-1] - start_for(starts, group[0]) + 1 for group in groups]
     total = sum(costs)
     if decoders < 2 or total < MIN_SHARED_WORK:
         return [groups]
@@ -272,29 +281,27 @@ def start_for(starts: list[int], frame: int) -> int:
     return starts[at] if at >= 0 else 0
 
 
-def _decode_shared(job: Job, shares: list[list[list[int]]], keyframes_only: bool) -> None:
+def _decode_shared(job: Job, shares: list[list[list[int]]], decode: Runs) -> None:
     """Each share of runs decoded by its own decoder and container: the first on this
     thread, the others on threads of their own. The first failure stops them all."""
     threads = max(1, usable_cores() // len(shares))
     with ThreadPoolExecutor(len(shares) - 1, thread_name_prefix="vidtt-decode") as pool:
-        others = [pool.submit(_decode_share, job, s, keyframes_only, threads) for s in shares[1:]]
+        others = [pool.submit(_decode_share, job, s, decode, threads) for s in shares[1:]]
         try:
-            _decode_seeking(job, shares[0], keyframes_only)
+            decode(job, shares[0])
             for other in others:
                 _merge(job.result, other.result())
         finally:
             job.halt.set()  # after a failure, the decoders still running stop at their next packet
 
 
-def _decode_share(job: Job, groups: list[list[int]], keyframes_only: bool, threads: int) -> Decoded:
+def _decode_share(job: Job, groups: list[list[int]], decode: Runs, threads: int) -> Decoded:
     assert job.reopen is not None
     with job.reopen() as container:
         stream = container.streams[job.stream.index]
         _set_threads(stream, threads)
         result = Decoded(None, job.result.found)  # rows are shared; counts are merged
-        _decode_seeking(
-            replace(job, container=container, stream=stream, result=result), groups, keyframes_only
-        )
+        decode(replace(job, container=container, stream=stream, result=result), groups)
         return result
 
 
@@ -328,13 +335,11 @@ def _decode_seeking(job: Job, groups: list[list[int]], keyframes_only: bool) -> 
             raise SeekMissed(f"{len(wanted)} frame(s) did not decode after a seek")
 
 
-def _decode_forward(job: Job) -> None:
-    """Every frame type is decoded (the keyframe sampler's too): frame 0 counts as a
-    keyframe of a forward stream whether or not it is one."""
+def _decode_forward_by_order(job: Job) -> None:
+    """Frames recognised by their position in the decoder's output: one decode from the
+    start. Forward decodes decode every frame type (the keyframe sampler's too): frame 0
+    counts as a keyframe of a forward stream whether or not it is one."""
     index, targets = job.index, job.targets
-    if index.match == "pts":
-        _decode_forward_by_time(job)
-        return
     row_of = {t: k for k, t in enumerate(targets)}
     wanted = set(row_of)
     frames = _frames(job, None, skip=False)
@@ -342,19 +347,19 @@ def _decode_forward(job: Job) -> None:
     _report_missing(job.result, index, sorted(row_of[w] for w in wanted), targets)
 
 
-def _decode_forward_by_time(job: Job) -> None:
-    """Frames recognised by their time. Between groups of targets, the packets before the
-    next group's entry point (`StreamIndex.entries`) are read but not decoded."""
+def _decode_forward_by_time(job: Job, groups: list[list[int]]) -> None:
+    """Frames recognised by their time, decoded forward. Before each group of targets, the
+    packets before its entry point (`StreamIndex.entries`) are read but not decoded."""
     index, context = job.index, job.stream.codec_context
     row_of = {index.pts[t]: k for k, t in enumerate(job.targets)}
     starts = sorted({0, *index.entries})
     missing: set[int] = set()
-    for number, group in enumerate(runs(starts, job.targets)):
+    for number, group in enumerate(groups):
         entry = start_for(starts, group[0])
         if number:
             context.flush_buffers()  # the last group drained the decoder
         wanted = {index.pts[t] for t in group}
-        start = index.pts[entry] if number else None
+        start = index.pts[entry] if entry else None
         frames = _frames(job, wanted, skip=True, start=start)  # frame 0 may not be a keyframe
         missing |= _collect(job, frames, wanted, row_of, lambda _, frame: frame.pts)
     _report_missing(job.result, index, sorted(row_of[w] for w in missing), job.targets)

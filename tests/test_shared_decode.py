@@ -16,7 +16,6 @@ import vidtt
 from vidtt import DecodeError
 from vidtt.samplers import decode
 from vidtt.samplers.decode import share
-from vidtt.samplers.index import StreamIndex
 
 GOP = {"gop": 10, "bframes": 2}
 
@@ -31,6 +30,7 @@ def videos(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "mkv": make_video(root / "a.mkv", frames=60, **GOP),
         "webm": make_video(root / "a.webm", frames=60, gop=10),
         "one keyframe": make_video(root / "one.mp4", frames=60, gop=1000),
+        "ts": make_video(root / "a.ts", frames=60, **GOP),
     }
 
 
@@ -42,27 +42,22 @@ def cores(monkeypatch: pytest.MonkeyPatch) -> Any:
     return set_cores
 
 
-def _index(frames: int, gop: int) -> StreamIndex:
-    from fractions import Fraction
-
-    return StreamIndex(list(range(frames)), list(range(0, frames, gop)), Fraction(1, 30))
+KEYFRAMES = list(range(0, 100, 10))
 
 
 def test_shares_are_consecutive_and_of_about_equal_work() -> None:
-    index = _index(100, 10)
     groups = [[k * 10 + 5] for k in range(10)]  # ten runs of 6 frames' work each
-    shares = share(groups, index, 2)
+    shares = share(groups, KEYFRAMES, 2)
     assert [g for s in shares for g in s] == groups
     assert [len(s) for s in shares] == [5, 5]
-    assert [len(s) for s in share(groups, index, 3)] == [3, 4, 3]
-    assert share(groups, index, 1) == [groups]
+    assert [len(s) for s in share(groups, KEYFRAMES, 3)] == [3, 4, 3]
+    assert share(groups, KEYFRAMES, 1) == [groups]
     uneven = [[9], [19], [20]]  # 10 + 10 + 1 frames of work
-    assert share(uneven, index, 2) == [[[9]], [[19], [20]]]
+    assert share(uneven, KEYFRAMES, 2) == [[[9]], [[19], [20]]]
 
 
 def test_little_work_stays_with_one_decoder() -> None:
-    index = _index(100, 10)
-    assert share([[0], [10], [20]], index, 2) == [[[0], [10], [20]]]  # three keyframes alone
+    assert share([[0], [10], [20]], KEYFRAMES, 2) == [[[0], [10], [20]]]  # three keyframes alone
 
 
 @pytest.mark.parametrize("name", ["mp4", "mkv", "webm"])
@@ -84,6 +79,20 @@ def test_any_number_of_decoders_gives_the_exact_frames(
         assert clip.metadata["access"] == "seek by pts"
         assert clip.metadata["decoders"] == (count if sampler != "keyframe" else 1)
     assert vidtt.sample(path, num_frames=12).metadata["decoded_frames"] >= 12
+
+
+@pytest.mark.parametrize("count", [1, 2])
+def test_forward_streams_share_runs_from_their_entry_points(
+    videos: dict[str, Path], count: int, cores: Any
+) -> None:
+    cores(count)
+    path = videos["ts"]
+    reference = full_decode(path)
+    for options in [{"num_frames": 12}, {"num_frames": 4, "start": 0.5, "max_side": 40}]:
+        clip = vidtt.sample(path, **options)
+        assert clip.metadata["access"] == "forward by pts"
+        assert clip.metadata["decoders"] == count
+        assert_exact(clip, path, reference)
 
 
 def test_every_seekable_source_shares_the_work(videos: dict[str, Path], cores: Any) -> None:
