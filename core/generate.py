@@ -20,6 +20,7 @@ class Batch:
     videos: list[list[FramesUsed]]  # per row
     timings: list[Timings]  # per row: sampling and preprocessing filled in
     meta: dict[str, str] = field(default_factory=dict)
+    stops: list[threading.Event] | None = None  # per row: once set, that row stops
 
 
 class Clock:
@@ -124,6 +125,20 @@ def stop_when(event: threading.Event) -> Any:
     return Stopped()
 
 
+def stop_rows(events: list[threading.Event]) -> Any:
+    """A transformers `StoppingCriteria` that ends row k at the next token once `events[k]`
+    is set (generation ends when every row has)."""
+    import torch
+    from transformers import StoppingCriteria
+
+    class RowsStopped(StoppingCriteria):  # type: ignore[misc]
+        def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+            flags = [event.is_set() for event in events]
+            return torch.tensor(flags, dtype=torch.bool, device=input_ids.device)
+
+    return RowsStopped()
+
+
 def run(
     model: Any,
     processor: Any,
@@ -132,7 +147,8 @@ def run(
     cancel: threading.Event | None = None,
 ) -> list[Answer]:
     """Generate for every row of `request.inputs` and build one Answer per row. `streamer`
-    (a Clock or TextStreamer) receives the tokens; setting `cancel` stops at the next token."""
+    (a Clock or TextStreamer) receives the tokens; setting `cancel` stops every row at the
+    next token, setting one of `request.stops` its own row."""
     import torch
 
     if request.options.seed is not None:
@@ -141,10 +157,15 @@ def run(
     kwargs = generation_kwargs(model, processor, request.options)
     if request.options.num_beams == 1:  # generate refuses a streamer with beam search
         kwargs["streamer"] = clock
-    if cancel is not None:
+    criteria = [stop_when(cancel)] if cancel is not None else []
+    if request.stops is not None:
+        if len(request.stops) != int(request.inputs["input_ids"].shape[0]):
+            raise ValueError("one stop event per row is needed")
+        criteria.append(stop_rows(request.stops))
+    if criteria:
         from transformers import StoppingCriteriaList
 
-        kwargs["stopping_criteria"] = StoppingCriteriaList([stop_when(cancel)])
+        kwargs["stopping_criteria"] = StoppingCriteriaList(criteria)
     try:
         with torch.inference_mode():
             output = model.generate(**request.inputs, **kwargs)
@@ -165,6 +186,20 @@ def eos_ids(model: Any, processor: Any) -> set[int]:
     return set(eos if isinstance(eos, (list, tuple)) else [eos] if eos is not None else [])
 
 
+def pad_id(model: Any, processor: Any) -> int | None:
+    pad = getattr(model.generation_config, "pad_token_id", None)
+    return pad if pad is not None else processor.tokenizer.pad_token_id
+
+
+def _unpadded(ids: list[int], pad: int | None) -> list[int]:
+    """`ids` without the padding a batch adds after a row stopped (by a stop string or its
+    stop event) while others went on."""
+    end = len(ids)
+    while end and ids[end - 1] == pad:
+        end -= 1
+    return ids[:end]
+
+
 def answer_for(
     model: Any,
     processor: Any,
@@ -178,7 +213,7 @@ def answer_for(
     new = output[row, inputs["input_ids"].shape[1] :].tolist()
     stops = eos_ids(model, processor)
     cut = next((i + 1 for i, token in enumerate(new) if token in stops), None)
-    ids = new[:cut] if cut else new
+    ids = new[:cut] if cut else _unpadded(new, pad_id(model, processor))
     prompt_ids = inputs["input_ids"][row]
     mask = inputs.get("attention_mask")
     visual = visual_token_ids(processor)

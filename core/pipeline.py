@@ -9,6 +9,7 @@ answers = pipe.batch([{"videos": ["a.mp4"], "question": "Who?", "num_frames": 16
 from __future__ import annotations
 
 import copy
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -238,27 +239,40 @@ class Pipeline:
             sampling=time.perf_counter() - started,
         )
 
-    def answer(self, prepared: list[Prepared]) -> list[Answer]:
-        """Format and generate requests together (they must share a `batch_key`)."""
-        return self.engine.generate(self.encode(prepared))
+    def answer(
+        self, prepared: list[Prepared], stops: list[threading.Event] | None = None
+    ) -> list[Answer]:
+        """Format and generate requests together (they must share a `batch_key`). Setting
+        `stops[k]` ends request k's answer at its next token."""
+        batch = self.encode(prepared)
+        batch.stops = stops
+        return self.engine.generate(batch)
 
-    def answer_each(self, prepared: list[Prepared]) -> list[Answer | VidttError]:
+    def answer_each(
+        self, prepared: list[Prepared], stops: list[threading.Event] | None = None
+    ) -> list[Answer | VidttError]:
         """Like `answer`, but a request that cannot be formatted or generated gets its error
         and the others their answers (grouped by `batch_key` as needed)."""
         found: dict[int, Answer | VidttError] = {}
         for group in batches(prepared, max(1, len(prepared))):
             chosen = [prepared[n] for n in group]
+            own = [stops[n] for n in group] if stops is not None else None
             answers: list[Answer | VidttError]
             try:
-                answers = [*self.answer(chosen)]
+                answers = [*self.answer(chosen, own)]
             except VidttError as exc:
-                answers = [exc] if len(chosen) == 1 else [self._answer_one(p) for p in chosen]
+                if len(chosen) == 1:
+                    answers = [exc]
+                else:
+                    answers = [self._answer_one(chosen, own, k) for k in range(len(chosen))]
             found.update(zip(group, answers))
         return [found[n] for n in range(len(prepared))]
 
-    def _answer_one(self, prepared: Prepared) -> Answer | VidttError:
+    def _answer_one(
+        self, prepared: list[Prepared], stops: list[threading.Event] | None, k: int
+    ) -> Answer | VidttError:
         try:
-            return self.answer([prepared])[0]
+            return self.answer([prepared[k]], stops and [stops[k]])[0]
         except VidttError as exc:
             return exc
 

@@ -26,7 +26,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -60,55 +60,6 @@ class ServeSettings:
     retry_after: int = 1
     timestamps: bool = False  # say when each frame was taken, unless a request says otherwise
     limits: ServeLimits = field(default_factory=ServeLimits)
-
-
-# -- stopping one row of a batch ------------------------------------------------------------
-_rows = threading.local()
-
-
-def watch_rows(model: Any) -> None:
-    """Wrap `model.generate` so that a batch started by `generating_rows` stops each row once
-    its event is set (the whole generation once every row's is)."""
-    original = model.generate
-    if getattr(original, "_vidtt_rows", False):
-        return
-
-    def generate(*args: Any, **kwargs: Any) -> Any:
-        events = getattr(_rows, "events", None)
-        if events:
-            from transformers import StoppingCriteriaList
-
-            criteria = StoppingCriteriaList(kwargs.pop("stopping_criteria", None) or [])
-            criteria.append(rows_stopped(events))
-            kwargs["stopping_criteria"] = criteria
-        return original(*args, **kwargs)
-
-    generate._vidtt_rows = True  # type: ignore[attr-defined]
-    model.generate = generate
-
-
-def rows_stopped(events: list[threading.Event]) -> Any:
-    import torch
-    from transformers import StoppingCriteria
-
-    class RowsStopped(StoppingCriteria):  # type: ignore[misc]
-        def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
-            rows = input_ids.shape[0]
-            flags = [e.is_set() for e in events]
-            if rows != len(flags):  # a request retried alone: stop when all are gone
-                flags = [all(flags)] * rows
-            return torch.tensor(flags, dtype=torch.bool, device=input_ids.device)
-
-    return RowsStopped()
-
-
-@contextlib.contextmanager
-def generating_rows(events: list[threading.Event]) -> Iterator[None]:
-    _rows.events = events
-    try:
-        yield
-    finally:
-        _rows.events = None
 
 
 # -- batching -------------------------------------------------------------------------------
@@ -188,11 +139,10 @@ class Batcher:
                 job.future.set_result(result)
 
     def _answer(self, batch: list[Job]) -> list[Answer | VidttError]:
-        with generating_rows([job.cancel for job in batch]):
-            result: list[Answer | VidttError] = self.pipeline.answer_each(
-                [job.prepared for job in batch]
-            )
-            return result
+        result: list[Answer | VidttError] = self.pipeline.answer_each(
+            [job.prepared for job in batch], stops=[job.cancel for job in batch]
+        )
+        return result
 
     def close(self) -> None:
         for job in self.jobs:
@@ -225,7 +175,6 @@ class Server:
         self.pool = ThreadPoolExecutor(settings.workers, thread_name_prefix="vidtt-media")
         self.batcher: Batcher | None = None
         self.task: asyncio.Task[None] | None = None
-        watch_rows(pipeline.model)
 
     async def start(self) -> None:
         self.batcher = Batcher(self.pipeline, self.settings.max_batch_size, self.settings.max_wait)

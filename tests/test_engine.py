@@ -165,3 +165,24 @@ def test_each_video_is_decoded_once_for_its_questions(llava_dir, videos) -> None
     )
     assert off.ask(videos["h264"], "What?").token_ids == pipe.ask(videos["h264"], "What?").token_ids
     assert len(off.cache) == 0
+
+
+def test_a_stopped_request_ends_alone_in_its_batch(llava, videos) -> None:
+    def prepared(options: dict) -> list:
+        return [
+            llava.prepare({"videos": [videos[n]], "question": QUESTION, **options})
+            for n in ("h264", "vp9")
+        ]
+
+    short = prepared({"min_new_tokens": 6, "max_new_tokens": 6})
+    stops = [threading.Event(), threading.Event()]
+    stops[0].set()  # this client went away before its answer began
+    answers = llava.answer_each(short, stops=stops)
+    assert [a.usage.generated_tokens for a in answers] == [1, 6]
+    stops[0].clear()
+    stops[1].set()
+    answers = llava.answer_each(short, stops=stops)
+    assert [a.usage.generated_tokens for a in answers] == [6, 1]
+    stops[0].set()  # every client went away: the generation ends at once
+    answers = llava.answer_each(prepared(LONG), stops=stops)
+    assert [a.usage.generated_tokens for a in answers] == [1, 1]
