@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
     from PIL.Image import Image
 
 URL_SCHEMES = ("http", "https")
+MIN_FRAMES_FPS = 1e-6  # a frame list's slowest rate: one frame in 11.6 days
 SourceKind = Literal["path", "url", "bytes", "file", "frames"]
 
 
@@ -32,13 +34,18 @@ class VideoSource:
     @classmethod
     def from_frames(cls, frames: Any, fps: float = 1.0) -> VideoSource:
         """Frames already decoded (PIL images or arrays), frame i shown at i / fps seconds."""
-        if not (isinstance(fps, (int, float)) and math.isfinite(fps) and fps > 0):
+        real = isinstance(fps, numbers.Real) and not isinstance(fps, bool)
+        if not (real and math.isfinite(fps) and fps > 0):
             raise OptionsError(f"fps of a frame list must be a positive number, not {fps!r}")
+        if fps < MIN_FRAMES_FPS:  # times of 1 / fps seconds and more would not be finite
+            raise OptionsError(
+                f"fps of a frame list must be at least {MIN_FRAMES_FPS:g}, not {fps!r}"
+            )
         if not _looks_like_frames(frames) and not _is_empty_frames(frames):
             raise SourceError(
                 f"expected a list of images or an (N, H, W, C) array, not {type(frames).__name__}"
             )
-        return cls("frames", frames, f"<{len(frames)} frames>", float(fps))
+        return cls("frames", frames, f"<{len(frames)} frames>", float(fps))  # numpy: a float
 
     @classmethod
     def of(cls, source: Any) -> VideoSource:
@@ -54,6 +61,7 @@ class VideoSource:
             return cls("file", source, getattr(source, "name", None) or "<file object>")
         if _looks_like_frames(source) or _is_empty_frames(source):
             return cls("frames", source, f"<{len(source)} frames>")
+        _check_frames_shape(source)
         raise SourceError(
             f"unsupported video source of type {type(source).__name__}: pass a path, an http(s) "
             "URL, bytes, a binary file object, or a list of frames"
@@ -92,6 +100,26 @@ def _source_from_text(text: str) -> VideoSource:
     return VideoSource("path", text, text)
 
 
+def _check_frames_shape(source: Any) -> None:
+    """`OptionsError` naming what is wrong with an array or a list that is meant as frames."""
+    shape = getattr(source, "shape", None)
+    if shape is not None:
+        raise OptionsError(
+            f"an array of shape {tuple(shape)} is not a list of frames: pass an (N, H, W, C) "
+            "array or a list of images (HxW, HxWx3 or HxWx4 arrays, or PIL images)"
+        )
+    if isinstance(source, (list, tuple)) and any(_is_frame(f) for f in source):
+        bad = next(i for i, f in enumerate(source) if not _is_frame(f))
+        raise OptionsError(
+            f"item {bad} of the frame list is a {type(source[bad]).__name__}, not an image or "
+            "array: every item must be an image"
+        )
+
+
+def _is_frame(item: Any) -> bool:
+    return hasattr(item, "size") or hasattr(item, "shape")
+
+
 def _is_empty_frames(source: Any) -> bool:
     """An empty list of frames or an array with no frames (refused when sampled)."""
     if isinstance(source, (list, tuple)):
@@ -102,7 +130,7 @@ def _is_empty_frames(source: Any) -> bool:
 
 def _looks_like_frames(source: Any) -> bool:
     if isinstance(source, (list, tuple)):
-        return len(source) > 0 and all(hasattr(f, "size") or hasattr(f, "shape") for f in source)
+        return len(source) > 0 and all(_is_frame(f) for f in source)
     shape = getattr(source, "shape", None)
     return shape is not None and len(shape) == 4
 

@@ -35,6 +35,7 @@ def frames_clip(
     index = StreamIndex(
         list(range(count)), list(range(count)), Fraction(1) / Fraction(fps).limit_denominator()
     )
+    index.default_frame_duration = 1 / fps
     warnings: list[str] = []
     span = index.span(options.start, options.end, source.label)
     chosen = sampler.choose(index, span, options, source.label, warnings)

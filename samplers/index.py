@@ -39,6 +39,9 @@ class StreamIndex:
     # forward streams: sorted indices of keyframes after which no frame refers to an earlier
     # one (H.264 IDR frames), so a forward decode may skip, undecoded, the packets before them
     entries: list[int] = field(default_factory=list)
+    # how long one frame lasts when the times cannot tell (a single frame): from the stream's
+    # frame rate, 0 when unknown
+    default_frame_duration: float = 0.0
 
     def __len__(self) -> int:
         return len(self.pts)
@@ -79,7 +82,7 @@ class StreamIndex:
 
     def frame_duration(self) -> float:
         if len(self.pts) < 2:
-            return 0.0
+            return self.default_frame_duration
         return float((self.pts[-1] - self.pts[0]) * self.time_base) / (len(self.pts) - 1)
 
     def duration(self) -> float:
@@ -111,16 +114,22 @@ def scan(container: Any, stream: Any, label: str, guard: Any = None) -> StreamIn
     times = packets.pts
     if any(t is None for t in times):
         times = packets.dts if all(t is not None for t in packets.dts) else []
+    if len(times) > 1 and len(set(times)) == 1:  # one time for every frame tells nothing
+        times = []
     if not times:  # no usable timestamps at all: count frames at the stream's rate
         rate = stream.average_rate or stream.guessed_rate or 25
         time_base = Fraction(1, 1) / Fraction(rate)
         times = list(range(len(packets.key)))
-    if _seekable(container, stream, packets):
+    decoding_order = _times_in_decoding_order(container, stream, times)
+    if not decoding_order and _seekable(container, stream, packets):
         index = _seek_index(packets, time_base)
     else:
-        index = _forward_index(times, packets, time_base, times is packets.pts)
+        from_pts = times is packets.pts and not decoding_order
+        index = _forward_index(times, packets, time_base, from_pts)
     index.complete = not warnings
     index.warnings = warnings
+    rate = stream.average_rate or stream.guessed_rate
+    index.default_frame_duration = float(1 / rate) if rate and rate > 0 else 0.0
     return index
 
 
@@ -166,6 +175,15 @@ def is_idr(data: bytes) -> bool:
             return True
         at = data.find(b"\x00\x00\x01", at + 3)
     return False
+
+
+def _times_in_decoding_order(container: Any, stream: Any, times: list[Any]) -> bool:
+    """Whether the times count packets in decoding order, not frames in display order: AVI
+    gives each packet the next time, so with reordered frames (B-frames) the decoder shows
+    them in another order than their times say. Such frames are recognised by position."""
+    if "avi" not in container.format.name.split(",") or not stream.codec_context.has_b_frames:
+        return False
+    return all(a < b for a, b in itertools.pairwise(times))
 
 
 def _seekable(container: Any, stream: Any, packets: _Packets) -> bool:
@@ -217,8 +235,10 @@ def _forward_index(
 
 
 def _segments(times: list[int]) -> list[list[int]]:
-    positive = sorted({b - a for a, b in itertools.pairwise(times) if b > a})
-    step = positive[len(positive) // 2] if positive else 1
+    # the usual frame step: between neighbouring times in display order (steps between
+    # packets in decoding order are multiples of it when B-frames are reordered)
+    steps = sorted(b - a for a, b in itertools.pairwise(sorted(set(times))))
+    step = steps[len(steps) // 2] if steps else 1
     segments: list[list[int]] = [[]]
     highest = None
     for t in times:
