@@ -51,10 +51,10 @@ class UniformSampler(PyAVSampler):
             )
             return list(span)
         if options.num_frames > len(span):
-            where = "in the chosen range" if options.start or options.end else ""
+            where = " in the chosen range" if options.start or options.end else ""
             raise OptionsError(
-                f"asked for {options.num_frames} frames but {label} has only {len(span)} "
-                f"{where}: ask for num_frames <= {len(span)}".replace("  ", " ")
+                f"asked for {options.num_frames} frames but {label} has only {len(span)}"
+                f"{where}: ask for num_frames <= {len(span)}"
             )
         picks = uniform_indices(len(span), options.num_frames, options.rule)
         return sorted({span[i] for i in picks})
