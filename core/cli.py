@@ -19,7 +19,7 @@ from .cli_options import (
 )
 from .errors import VidttError
 from .fetch import redact
-from .interrupt import exit_interrupted
+from .interrupt import Terminated, exit_interrupted, terminate_as_interrupt
 from .ray_run import actors_value
 from .version import __version__
 
@@ -245,12 +245,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one command; returns the exit status (Ctrl-C: 130, closed output pipe: 141)."""
+    """Run one command; returns the exit status (Ctrl-C: 130, SIGTERM: 143, closed output
+    pipe: 141)."""
     try:
-        code = _main(argv)
-        sys.stdout.flush()
-    except KeyboardInterrupt:
-        return exit_interrupted()
+        with terminate_as_interrupt():
+            code = _main(argv)
+            sys.stdout.flush()
+    except KeyboardInterrupt as stop:
+        return exit_interrupted(terminated=isinstance(stop, Terminated))
     except BrokenPipeError:
         return quiet_broken_pipe()
     return code

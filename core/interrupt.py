@@ -1,4 +1,5 @@
-"""Ctrl-C on the command line: stop generation threads, join them, exit 130 quietly.
+"""Ctrl-C (and SIGTERM) on the command line: stop generation threads, join them, exit 130
+(143) quietly, keeping the work already done.
 
 A thread still inside `model.generate` (C++ code) when the interpreter shuts down makes the
 process abort ("terminate called without an active exception", exit 134). So the CLI adds a
@@ -15,9 +16,11 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 EXIT_CODE = 130
+TERMINATED_CODE = 143  # what a shell reports for a process ended by SIGTERM
 JOIN_SECONDS = 15.0
 
 cancelled = threading.Event()
@@ -58,6 +61,28 @@ def make_cancellable(model: Any) -> Any:
     return model
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, met like Ctrl-C: generation stops at the next token, finished work is kept."""
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """While inside (on the main thread), SIGTERM raises `Terminated` as SIGINT raises
+    KeyboardInterrupt; the earlier handler is back afterwards."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminated(*_: Any) -> None:
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+
+
 def cancel(timeout: float = JOIN_SECONDS) -> bool:
     """Stop generation and wait for the threads that were generating to end; True when they
     all did within `timeout` seconds."""
@@ -70,20 +95,25 @@ def cancel(timeout: float = JOIN_SECONDS) -> bool:
     return not any(thread.is_alive() for thread in threads)
 
 
-def exit_interrupted() -> int:
-    """After Ctrl-C: say so, stop generation, and return 130 (or leave at once if a thread
-    cannot be stopped, or on a second Ctrl-C)."""
-    signal.signal(signal.SIGINT, lambda *_: hard_exit())
+def exit_interrupted(terminated: bool = False) -> int:
+    """After Ctrl-C (or SIGTERM): say so, stop generation, and return 130 (143) or leave at
+    once if a thread cannot be stopped, or on a second signal."""
+    code = TERMINATED_CODE if terminated else EXIT_CODE
+    if threading.current_thread() is threading.main_thread():
+        for number in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(number, lambda *_: hard_exit(code))
     with contextlib.suppress(OSError):
-        print("\nvidtt: interrupted", file=sys.stderr, flush=True)
+        print(
+            f"\nvidtt: {'terminated' if terminated else 'interrupted'}", file=sys.stderr, flush=True
+        )
     if not cancel():
-        hard_exit()
-    return EXIT_CODE
+        hard_exit(code)
+    return code
 
 
-def hard_exit() -> None:
-    """Exit 130 without running interpreter shutdown (which aborts under a live C++ thread)."""
+def hard_exit(code: int = EXIT_CODE) -> None:
+    """Exit without running interpreter shutdown (which aborts under a live C++ thread)."""
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):
             stream.flush()
-    os._exit(EXIT_CODE)
+    os._exit(code)

@@ -158,3 +158,53 @@ def test_cancel_stops_generation_at_the_next_token(llava_dir, videos) -> None:
         interrupt.cancelled.clear()
     assert stream.answer.usage.generated_tokens < 900 and len(rest) < 900
     assert pipe.ask(videos["h264"], "What?", max_new_tokens=3).usage.generated_tokens <= 3
+
+
+def test_sigterm_while_the_answer_streams(llava_dir, videos, tmp_path) -> None:
+    config = long_config(tmp_path, llava_dir)
+    process = start("ask", str(videos["h264"]), "-q", "What?", "--config", str(config), "--stream")
+    assert process.stdout.read(1)  # the answer has started
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=30)
+    text = err.decode(errors="replace")
+    assert process.returncode == 143, text
+    assert "vidtt: terminated" in text and "Traceback" not in text, text
+
+
+def test_sigterm_during_a_run_keeps_the_finished_answers(llava_dir, videos, tmp_path) -> None:
+    import json
+
+    quick = {"max_new_tokens": 2}
+    long = {"min_new_tokens": 900, "max_new_tokens": 900}
+    lines = [
+        {
+            "id": n,
+            "videos": [str(videos["h264"])],
+            "question": f"Q{n}?",
+            **(quick if n < 1 else long),
+        }
+        for n in range(3)
+    ]
+    requests = tmp_path / "in.jsonl"
+    requests.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    output = tmp_path / "out.jsonl"
+    config = tmp_path / "run.yaml"
+    config.write_text(f"model: {llava_dir}\nsampler_options: {{num_frames: 2}}\n")
+    process = start(
+        "run", str(config), "--input", str(requests), "--output", str(output),
+        "--batch-size", "1", "--quiet",
+    )  # fmt: skip
+    ends = time.monotonic() + 120
+    while not (output.exists() and output.read_text().count("\n")) and time.monotonic() < ends:
+        assert process.poll() is None, process.communicate()
+        time.sleep(0.1)
+    time.sleep(0.5)  # the second request is generating
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=30)
+    text = err.decode(errors="replace")
+    assert process.returncode == 143, text
+    assert "vidtt: terminated" in text and "Traceback" not in text, text
+    kept = [json.loads(line) for line in output.read_text().splitlines()]
+    ids = [record["id"] for record in kept]
+    assert ids[0] == 0 and kept[0]["text"] and len(ids) < 3, kept  # a long one was cut off
+    assert not list(tmp_path.glob(".out.jsonl.*"))
