@@ -25,9 +25,12 @@ from vidtt.limits import Limits
 
 from .index import StreamIndex, packet_time
 
-ROTATIONS = {90: 1, -270: 1, 180: 2, -180: 2, -90: 3, 270: 3}  # quarter turns anticlockwise
+ROTATIONS = {90: 1, 180: 2, 270: 3}  # degrees (0 to 359): quarter turns anticlockwise
 MAX_DECODE_ERRORS = 8
 BIG_FRAME = 3840 * 2160 * 2  # above this many pixels, decode with slice threads only
+# Decoders that honour `skip_frame` packet by packet (libdav1d, for one, reads it once when
+# it opens: opened on a skipped packet, it would drop every non-reference frame after).
+SKIPS_BY_PACKET = {"h264", "hevc", "mpeg1video", "mpeg2video", "mpeg4", "vp8", "vp9"}
 MIN_SHARED_WORK = 16  # frames to decode below which one decoder does it all
 
 
@@ -122,10 +125,10 @@ class Converter:
         self.local = threading.local()  # a libswscale context per decoding thread
 
     def put(self, row: int, frame: Any) -> int:
-        """Convert `frame` into row `row`; return its rotation in degrees."""
+        """Convert `frame` into row `row`; return its rotation in degrees (0 to 359)."""
         import numpy as np
 
-        rotation = int(getattr(frame, "rotation", 0) or 0)
+        rotation = round(getattr(frame, "rotation", 0) or 0) % 360
         turns = ROTATIONS.get(rotation, 0)
         upright = self.coded if turns % 2 == 0 else self.coded[::-1]
         target = self.resize.target(*upright)
@@ -412,6 +415,7 @@ def _frames(
     container, stream, result, guard = job.container, job.stream, job.result, job.guard
     context = stream.codec_context
     unsent = set(wanted) if wanted is not None else None
+    skip = skip and context.name in SKIPS_BY_PACKET
     errors = 0
     for packet in container.demux(stream):
         guard.check_time()

@@ -12,6 +12,7 @@ import vidtt
 from vidtt.testing import make_video
 
 B = {"bframes": 2, "gop": 12}
+AV1 = {"options": {"preset": "12"}}  # decoded by libdav1d, which reads skip_frame once
 
 
 def _joined(root: Path, name: str, *parts: Path) -> Path:
@@ -37,6 +38,8 @@ def _build(root: Path) -> dict[str, Path]:
         "mov": make_video(root / "a.mov", frames=40, **B),
         "webm vp9": make_video(root / "a.webm", frames=40, gop=12),
         "avi mpeg4": make_video(root / "a.avi", frames=40, gop=12),
+        "mkv av1": make_video(root / "av1.mkv", frames=40, codec="libsvtav1", gop=12, **AV1),
+        "mp4 av1": make_video(root / "av1.mp4", frames=40, codec="libsvtav1", gop=12, **AV1),
         "mpeg-ts b-frames": make_video(root / "b.ts", frames=40, **B),
         "mpeg-ps mpeg2": make_video(root / "b.mpg", frames=40, codec="mpeg2video", **B),
         "annex-b h264": make_video(root / "raw.h264", frames=40, **B),
@@ -79,6 +82,8 @@ CASES = [
     "mov",
     "webm vp9",
     "avi mpeg4",
+    "mkv av1",
+    "mp4 av1",
     "mpeg-ts b-frames",
     "mpeg-ps mpeg2",
     "annex-b h264",
