@@ -9,6 +9,8 @@ from typing import Any
 from .types import Clip
 
 LABEL_HEIGHT = 14
+SHEET_SIDE = 4096  # cells shrink (not below MIN_CELL) to keep a sheet about this wide
+MIN_CELL = 96
 
 
 def frame_name(index: int, time: float) -> str:
@@ -42,11 +44,13 @@ def contact_sheet(clip: Clip, thumb_width: int = 240) -> Any:
     """One image with the frames in a grid, each labelled with its timestamp and index.
 
     Each thumbnail fits in a `thumb_width` square, so the sheet's size is bounded by the
-    number of frames whatever the video's shape."""
+    number of frames whatever the video's shape; with many frames the squares shrink (to
+    `MIN_CELL` pixels at least) so that the sheet stays about `SHEET_SIDE` pixels wide."""
     from PIL import Image, ImageDraw
 
-    thumb = thumb_size(clip.width, clip.height, thumb_width)
     columns, rows = grid_shape(len(clip))
+    thumb_width = max(min(MIN_CELL, thumb_width), min(thumb_width, SHEET_SIDE // columns))
+    thumb = thumb_size(clip.width, clip.height, thumb_width)
     cell = (thumb_width, thumb_width + LABEL_HEIGHT)
     sheet = Image.new("RGB", (columns * cell[0], rows * cell[1]), "black")
     draw = ImageDraw.Draw(sheet)

@@ -98,6 +98,12 @@ class _Packets:
     dts: list[int | None] = field(default_factory=list)
     key: list[bool] = field(default_factory=list)
     clean: list[bool] = field(default_factory=list)  # an entry point (see `StreamIndex`)
+    cut: bool = False  # the stream's first packet (discarded ones too) is not a keyframe
+
+    def drop(self, keep: list[bool]) -> None:
+        """Keep only the packets whose `keep` is true."""
+        for name in ("pts", "dts", "key", "clean"):
+            setattr(self, name, [v for v, k in zip(getattr(self, name), keep) if k])
 
 
 def packet_time(packet: Any) -> int | None:
@@ -110,6 +116,7 @@ def scan(container: Any, stream: Any, label: str, guard: Any = None) -> StreamIn
     packets, warnings = _read_packets(container, stream, guard)
     if not packets.key:
         raise DecodeError(f"{label} has a video stream but no frames could be read from it")
+    lead_in = _drop_lead_in(packets)
     time_base = stream.time_base or Fraction(1, 1000)
     times = packets.pts
     if any(t is None for t in times):
@@ -127,7 +134,7 @@ def scan(container: Any, stream: Any, label: str, guard: Any = None) -> StreamIn
         from_pts = times is packets.pts and not decoding_order
         index = _forward_index(times, packets, time_base, from_pts)
     index.complete = not warnings
-    index.warnings = warnings
+    index.warnings = warnings + lead_in
     rate = stream.average_rate or stream.guessed_rate
     index.default_frame_duration = float(1 / rate) if rate and rate > 0 else 0.0
     return index
@@ -140,6 +147,7 @@ def _read_packets(container: Any, stream: Any, guard: Any) -> tuple[_Packets, li
     warnings: list[str] = []
     annex_b = _annex_b_h264(stream)
     demuxed = container.demux(stream)
+    first = True
     while True:
         try:
             packet = next(demuxed)
@@ -150,13 +158,38 @@ def _read_packets(container: Any, stream: Any, guard: Any) -> tuple[_Packets, li
             break
         if guard is not None and len(packets.key) % 256 == 255:
             guard.check_time()
-        if packet.size == 0 or packet.is_discard:
+        if packet.size == 0:
+            continue
+        if first:
+            packets.cut, first = not packet.is_keyframe, False
+        if packet.is_discard:
             continue
         packets.pts.append(packet.pts)
         packets.dts.append(packet.dts)
         packets.key.append(packet.is_keyframe)
         packets.clean.append(annex_b and packet.is_keyframe and is_idr(bytes(packet)))
     return packets, warnings
+
+
+def _drop_lead_in(packets: _Packets) -> list[str]:
+    """A stream cut in the middle of a group of pictures (a recording or capture started
+    late) begins with frames that refer to pictures before the cut: decoders drop them (or
+    show garbage). They are not frames of the video: the packets before the first keyframe,
+    and the frames shown before it. Returns a note of how many were left out."""
+    if not packets.cut or packets.key[0] or not any(packets.key):
+        return []
+    first = packets.key.index(True)
+    start = packets.pts[first]
+    keep = [
+        n >= first and (start is None or pts is None or pts >= start)
+        for n, pts in enumerate(packets.pts)
+    ]
+    packets.drop(keep)
+    dropped = len(keep) - len(packets.key)
+    return [
+        f"the stream starts {dropped} frame(s) before its first keyframe (cut mid-way?): "
+        "they cannot be decoded and are not counted"
+    ]
 
 
 def _annex_b_h264(stream: Any) -> bool:

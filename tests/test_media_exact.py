@@ -151,3 +151,35 @@ def test_thumbnail_streams_are_not_sampled(encodes: dict[str, Path]) -> None:
 def test_resolution_change_keeps_the_first_size(encodes: dict[str, Path]) -> None:
     clip = vidtt.sample(encodes["mpeg-ts resolution change"], num_frames=60)
     assert clip.array.shape == (60, 120, 160, 3)
+
+
+def _cut(source: Path, target: Path, packets: int) -> Path:
+    """`source` remuxed without its first `packets` packets: a recording started late."""
+    import av
+
+    with av.open(str(source)) as inp, av.open(str(target), "w") as out:
+        stream = out.add_stream_from_template(inp.streams.video[0])
+        for n, packet in enumerate(inp.demux(inp.streams.video[0])):
+            if packet.size == 0 or n < packets:
+                continue
+            packet.stream = stream
+            out.mux(packet)
+    return target
+
+
+@pytest.mark.parametrize(
+    "name, codec", [("cut.mp4", "libx264"), ("cut.mkv", "libx264"), ("cut.ts", "libx264"),
+                    ("cut.mpg", "mpeg2video")],
+)  # fmt: skip
+def test_a_stream_cut_mid_way_counts_only_the_frames_it_can_show(
+    tmp_path: Path, name: str, codec: str
+) -> None:
+    whole = make_video(tmp_path / f"whole{Path(name).suffix}", frames=40, codec=codec, **B)
+    path = _cut(whole, tmp_path / name, 3)
+    reference = full_decode(path)
+    clip = vidtt.sample(path, num_frames=8)
+    assert clip.info.frame_count == len(reference) < 40
+    assert any("before its first keyframe" in w for w in clip.warnings), clip.warnings
+    assert not [w for w in clip.warnings if "did not decode" in w], clip.warnings
+    assert_exact(clip, path, reference)
+    assert_exact(vidtt.sample(path, "interval", fps=12), path, reference)

@@ -112,6 +112,14 @@ def test_contact_sheet_of_an_extreme_shape_is_small() -> None:
     assert sheet.width * sheet.height <= 2 * 2 * 240 * (240 + 14)
 
 
+def test_contact_sheet_of_many_frames_stays_readable_and_bounded() -> None:
+    clip = vidtt.sample(np.zeros((2048, 2, 2, 3), dtype=np.uint8), num_frames=2048)
+    sheet = contact_sheet(clip)
+    assert sheet.width * sheet.height < 25_000_000  # under 75 MB (it was 126 Mpx)
+    few = contact_sheet(vidtt.sample(np.zeros((4, 32, 32, 3), dtype=np.uint8)))
+    assert few.size == (2 * 240, 2 * (240 + 14))  # few frames keep their full-size cells
+
+
 def test_frame_lists_are_sampled_like_videos() -> None:
     frames = [np.full((8, 10, 3), i, dtype=np.uint8) for i in range(20)]
     clip = vidtt.sample(frames, num_frames=4)
