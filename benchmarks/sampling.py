@@ -145,7 +145,7 @@ def timed(fn: Callable[[], Any]) -> tuple[float, float, Any]:
 
 
 def measure(
-    table: dict[str, Callable[[], Any]], runs: int, once: set[str]
+    table: dict[str, Callable[[], Any]], runs: int, once: set[str], where: str = "| - | - |"
 ) -> dict[str, tuple[float, float, Any]]:
     """Median time and worst peak per peer; after a warm-up call each, the peers take turns
     run by run so that drift in machine speed hits all alike. Peers in `once` run once."""
@@ -158,7 +158,7 @@ def measure(
             try:
                 seconds, peak, results[name] = timed(fn)
             except Exception as exc:  # a peer that cannot read this file: say so, go on
-                print(f"| - | - | {name} | failed: {type(exc).__name__}: {str(exc)[:90]} |")
+                print(f"{where} {name} | failed: {type(exc).__name__}: {str(exc)[:90]} |")
                 del table[name]
                 continue
             if run >= 0:
@@ -236,7 +236,8 @@ def run_file(name: str, runs: int) -> None:
     path = DATA / name
     total = vidtt.sample(path, num_frames=1).info.frame_count
     for count in (8, 32):
-        results = measure(peers(path, count, total), runs, once={"seed recipe (OpenCV)"})
+        where = f"| {name} | {count} |"
+        results = measure(peers(path, count, total), runs, {"seed recipe (OpenCV)"}, where)
         reference = results["vidtt uniform"][2]
         for peer, (seconds, peak, out) in results.items():
             label = (
@@ -263,8 +264,11 @@ def memory_table(names: list[str]) -> None:
                     [sys.executable, __file__, "--one", name, str(count), peer],
                     capture_output=True,
                     text=True,
-                    check=True,
                 )
+                if out.returncode:  # a peer that cannot read this file: say so, go on
+                    last = (out.stderr.strip().splitlines() or ["?"])[-1][:90]
+                    print(f"| {name} | {count} | {peer} | failed: {last} |", flush=True)
+                    continue
                 print(f"| {name} | {count} | {peer} | {float(out.stdout):.0f} |", flush=True)
 
 

@@ -189,7 +189,8 @@ def decode_frames(
         starts = index.keyframes if seeking else sorted({0, *index.entries})
         groups = runs(starts, targets)
         shares = share(groups, starts, _decoders(job, len(groups)))
-        _set_threads(stream, max(1, usable_cores() // len(shares)))
+        threads = max(1, usable_cores() // len(shares))  # decoder threads for each share
+        _set_threads(stream, threads)
         result.decoders = len(shares)
         decode: Runs = (
             functools.partial(_decode_seeking, keyframes_only=keyframes_only)
@@ -199,7 +200,7 @@ def decode_frames(
         if len(shares) == 1:
             decode(job, groups)
         else:
-            _decode_shared(job, shares, decode)
+            _decode_shared(job, shares, decode, threads)
     result.array = converter.array
     return result
 
@@ -284,10 +285,10 @@ def start_for(starts: list[int], frame: int) -> int:
     return starts[at] if at >= 0 else 0
 
 
-def _decode_shared(job: Job, shares: list[list[list[int]]], decode: Runs) -> None:
+def _decode_shared(job: Job, shares: list[list[list[int]]], decode: Runs, threads: int) -> None:
     """Each share of runs decoded by its own decoder and container: the first on this
-    thread, the others on threads of their own. The first failure stops them all."""
-    threads = max(1, usable_cores() // len(shares))
+    thread (whose decoder is set up), the others on threads of their own, with `threads`
+    decoder threads each. The first failure stops them all."""
     with ThreadPoolExecutor(len(shares) - 1, thread_name_prefix="vidtt-decode") as pool:
         others = [pool.submit(_decode_share, job, s, decode, threads) for s in shares[1:]]
         try:
