@@ -23,6 +23,7 @@ IMAGE_FORMATS = (
     "gif_pipe",
     "webp",
 )
+ANIMATIONS = {"gif", "gif_pipe"}  # images, unless they hold more than one frame
 
 
 # Every source reaches FFmpeg as a Python file object, never as a name FFmpeg could read as a
@@ -141,7 +142,7 @@ def _ffmpeg_reason(exc: Exception) -> str:
 
 def _check_is_video(container: Any, source: VideoSource) -> None:
     names = set(container.format.name.split(","))
-    if names & set(IMAGE_FORMATS):
+    if names & set(IMAGE_FORMATS) and not _animated(container, names):
         raise DecodeError(f"{source.label} is an image, not a video: pass it as an image part")
     if not container.streams.video:
         kinds = sorted({s.type for s in container.streams}) or ["no streams"]
@@ -149,6 +150,13 @@ def _check_is_video(container: Any, source: VideoSource) -> None:
             f"{source.label} has no video stream (found: {', '.join(kinds)}); "
             "pass a file with video in it"
         )
+
+
+def _animated(container: Any, names: set[str]) -> bool:
+    """An animated GIF (more frames than one, or a count the header does not give)."""
+    if not names & ANIMATIONS or not container.streams.video:
+        return False
+    return container.streams.video[0].frames != 1
 
 
 @contextmanager

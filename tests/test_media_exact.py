@@ -183,3 +183,24 @@ def test_a_stream_cut_mid_way_counts_only_the_frames_it_can_show(
     assert not [w for w in clip.warnings if "did not decode" in w], clip.warnings
     assert_exact(clip, path, reference)
     assert_exact(vidtt.sample(path, "interval", fps=12), path, reference)
+
+
+def test_an_animated_gif_is_a_video_and_a_still_one_an_image(tmp_path: Path) -> None:
+    import numpy as np
+    from PIL import Image
+
+    from vidtt.testing import frame_pattern
+
+    frames = [Image.fromarray(frame_pattern(i, 48, 32)) for i in range(12)]
+    path = tmp_path / "meme.gif"
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=80, loop=0)
+    reference = full_decode(path)
+    clip = vidtt.sample(path, num_frames=4)
+    assert clip.info.frame_count == 12 and clip.info.codec == "gif"
+    assert_exact(clip, path, reference)
+    assert clip.timestamps == pytest.approx([0.08 * i for i in clip.indices])
+    assert_exact(vidtt.sample(path.read_bytes(), "interval", every=0.3), path, reference)
+    still = tmp_path / "still.gif"
+    Image.fromarray(np.zeros((8, 8, 3), dtype=np.uint8)).save(still)
+    with pytest.raises(vidtt.DecodeError, match="is an image, not a video"):
+        vidtt.sample(still)
