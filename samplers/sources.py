@@ -78,7 +78,8 @@ class FileView:
     def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
         if whence == os.SEEK_END:
             with self.lock:
-                offset += self.file.seek(0, os.SEEK_END) - self.start
+                self.file.seek(0, os.SEEK_END)
+                offset += self.file.tell() - self.start
         elif whence == os.SEEK_CUR:
             offset += self.position
         if offset < 0:

@@ -180,3 +180,28 @@ def test_a_missed_seek_in_any_decoder_falls_back_to_a_forward_decode(
     assert clip.metadata["access"] == "forward by pts"
     assert_exact(clip, videos["mkv"])
     assert _decoder_threads() == []
+
+
+def test_file_views_keep_their_own_positions() -> None:
+    from vidtt.samplers.sources import FileView
+
+    data = bytes(range(256)) * 4
+    file, lock = io.BytesIO(b"header" + data), threading.Lock()
+    one, two = FileView(file, lock, 6), FileView(file, lock, 6)
+    assert one.read(10) == data[:10]
+    assert two.seek(-6, io.SEEK_END) == len(data) - 6 and two.read() == data[-6:]
+    assert one.read(5) == data[10:15] and one.tell() == 15
+    assert one.seek(5, io.SEEK_CUR) == 20 and one.read(2) == data[20:22]
+    with pytest.raises(OSError):
+        one.seek(-1)
+
+
+def test_a_file_object_positioned_past_a_header_is_sampled_from_there(
+    videos: dict[str, Path], cores: Any
+) -> None:
+    cores(2)
+    expected = vidtt.sample(videos["mp4"], num_frames=12)
+    file = io.BytesIO(b"not video" + videos["mp4"].read_bytes())
+    file.seek(9)
+    clip = vidtt.sample(file, num_frames=12)
+    assert clip.metadata["decoders"] == 2 and (clip.array == expected.array).all()
