@@ -32,6 +32,8 @@ BIG_FRAME = 3840 * 2160 * 2  # above this many pixels, decode with slice threads
 # it opens: opened on a skipped packet, it would drop every non-reference frame after).
 SKIPS_BY_PACKET = {"h264", "hevc", "mpeg1video", "mpeg2video", "mpeg4", "vp8", "vp9"}
 MIN_SHARED_WORK = 16  # frames to decode below which one decoder does it all
+SHARED_DECODER_BYTES = 512 * 2**20  # what the decoders beyond the first may hold together
+DECODER_FRAMES = 16  # the reference and threading frames a decoder holds, at most
 
 
 class Halted(Exception):
@@ -223,7 +225,15 @@ def _decoders(job: Job, groups: int) -> int:
     opened again and frames are not huge (each decoder holds its own reference frames)."""
     if job.reopen is None or groups < 2 or _big(job.stream):
         return 1
-    return min(usable_cores(), groups)
+    context = job.stream.codec_context
+    return min(usable_cores(), groups, memory_cap(context.width, context.height))
+
+
+def memory_cap(width: int, height: int) -> int:
+    """How many decoders of `width` x `height` frames fit the memory allowed (at least one):
+    a decoder holds up to `DECODER_FRAMES` frames of 1.5 bytes a pixel (YUV 4:2:0)."""
+    each = DECODER_FRAMES * max(1, width * height) * 3 // 2
+    return 1 + SHARED_DECODER_BYTES // each
 
 
 def share(groups: list[list[int]], starts: list[int], decoders: int) -> list[list[list[int]]]:

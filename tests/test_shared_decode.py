@@ -205,3 +205,12 @@ def test_a_file_object_positioned_past_a_header_is_sampled_from_there(
     file.seek(9)
     clip = vidtt.sample(file, num_frames=12)
     assert clip.metadata["decoders"] == 2 and (clip.array == expected.array).all()
+
+
+def test_many_cores_share_big_frames_between_few_decoders() -> None:
+    from vidtt.samplers.decode import memory_cap
+
+    assert memory_cap(1280, 720) >= 16  # every core of a big machine on 720p
+    assert 8 <= memory_cap(1920, 1080) <= 16
+    assert memory_cap(3840, 2160) <= 3  # 4K: the extra decoders stay under 512 MiB
+    assert memory_cap(1, 1) > 1000 and memory_cap(7680, 4320) == 1
