@@ -18,12 +18,10 @@ FastAPI and uvicorn are imported only here (the `serve` extra), never by `import
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import hmac
 import json
 import logging
-import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -35,10 +33,12 @@ from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request as HTTPRequest
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 
 from .errors import VidttError
 from .serve_api import APIError, ChatRequest, ServeLimits, build_request, from_vidtt, parse_chat
+from .serve_batching import Batcher
+from .serve_streams import ClosingStream, Pump, sse, wait_disconnect
 from .types import Answer, VideoPart
 
 log = logging.getLogger("vidtt.serve")
@@ -60,96 +60,6 @@ class ServeSettings:
     retry_after: int = 1
     timestamps: bool = False  # say when each frame was taken, unless a request says otherwise
     limits: ServeLimits = field(default_factory=ServeLimits)
-
-
-# -- batching -------------------------------------------------------------------------------
-@dataclass
-class Job:
-    prepared: Any
-    future: asyncio.Future[Any]
-    cancel: threading.Event = field(default_factory=threading.Event)
-
-
-class Batcher:
-    """Collects prepared non-streaming requests and generates them in batches, one batch at a
-    time, in a thread of its own."""
-
-    def __init__(self, pipeline: Any, max_batch: int, max_wait: float) -> None:
-        self.pipeline, self.max_batch, self.max_wait = pipeline, max_batch, max_wait
-        self.jobs: collections.deque[Job] = collections.deque()
-        self.wake = asyncio.Event()
-        self.executor = ThreadPoolExecutor(1, thread_name_prefix="vidtt-generate")
-        self.batches = 0
-
-    def submit(self, prepared: Any) -> Job:
-        job = Job(prepared, asyncio.get_running_loop().create_future())
-        self.jobs.append(job)
-        self.wake.set()
-        return job
-
-    async def run(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            while not self.jobs:
-                self.wake.clear()
-                await self.wake.wait()
-            ends = loop.time() + self.max_wait
-            while len(self.jobs) < self.max_batch and (left := ends - loop.time()) > 0:
-                self.wake.clear()
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self.wake.wait(), left)
-            batch = self.take()
-            if batch:
-                await self.generate(batch)
-
-    def take(self) -> list[Job]:
-        """Up to `max_batch` live jobs that can be generated together (the oldest first)."""
-        while self.jobs and self.jobs[0].cancel.is_set():
-            self.jobs.popleft()
-        if not self.jobs:
-            return []
-        key = self.jobs[0].prepared.batch_key()
-        batch: list[Job] = []
-        rest: collections.deque[Job] = collections.deque()
-        while self.jobs:
-            job = self.jobs.popleft()
-            if job.cancel.is_set():
-                continue
-            if len(batch) < self.max_batch and job.prepared.batch_key() == key:
-                batch.append(job)
-            else:
-                rest.append(job)
-        self.jobs = rest
-        return batch
-
-    async def generate(self, batch: list[Job]) -> None:
-        loop = asyncio.get_running_loop()
-        self.batches += 1
-        try:
-            results = await loop.run_in_executor(self.executor, self._answer, batch)
-        except BaseException as exc:  # never lose a job: each learns what happened
-            for job in batch:
-                if not job.future.done():
-                    job.future.set_exception(exc)
-            if not isinstance(exc, Exception):
-                raise
-            return
-        for job, result in zip(batch, results):
-            if not job.future.done():
-                job.future.set_result(result)
-
-    def _answer(self, batch: list[Job]) -> list[Answer | VidttError]:
-        result: list[Answer | VidttError] = self.pipeline.answer_each(
-            [job.prepared for job in batch], stops=[job.cancel for job in batch]
-        )
-        return result
-
-    def close(self) -> None:
-        for job in self.jobs:
-            job.cancel.set()
-            if not job.future.done():
-                job.future.cancel()
-        self.executor.shutdown(wait=True)
 
 
 # -- the app --------------------------------------------------------------------------------
@@ -508,74 +418,6 @@ def details(answer: Answer) -> dict[str, Any]:
         "timings": answer.timings.model_dump(),
         "formatter": answer.formatter,
     }
-
-
-def sse(data: dict[str, Any]) -> str:
-    return f"data: {json.dumps(data, ensure_ascii=False)}\n\n"
-
-
-async def wait_disconnect(request: HTTPRequest) -> None:
-    """Return once the client has gone away (the body was read already)."""
-    while True:
-        message = await request.receive()
-        if message["type"] == "http.disconnect":
-            return
-
-
-class Pump:
-    """Reads an `AnswerStream` in a thread of its own and hands its pieces to the event loop;
-    `stop` ends generation at the next token (without waiting)."""
-
-    def __init__(self, answers: Any, loop: asyncio.AbstractEventLoop) -> None:
-        self.answers, self.loop = answers, loop
-        self.queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
-        self.stopped = threading.Event()
-        self.done = False
-        self.thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        self.thread = threading.Thread(target=self._read, name="vidtt-stream-pump", daemon=True)
-        self.thread.start()
-
-    def _post(self, kind: str, value: Any) -> None:
-        with contextlib.suppress(RuntimeError):  # the loop closed: nobody waits any more
-            self.loop.call_soon_threadsafe(self.queue.put_nowait, (kind, value))
-
-    def _read(self) -> None:
-        try:
-            for piece in self.answers:
-                if self.stopped.is_set():
-                    break
-                self._post("piece", piece)
-            else:
-                self.done = True
-                self._post("answer", self.answers.answer)
-        except BaseException as exc:
-            self._post("error", exc)
-        finally:
-            self.answers.close()
-
-    def stop(self) -> None:
-        if self.stopped.is_set():
-            return
-        self.stopped.set()
-        if self.thread is None:  # never started: nothing generates
-            return
-        threading.Thread(target=self.answers.close, name="vidtt-stream-close", daemon=True).start()
-
-
-class ClosingStream(StreamingResponse):
-    """A StreamingResponse that runs `on_close` however it ends (even never started)."""
-
-    def __init__(self, content: Any, on_close: Callable[[], Any], **kwargs: Any) -> None:
-        super().__init__(content, **kwargs)
-        self.on_close = on_close
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        try:
-            await super().__call__(scope, receive, send)
-        finally:
-            self.on_close()
 
 
 def error_response(error: APIError) -> JSONResponse:

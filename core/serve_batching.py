@@ -1,0 +1,105 @@
+"""Batching for `vidtt serve`: non-streaming requests wait briefly for company and are
+generated together (`Pipeline.answer_each`), one batch at a time, in a thread of their own; a
+request whose client went away stops at its next token (its stop event)."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import VidttError
+from .types import Answer
+
+
+@dataclass
+class Job:
+    prepared: Any
+    future: asyncio.Future[Any]
+    cancel: threading.Event = field(default_factory=threading.Event)
+
+
+class Batcher:
+    """Collects prepared non-streaming requests and generates them in batches, one batch at a
+    time, in a thread of its own."""
+
+    def __init__(self, pipeline: Any, max_batch: int, max_wait: float) -> None:
+        self.pipeline, self.max_batch, self.max_wait = pipeline, max_batch, max_wait
+        self.jobs: collections.deque[Job] = collections.deque()
+        self.wake = asyncio.Event()
+        self.executor = ThreadPoolExecutor(1, thread_name_prefix="vidtt-generate")
+        self.batches = 0
+
+    def submit(self, prepared: Any) -> Job:
+        job = Job(prepared, asyncio.get_running_loop().create_future())
+        self.jobs.append(job)
+        self.wake.set()
+        return job
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            while not self.jobs:
+                self.wake.clear()
+                await self.wake.wait()
+            ends = loop.time() + self.max_wait
+            while len(self.jobs) < self.max_batch and (left := ends - loop.time()) > 0:
+                self.wake.clear()
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self.wake.wait(), left)
+            batch = self.take()
+            if batch:
+                await self.generate(batch)
+
+    def take(self) -> list[Job]:
+        """Up to `max_batch` live jobs that can be generated together (the oldest first)."""
+        while self.jobs and self.jobs[0].cancel.is_set():
+            self.jobs.popleft()
+        if not self.jobs:
+            return []
+        key = self.jobs[0].prepared.batch_key()
+        batch: list[Job] = []
+        rest: collections.deque[Job] = collections.deque()
+        while self.jobs:
+            job = self.jobs.popleft()
+            if job.cancel.is_set():
+                continue
+            if len(batch) < self.max_batch and job.prepared.batch_key() == key:
+                batch.append(job)
+            else:
+                rest.append(job)
+        self.jobs = rest
+        return batch
+
+    async def generate(self, batch: list[Job]) -> None:
+        loop = asyncio.get_running_loop()
+        self.batches += 1
+        try:
+            results = await loop.run_in_executor(self.executor, self._answer, batch)
+        except BaseException as exc:  # never lose a job: each learns what happened
+            for job in batch:
+                if not job.future.done():
+                    job.future.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for job, result in zip(batch, results):
+            if not job.future.done():
+                job.future.set_result(result)
+
+    def _answer(self, batch: list[Job]) -> list[Answer | VidttError]:
+        result: list[Answer | VidttError] = self.pipeline.answer_each(
+            [job.prepared for job in batch], stops=[job.cancel for job in batch]
+        )
+        return result
+
+    def close(self) -> None:
+        for job in self.jobs:
+            job.cancel.set()
+            if not job.future.done():
+                job.future.cancel()
+        self.executor.shutdown(wait=True)

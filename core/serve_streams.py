@@ -1,0 +1,82 @@
+"""Streaming for `vidtt serve`: server-sent events fed from an `AnswerStream` read in a thread
+of its own, and a response that stops generation however it ends."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from starlette.requests import Request as HTTPRequest
+from starlette.responses import StreamingResponse
+
+
+def sse(data: dict[str, Any]) -> str:
+    return f"data: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+
+async def wait_disconnect(request: HTTPRequest) -> None:
+    """Return once the client has gone away (the body was read already)."""
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            return
+
+
+class Pump:
+    """Reads an `AnswerStream` in a thread of its own and hands its pieces to the event loop;
+    `stop` ends generation at the next token (without waiting)."""
+
+    def __init__(self, answers: Any, loop: asyncio.AbstractEventLoop) -> None:
+        self.answers, self.loop = answers, loop
+        self.queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+        self.stopped = threading.Event()
+        self.done = False
+        self.thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self.thread = threading.Thread(target=self._read, name="vidtt-stream-pump", daemon=True)
+        self.thread.start()
+
+    def _post(self, kind: str, value: Any) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop closed: nobody waits any more
+            self.loop.call_soon_threadsafe(self.queue.put_nowait, (kind, value))
+
+    def _read(self) -> None:
+        try:
+            for piece in self.answers:
+                if self.stopped.is_set():
+                    break
+                self._post("piece", piece)
+            else:
+                self.done = True
+                self._post("answer", self.answers.answer)
+        except BaseException as exc:
+            self._post("error", exc)
+        finally:
+            self.answers.close()
+
+    def stop(self) -> None:
+        if self.stopped.is_set():
+            return
+        self.stopped.set()
+        if self.thread is None:  # never started: nothing generates
+            return
+        threading.Thread(target=self.answers.close, name="vidtt-stream-close", daemon=True).start()
+
+
+class ClosingStream(StreamingResponse):
+    """A StreamingResponse that runs `on_close` however it ends (even never started)."""
+
+    def __init__(self, content: Any, on_close: Callable[[], Any], **kwargs: Any) -> None:
+        super().__init__(content, **kwargs)
+        self.on_close = on_close
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.on_close()
