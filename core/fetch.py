@@ -15,6 +15,7 @@ httpx is imported on the first download, not with vidtt.
 
 from __future__ import annotations
 
+import contextvars
 import ipaddress
 import re
 import socket
@@ -32,6 +33,9 @@ from .limits import Limits
 from .types import URL_SCHEMES
 
 SPOOL_BYTES = 64 << 20  # kept in memory below this, in an unlinked temporary file above
+_kept: contextvars.ContextVar[dict[str, IO[bytes]] | None] = contextvars.ContextVar(
+    "vidtt_downloads_kept", default=None
+)
 REDIRECTS = (301, 302, 303, 307, 308)
 _USERINFO = re.compile(r"(?<=://)[^/?#@\s]*@")
 ALLOW_HINT = (
@@ -139,15 +143,45 @@ class Deadline:
 
 @contextmanager
 def download(url: str, limits: Limits | None = None) -> Iterator[IO[bytes]]:
-    """Fetch `url` into a spooled temporary file (memory first, an unlinked file after)."""
+    """Fetch `url` into a spooled temporary file (memory first, an unlinked file after).
+    Inside `downloads_reused()` a URL fetched before is not fetched again."""
+    kept = _kept.get()
+    if kept is not None and url in kept:
+        kept[url].seek(0)
+        yield kept[url]
+        return
     limits = limits or limits_module.current()
     spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)
     try:
         _fetch_into(url, spool, limits)
+    except BaseException:
+        spool.close()
+        raise
+    if kept is not None:  # closed when the reuse ends
+        kept[url] = spool
+    try:
         spool.seek(0)
         yield spool
     finally:
-        spool.close()
+        if kept is None:
+            spool.close()
+
+
+@contextmanager
+def downloads_reused() -> Iterator[None]:
+    """Within (on this thread), each URL is downloaded once: a video probed and then sampled
+    is fetched once. The files are released on leaving."""
+    if _kept.get() is not None:
+        yield
+        return
+    kept: dict[str, IO[bytes]] = {}
+    token = _kept.set(kept)
+    try:
+        yield
+    finally:
+        _kept.reset(token)
+        for spool in kept.values():
+            spool.close()
 
 
 def _fetch_into(url: str, out: IO[bytes], limits: Limits) -> None:

@@ -22,6 +22,7 @@ from .budget import BudgetPlan
 from .config import PipelineConfig, load_config
 from .engine import Engine
 from .errors import ConfigError, FormatterError, OptionsError, VidttError
+from .fetch import downloads_reused
 from .frame_cache import FrameCache, source_key
 from .interfaces import PromptFormatter, Sampler, SamplerOptions
 from .messages import (
@@ -224,7 +225,7 @@ class Pipeline:
         options = self.generation_options({**(generation or {}), **request.generation})
         sampler, sampler_options = self.sampler_for(request)
         started = time.perf_counter()
-        with limits.use(self.config.limits):
+        with limits.use(self.config.limits), downloads_reused():  # probed, then sampled
             conversation = self.resolve_media(conversation, videos=False)
             sampler_options, plan = self.plan_frames(
                 request, conversation, sampler, sampler_options, options

@@ -78,6 +78,11 @@ class Handler(BaseHTTPRequestHandler):
     def route_missing(self) -> None:
         self.send(404, b"no")
 
+    def route_video(self) -> None:
+        self.send(200, type(self).video)
+
+    video: ClassVar[bytes] = b""
+
 
 class QuietServer(ThreadingHTTPServer):
     def handle_error(self, request: object, client_address: object) -> None:
@@ -233,3 +238,28 @@ def test_unresolvable_host() -> None:
     with pytest.raises(SourceError) as error:
         fetched("http://no-such-host.invalid/v.mp4")
     one_line(error, "not found")
+
+
+def test_a_url_is_fetched_once_while_downloads_are_reused(server) -> None:
+    with vidtt.limits.use(block_private_addresses=False):
+        with fetch.downloads_reused():
+            with fetch.download(f"{server}/ok") as first:
+                assert first.read() == BODY
+            with fetch.download(f"{server}/ok") as again:
+                assert again.read() == BODY and again is first
+        assert len(Handler.hosts) == 1 and first.closed
+        assert fetched(f"{server}/ok") == fetched(f"{server}/ok") == BODY
+    assert len(Handler.hosts) == 3  # outside, each download fetches
+
+
+def test_a_budgeted_request_fetches_its_video_once(server, llava_dir, videos) -> None:
+    Handler.video = videos["h264"].read_bytes()
+    pipe = vidtt.Pipeline(
+        model=str(llava_dir),
+        backend="cpu",
+        max_visual_tokens=100,
+        generation={"max_new_tokens": 2},
+        limits={"block_private_addresses": False},
+    )
+    answer = pipe.ask(f"{server}/video", "What?")  # probed for the budget, then sampled
+    assert answer.videos[0].budget and len(Handler.hosts) == 1
