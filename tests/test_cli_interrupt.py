@@ -183,7 +183,7 @@ def test_sigterm_during_a_run_keeps_the_finished_answers(llava_dir, videos, tmp_
             "question": f"Q{n}?",
             **(quick if n < 1 else long),
         }
-        for n in range(3)
+        for n in range(7)
     ]
     requests = tmp_path / "in.jsonl"
     requests.write_text("".join(json.dumps(line) + "\n" for line in lines))
@@ -198,7 +198,7 @@ def test_sigterm_during_a_run_keeps_the_finished_answers(llava_dir, videos, tmp_
     while not (output.exists() and output.read_text().count("\n")) and time.monotonic() < ends:
         assert process.poll() is None, process.communicate()
         time.sleep(0.1)
-    time.sleep(0.5)  # the second request is generating
+    assert process.poll() is None  # six long requests are left
     process.send_signal(signal.SIGTERM)
     _, err = process.communicate(timeout=30)
     text = err.decode(errors="replace")
@@ -206,5 +206,5 @@ def test_sigterm_during_a_run_keeps_the_finished_answers(llava_dir, videos, tmp_
     assert "vidtt: terminated" in text and "Traceback" not in text, text
     kept = [json.loads(line) for line in output.read_text().splitlines()]
     ids = [record["id"] for record in kept]
-    assert ids[0] == 0 and kept[0]["text"] and len(ids) < 3, kept  # a long one was cut off
+    assert ids[0] == 0 and kept[0]["text"] and len(ids) < 7, kept  # the rest were cut off
     assert not list(tmp_path.glob(".out.jsonl.*"))
