@@ -87,7 +87,7 @@ def generation_kwargs(model: Any, processor: Any, options: GenerationOptions) ->
     """`options` as `model.generate` keywords, with the tokenizer stop strings need."""
     kwargs = options.generate_kwargs()
     if getattr(model.generation_config, "pad_token_id", None) is None:
-        kwargs["pad_token_id"] = processor.tokenizer.pad_token_id
+        kwargs["pad_token_id"] = pad_id(model, processor)
     if "stop_strings" in kwargs:
         kwargs["tokenizer"] = processor.tokenizer
     return kwargs

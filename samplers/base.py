@@ -19,7 +19,7 @@ from vidtt import (
 )
 from vidtt.limits import Limits
 
-from .decode import Converter, Decoded, Guard, Opener, Resize, SeekMissed, decode_frames
+from .decode import Converter, Decoded, Guard, Resize, SeekMissed, decode_frames
 from .frames import frames_clip
 from .index import StreamIndex, scan
 from .sources import Media, open_media
@@ -117,9 +117,8 @@ class PyAVSampler(Sampler):
         when the media can be opened more than once."""
         if plan.index.mode != "seek":
             return None
-        reopen = media.container if media.shareable else None
         try:
-            return self._decode(container, stream_index, plan, reopen)
+            return self._decode(media, container, stream_index, plan)
         except SeekMissed:
             return None
 
@@ -128,24 +127,30 @@ class PyAVSampler(Sampler):
         points (runs from different entry points may be shared between decoders); when a
         skip misses its entry point, once more decoding every packet."""
         plan.index.mode = "forward"
-        reopen = media.container if media.shareable else None
         try:
             with media.container() as container:
-                return self._decode(container, stream_index, plan, reopen)
+                return self._decode(media, container, stream_index, plan)
         except SeekMissed:
             plan.index.entries = []
             with media.container() as container:
-                return self._decode(container, stream_index, plan)
+                return self._decode(media, container, stream_index, plan)
 
-    def _decode(
-        self, container: Any, stream_index: int, plan: Plan, reopen: Opener | None = None
-    ) -> Decoded:
+    def _decode(self, media: Media, container: Any, stream_index: int, plan: Plan) -> Decoded:
+        """Decode the plan's frames from `container`; more decoders may share the work when
+        the media can be opened again."""
         stream = next(s for s in container.streams if s.index == stream_index)
         coded = stream.codec_context.width, stream.codec_context.height
         converter = Converter(len(plan.chosen), coded, plan.resize, plan.guard)
         only_keys = self.keyframes_only and plan.index.match == "pts"
         return decode_frames(
-            container, stream, plan.index, plan.chosen, converter, only_keys, plan.guard, reopen
+            container,
+            stream,
+            plan.index,
+            plan.chosen,
+            converter,
+            only_keys,
+            plan.guard,
+            media.reopen,
         )
 
 

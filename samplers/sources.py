@@ -5,8 +5,8 @@ from __future__ import annotations
 import errno
 import os
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from vidtt import DecodeError, SourceError, VideoSource
@@ -44,9 +44,10 @@ class Media:
         self.lock = threading.Lock()
 
     @property
-    def shareable(self) -> bool:
-        """Whether containers may be open on this media at the same time."""
-        return self.start is not None
+    def reopen(self) -> Callable[[], AbstractContextManager[Any]] | None:
+        """`container`, when containers may be open on this media at the same time (it is
+        seekable); else None."""
+        return self.container if self.start is not None else None
 
     @contextmanager
     def container(self) -> Iterator[Any]:
