@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+from tiny_models import job_config
 
 from vidtt.sheet import LABEL_HEIGHT
 
@@ -101,16 +102,7 @@ def test_sample_interval_table(videos) -> None:
 
 def test_run_resumes_and_records_bad_lines(llava_dir, videos, tmp_path) -> None:
     config = tmp_path / "pipe.json"
-    config.write_text(
-        json.dumps(
-            {
-                "model": str(llava_dir),
-                "backend": "cpu",
-                "sampler_options": {"num_frames": 2},
-                "generation": {"max_new_tokens": 4},
-            }
-        )
-    )
+    config.write_text(json.dumps(job_config(llava_dir)))
     requests = tmp_path / "requests.jsonl"
     lines = [
         {"id": "a", "videos": [str(videos["h264"])], "question": QUESTION},

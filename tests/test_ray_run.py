@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from tiny_models import job_config
 
 import vidtt
 from vidtt import ray_run
@@ -124,13 +125,7 @@ def job(llava_dir, videos, tmp_path_factory):
     folder = tmp_path_factory.mktemp("ray-job")
     (folder / "clips").mkdir()
     shutil.copy(videos["h264"], folder / "clips" / "rel.mp4")
-    config = {
-        "model": str(llava_dir),
-        "backend": "cpu",
-        "dtype": "float32",
-        "sampler_options": {"num_frames": 2},
-        "generation": {"max_new_tokens": 4},
-    }
+    config = job_config(llava_dir, dtype="float32")
     (folder / "pipe.json").write_text(json.dumps(config))
     content = [{"type": "video", "video": str(videos["vp9"])}, {"type": "text", "text": "Hi?"}]
     lines = [

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from tiny_models import job_config
 
 import vidtt
 from vidtt.frame_cache import FrameCache
@@ -35,16 +36,7 @@ def job_files(llava_dir, videos, tmp_path):
     (folder / "clips").mkdir(parents=True)
     shutil.copy(videos["h264"], folder / "clips" / "rel.mp4")
     config = folder / "pipe.json"
-    config.write_text(
-        json.dumps(
-            {
-                "model": str(llava_dir),
-                "backend": "cpu",
-                "sampler_options": {"num_frames": 2},
-                "generation": {"max_new_tokens": 4},
-            }
-        )
-    )
+    config.write_text(json.dumps(job_config(llava_dir)))
     late = folder / "late.mp4"
     content = [{"type": "video", "video": str(videos["vp9"])}, {"type": "text", "text": "Hi?"}]
     lines = [

@@ -36,6 +36,17 @@ QWEN25_VISION = {
 make_llava = make_tiny_llava
 
 
+def job_config(model: Path, **extra: Any) -> dict[str, Any]:
+    """A small pipeline config for job tests: the tiny model on the CPU, 2 frames, 4 tokens."""
+    return {
+        "model": str(model),
+        "backend": "cpu",
+        "sampler_options": {"num_frames": 2},
+        "generation": {"max_new_tokens": 4},
+        **extra,
+    }
+
+
 def make_llava_next_video(folder: Path, context: int = 1024, seed: int = 0) -> Path:
     """A native-video model: each frame is 4 tokens after 2x2 pooling."""
     import torch
