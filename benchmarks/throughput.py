@@ -94,7 +94,7 @@ def ask_loop(pipe: Any, requests: list[dict[str, Any]]) -> None:
 
 
 def job_run(pipe: Any, requests: list[dict[str, Any]], batch: int, workers: int) -> None:
-    from vidtt.jobs import plan_job, run_jobs
+    from vidtt.jobs.local import plan_job, run_jobs
 
     with tempfile.TemporaryDirectory() as folder:
         source, output = Path(folder) / "in.jsonl", Path(folder) / "out.jsonl"
@@ -117,7 +117,7 @@ def main() -> None:
     import torch
 
     import vidtt
-    from vidtt.frame_cache import FrameCache
+    from vidtt.media.frame_cache import FrameCache
 
     paths, model_dir = make_assets(args.videos)
     requests = workload(paths, args.questions)

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import limits, registry
-from .config import DEFAULT_MODEL, PipelineConfig, load_config
-from .devices import auto_backend, select_backend
-from .errors import (
+from vidtt import limits
+from vidtt._lazy import exports
+from vidtt.config import DEFAULT_MODEL, PipelineConfig, load_config
+from vidtt.errors import (
     BackendUnavailableError,
     ConfigError,
     ContextOverflowError,
@@ -28,9 +28,11 @@ from .errors import (
     UnknownNameError,
     VidttError,
 )
-from .hookspecs import hookimpl
-from .interfaces import Backend, PromptFormatter, Sampler, SamplerOptions
-from .types import (
+from vidtt.interfaces import Backend, PromptFormatter, Sampler, SamplerOptions
+from vidtt.plugins import registry
+from vidtt.plugins.choose import auto_backend, select_backend
+from vidtt.plugins.hookspecs import hookimpl
+from vidtt.types import (
     Answer,
     Clip,
     FramesUsed,
@@ -44,22 +46,17 @@ from .types import (
     VideoPart,
     VideoSource,
 )
-from .version import __version__
+from vidtt.version import __version__
 
-_LAZY = {  # loaded on first use: they import nothing heavy, but keep `import vidtt` cheap
-    "Pipeline": "pipeline",
-    "Engine": "engine",
-    "FrameCache": "frame_cache",
-    "Request": "request",
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
-    raise AttributeError(f"module 'vidtt' has no attribute {name!r}")
+__getattr__ = exports(  # loaded on first use: they import nothing heavy, but keep it cheap
+    __name__,
+    {
+        "Pipeline": "vidtt.pipeline.core",
+        "Engine": "vidtt.engine.core",
+        "FrameCache": "vidtt.media.frame_cache",
+        "Request": "vidtt.pipeline.request",
+    },
+)
 
 
 def sample(source: Any, sampler: str = "uniform", **options: Any) -> Clip:

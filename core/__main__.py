@@ -1,3 +1,3 @@
-from .cli import main
+from vidtt.cli.main import main
 
 raise SystemExit(main())

@@ -15,13 +15,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
-from . import limits as limits_module
-from .errors import ConfigError, OptionsError, UnknownNameError
-from .limits import Limits
-from .registry import Registry
-from .registry import default as default_registry
-from .types import GenerationOptions
-from .validation import Loc, dotted, problems
+from vidtt import limits as limits_module
+from vidtt.errors import ConfigError, OptionsError, UnknownNameError
+from vidtt.limits import Limits
+from vidtt.plugins.registry import Registry
+from vidtt.plugins.registry import default as default_registry
+from vidtt.types import GenerationOptions
+from vidtt.validation import Loc, dotted, problems
 
 DEFAULT_MODEL = "llava-hf/llava-interleave-qwen-0.5b-hf"
 DTYPE_ALIASES = {"fp32": "float32", "fp16": "float16", "half": "float16", "bf16": "bfloat16"}
@@ -138,7 +138,7 @@ class PipelineConfig(BaseModel):
         if self.formatter != "auto":
             found += self._name_problem(registry, "formatters", self.formatter, "formatter")
         if self.backend != "auto":
-            from .devices import parse_backend_name
+            from vidtt.plugins.choose import parse_backend_name
 
             try:
                 family, _ = parse_backend_name(self.backend)

@@ -7,9 +7,9 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from .errors import BackendUnavailableError, DtypeError, OptionsError
-from .types import Clip, Message, VideoInfo, VideoSource
-from .validation import describe
+from vidtt.errors import BackendUnavailableError, DtypeError, OptionsError
+from vidtt.types import Clip, Message, VideoInfo, VideoSource
+from vidtt.validation import describe
 
 DTYPES = ("float32", "float16", "bfloat16")
 

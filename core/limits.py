@@ -19,8 +19,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .errors import ConfigError
-from .validation import describe
+from vidtt.errors import ConfigError
+from vidtt.validation import describe
 
 
 class Limits(BaseModel):

@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from .errors import DecodeError, OptionsError, SourceError
+from vidtt.errors import DecodeError, OptionsError, SourceError
+from vidtt.urls import URL_SCHEMES, redact
 
 if TYPE_CHECKING:
     from PIL.Image import Image
 
-URL_SCHEMES = ("http", "https")
 MIN_FRAMES_FPS = 1e-6  # a frame list's slowest rate: one frame in 11.6 days
 SourceKind = Literal["path", "url", "bytes", "file", "frames"]
 
@@ -92,8 +92,6 @@ def _source_from_text(text: str) -> VideoSource:
             raise SourceError(
                 f"URL scheme {scheme!r} is not allowed in {text!r}: use http(s) or a local path"
             )
-        from .fetch import redact
-
         return VideoSource("url", text, redact(text))
     if not text:
         raise SourceError("empty video path: pass a file path or an http(s) URL")

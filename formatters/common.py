@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from vidtt import Clip, FormatterError, ImagePart, Message, PromptFormatter, TextPart, VideoPart
-from vidtt.generate import visual_token_ids
+from vidtt.engine.generate import visual_token_ids
 
 # (clip, video number) -> the template parts standing for that video
 VideoParts = Callable[[Clip, int], list[dict[str, Any]]]

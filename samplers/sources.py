@@ -10,7 +10,7 @@ from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from vidtt import DecodeError, SourceError, VideoSource
-from vidtt.fetch import download
+from vidtt.media.fetch import download
 
 IMAGE_FORMATS = (
     "image2",

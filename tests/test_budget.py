@@ -24,7 +24,7 @@ from vidtt import (
     VideoPart,
     registry,
 )
-from vidtt.budget import (
+from vidtt.budget.plan import (
     Budget,
     BudgetPlan,
     _ladder,
@@ -33,7 +33,7 @@ from vidtt.budget import (
     text_tokens,
     visual_tokens,
 )
-from vidtt.generate import visual_token_ids
+from vidtt.engine.generate import visual_token_ids
 
 QUESTION = "What happens in this video? Describe it."
 VIDEO = (96, 72)  # the frame size the sampler would give (width, height)

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 from tiny_models import job_config
 
-from vidtt.sheet import LABEL_HEIGHT
+from vidtt.media.sheet import LABEL_HEIGHT
 
 VIDTT = str(Path(sys.executable).with_name("vidtt"))
 QUESTION = "What is happening in this video?"

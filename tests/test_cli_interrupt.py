@@ -144,7 +144,7 @@ def test_closed_pipe_after_partial_output(videos) -> None:
 
 def test_cancel_stops_generation_at_the_next_token(llava_dir, videos) -> None:
     import vidtt
-    from vidtt import interrupt
+    from vidtt.cli import interrupt
 
     pipe = vidtt.Pipeline(model=str(llava_dir), backend="cpu", sampler_options={"num_frames": 2})
     interrupt.make_cancellable(pipe.model)

@@ -10,7 +10,7 @@ import pytest
 
 import vidtt
 from vidtt.errors import FormatterError, OptionsError
-from vidtt.frame_cache import FrameCache
+from vidtt.media.frame_cache import FrameCache
 
 QUESTION = "What is happening in this video?"
 LONG = {"min_new_tokens": 400, "max_new_tokens": 400}

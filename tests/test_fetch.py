@@ -14,7 +14,8 @@ from typing import ClassVar
 import pytest
 
 import vidtt
-from vidtt import LimitError, SourceError, fetch
+from vidtt import LimitError, SourceError
+from vidtt.media import fetch
 
 BODY = b"0123456789" * 100
 

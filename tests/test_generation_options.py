@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from vidtt import GenerationOptions, OptionsError
-from vidtt.generate import cut_at_stop, held_back
+from vidtt.engine.generate import cut_at_stop, held_back
 
 QUESTION = "What is happening in this video?"
 

@@ -14,7 +14,7 @@ from PIL import Image
 
 import vidtt
 from vidtt import LimitError, OptionsError
-from vidtt.sheet import contact_sheet
+from vidtt.media.sheet import contact_sheet
 from vidtt.testing import make_video
 
 pytestmark = pytest.mark.slow

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import pytest
 
 import vidtt
-from vidtt.model_defaults import sampling_defaults, sampling_defaults_for_model
+from vidtt.settings.frame_rule import sampling_defaults, sampling_defaults_for_model
 
 UNIFORM = {"num_frames", "rule", "start", "end", "size", "max_side"}
 INTERVAL = {"fps", "every", "min_frames", "max_frames", "start", "end"}

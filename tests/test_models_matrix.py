@@ -24,7 +24,8 @@ from tiny_models import FAMILIES, make_family_processor
 
 import vidtt
 from vidtt import Clip, FormatterError, VideoInfo
-from vidtt.pipeline import choose_formatter, parse_messages
+from vidtt.pipeline.messages import parse_messages
+from vidtt.plugins.choose import choose_formatter
 
 pytestmark = pytest.mark.slow
 FAMILY_NAMES = sorted(FAMILIES)
@@ -276,7 +277,7 @@ def time_conveyed(model_type: str) -> str:
 
 
 def frames_rule(model_type: str) -> str:
-    from vidtt.model_defaults import sampling_defaults
+    from vidtt.settings.frame_rule import sampling_defaults
 
     processor = processor_of(model_type)
     rule = sampling_defaults(

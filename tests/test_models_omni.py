@@ -9,7 +9,7 @@ import torch
 
 import vidtt
 from vidtt import ModelLoadError
-from vidtt.loading import resolve_model_class
+from vidtt.engine.loading import resolve_model_class
 
 pytestmark = pytest.mark.slow
 

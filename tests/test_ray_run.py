@@ -16,11 +16,11 @@ import pytest
 from tiny_models import job_config
 
 import vidtt
-from vidtt import ray_run
-from vidtt.cli import main
+from vidtt.jobs import ray as ray_run
+from vidtt.cli.main import main
 from vidtt.errors import ConfigError, OptionsError
-from vidtt.frame_cache import FrameCache
-from vidtt.jobs import plan_job, read_output, run_jobs
+from vidtt.jobs.local import plan_job, read_output, run_jobs
+from vidtt.media.frame_cache import FrameCache
 
 VIDTT = str(Path(sys.executable).with_name("vidtt"))
 QUESTION = "What is happening in this video?"
@@ -93,7 +93,7 @@ def test_nothing_left_to_do_needs_no_cluster(monkeypatch, llava_dir, tmp_path) -
 
 
 def test_importing_vidtt_does_not_import_ray() -> None:
-    code = "import sys, vidtt, vidtt.cli, vidtt.ray_run; print('ray' in sys.modules)"
+    code = "import sys, vidtt, vidtt.cli.main, vidtt.jobs.ray; print('ray' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

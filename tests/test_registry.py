@@ -9,7 +9,7 @@ import pytest
 
 import vidtt
 from vidtt import registry as default_registry
-from vidtt.registry import PluginLoadWarning, Registry
+from vidtt.plugins.registry import PluginLoadWarning, Registry
 
 BUILTIN_SAMPLERS = {"uniform", "keyframe", "interval"}
 BUILTIN_BACKENDS = {"cpu", "cuda", "xpu", "mps", "npu"}

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from vidtt.errors import OptionsError
-from vidtt.frame_cache import FrameCache, source_key
-from vidtt.request import Request, parse_line, parse_request
+from vidtt.media.frame_cache import FrameCache, source_key
+from vidtt.pipeline.request import Request, parse_line, parse_request
 from vidtt.types import Clip, TextPart, VideoInfo, VideoPart, VideoSource
 
 

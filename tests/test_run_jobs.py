@@ -14,8 +14,8 @@ import pytest
 from tiny_models import job_config
 
 import vidtt
-from vidtt.frame_cache import FrameCache
-from vidtt.jobs import plan_job, read_output, run_jobs
+from vidtt.jobs.local import plan_job, read_output, run_jobs
+from vidtt.media.frame_cache import FrameCache
 
 VIDTT = str(Path(sys.executable).with_name("vidtt"))
 QUESTION = "What is happening in this video?"

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 import vidtt
-import vidtt.fetch
+import vidtt.media.fetch
 from vidtt import DecodeError, LimitError, OptionsError, SourceError
 from vidtt.testing import make_audio_only, make_video
 

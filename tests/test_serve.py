@@ -337,7 +337,7 @@ def test_sigterm_finishes_in_flight_requests(server) -> None:
 def running(pipeline: Any, **settings: Any) -> Iterator[str]:
     import uvicorn
 
-    from vidtt.server import ServeSettings, create_app
+    from vidtt.serve.app import ServeSettings, create_app
 
     port = free_port()
     config = uvicorn.Config(

@@ -17,24 +17,26 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from . import generate, limits
-from .budget import BudgetPlan
-from .config import PipelineConfig, load_config
-from .engine import Engine
-from .errors import ConfigError, FormatterError, OptionsError, VidttError
-from .fetch import downloads_reused
-from .frame_cache import FrameCache, source_key
-from .interfaces import PromptFormatter, Sampler, SamplerOptions
-from .messages import (
+from vidtt import limits
+from vidtt.budget.plan import BudgetPlan
+from vidtt.config import PipelineConfig, load_config
+from vidtt.engine import generate
+from vidtt.engine.core import Engine
+from vidtt.engine.streaming import AnswerStream
+from vidtt.errors import ConfigError, FormatterError, OptionsError, VidttError
+from vidtt.interfaces import PromptFormatter, Sampler, SamplerOptions
+from vidtt.media.fetch import downloads_reused
+from vidtt.media.frame_cache import FrameCache, source_key
+from vidtt.pipeline.messages import (
     check_media_tokens,
     frames_used,
     load_image,
     parse_messages,
     question_message,
 )
-from .request import Request, parse_request
-from .streaming import AnswerStream
-from .types import (
+from vidtt.pipeline.request import Request, parse_request
+from vidtt.plugins.choose import choose_formatter
+from vidtt.types import (
     Answer,
     Clip,
     GenerationOptions,
@@ -45,7 +47,7 @@ from .types import (
     VideoPart,
     VideoSource,
 )
-from .validation import describe
+from vidtt.validation import describe
 
 
 @dataclass
@@ -105,7 +107,7 @@ class Pipeline:
     def _apply_model_defaults(self) -> None:
         """Sample as the model's video processor would when the user set no frame count or
         rate (see `vidtt.model_defaults`); `frames_rule` says which rule chose the frames."""
-        from .model_defaults import sampling_defaults
+        from vidtt.settings.frame_rule import sampling_defaults
 
         rule = sampling_defaults(
             getattr(self.processor, "video_processor", None),
@@ -342,7 +344,7 @@ class Pipeline:
     ) -> tuple[SamplerOptions, BudgetPlan | None]:
         """The sampler options within the request's (or the config's) visual-token budget,
         and the plan; unchanged without a budget."""
-        from .planning import budget_of, plan_request
+        from vidtt.budget.request import budget_of, plan_request
 
         settings = {"max_visual_tokens": self.config.max_visual_tokens, "fit": self.config.fit}
         settings.update(request.model_dump(include={"max_visual_tokens", "fit"}, exclude_none=True))
@@ -439,27 +441,6 @@ def batches(prepared: list[Prepared], size: int) -> list[list[int]]:
         group.sort(key=lambda n: prepared[n].size())
         out += [group[i : i + size] for i in range(0, len(group), size)]
     return out
-
-
-def choose_formatter(
-    registry: Any, name: str, model_config: Any, processor: Any, model: str = "the model"
-) -> PromptFormatter:
-    """The formatter called `name`, or with "auto" the highest-priority one that fits."""
-    if name != "auto":
-        formatter: PromptFormatter = registry.formatter(name)
-        reason = formatter.decline_reason(model_config, processor)
-        if reason:
-            raise FormatterError(f"formatter {formatter.name!r} cannot serve {model!r}: {reason}")
-        return formatter
-    tried = []
-    for entry in sorted(registry.entries("formatters"), key=lambda e: (-e.obj.priority, e.name)):
-        reason = entry.obj.decline_reason(model_config, processor)
-        if reason is None:
-            return entry.obj  # type: ignore[no-any-return]
-        tried.append(f"{entry.name} ({reason})")
-    raise FormatterError(
-        f"no formatter fits {model!r}; tried: {'; '.join(tried) or 'none installed'}"
-    )
 
 
 def _merge(

@@ -6,10 +6,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .budget import Budget, BudgetPlan, plan, text_tokens
-from .errors import OptionsError
-from .interfaces import Sampler, SamplerOptions
-from .types import Message, VideoInfo, VideoPart, VideoSource
+from vidtt.budget.plan import Budget, BudgetPlan, plan, text_tokens
+from vidtt.errors import OptionsError
+from vidtt.interfaces import Sampler, SamplerOptions
+from vidtt.types import Message, VideoInfo, VideoPart, VideoSource
 
 COUNT_KEYS = ("num_frames", "max_frames")
 

@@ -13,10 +13,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from .config import DEFAULT_MODEL, ConfigSource, PipelineConfig
-from .errors import ConfigError, OptionsError
-from .registry import Registry
-from .validation import describe
+from vidtt.config import DEFAULT_MODEL, ConfigSource, PipelineConfig
+from vidtt.errors import ConfigError, OptionsError
+from vidtt.plugins.registry import Registry
+from vidtt.validation import describe
 
 TIMED_OPTIONS = ("every", "fps")
 

@@ -21,15 +21,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import (
+from vidtt.errors import (
     ContextOverflowError,
     GenerationError,
     LimitError,
     VidttError,
 )
-from .fetch import redact
-from .request import SAMPLING_KEYS, Request, parse_request
-from .types import ImagePart, Message, TextPart, VideoPart
+from vidtt.pipeline.request import SAMPLING_KEYS, Request, parse_request
+from vidtt.types import ImagePart, Message, TextPart, VideoPart
+from vidtt.urls import redact
 
 MAX_STOP = 4  # OpenAI's limit on stop sequences
 PART_TYPES = ("text", "image_url", "video_url", "video", "image")
@@ -466,7 +466,7 @@ def open_image(data: bytes, param: str) -> Any:
 
     from PIL import Image, UnidentifiedImageError
 
-    from . import limits as limits_module
+    from vidtt import limits as limits_module
 
     max_pixels = limits_module.current().max_pixels
     try:

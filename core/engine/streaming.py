@@ -14,9 +14,9 @@ import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from .errors import OptionsError
-from .generate import cut_at_stop, held_back
-from .types import Answer
+from vidtt.engine.generate import cut_at_stop, held_back
+from vidtt.errors import OptionsError
+from vidtt.types import Answer
 
 Start = Callable[[Any, threading.Event], list[Answer]]
 _DONE = object()

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from .budget import BudgetPlan, measure
-from .config import PipelineConfig
-from .errors import ModelLoadError
-from .interfaces import SamplerOptions
-from .types import Clip, Message, TextPart, VideoPart
+from vidtt.budget.plan import BudgetPlan, measure
+from vidtt.config import PipelineConfig
+from vidtt.errors import ModelLoadError
+from vidtt.interfaces import SamplerOptions
+from vidtt.types import Clip, Message, TextPart, VideoPart
 
 
 def load_processor(config: PipelineConfig) -> tuple[Any, Any]:
     """The model's processor and config (its weights are not read)."""
-    from .loading import auto_config, check_hub, check_local_model, explain
+    from vidtt.engine.loading import auto_config, check_hub, check_local_model, explain
 
     check_local_model(config.model)
     check_hub(config.model, config.revision)
@@ -38,8 +38,8 @@ def plan_sampling(
 ) -> tuple[SamplerOptions, BudgetPlan | None, Any, Any]:
     """The sampler options the model's pipeline would use for `video` (its budget applied),
     the plan, the processor and the formatter."""
-    from .pipeline import choose_formatter
-    from .planning import budget_of, plan_request
+    from vidtt.budget.request import budget_of, plan_request
+    from vidtt.plugins.choose import choose_formatter
 
     processor, model_config = load_processor(config)
     formatter = choose_formatter(registry, config.formatter, model_config, processor, config.model)

@@ -1,15 +1,16 @@
-"""Choosing a backend: an explicit name wins (and is an error if unavailable); `auto` takes the
-available backend with the highest priority. Never a silent fallback to the CPU."""
+"""Choosing plugins by name. A backend: an explicit name wins (and is an error if unavailable);
+`auto` takes the available backend with the highest priority, never a silent fallback to the CPU.
+A formatter: an explicit name must fit the model; `auto` takes the best one that does."""
 
 from __future__ import annotations
 
 import os
 from typing import Any
 
-from .errors import BackendUnavailableError, OptionsError
-from .interfaces import Backend
-from .registry import Registry
-from .registry import default as default_registry
+from vidtt.errors import BackendUnavailableError, FormatterError, OptionsError
+from vidtt.interfaces import Backend, PromptFormatter
+from vidtt.plugins.registry import Registry
+from vidtt.plugins.registry import default as default_registry
 
 ENV = "VIDTT_BACKEND"
 
@@ -85,3 +86,24 @@ def _safe(fn: Any, default: Any) -> Any:
         return fn()
     except Exception:
         return default
+
+
+def choose_formatter(
+    registry: Any, name: str, model_config: Any, processor: Any, model: str = "the model"
+) -> PromptFormatter:
+    """The formatter called `name`, or with "auto" the highest-priority one that fits."""
+    if name != "auto":
+        formatter: PromptFormatter = registry.formatter(name)
+        reason = formatter.decline_reason(model_config, processor)
+        if reason:
+            raise FormatterError(f"formatter {formatter.name!r} cannot serve {model!r}: {reason}")
+        return formatter
+    tried = []
+    for entry in sorted(registry.entries("formatters"), key=lambda e: (-e.obj.priority, e.name)):
+        reason = entry.obj.decline_reason(model_config, processor)
+        if reason is None:
+            return entry.obj  # type: ignore[no-any-return]
+        tried.append(f"{entry.name} ({reason})")
+    raise FormatterError(
+        f"no formatter fits {model!r}; tried: {'; '.join(tried) or 'none installed'}"
+    )

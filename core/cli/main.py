@@ -10,18 +10,18 @@ import warnings
 from collections.abc import Sequence
 from typing import Any
 
-from . import registry
-from .cli_options import (
+from vidtt.cli.interrupt import Terminated, exit_interrupted, terminate_as_interrupt
+from vidtt.cli.options import (
     add_config_option,
     add_model_options,
     add_request_options,
     add_sampling_options,
 )
-from .errors import VidttError
-from .fetch import redact
-from .interrupt import Terminated, exit_interrupted, terminate_as_interrupt
-from .ray_run import actors_value
-from .version import __version__
+from vidtt.errors import VidttError
+from vidtt.jobs.ray import actors_value
+from vidtt.plugins import registry
+from vidtt.urls import redact
+from vidtt.version import __version__
 
 FAMILIES = ("samplers", "formatters", "backends")
 
@@ -84,7 +84,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 
 
 def cmd_backends(args: argparse.Namespace) -> int:
-    from .devices import backend_report
+    from vidtt.plugins.choose import backend_report
 
     report = backend_report()
     if args.json:
@@ -120,7 +120,7 @@ def subcommand(
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import commands
+    from vidtt.cli import commands
 
     parser = argparse.ArgumentParser(
         prog="vidtt",
@@ -227,7 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_request_options(run)
     run.set_defaults(func=commands.cmd_run)
 
-    from .serve_cli import add_serve_parser
+    from vidtt.cli.serve import add_serve_parser
 
     add_serve_parser(sub, common)
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from . import generate
-from .config import PipelineConfig
-from .devices import select_backend
-from .generate import Batch
-from .streaming import AnswerStream
-from .types import Answer, FramesUsed, GenerationOptions, Timings
+from vidtt.config import PipelineConfig
+from vidtt.engine import generate
+from vidtt.engine.generate import Batch
+from vidtt.engine.streaming import AnswerStream
+from vidtt.plugins.choose import select_backend
+from vidtt.types import Answer, FramesUsed, GenerationOptions, Timings
 
 
 class Engine:
@@ -31,7 +31,7 @@ class Engine:
     @classmethod
     def load(cls, config: PipelineConfig, registry: Any = None) -> Engine:
         """Load `config.model` on the config's backend in its dtype."""
-        from .loading import load
+        from vidtt.engine.loading import load
 
         registry = registry or config.registry()
         backend = select_backend(config.backend, registry)

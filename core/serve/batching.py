@@ -12,8 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import VidttError
-from .types import Answer
+from vidtt.errors import VidttError
+from vidtt.types import Answer
 
 
 @dataclass

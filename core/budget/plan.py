@@ -37,7 +37,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from .errors import OptionsError
+from vidtt.errors import OptionsError
 
 Size = tuple[int, int]  # (width, height)
 
@@ -166,7 +166,7 @@ def resolve_formatter(formatter: Any) -> Any:
     """A PromptFormatter from itself, its registered name, or a kind ("image", "video")."""
     if not isinstance(formatter, str):
         return formatter
-    from . import registry
+    from vidtt.plugins import registry
 
     return registry.formatter(KINDS.get(formatter, formatter))
 
@@ -174,7 +174,7 @@ def resolve_formatter(formatter: Any) -> Any:
 def _blank_clip(n: int, width: int, height: int) -> Any:
     import numpy as np
 
-    from .types import Clip, VideoInfo
+    from vidtt.types import Clip, VideoInfo
 
     info = VideoInfo(width=width, height=height, fps=1.0, frame_count=n, duration=float(n))
     return Clip(
@@ -189,7 +189,7 @@ def _blank_clip(n: int, width: int, height: int) -> Any:
 
 def _text_only(processor: Any, formatter: Any) -> int:
     """Prompt tokens of the dry-run conversation without its video."""
-    from .types import Message, TextPart
+    from vidtt.types import Message, TextPart
 
     def compute() -> int:
         message = Message(role="user", content=[TextPart(text="")])
@@ -224,8 +224,8 @@ def measure(processor: Any, formatter: Any, num_frames: int, width: int, height:
         raise OptionsError(f"cannot measure {num_frames} frames of {width}x{height}")
 
     def compute() -> Cost:
-        from .generate import visual_token_ids
-        from .types import Message, TextPart, VideoPart
+        from vidtt.engine.generate import visual_token_ids
+        from vidtt.types import Message, TextPart, VideoPart
 
         visual = visual_token_ids(processor)
         if not visual:
@@ -255,7 +255,7 @@ def visual_tokens(
 def text_tokens(processor: Any, formatter: Any, conversation: Sequence[Any]) -> int:
     """Prompt tokens of a conversation without its videos (text, template, images): what
     `plan(text_tokens=...)` takes for `fit="context"`."""
-    from .types import Message, TextPart, VideoPart
+    from vidtt.types import Message, TextPart, VideoPart
 
     formatter = resolve_formatter(formatter)
     kept = []
@@ -342,7 +342,7 @@ def _largest(fits: Callable[[int], bool], lo: int, hi: int, guess: int) -> int |
 
 def _fewest_frames(processor: Any, formatter: Any, size: Size) -> int:
     """The fewest frames the processor takes (GLM-4V and Qwen3-VL refuse a lone frame)."""
-    from .errors import FormatterError
+    from vidtt.errors import FormatterError
 
     for n in range(1, 5):
         try:
@@ -493,7 +493,7 @@ def plan(
     `fit="context"`. `requested_frames`: a count the user gave. `videos`: videos in the prompt,
     each sampled by this plan.
     """
-    from . import limits as vidtt_limits
+    from vidtt import limits as vidtt_limits
 
     formatter = resolve_formatter(formatter)
     if videos < 1 or min_frames < 1:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .testing.models import make_tiny_llava
+from vidtt.testing.models import make_tiny_llava
 
 QUESTION = "What is happening in this video?"
 
@@ -26,7 +26,7 @@ def demo_paths(cache: Path | None = None) -> tuple[Path, Path]:
 
 def demo_assets(cache: Path | None = None) -> tuple[Path, Path]:
     """The demo video and tiny model folder, made on first use."""
-    from .testing import make_video
+    from vidtt.testing import make_video
 
     video, model = demo_paths(cache)
     root = video.parent

@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .cli_options import add_model_options, add_request_options
-from .errors import OptionsError, VidttError
+from vidtt.cli.options import add_model_options, add_request_options
+from vidtt.errors import OptionsError, VidttError
 
 API_KEY_VARIABLE = "VIDTT_API_KEY"
 
@@ -21,7 +21,7 @@ class MissingExtraError(VidttError):
 
 def add_serve_parser(sub: Any, common: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Register `vidtt serve` (same model, sampling and generation options as `vidtt ask`)."""
-    from .cli import subcommand
+    from vidtt.cli.main import subcommand
 
     serve = subcommand(sub, "serve", "serve a model over an OpenAI-compatible HTTP API", common)
     serve.add_argument(
@@ -117,8 +117,8 @@ def add_serve_parser(sub: Any, common: argparse.ArgumentParser) -> argparse.Argu
 
 
 def settings_from_args(args: argparse.Namespace, model: str) -> Any:
-    from .serve_api import ServeLimits
-    from .server import ServeSettings
+    from vidtt.serve.app import ServeSettings
+    from vidtt.serve.protocol import ServeLimits
 
     positive = {
         "--max-batch-size": args.max_batch_size,
@@ -178,9 +178,14 @@ def check_extra() -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from .commands import build_pipeline, command_config, sampler_chosen, with_model_defaults
-    from .interrupt import cancel
-    from .preflight import preflight
+    from vidtt.cli.commands import (
+        build_pipeline,
+        command_config,
+        sampler_chosen,
+        with_model_defaults,
+    )
+    from vidtt.cli.interrupt import cancel
+    from vidtt.pipeline.preflight import preflight
 
     check_extra()
     if args.config_file and args.config:
@@ -192,7 +197,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     config, _ = with_model_defaults(config, sampler_chosen(args))
     pipeline = build_pipeline(config)
 
-    from .server import serve
+    from vidtt.serve.app import serve
 
     print(
         f"vidtt: serving {settings.served_model_name} at http://{args.host}:{args.port}/v1 "

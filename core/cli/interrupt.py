@@ -30,7 +30,7 @@ _generating_lock = threading.Lock()
 
 def make_criterion() -> Any:
     """A transformers `StoppingCriteria` that stops every row once `cancelled` is set."""
-    from .generate import stop_when
+    from vidtt.engine.generate import stop_when
 
     return stop_when(cancelled)
 

@@ -13,12 +13,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .cli_options import config_from_args
-from .config import PipelineConfig, join_problems, load_config
-from .errors import ConfigError, OptionsError
-from .interrupt import make_cancellable
-from .preflight import preflight, question_problems, sample_videos, video_problems
-from .types import Clip
+from vidtt.cli.interrupt import make_cancellable
+from vidtt.cli.options import config_from_args
+from vidtt.config import PipelineConfig, join_problems, load_config
+from vidtt.errors import ConfigError, OptionsError
+from vidtt.pipeline.preflight import preflight, question_problems, sample_videos, video_problems
+from vidtt.types import Clip
 
 SHEET_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 
@@ -32,7 +32,7 @@ def command_config(args: argparse.Namespace, config_file: str | None = None) -> 
 
 def build_pipeline(config: PipelineConfig) -> Any:
     """Load the model (the slow part) with generation that Ctrl-C can stop."""
-    from .pipeline import Pipeline
+    from vidtt.pipeline.core import Pipeline
 
     pipe = Pipeline(config)
     make_cancellable(pipe.model)
@@ -69,7 +69,7 @@ def sampler_chosen(args: argparse.Namespace) -> bool:
 def with_model_defaults(config: PipelineConfig, chosen: bool) -> tuple[PipelineConfig, str]:
     """The config with the model's own sampling defaults under the user's settings (read from
     its video processor config, no weights), and the rule that chose the frames in words."""
-    from .model_defaults import sampling_defaults_for_model
+    from vidtt.settings.frame_rule import sampling_defaults_for_model
 
     try:
         rule = sampling_defaults_for_model(
@@ -177,7 +177,7 @@ def terminal_reader() -> Any:
 
 
 def history_file() -> Path:
-    from .demo import cache_dir
+    from vidtt.cli.demo import cache_dir
 
     return cache_dir() / "chat_history"
 
@@ -199,7 +199,7 @@ def check_outputs(args: argparse.Namespace) -> None:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    from .sheet import contact_sheet, write_frames
+    from vidtt.media.sheet import contact_sheet, write_frames
 
     check_outputs(args)
     config = command_config(args)
@@ -231,9 +231,9 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 def explained_clip(args: argparse.Namespace, config: PipelineConfig, registry: Any) -> tuple:
     """The clip the model's pipeline would sample (its budget applied), and the plan."""
-    from . import limits
-    from .explain import describe, plan_sampling
-    from .types import VideoSource
+    from vidtt import limits
+    from vidtt.budget.explain import describe, plan_sampling
+    from vidtt.types import VideoSource
 
     if "model" not in config.model_fields_set:
         raise OptionsError("--explain: name the model with --model (or a config file's model)")
@@ -267,10 +267,10 @@ def print_clip(video: str, clip: Clip) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .jobs import check_job_files, plan_job, run_jobs
+    from vidtt.jobs.local import check_job_files, plan_job, run_jobs
 
     if getattr(args, "ray", None) is not None:
-        from .ray_run import cmd_run_ray
+        from vidtt.jobs.ray import cmd_run_ray
 
         return cmd_run_ray(args)
     if getattr(args, "actors", None) is not None:
@@ -320,8 +320,8 @@ def report_job(job: Any) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .demo import QUESTION, demo_assets, demo_paths
-    from .pipeline import Pipeline
+    from vidtt.cli.demo import QUESTION, demo_assets, demo_paths
+    from vidtt.pipeline.core import Pipeline
 
     video, model = demo_paths()
     if not (video.exists() and (model / "config.json").exists()):

@@ -8,10 +8,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from . import generate
-from .errors import OptionsError
-from .request import check_conversation
-from .types import (
+from vidtt.engine import generate
+from vidtt.errors import OptionsError
+from vidtt.pipeline.request import check_conversation
+from vidtt.types import (
     FramesUsed,
     Message,
     TextPart,
@@ -19,7 +19,7 @@ from .types import (
     VideoSource,
     _looks_like_frames,
 )
-from .validation import describe
+from vidtt.validation import describe
 
 
 def check_media_tokens(conversation: list[Message], processor: Any) -> None:
@@ -92,7 +92,7 @@ def load_image(image: Any) -> Any:
         source = VideoSource.of(image)
         try:
             if source.kind == "url":
-                from .fetch import download
+                from vidtt.media.fetch import download
 
                 with download(source.value) as data:
                     return Image.open(data).convert("RGB")

@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from . import limits
-from .config import PipelineConfig, join_problems
-from .errors import ConfigError, OptionsError, VidttError
-from .registry import Registry
-from .types import Clip, VideoSource
+from vidtt import limits
+from vidtt.config import PipelineConfig, join_problems
+from vidtt.errors import ConfigError, OptionsError, VidttError
+from vidtt.plugins.registry import Registry
+from vidtt.types import Clip, VideoSource
 
 
 def question_problems(question: Any) -> list[VidttError]:
@@ -34,7 +34,7 @@ def video_problems(videos: Sequence[Any]) -> list[VidttError]:
             if source.kind == "path":
                 source.checked_path()
             elif source.kind == "url":
-                from .fetch import check_url_syntax
+                from vidtt.media.fetch import check_url_syntax
 
                 check_url_syntax(source.value)
         except VidttError as exc:
@@ -43,7 +43,7 @@ def video_problems(videos: Sequence[Any]) -> list[VidttError]:
 
 
 def _label(video: Any) -> str:
-    from .fetch import redact
+    from vidtt.urls import redact
 
     return redact(str(video)) if isinstance(video, str) else type(video).__name__
 

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError, VidttError
-from .request import Request, parse_line
+from vidtt.errors import ConfigError, VidttError
+from vidtt.pipeline.request import Request, parse_line
 
 
 @dataclass
@@ -274,7 +274,7 @@ def failure_or_result(job: Future[Any]) -> Any:
 
 def take_batch(ready: list[tuple[Any, Any]], size: int) -> tuple[list[Any], list[Any]]:
     """Up to `size` requests that can be generated together, of similar prompt lengths."""
-    from .pipeline import batches
+    from vidtt.pipeline.core import batches
 
     first = batches([prepared for _, prepared in ready], size)[0]
     return [ready[n] for n in first], [item for n, item in enumerate(ready) if n not in first]

@@ -1,0 +1,235 @@
+"""Running `model.generate` on prepared inputs: timings, streaming, and the Answers."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from vidtt.errors import ContextOverflowError, GenerationError
+from vidtt.types import Answer, FramesUsed, GenerationOptions, Timings, Usage
+
+
+@dataclass
+class Batch:
+    """Prepared inputs of one generation (one row per request) and what the Answers report."""
+
+    inputs: Any
+    options: GenerationOptions
+    videos: list[list[FramesUsed]]  # per row
+    timings: list[Timings]  # per row: sampling and preprocessing filled in
+    meta: dict[str, str] = field(default_factory=dict)
+    stops: list[threading.Event] | None = None  # per row: once set, that row stops
+
+
+class Clock:
+    """A streamer that notes when the first new token arrives (the end of prefill)."""
+
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+        self.first: float | None = None
+        self.calls = 0
+
+    def put(self, value: Any) -> None:
+        if self.calls == 1 and self.first is None:
+            self.first = time.perf_counter()
+        self.calls += 1
+
+    def end(self) -> None:
+        if self.first is None:
+            self.first = time.perf_counter()
+
+
+def context_size(model: Any) -> int | None:
+    config = model.config
+    text = getattr(config, "text_config", None) or config
+    return getattr(text, "max_position_embeddings", None)
+
+
+def visual_token_ids(processor: Any) -> set[int]:
+    """Ids of the tokens that stand for image or video content once the processor expanded
+    them (the image/video tokens, and families' patch tokens such as Molmo2's)."""
+    tokenizer = processor.tokenizer
+    ids: set[int] = set()
+    for name in ("image_token", "video_token"):
+        found = getattr(processor, f"{name}_id", None)
+        token = getattr(processor, name, None)
+        if found is None and token:
+            found = tokenizer.convert_tokens_to_ids(token)
+        unknown = found == tokenizer.unk_token_id and token != tokenizer.unk_token
+        if isinstance(found, int) and found >= 0 and not unknown:
+            ids.add(found)
+    extra = getattr(processor, "image_token_ids", None)
+    if isinstance(extra, (list, tuple)):
+        ids.update(i for i in extra if isinstance(i, int) and i != tokenizer.unk_token_id)
+    return ids
+
+
+def check_context(
+    model: Any, processor: Any, inputs: Any, options: GenerationOptions, frames: int
+) -> None:
+    """Fail early, with the numbers, when the prompt plus new tokens exceed the context."""
+    limit = context_size(model)
+    prompt = int(inputs["input_ids"].shape[1])
+    if limit is None or prompt + options.max_new_tokens <= limit:
+        return
+    visual = int(sum((inputs["input_ids"] == i).sum() for i in visual_token_ids(processor)))
+    raise ContextOverflowError(
+        f"the prompt needs {prompt} tokens ({visual} for images and {frames} video frames) plus "
+        f"max_new_tokens={options.max_new_tokens}, but the model's context is {limit} tokens: "
+        "sample fewer frames (num_frames / max_frames), use smaller frames where the model "
+        "scales with size, or lower max_new_tokens"
+    )
+
+
+def generation_kwargs(model: Any, processor: Any, options: GenerationOptions) -> dict[str, Any]:
+    """`options` as `model.generate` keywords, with the tokenizer stop strings need."""
+    kwargs = options.generate_kwargs()
+    if getattr(model.generation_config, "pad_token_id", None) is None:
+        kwargs["pad_token_id"] = pad_id(model, processor)
+    if "stop_strings" in kwargs:
+        kwargs["tokenizer"] = processor.tokenizer
+    return kwargs
+
+
+def cut_at_stop(text: str, stop: list[str] | None) -> tuple[str, bool]:
+    """`text` up to (not including) the earliest stop string, and whether one was found."""
+    found = [i for i in (text.find(s) for s in stop or []) if i >= 0]
+    return (text[: min(found)], True) if found else (text, False)
+
+
+def held_back(text: str, stop: list[str] | None) -> int:
+    """How many trailing characters of `text` might be the start of a stop string."""
+    longest = 0
+    for s in stop or []:
+        for size in range(min(len(s) - 1, len(text)), longest, -1):
+            if text.endswith(s[:size]):
+                longest = size
+                break
+    return longest
+
+
+def stop_when(event: threading.Event) -> Any:
+    """A transformers `StoppingCriteria` that ends every row at the next token once `event`
+    is set."""
+    import torch
+    from transformers import StoppingCriteria
+
+    class Stopped(StoppingCriteria):  # type: ignore[misc]
+        def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+            return torch.full(
+                (input_ids.shape[0],), event.is_set(), dtype=torch.bool, device=input_ids.device
+            )
+
+    return Stopped()
+
+
+def stop_rows(events: list[threading.Event]) -> Any:
+    """A transformers `StoppingCriteria` that ends row k at the next token once `events[k]`
+    is set (generation ends when every row has)."""
+    import torch
+    from transformers import StoppingCriteria
+
+    class RowsStopped(StoppingCriteria):  # type: ignore[misc]
+        def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+            flags = [event.is_set() for event in events]
+            return torch.tensor(flags, dtype=torch.bool, device=input_ids.device)
+
+    return RowsStopped()
+
+
+def run(
+    model: Any,
+    processor: Any,
+    request: Batch,
+    streamer: Any = None,
+    cancel: threading.Event | None = None,
+) -> list[Answer]:
+    """Generate for every row of `request.inputs` and build one Answer per row. `streamer`
+    (a Clock or TextStreamer) receives the tokens; setting `cancel` stops every row at the
+    next token, setting one of `request.stops` its own row."""
+    import torch
+
+    if request.options.seed is not None:
+        torch.manual_seed(request.options.seed)
+    clock = streamer or Clock()
+    kwargs = generation_kwargs(model, processor, request.options)
+    if request.options.num_beams == 1:  # generate refuses a streamer with beam search
+        kwargs["streamer"] = clock
+    criteria = [stop_when(cancel)] if cancel is not None else []
+    if request.stops is not None:
+        if len(request.stops) != int(request.inputs["input_ids"].shape[0]):
+            raise ValueError("one stop event per row is needed")
+        criteria.append(stop_rows(request.stops))
+    if criteria:
+        from transformers import StoppingCriteriaList
+
+        kwargs["stopping_criteria"] = StoppingCriteriaList(criteria)
+    try:
+        with torch.inference_mode():
+            output = model.generate(**request.inputs, **kwargs)
+    except (RuntimeError, ValueError, TypeError) as exc:
+        raise GenerationError(f"generation failed: {str(exc).splitlines()[0]}") from exc
+    ended = time.perf_counter()
+    first = clock.first or ended
+    return [
+        answer_for(model, processor, request, row, output, first - clock.started, ended - first)
+        for row in range(output.shape[0])
+    ]
+
+
+def eos_ids(model: Any, processor: Any) -> set[int]:
+    eos = getattr(model.generation_config, "eos_token_id", None)
+    if eos is None:
+        eos = processor.tokenizer.eos_token_id
+    return set(eos if isinstance(eos, (list, tuple)) else [eos] if eos is not None else [])
+
+
+def pad_id(model: Any, processor: Any) -> int | None:
+    pad = getattr(model.generation_config, "pad_token_id", None)
+    return pad if pad is not None else processor.tokenizer.pad_token_id
+
+
+def _unpadded(ids: list[int], pad: int | None) -> list[int]:
+    """`ids` without the padding a batch adds after a row stopped (by a stop string or its
+    stop event) while others went on."""
+    end = len(ids)
+    while end and ids[end - 1] == pad:
+        end -= 1
+    return ids[:end]
+
+
+def answer_for(
+    model: Any,
+    processor: Any,
+    request: Batch,
+    row: int,
+    output: Any,
+    prefill: float,
+    decode: float,
+) -> Answer:
+    inputs = request.inputs
+    new = output[row, inputs["input_ids"].shape[1] :].tolist()
+    stops = eos_ids(model, processor)
+    cut = next((i + 1 for i, token in enumerate(new) if token in stops), None)
+    ids = new[:cut] if cut else _unpadded(new, pad_id(model, processor))
+    prompt_ids = inputs["input_ids"][row]
+    mask = inputs.get("attention_mask")
+    visual = visual_token_ids(processor)
+    timings = request.timings[row].model_copy(update={"prefill": prefill, "decode": decode})
+    text = processor.tokenizer.decode(ids, skip_special_tokens=True)
+    text, stopped = cut_at_stop(text, request.options.stop)
+    return Answer(
+        text=text,
+        token_ids=ids,
+        finish_reason="stop" if cut or stopped else "length",
+        usage=Usage(
+            prompt_tokens=int(mask[row].sum()) if mask is not None else len(prompt_ids),
+            visual_tokens=int(sum(int((prompt_ids == i).sum()) for i in visual)),
+            generated_tokens=len(ids),
+        ),
+        timings=timings,
+        videos=request.videos[row],
+        **request.meta,
+    )

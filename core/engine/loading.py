@@ -1,0 +1,173 @@
+"""Load a processor and model with transformers' Auto classes; errors say what to do."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from vidtt.config import PipelineConfig
+from vidtt.errors import ModelLoadError
+from vidtt.interfaces import Backend
+
+
+def looks_local(model: str) -> bool:
+    """Whether `model` names a folder rather than a hub id (`org/name`)."""
+    return model.startswith(("/", ".", "~")) or model.count("/") > 1 or "\\" in model
+
+
+def check_local_model(model: str) -> None:
+    path = Path(model).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise ModelLoadError(f"model {model} is a file: pass the folder that holds config.json")
+        if not (path / "config.json").is_file():
+            raise ModelLoadError(
+                f"{model} is not a model folder (it has no config.json): pass a folder made by "
+                "save_pretrained, or a hub id such as llava-hf/llava-interleave-qwen-0.5b-hf"
+            )
+    elif looks_local(model):
+        raise ModelLoadError(f"model folder {model} does not exist: check the path")
+
+
+UNREACHABLE = (
+    "cannot load {model!r}: the model hub ({endpoint}) cannot be reached and the model is not "
+    "in the local cache; download it where there is network, or pass a local folder made with "
+    "save_pretrained"
+)
+
+
+def check_hub(model: str, revision: str | None, timeout: float = 5.0) -> None:
+    """Fail at once, not after minutes of retries, when a hub model is not cached and the hub
+    cannot be reached (or offline mode is on)."""
+    if looks_local(model) or Path(model).expanduser().exists():
+        return
+    from huggingface_hub import constants, try_to_load_from_cache
+
+    try:
+        if isinstance(try_to_load_from_cache(model, "config.json", revision=revision), str):
+            return
+    except Exception:  # a malformed id: let from_pretrained say what is wrong
+        return
+    endpoint = constants.ENDPOINT
+    if constants.HF_HUB_OFFLINE or not reachable(endpoint, timeout):
+        raise ModelLoadError(UNREACHABLE.format(model=model, endpoint=endpoint))
+
+
+def reachable(url: str, timeout: float) -> bool:
+    """Whether a TCP connection to the URL's host opens within `timeout` seconds."""
+    import socket
+    import urllib.parse
+
+    parts = urllib.parse.urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parts.hostname or "", port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def explain(model: str, exc: Exception) -> str:
+    """One line for a failed `from_pretrained`."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    lowered = str(exc).lower()
+    if any(w in lowered for w in ("couldn't connect", "offline", "connection", "resolve")):
+        return (
+            f"cannot load {model!r}: the model hub cannot be reached and the model is not "
+            "in the local cache; download it where there is network, or pass a local "
+            "folder made with save_pretrained"
+        )
+    if (
+        "not a valid model identifier" in lowered
+        or "repository not found" in lowered
+        or "404" in lowered
+    ):
+        return (
+            f"cannot load {model!r}: no such model on the hub (or it is private); check the "
+            "id, or pass a local folder"
+        )
+    if "trust_remote_code" in lowered:
+        return (
+            f"cannot load {model!r}: it needs its own code; set trust_remote_code: true if "
+            "you trust it"
+        )
+    return f"cannot load {model!r}: {text}"
+
+
+def load(config: PipelineConfig, backend: Backend, dtype: str) -> tuple[Any, Any]:
+    """The processor and model for `config`, placed on `backend` in `dtype`."""
+    check_local_model(config.model)
+    check_hub(config.model, config.revision)
+    import torch
+    from transformers import AutoProcessor
+
+    common = {"revision": config.revision, "trust_remote_code": config.trust_remote_code}
+    try:
+        processor = AutoProcessor.from_pretrained(config.model, **common)
+    except Exception as exc:
+        raise ModelLoadError(explain(config.model, exc)) from None
+    if not hasattr(processor, "tokenizer"):
+        raise ModelLoadError(
+            f"{config.model!r} has no multimodal processor (tokenizer plus image "
+            "or video processor): it is not a video-language model"
+        )
+    placement: Any = config.device_map or ({"": backend.device} if backend.name != "cpu" else None)
+    try:
+        model_class, extra = resolve_model_class(auto_config(config.model, common), config.model)
+        model = model_class.from_pretrained(
+            config.model, dtype=getattr(torch, dtype), device_map=placement, **extra, **common
+        )
+    except ModelLoadError:
+        raise
+    except Exception as exc:
+        raise ModelLoadError(explain(config.model, exc)) from None
+    model.eval()
+    processor.tokenizer.padding_side = "left"
+    return processor, model
+
+
+def auto_config(model: str, common: dict[str, Any]) -> Any:
+    """The checkpoint's config (its model type and architectures)."""
+    from transformers import AutoConfig
+
+    return AutoConfig.from_pretrained(model, **common)
+
+
+def resolve_model_class(model_config: Any, model: str = "the model") -> tuple[Any, dict[str, Any]]:
+    """The class that loads a video-to-text model from `model_config`, and the extra
+    `from_pretrained` keywords it needs.
+
+    The image-text-to-text auto class serves most families. Omni checkpoints (Qwen2.5-Omni,
+    Qwen3-Omni) are published as the whole speech-and-text model; their text-output "thinker"
+    is what answers about videos, so the thinker's class is loaded with the thinker's config
+    and the weights stored under `thinker.` (the speech parts are not loaded). Otherwise the
+    class named in the config's `architectures` is used.
+    """
+    import transformers
+    from transformers import AutoModelForImageTextToText
+
+    mapping = AutoModelForImageTextToText._model_mapping
+    auto_map = getattr(model_config, "auto_map", None) or {}
+    if type(model_config) in mapping or "AutoModelForImageTextToText" in auto_map:
+        return AutoModelForImageTextToText, {"config": model_config}
+    thinker = getattr(model_config, "thinker_config", None)
+    if thinker is not None and type(thinker) in mapping:
+        return mapping[type(thinker)], {"config": thinker, "key_mapping": {r"^thinker\.": ""}}
+    named = _named_class(transformers, model_config)
+    if named is not None and hasattr(named, "generate"):
+        return named, {"config": model_config}
+    raise ModelLoadError(
+        f"cannot load {model!r}: transformers has no video-to-text class for model type "
+        f"{getattr(model_config, 'model_type', '?')!r} (architectures: "
+        f"{', '.join(getattr(model_config, 'architectures', None) or ['none'])}); it may need "
+        "a newer transformers, or trust_remote_code: true for a model with its own code"
+    )
+
+
+def _named_class(transformers: Any, model_config: Any) -> Any:
+    """The first class of the config's `architectures` that transformers has, if any."""
+    for name in getattr(model_config, "architectures", None) or []:
+        found = getattr(transformers, name, None)
+        if found is not None:
+            return found
+    return None

@@ -1,0 +1,1 @@
+"""Media: URLs and downloads, images, one way to sample a video, the frame cache, contact sheets."""

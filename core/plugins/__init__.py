@@ -1,0 +1,1 @@
+"""Plugins: hook specs, entry-point discovery, the registry, and choosing a backend or formatter."""

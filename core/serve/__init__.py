@@ -1,0 +1,1 @@
+"""`vidtt serve`: the OpenAI-compatible protocol, the app, batching and streams."""
