@@ -6,7 +6,7 @@ import os
 import platform
 from typing import ClassVar
 
-from vidtt import Backend, hookimpl
+from vidtt.plugin_api import Backend, hookimpl
 
 
 class CpuBackend(Backend):

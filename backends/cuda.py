@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from vidtt import Backend, hookimpl
+from vidtt.plugin_api import Backend, hookimpl
 
 from . import probes
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import platform
 from typing import ClassVar
 
-from vidtt import Backend, hookimpl
+from vidtt.plugin_api import Backend, hookimpl
 
 from . import probes
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from vidtt import Backend
+from vidtt.plugin_api import Backend
 
 
 class TorchDeviceBackend(Backend):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from vidtt import hookimpl
+from vidtt.plugin_api import hookimpl
 
 from . import probes
 from .torch_device import TorchDeviceBackend

@@ -9,8 +9,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from vidtt import Clip, FormatterError, ImagePart, Message, PromptFormatter, TextPart, VideoPart
-from vidtt.engine.generate import visual_token_ids
+from vidtt.plugin_api import (
+    Clip,
+    FormatterError,
+    ImagePart,
+    Message,
+    PromptFormatter,
+    TextPart,
+    VideoPart,
+    visual_token_ids,
+)
 
 # (clip, video number) -> the template parts standing for that video
 VideoParts = Callable[[Clip, int], list[dict[str, Any]]]

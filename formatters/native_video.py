@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from vidtt import Clip, hookimpl
+from vidtt.plugin_api import Clip, hookimpl
 
 from .common import ChatFormatter, Row, frames_of
 

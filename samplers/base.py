@@ -6,18 +6,18 @@ from abc import abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-import vidtt
-from vidtt import (
+from vidtt.plugin_api import (
     Clip,
     DecodeError,
     LimitError,
+    Limits,
     Sampler,
     SamplerOptions,
     VideoInfo,
     VideoSource,
     VidttError,
+    current_limits,
 )
-from vidtt.limits import Limits
 
 from .decode import Converter, Decoded, Guard, Resize, SeekMissed, decode_frames
 from .frames import frames_clip
@@ -50,7 +50,7 @@ class PyAVSampler(Sampler):
 
     def sample(self, source: VideoSource, options: SamplerOptions) -> Clip:
         source = VideoSource.of(source)
-        limits = vidtt.limits.current()
+        limits = current_limits()
         if source.kind == "frames":
             return frames_clip(self, source, options, limits)
         try:

@@ -20,8 +20,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from vidtt import LimitError
-from vidtt.limits import Limits
+from vidtt.plugin_api import LimitError, Limits
 
 from .index import StreamIndex, packet_time
 

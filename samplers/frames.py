@@ -11,8 +11,7 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
-from vidtt import Clip, OptionsError, SamplerOptions, VideoInfo, VideoSource
-from vidtt.limits import Limits
+from vidtt.plugin_api import Clip, Limits, OptionsError, SamplerOptions, VideoInfo, VideoSource
 
 from .decode import Guard, Resize
 from .index import StreamIndex

@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
-from vidtt import OptionsError, SamplerOptions, hookimpl
+from vidtt.plugin_api import OptionsError, SamplerOptions, hookimpl
 
 from .base import PyAVSampler, evenly
 from .index import StreamIndex

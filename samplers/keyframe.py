@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import Field
 
-from vidtt import SamplerOptions, hookimpl
+from vidtt.plugin_api import SamplerOptions, hookimpl
 
 from .base import PyAVSampler, evenly
 from .index import StreamIndex

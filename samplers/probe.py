@@ -3,8 +3,7 @@ for planning how many frames to sample."""
 
 from __future__ import annotations
 
-import vidtt
-from vidtt import VideoInfo, VideoSource
+from vidtt.plugin_api import VideoInfo, VideoSource, current_limits
 
 from .decode import Guard
 from .index import scan
@@ -17,7 +16,7 @@ def probe(source: VideoSource) -> VideoInfo:
 
     if source.kind == "frames":
         return frames_info(source)
-    guard = Guard(vidtt.limits.current(), source.label)
+    guard = Guard(current_limits(), source.label)
     with open_media(source) as media, media.container() as container:
         stream = main_video_stream(container)
         guard.check_size(stream.codec_context.width, stream.codec_context.height)

@@ -9,8 +9,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
-from vidtt import DecodeError, SourceError, VideoSource
-from vidtt.media.fetch import download
+from vidtt.plugin_api import DecodeError, SourceError, VideoSource, download
 
 IMAGE_FORMATS = (
     "image2",

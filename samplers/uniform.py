@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from vidtt import OptionsError, SamplerOptions, hookimpl
+from vidtt.plugin_api import OptionsError, SamplerOptions, hookimpl
 
 from .base import PyAVSampler
 from .index import StreamIndex

@@ -16,9 +16,9 @@ import pytest
 from tiny_models import job_config
 
 import vidtt
-from vidtt.jobs import ray as ray_run
 from vidtt.cli.main import main
 from vidtt.errors import ConfigError, OptionsError
+from vidtt.jobs import ray as ray_run
 from vidtt.jobs.local import plan_job, read_output, run_jobs
 from vidtt.media.frame_cache import FrameCache
 

@@ -266,59 +266,6 @@ def print_clip(video: str, clip: Clip) -> None:
         print(f"vidtt: warning: {warning}", file=sys.stderr)
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from vidtt.jobs.local import check_job_files, plan_job, run_jobs
-
-    if getattr(args, "ray", None) is not None:
-        from vidtt.jobs.ray import cmd_run_ray
-
-        return cmd_run_ray(args)
-    if getattr(args, "actors", None) is not None:
-        raise OptionsError("--actors needs --ray (actors are Ray's)")
-    config = command_config(args, args.config)
-    preflight(config, config.registry(), ask=False)
-    if args.workers < 1 or args.batch_size < 1:
-        raise OptionsError("--workers and --batch-size must be at least 1")
-    check_job_files(Path(args.input), Path(args.output))
-    job = plan_job(Path(args.input), Path(args.output), retry_failed=args.retry_failed)
-    report_job(job)
-    pipe = build_pipeline(config) if job.needs_model else None
-    summary = run_jobs(
-        pipe,
-        job,
-        timestamps=args.timestamps,
-        workers=args.workers,
-        batch_size=args.batch_size,
-        progress=not args.quiet,
-    )
-    return finish_job(summary, args.output)
-
-
-def finish_job(summary: Any, output: str) -> int:
-    """Say what a run did; its exit status (1 when any request failed)."""
-    print(
-        f"vidtt: {summary.answered} answered, {summary.failed} failed, {summary.skipped} "
-        f"already done; answers in {output}",
-        file=sys.stderr,
-    )
-    return 1 if summary.failed else 0
-
-
-def report_job(job: Any) -> None:
-    """Before the model loads: the lines that will fail and the ids given twice."""
-    invalid = job.invalid()
-    if invalid:
-        more = f" (and {len(invalid) - 1} more)" if len(invalid) > 1 else ""
-        print(
-            f"vidtt: {len(invalid)} request line(s) are invalid and will be recorded as errors: "
-            f"{invalid[0]}{more}",
-            file=sys.stderr,
-        )
-    if job.summary.duplicates:
-        shown = ", ".join(job.summary.duplicates[:5])
-        print(f"vidtt: ids on more than one line (the first is answered): {shown}", file=sys.stderr)
-
-
 def cmd_demo(args: argparse.Namespace) -> int:
     from vidtt.cli.demo import QUESTION, demo_assets, demo_paths
     from vidtt.pipeline.core import Pipeline

@@ -17,8 +17,8 @@ from vidtt.cli.options import (
     add_request_options,
     add_sampling_options,
 )
+from vidtt.cli.run import actors_value
 from vidtt.errors import VidttError
-from vidtt.jobs.ray import actors_value
 from vidtt.plugins import registry
 from vidtt.urls import redact
 from vidtt.version import __version__
@@ -121,6 +121,7 @@ def subcommand(
 
 def build_parser() -> argparse.ArgumentParser:
     from vidtt.cli import commands
+    from vidtt.cli import run as run_command
 
     parser = argparse.ArgumentParser(
         prog="vidtt",
@@ -225,7 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_model_options(run, config=False)
     add_request_options(run)
-    run.set_defaults(func=commands.cmd_run)
+    run.set_defaults(func=run_command.cmd_run)
 
     from vidtt.cli.serve import add_serve_parser
 

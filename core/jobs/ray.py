@@ -31,7 +31,6 @@ Ray is imported only inside the functions here, so `import vidtt` stays light wi
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
@@ -92,14 +91,6 @@ def parse_actors(text: str) -> Actors:
     if numbers[0] < 1 or numbers[1] < numbers[0]:
         raise OptionsError(f"--actors {text}: counts must be at least 1 and MIN no larger than MAX")
     return numbers if dash else numbers[0]
-
-
-def actors_value(text: str) -> Actors:
-    """`parse_actors` for argparse (`--actors`)."""
-    try:
-        return parse_actors(text)
-    except OptionsError as exc:
-        raise argparse.ArgumentTypeError(str(exc).partition(": ")[2] or str(exc)) from None
 
 
 def pool_size(actors: Actors) -> tuple[int, int]:
@@ -734,28 +725,3 @@ class GenerateActor:
             if len(prepared) == 1:
                 return [exc]
             return [item for p in prepared for item in self.answer([p])]
-
-
-# -- the command line ------------------------------------------------------------------------
-def cmd_run_ray(args: argparse.Namespace) -> int:
-    """`vidtt run ... --ray [ADDRESS]`."""
-    from vidtt.cli.commands import command_config, finish_job, report_job
-    from vidtt.pipeline.preflight import preflight
-
-    config = command_config(args, args.config)
-    preflight(config, config.registry(), ask=False)
-    if args.batch_size < 1:
-        raise OptionsError("--batch-size must be at least 1")
-    import_ray()
-    job = plan(args.input, args.output, retry_failed=args.retry_failed)
-    report_job(job)
-    summary = execute(
-        config,
-        job,
-        address=args.ray,
-        actors=args.actors or 1,
-        batch_size=args.batch_size,
-        timestamps=args.timestamps,
-        progress=not args.quiet,
-    )
-    return finish_job(summary, args.output)

@@ -1,0 +1,97 @@
+"""`vidtt run`: answer a JSONL file of requests here (`vidtt.jobs.local`) or on Ray (`--ray`)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from vidtt.cli.commands import build_pipeline, command_config
+from vidtt.errors import OptionsError
+from vidtt.pipeline.preflight import preflight
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """`vidtt run CONFIG --input FILE --output FILE`, here or (`--ray`) on a Ray cluster."""
+    from vidtt.jobs.local import check_job_files, plan_job, run_jobs
+
+    if getattr(args, "ray", None) is not None:
+        return cmd_run_ray(args)
+    if getattr(args, "actors", None) is not None:
+        raise OptionsError("--actors needs --ray (actors are Ray's)")
+    config = command_config(args, args.config)
+    preflight(config, config.registry(), ask=False)
+    if args.workers < 1 or args.batch_size < 1:
+        raise OptionsError("--workers and --batch-size must be at least 1")
+    check_job_files(Path(args.input), Path(args.output))
+    job = plan_job(Path(args.input), Path(args.output), retry_failed=args.retry_failed)
+    report_job(job)
+    pipe = build_pipeline(config) if job.needs_model else None
+    summary = run_jobs(
+        pipe,
+        job,
+        timestamps=args.timestamps,
+        workers=args.workers,
+        batch_size=args.batch_size,
+        progress=not args.quiet,
+    )
+    return finish_job(summary, args.output)
+
+
+def finish_job(summary: Any, output: str) -> int:
+    """Say what a run did; its exit status (1 when any request failed)."""
+    print(
+        f"vidtt: {summary.answered} answered, {summary.failed} failed, {summary.skipped} "
+        f"already done; answers in {output}",
+        file=sys.stderr,
+    )
+    return 1 if summary.failed else 0
+
+
+def report_job(job: Any) -> None:
+    """Before the model loads: the lines that will fail and the ids given twice."""
+    invalid = job.invalid()
+    if invalid:
+        more = f" (and {len(invalid) - 1} more)" if len(invalid) > 1 else ""
+        print(
+            f"vidtt: {len(invalid)} request line(s) are invalid and will be recorded as errors: "
+            f"{invalid[0]}{more}",
+            file=sys.stderr,
+        )
+    if job.summary.duplicates:
+        shown = ", ".join(job.summary.duplicates[:5])
+        print(f"vidtt: ids on more than one line (the first is answered): {shown}", file=sys.stderr)
+
+
+def cmd_run_ray(args: argparse.Namespace) -> int:
+    """`vidtt run ... --ray [ADDRESS]`."""
+    from vidtt.jobs.ray import execute, import_ray, plan
+
+    config = command_config(args, args.config)
+    preflight(config, config.registry(), ask=False)
+    if args.batch_size < 1:
+        raise OptionsError("--batch-size must be at least 1")
+    import_ray()
+    job = plan(args.input, args.output, retry_failed=args.retry_failed)
+    report_job(job)
+    summary = execute(
+        config,
+        job,
+        address=args.ray,
+        actors=args.actors or 1,
+        batch_size=args.batch_size,
+        timestamps=args.timestamps,
+        progress=not args.quiet,
+    )
+    return finish_job(summary, args.output)
+
+
+def actors_value(text: str) -> Any:
+    """`N` or `MIN-MAX` for argparse (`--actors`)."""
+    from vidtt.jobs.ray import parse_actors
+
+    try:
+        return parse_actors(text)
+    except OptionsError as exc:
+        raise argparse.ArgumentTypeError(str(exc).partition(": ")[2] or str(exc)) from None
