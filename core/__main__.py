@@ -1,3 +1,3 @@
-from vidtt.cli.main import main
+from vidtt.cli.app import main
 
 raise SystemExit(main())

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from vidtt.cli.main import build_parser
+from vidtt.cli import build_parser
 
 pytestmark = pytest.mark.slow
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from vidtt import PipelineConfig
-from vidtt.cli.main import build_parser
+from vidtt.cli import build_parser
 
 ROOT = Path(__file__).parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]

@@ -16,7 +16,7 @@ import pytest
 from tiny_models import job_config
 
 import vidtt
-from vidtt.cli.main import main
+from vidtt.cli import main
 from vidtt.errors import ConfigError, OptionsError
 from vidtt.jobs import ray as ray_run
 from vidtt.jobs.local import plan_job, read_output, run_jobs
@@ -93,7 +93,7 @@ def test_nothing_left_to_do_needs_no_cluster(monkeypatch, llava_dir, tmp_path) -
 
 
 def test_importing_vidtt_does_not_import_ray() -> None:
-    code = "import sys, vidtt, vidtt.cli.main, vidtt.jobs.ray; print('ray' in sys.modules)"
+    code = "import sys, vidtt, vidtt.cli.app, vidtt.jobs.ray; print('ray' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

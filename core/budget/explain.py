@@ -9,42 +9,37 @@ from vidtt.budget.plan import BudgetPlan, measure
 from vidtt.config import PipelineConfig
 from vidtt.errors import ModelLoadError
 from vidtt.interfaces import SamplerOptions
+from vidtt.settings.resolve import Settings
 from vidtt.types import Clip, Message, TextPart, VideoPart
 
 
-def load_processor(config: PipelineConfig) -> tuple[Any, Any]:
-    """The model's processor and config (its weights are not read)."""
-    from vidtt.engine.loading import auto_config, check_hub, check_local_model, explain
+def model_config_of(config: PipelineConfig) -> Any:
+    """The checkpoint's config (its weights are not read)."""
+    from vidtt.engine.loading import auto_config, explain, hub_options
 
-    check_local_model(config.model)
-    check_hub(config.model, config.revision)
-    from transformers import AutoProcessor
-
-    common = {"revision": config.revision, "trust_remote_code": config.trust_remote_code}
     try:
-        processor = AutoProcessor.from_pretrained(config.model, **common)
-        return processor, auto_config(config.model, common)
+        return auto_config(config.model, hub_options(config))
     except Exception as exc:
         raise ModelLoadError(explain(config.model, exc)) from None
 
 
-def context_of(model_config: Any) -> int | None:
-    text = getattr(model_config, "text_config", None) or model_config
-    return getattr(text, "max_position_embeddings", None)
-
-
 def plan_sampling(
-    config: PipelineConfig, registry: Any, video: str
+    settings: Settings, video: str, processor: Any = None
 ) -> tuple[SamplerOptions, BudgetPlan | None, Any, Any]:
     """The sampler options the model's pipeline would use for `video` (its budget applied),
-    the plan, the processor and the formatter."""
+    the plan, the processor (loaded unless given) and the formatter."""
     from vidtt.budget.request import budget_of, plan_request
+    from vidtt.engine.generate import context_of
+    from vidtt.engine.loading import load_processor
     from vidtt.plugins.choose import choose_formatter
 
-    processor, model_config = load_processor(config)
-    formatter = choose_formatter(registry, config.formatter, model_config, processor, config.model)
-    sampler = registry.sampler(config.sampler)
-    options = sampler.options(**config.sampler_options)
+    config = settings.config
+    processor = processor if processor is not None else load_processor(config)
+    model_config = model_config_of(config)
+    formatter = choose_formatter(
+        settings.registry, config.formatter, model_config, processor, config.model
+    )
+    sampler, options = settings.sampler, settings.sampler_options()
     budget = budget_of({"max_visual_tokens": config.max_visual_tokens, "fit": config.fit})
     if budget is None:
         return options, None, processor, formatter

@@ -2,5 +2,5 @@
 
 from vidtt._lazy import exports
 
-__getattr__ = exports(__name__, {"main": "vidtt.cli.main", "build_parser": "vidtt.cli.main"})
+__getattr__ = exports(__name__, {"main": "vidtt.cli.app", "build_parser": "vidtt.cli.app"})
 __all__ = ["build_parser", "main"]

@@ -18,6 +18,7 @@ from vidtt.cli.options import config_from_args
 from vidtt.config import PipelineConfig, join_problems, load_config
 from vidtt.errors import ConfigError, OptionsError
 from vidtt.pipeline.preflight import preflight, question_problems, sample_videos, video_problems
+from vidtt.settings.resolve import Settings
 from vidtt.types import Clip
 
 SHEET_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
@@ -25,67 +26,62 @@ SHEET_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 
 def command_config(args: argparse.Namespace, config_file: str | None = None) -> PipelineConfig:
     """The `--config` file (or the defaults) with the command-line options on top."""
+    return command_settings_unchecked(args, config_file).config
+
+
+def command_settings_unchecked(
+    args: argparse.Namespace, config_file: str | None = None
+) -> Settings:
+    """The config file read once, its registry built once, the command line laid over it."""
     path = config_file or getattr(args, "config", None)
     base = load_config(path, check_names=False) if path else PipelineConfig()
-    return config_from_args(args, base)
+    registry = base.registry()
+    return Settings(config_from_args(args, base, registry), registry)
 
 
-def build_pipeline(config: PipelineConfig) -> Any:
+def build_pipeline(settings: Settings | PipelineConfig, processor: Any = None) -> Any:
     """Load the model (the slow part) with generation that Ctrl-C can stop."""
     from vidtt.pipeline.core import Pipeline
 
-    pipe = Pipeline(config)
+    pipe = Pipeline(settings, processor=processor)
     make_cancellable(pipe.model)
     return pipe
 
 
-def prepared(args: argparse.Namespace, question: Any = None, ask: bool = True) -> tuple[Any, list]:
-    """Check, sample the videos, then load: the pipeline and the sampled clips."""
+def command_settings(
+    args: argparse.Namespace, videos: Any = None, question: Any = None, ask: bool = False
+) -> Settings:
+    """The command's settings, resolved once, after every check that needs no model: the
+    config's problems, the videos' and the question's are reported in one line."""
     try:
-        config = command_config(args)
+        settings = command_settings_unchecked(args)
     except ConfigError as exc:  # report the other problems in the same line
-        found: list[Exception] = [exc, *video_problems(args.videos)]
+        found: list[Exception] = [exc, *video_problems(videos)] if videos is not None else [exc]
         found += question_problems(question) if ask else []
         raise ConfigError(join_problems([str(e) for e in found])) from None
-    registry = config.registry()
-    preflight(config, registry, args.videos, question, ask=ask)
-    config, _ = with_model_defaults(config, sampler_chosen(args))
-    if config.max_visual_tokens or config.fit:  # the budget plans with the model's processor
-        return build_pipeline(config), list(args.videos)
-    clips = sample_videos(config, registry, args.videos)
-    return build_pipeline(config), clips
+    preflight(settings.config, settings.registry, videos, question, ask=ask)
+    return settings.with_user_rule()
 
 
-def sampler_chosen(args: argparse.Namespace) -> bool:
-    """Whether the user named a sampler (on the command line or in the config file)."""
-    if getattr(args, "sampler", None):
-        return True
-    path = getattr(args, "config", None)
-    if not path:
-        return False
-    return "sampler" in load_config(path, check_names=False).model_fields_set
+def with_frame_rule(settings: Settings) -> tuple[Settings, Any]:
+    """The settings with the model's frame rule, and the processor read for it (loaded once,
+    then handed to the model's load; None when the user's options decide the rule alone)."""
+    if not settings.needs_video_processor:
+        return settings, None
+    from vidtt.engine.loading import load_processor
+
+    processor = load_processor(settings.config)
+    return settings.with_video_processor(getattr(processor, "video_processor", None)), processor
 
 
-def with_model_defaults(config: PipelineConfig, chosen: bool) -> tuple[PipelineConfig, str]:
-    """The config with the model's own sampling defaults under the user's settings (read from
-    its video processor config, no weights), and the rule that chose the frames in words."""
-    from vidtt.settings.frame_rule import sampling_defaults_for_model
-
-    try:
-        rule = sampling_defaults_for_model(
-            config.model,
-            config.sampler,
-            config.sampler_options,
-            sampler_chosen=chosen,
-            revision=config.revision,
-            trust_remote_code=config.trust_remote_code,
-        )
-    except Exception:  # the model cannot be read yet: its load reports why
-        return config, ""
-    options = {**rule.options, **config.sampler_options}
-    return config.model_copy(update={"sampler": rule.sampler, "sampler_options": options}), (
-        rule.rule
-    )
+def prepared(args: argparse.Namespace, question: Any = None, ask: bool = True) -> tuple[Any, list]:
+    """Check, sample the videos, then load: the pipeline and the sampled clips."""
+    settings = command_settings(args, args.videos, question, ask=ask)
+    settings, processor = with_frame_rule(settings)
+    if settings.config.max_visual_tokens or settings.config.fit:  # planned with the processor
+        return build_pipeline(settings, processor), list(args.videos)
+    clips = sample_videos(settings, args.videos)
+    return build_pipeline(settings, processor), clips
 
 
 def print_stream(stream: Any) -> None:
@@ -202,18 +198,16 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from vidtt.media.sheet import contact_sheet, write_frames
 
     check_outputs(args)
-    config = command_config(args)
-    registry = config.registry()
-    preflight(config, registry, [args.video], ask=False)
-    rule, plan = "", None
-    if "model" in config.model_fields_set:
-        config, rule = with_model_defaults(config, sampler_chosen(args))
+    settings = command_settings(args, [args.video])
+    named_model = "model" in settings.config.model_fields_set
+    settings, processor = with_frame_rule(settings) if named_model else (settings, None)
+    rule, plan = (settings.rule if named_model else ""), None
     if args.explain:
-        clip, plan = explained_clip(args, config, registry)
+        clip, plan = explained_clip(args, settings, processor)
         rule = plan["reason"]
         args.sheet = args.sheet or f"{Path(args.video).stem}-frames.png"
     else:
-        [clip] = sample_videos(config, registry, [args.video])
+        [clip] = sample_videos(settings, [args.video])
     if args.out:
         write_frames(clip, Path(args.out))
     if args.sheet:
@@ -229,18 +223,18 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
-def explained_clip(args: argparse.Namespace, config: PipelineConfig, registry: Any) -> tuple:
+def explained_clip(args: argparse.Namespace, settings: Settings, processor: Any) -> tuple:
     """The clip the model's pipeline would sample (its budget applied), and the plan."""
     from vidtt import limits
     from vidtt.budget.explain import describe, plan_sampling
-    from vidtt.types import VideoSource
+    from vidtt.media.sample import sample_video
 
-    if "model" not in config.model_fields_set:
+    if "model" not in settings.config.model_fields_set:
         raise OptionsError("--explain: name the model with --model (or a config file's model)")
-    options, plan, processor, formatter = plan_sampling(config, registry, args.video)
-    sampler = registry.sampler(config.sampler)
-    with limits.use(config.limits):
-        clip = sampler.sample(VideoSource.of(args.video), options)
+    options, plan, processor, formatter = plan_sampling(settings, args.video, processor)
+    rule = f"the visual-token budget: {plan.reason}" if plan else settings.rule
+    with limits.use(settings.config.limits):
+        clip = sample_video(args.video, settings.sampler, options, rule=rule)
     return clip, describe(clip, plan, processor, formatter)
 
 

@@ -242,13 +242,18 @@ def generation_settings(args: argparse.Namespace, base: PipelineConfig) -> dict[
     return data
 
 
-def config_from_args(args: argparse.Namespace, base: PipelineConfig) -> PipelineConfig:
-    """`base` (a config file's, or the defaults) with every command-line option laid over it."""
+def config_from_args(
+    args: argparse.Namespace, base: PipelineConfig, registry: Registry | None = None
+) -> PipelineConfig:
+    """`base` (a config file's, or the defaults) with every command-line option laid over it;
+    `registry` is `base`'s (the command line names no plugins), built once by the caller."""
     data = base.model_dump(exclude_unset=True)
     for key in ("model", "backend", "dtype", "formatter", "max_visual_tokens", "fit"):
         if getattr(args, key, None):
             data[key] = getattr(args, key)
-    data["sampler"], data["sampler_options"] = sampler_settings(args, base, base.registry())
+    name, data["sampler_options"] = sampler_settings(args, base, registry or base.registry())
+    if name != base.sampler or "sampler" in base.model_fields_set:  # named: it stays the user's
+        data["sampler"] = name
     data["generation"] = generation_settings(args, base)
     try:
         config = PipelineConfig.model_validate(data)

@@ -21,7 +21,7 @@ class MissingExtraError(VidttError):
 
 def add_serve_parser(sub: Any, common: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Register `vidtt serve` (same model, sampling and generation options as `vidtt ask`)."""
-    from vidtt.cli.main import subcommand
+    from vidtt.cli.app import subcommand
 
     serve = subcommand(sub, "serve", "serve a model over an OpenAI-compatible HTTP API", common)
     serve.add_argument(
@@ -178,24 +178,16 @@ def check_extra() -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from vidtt.cli.commands import (
-        build_pipeline,
-        command_config,
-        sampler_chosen,
-        with_model_defaults,
-    )
+    from vidtt.cli.commands import build_pipeline, command_settings, with_frame_rule
     from vidtt.cli.interrupt import cancel
-    from vidtt.pipeline.preflight import preflight
 
     check_extra()
     if args.config_file and args.config:
         raise OptionsError("give the config file as CONFIG or with --config, not both")
     args.config = args.config or args.config_file
-    config = command_config(args)
-    settings = settings_from_args(args, config.model)
-    preflight(config, config.registry(), ask=False)
-    config, _ = with_model_defaults(config, sampler_chosen(args))
-    pipeline = build_pipeline(config)
+    resolved = command_settings(args)
+    settings = settings_from_args(args, resolved.config.model)
+    pipeline = build_pipeline(*with_frame_rule(resolved))
 
     from vidtt.serve.app import serve
 

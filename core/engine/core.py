@@ -29,14 +29,15 @@ class Engine:
         self._lock = threading.Lock()
 
     @classmethod
-    def load(cls, config: PipelineConfig, registry: Any = None) -> Engine:
-        """Load `config.model` on the config's backend in its dtype."""
+    def load(cls, config: PipelineConfig, registry: Any = None, processor: Any = None) -> Engine:
+        """Load `config.model` on the config's backend in its dtype (with `processor`, when
+        it was loaded already, instead of loading it again)."""
         from vidtt.engine.loading import load
 
         registry = registry or config.registry()
         backend = select_backend(config.backend, registry)
         dtype = backend.check_dtype(config.dtype)
-        processor, model = load(config, backend, dtype)
+        processor, model = load(config, backend, dtype, processor)
         return cls(model, processor, name=config.model, backend=backend.name, dtype=dtype)
 
     @property

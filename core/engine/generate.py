@@ -42,8 +42,13 @@ class Clock:
 
 
 def context_size(model: Any) -> int | None:
-    config = model.config
-    text = getattr(config, "text_config", None) or config
+    """The model's context in tokens (None when its config does not say)."""
+    return context_of(model.config)
+
+
+def context_of(model_config: Any) -> int | None:
+    """The context in tokens that a model config gives its text model."""
+    text = getattr(model_config, "text_config", None) or model_config
     return getattr(text, "max_position_embeddings", None)
 
 

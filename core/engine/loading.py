@@ -94,16 +94,14 @@ def explain(model: str, exc: Exception) -> str:
     return f"cannot load {model!r}: {text}"
 
 
-def load(config: PipelineConfig, backend: Backend, dtype: str) -> tuple[Any, Any]:
-    """The processor and model for `config`, placed on `backend` in `dtype`."""
+def load_processor(config: PipelineConfig) -> Any:
+    """The model's processor (no weights are read); errors say what to do."""
     check_local_model(config.model)
     check_hub(config.model, config.revision)
-    import torch
     from transformers import AutoProcessor
 
-    common = {"revision": config.revision, "trust_remote_code": config.trust_remote_code}
     try:
-        processor = AutoProcessor.from_pretrained(config.model, **common)
+        processor = AutoProcessor.from_pretrained(config.model, **hub_options(config))
     except Exception as exc:
         raise ModelLoadError(explain(config.model, exc)) from None
     if not hasattr(processor, "tokenizer"):
@@ -111,6 +109,24 @@ def load(config: PipelineConfig, backend: Backend, dtype: str) -> tuple[Any, Any
             f"{config.model!r} has no multimodal processor (tokenizer plus image "
             "or video processor): it is not a video-language model"
         )
+    return processor
+
+
+def hub_options(config: PipelineConfig) -> dict[str, Any]:
+    """What every `from_pretrained` of the model takes: its revision and remote-code choice."""
+    return {"revision": config.revision, "trust_remote_code": config.trust_remote_code}
+
+
+def load(
+    config: PipelineConfig, backend: Backend, dtype: str, processor: Any = None
+) -> tuple[Any, Any]:
+    """The processor (unless given, loaded once already) and the model for `config`, placed
+    on `backend` in `dtype`."""
+    if processor is None:
+        processor = load_processor(config)
+    import torch
+
+    common = hub_options(config)
     placement: Any = config.device_map or ({"": backend.device} if backend.name != "cpu" else None)
     try:
         model_class, extra = resolve_model_class(auto_config(config.model, common), config.model)

@@ -8,7 +8,6 @@ answers = pipe.batch([{"videos": ["a.mp4"], "question": "Who?", "num_frames": 16
 
 from __future__ import annotations
 
-import copy
 import threading
 import time
 from dataclasses import dataclass
@@ -19,14 +18,15 @@ from pydantic import ValidationError
 
 from vidtt import limits
 from vidtt.budget.plan import BudgetPlan
-from vidtt.config import PipelineConfig, load_config
+from vidtt.config import PipelineConfig
 from vidtt.engine import generate
 from vidtt.engine.core import Engine
 from vidtt.engine.streaming import AnswerStream
-from vidtt.errors import ConfigError, FormatterError, OptionsError, VidttError
+from vidtt.errors import FormatterError, OptionsError, VidttError
 from vidtt.interfaces import PromptFormatter, Sampler, SamplerOptions
 from vidtt.media.fetch import downloads_reused
-from vidtt.media.frame_cache import FrameCache, source_key
+from vidtt.media.frame_cache import FrameCache
+from vidtt.media.sample import sample_video
 from vidtt.pipeline.messages import (
     check_media_tokens,
     frames_used,
@@ -36,6 +36,8 @@ from vidtt.pipeline.messages import (
 )
 from vidtt.pipeline.request import Request, parse_request
 from vidtt.plugins.choose import choose_formatter
+from vidtt.plugins.registry import Registry
+from vidtt.settings.resolve import Settings, resolve
 from vidtt.types import (
     Answer,
     Clip,
@@ -45,7 +47,6 @@ from vidtt.types import (
     TextPart,
     Timings,
     VideoPart,
-    VideoSource,
 )
 from vidtt.validation import describe
 
@@ -79,22 +80,40 @@ class Pipeline:
 
     def __init__(
         self,
-        config: PipelineConfig | dict[str, Any] | str | Path | None = None,
+        config: Settings | PipelineConfig | dict[str, Any] | str | Path | None = None,
         *,
         engine: Engine | None = None,
         cache: FrameCache | None = None,
+        processor: Any = None,
         **settings: Any,
     ) -> None:
-        self.config = _merge(config, settings)
-        self.registry = self.config.registry()
-        self.config.check_names(self.registry)
-        self.sampler = self.registry.sampler(self.config.sampler)
-        self._option_values = dict(self.config.sampler_options)
-        self.sampler_options = self.sampler.options(**self._option_values)
-        self.engine = engine or Engine.load(self.config, self.registry)
+        """`config` is resolved once (already-resolved `Settings` are taken as they are);
+        `processor`, when the caller loaded it already, is not loaded again."""
+        resolved = config if isinstance(config, Settings) else resolve(config, **settings)
+        if isinstance(config, Settings) and settings:
+            raise OptionsError("pass settings in the Settings, not beside them")
+        resolved.sampler_options()  # bad options fail before the model loads
+        self.engine = engine or Engine.load(resolved.config, resolved.registry, processor)
+        self.settings = resolved.with_video_processor(
+            getattr(self.processor, "video_processor", None)
+        )
+        self.sampler = self.settings.sampler
+        self.sampler_options = self.settings.sampler_options()
         self.cache = cache if cache is not None else FrameCache()
-        self._apply_model_defaults()
         self.formatter = self._choose_formatter()
+
+    @property
+    def config(self) -> PipelineConfig:
+        return self.settings.config
+
+    @property
+    def registry(self) -> Registry:
+        return self.settings.registry
+
+    @property
+    def frames_rule(self) -> str:
+        """Which rule chose the frames, in words (the model's, vidtt's default or yours)."""
+        return self.settings.rule
 
     @property
     def model(self) -> Any:
@@ -103,26 +122,6 @@ class Pipeline:
     @property
     def processor(self) -> Any:
         return self.engine.processor
-
-    def _apply_model_defaults(self) -> None:
-        """Sample as the model's video processor would when the user set no frame count or
-        rate (see `vidtt.model_defaults`); `frames_rule` says which rule chose the frames."""
-        from vidtt.settings.frame_rule import sampling_defaults
-
-        rule = sampling_defaults(
-            getattr(self.processor, "video_processor", None),
-            self.sampler.name,
-            set(self.sampler.options_model.model_fields),
-            self.config.sampler_options,
-            sampler_chosen="sampler" in self.config.model_fields_set,
-            samplers={e.name for e in self.registry.entries("samplers")},
-        )
-        if rule.sampler != self.sampler.name:
-            self.sampler = self.registry.sampler(rule.sampler)
-        if rule.options:
-            self._option_values = {**rule.options, **self.config.sampler_options}
-            self.sampler_options = self.sampler.options(**self._option_values)
-        self.frames_rule = rule.rule
 
     @classmethod
     def from_config(
@@ -325,7 +324,7 @@ class Pipeline:
             if set(wanted) <= set(candidate.options_model.model_fields):
                 sampler = candidate
                 break
-        base = self._option_values if sampler.name == self.sampler.name else {}
+        base = self.settings.sampler_values if sampler.name == self.sampler.name else {}
         if set(wanted) & {"num_frames", "max_frames", "fps", "every"}:
             base = {
                 k: v
@@ -403,8 +402,6 @@ class Pipeline:
     ) -> Clip:
         """Sample one video with the configured (or given) sampler; a Clip passes through.
         Each video is decoded once per sampler setting while it stays in the frame cache."""
-        if isinstance(video, Clip):
-            return video
         sampler = sampler or self.sampler
         options = options or self.sampler_options
         rule = self.frames_rule
@@ -412,22 +409,10 @@ class Pipeline:
             rule = f"the visual-token budget: {plan.reason}"
         elif sampler is not self.sampler or options is not self.sampler_options:
             rule = "the request's sampler settings"
-        try:
-            source = VideoSource.of(video)
-            key = source_key(source)
-            if key is not None:
-                key = (*key, sampler.name, options.model_dump_json())
-            cached = self.cache.get(key, lambda: sampler.sample(source, options))
-            clip = copy.copy(cached)  # its own notes; the frames stay shared
-            clip.metadata = {**cached.metadata, "frames_rule": rule}
-            if plan is not None:
-                clip.metadata["budget"] = plan.model_dump()
-            return clip
-        except VidttError as exc:
-            label = getattr(video, "label", None) or (
-                video if isinstance(video, (str, Path)) else type(video).__name__
-            )
-            raise type(exc)(f"video {number} ({label}): {exc}") from None
+        budget = plan.model_dump() if plan is not None else None
+        return sample_video(
+            video, sampler, options, rule=rule, number=number, cache=self.cache, budget=budget
+        )
 
 
 def batches(prepared: list[Prepared], size: int) -> list[list[int]]:
@@ -441,20 +426,3 @@ def batches(prepared: list[Prepared], size: int) -> list[list[int]]:
         group.sort(key=lambda n: prepared[n].size())
         out += [group[i : i + size] for i in range(0, len(group), size)]
     return out
-
-
-def _merge(
-    config: PipelineConfig | dict[str, Any] | str | Path | None, settings: dict[str, Any]
-) -> PipelineConfig:
-    base = load_config(config, check_names=False) if config is not None else PipelineConfig()
-    if settings:
-        where = base.source.path if base.source is not None else None
-        try:
-            merged = PipelineConfig.model_validate(
-                {**base.model_dump(exclude_unset=True), **settings}
-            )
-        except ValidationError as exc:
-            named = f"{where} with the pipeline settings" if where else "pipeline settings"
-            raise ConfigError(f"{named}: {describe(exc)}") from None
-        base = merged.set_source(base.source)
-    return base

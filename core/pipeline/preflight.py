@@ -13,7 +13,9 @@ from typing import Any
 from vidtt import limits
 from vidtt.config import PipelineConfig, join_problems
 from vidtt.errors import ConfigError, OptionsError, VidttError
+from vidtt.media.sample import label_of, sample_video
 from vidtt.plugins.registry import Registry
+from vidtt.settings.resolve import Settings
 from vidtt.types import Clip, VideoSource
 
 
@@ -38,14 +40,8 @@ def video_problems(videos: Sequence[Any]) -> list[VidttError]:
 
                 check_url_syntax(source.value)
         except VidttError as exc:
-            found.append(type(exc)(f"video {number} ({_label(video)}): {exc}"))
+            found.append(type(exc)(f"video {number} ({label_of(video)}): {exc}"))
     return found
-
-
-def _label(video: Any) -> str:
-    from vidtt.urls import redact
-
-    return redact(str(video)) if isinstance(video, str) else type(video).__name__
 
 
 def config_problems(config: PipelineConfig, registry: Registry) -> list[VidttError]:
@@ -69,15 +65,11 @@ def preflight(
         raise type(found[0])(join_problems([str(e) for e in found]))
 
 
-def sample_videos(config: PipelineConfig, registry: Registry, videos: Sequence[Any]) -> list[Clip]:
-    """Sample each video with the config's sampler, options and limits."""
-    sampler = registry.sampler(config.sampler)
-    options = sampler.options(**config.sampler_options)
-    clips = []
-    with limits.use(config.limits):
-        for number, video in enumerate(videos, 1):
-            try:
-                clips.append(sampler.sample(VideoSource.of(video), options))
-            except VidttError as exc:
-                raise type(exc)(f"video {number} ({_label(video)}): {exc}") from None
-    return clips
+def sample_videos(settings: Settings, videos: Sequence[Any]) -> list[Clip]:
+    """Sample each video with the settings' sampler, options, frame rule and limits."""
+    sampler, options = settings.sampler, settings.sampler_options()
+    with limits.use(settings.config.limits):
+        return [
+            sample_video(video, sampler, options, rule=settings.rule, number=number)
+            for number, video in enumerate(videos, 1)
+        ]
