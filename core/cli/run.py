@@ -7,9 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from vidtt.cli.commands import build_pipeline, command_config
+from vidtt.cli.commands import build_pipeline, command_settings
 from vidtt.errors import OptionsError
-from vidtt.pipeline.preflight import preflight
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -20,14 +19,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         return cmd_run_ray(args)
     if getattr(args, "actors", None) is not None:
         raise OptionsError("--actors needs --ray (actors are Ray's)")
-    config = command_config(args, args.config)
-    preflight(config, config.registry(), ask=False)
+    settings = command_settings(args)
     if args.workers < 1 or args.batch_size < 1:
         raise OptionsError("--workers and --batch-size must be at least 1")
     check_job_files(Path(args.input), Path(args.output))
     job = plan_job(Path(args.input), Path(args.output), retry_failed=args.retry_failed)
     report_job(job)
-    pipe = build_pipeline(config) if job.needs_model else None
+    pipe = build_pipeline(settings) if job.needs_model else None
     summary = run_jobs(
         pipe,
         job,
@@ -68,8 +66,7 @@ def cmd_run_ray(args: argparse.Namespace) -> int:
     """`vidtt run ... --ray [ADDRESS]`."""
     from vidtt.jobs.ray import execute, import_ray, plan
 
-    config = command_config(args, args.config)
-    preflight(config, config.registry(), ask=False)
+    config = command_settings(args).config
     if args.batch_size < 1:
         raise OptionsError("--batch-size must be at least 1")
     import_ray()

@@ -631,14 +631,14 @@ class SampleActor:
     def __init__(self, settings: dict[str, Any], timestamps: bool) -> None:
         from types import SimpleNamespace
 
+        from vidtt.budget.explain import model_config_of
         from vidtt.engine.core import Engine
+        from vidtt.engine.loading import load_processor
         from vidtt.media.frame_cache import FrameCache
         from vidtt.pipeline.core import Pipeline
 
         config = PipelineConfig.model_validate(settings)
-        from vidtt.budget.explain import load_processor
-
-        processor, model_config = load_processor(config)
+        processor, model_config = load_processor(config), model_config_of(config)
         stub = SimpleNamespace(config=model_config, device="cpu")
         engine = Engine(stub, processor, name=config.model, backend="cpu")
         self.pipe = Pipeline(config, engine=engine, cache=FrameCache())

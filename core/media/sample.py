@@ -33,7 +33,8 @@ def sample_video(
         key = source_key(source)
         if key is not None:
             key = (*key, sampler.name, options.model_dump_json())
-        made = (cache or _NO_CACHE).get(key, lambda: sampler.sample(source, options))
+        store = cache if cache is not None else _NO_CACHE
+        made = store.get(key, lambda: sampler.sample(source, options))
     except VidttError as exc:
         raise type(exc)(f"video {number} ({label_of(video)}): {exc}") from None
     clip = copy.copy(made)  # its own notes; the frames stay shared

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 from vidtt.config import PipelineConfig, load_config
 from vidtt.interfaces import Sampler, SamplerOptions
 from vidtt.plugins.registry import Registry
 from vidtt.settings.frame_rule import FRAME_OPTIONS, FrameRule, sampling_defaults
 
-ConfigLike = PipelineConfig | dict[str, Any] | str | Path
+ConfigLike: TypeAlias = "PipelineConfig | dict[str, Any] | str | Path"
 
 
 @dataclass(frozen=True)
@@ -88,12 +88,12 @@ def resolve(config: ConfigLike | None = None, *, check: bool = True, **overrides
     """Settings from a config (instance, dict or file) with `overrides` laid over it; the
     registry is built and (unless `check` is False, for a caller that gathers the problems
     itself) every name checked here, once."""
-    config = merged_config(config, overrides)
-    registry = config.registry()
+    merged = merged_config(config, overrides)
+    registry = merged.registry()
     if not check:
-        return Settings(config, registry)
-    config.check(registry)
-    return Settings(config, registry).with_user_rule()
+        return Settings(merged, registry)
+    merged.check(registry)
+    return Settings(merged, registry).with_user_rule()
 
 
 def merged_config(config: ConfigLike | None, overrides: dict[str, Any]) -> PipelineConfig:
