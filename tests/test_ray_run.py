@@ -19,6 +19,8 @@ import vidtt
 from vidtt.cli import main
 from vidtt.errors import ConfigError, OptionsError
 from vidtt.jobs import ray as ray_run
+from vidtt.jobs import ray_cluster
+from vidtt.jobs import shards as shard_files
 from vidtt.jobs.local import plan_job, read_output, run_jobs
 from vidtt.media.frame_cache import FrameCache
 
@@ -76,7 +78,7 @@ def test_command_line_mistakes_are_one_line(extra, message, llava_dir, videos, t
 def test_without_ray_installed(monkeypatch, llava_dir, tmp_path) -> None:
     monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError
     with pytest.raises(ConfigError, match=r"pip install 'vidtt\[ray\]'"):
-        ray_run.import_ray()
+        ray_cluster.import_ray()
 
 
 def test_nothing_left_to_do_needs_no_cluster(monkeypatch, llava_dir, tmp_path) -> None:
@@ -89,7 +91,7 @@ def test_nothing_left_to_do_needs_no_cluster(monkeypatch, llava_dir, tmp_path) -
     assert (summary.answered, summary.failed) == (0, 2)
     assert set(read_output(tmp_path / "out.jsonl")) == {"a", "2"}
     folder = ray_run.run(config, requests, f"{tmp_path}/shards/", progress=False)
-    assert folder.failed == 2 and len(ray_run.read_shards(tmp_path / "shards")) == 2
+    assert folder.failed == 2 and len(shard_files.read_shards(tmp_path / "shards")) == 2
 
 
 def test_importing_vidtt_does_not_import_ray() -> None:
@@ -105,9 +107,9 @@ def test_a_worker_that_cannot_start_is_one_line() -> None:
         "vidtt.errors.FormatterError: no formatter fits 'm'; tried: native-video (no videos=)\n"
     )
     with pytest.raises(ConfigError, match=r"^on a Ray worker: no formatter fits 'm'; tried"):
-        ray_run.run_ray(lambda: (_ for _ in ()).throw(RuntimeError(text)))
+        ray_cluster.run_ray(lambda: (_ for _ in ()).throw(RuntimeError(text)))
     with pytest.raises(KeyError):
-        ray_run.run_ray(lambda: {}["other errors pass through"])
+        ray_cluster.run_ray(lambda: {}["other errors pass through"])
 
 
 # -- on a local cluster of 2 CPUs ----------------------------------------------------------
@@ -243,7 +245,7 @@ def test_the_command_line_joins_a_cluster_and_writes_shards(first_runs, job, tmp
     assert done.returncode == 1, done.stderr[-3000:]
     assert "9 answered, 6 failed, 0 already done" in done.stderr, done.stderr[-3000:]
     assert "2 request line(s) are invalid" in done.stderr
-    files = ray_run.shards(shards)
+    files = shard_files.shards(shards)
     assert len(files) >= 2 and any(f.name.endswith("-invalid.jsonl") for f in files)
     got = {r["id"]: r for f in files for r in records(f)}
     assert sum(len(records(f)) for f in files) == len(got) == 15
@@ -271,10 +273,10 @@ def test_a_rerun_into_shards_leaves_one_record_per_id(first_runs, job, videos, t
     finally:
         (folder / "late.mp4").unlink()
     assert (summary.answered, summary.failed, summary.skipped) == (2, 3, 10)
-    kept = [r for f in ray_run.shards(shards) for r in records(f)]
+    kept = [r for f in shard_files.shards(shards) for r in records(f)]
     assert len(kept) == len({str(r["id"]) for r in kept}) == 15  # no old error, no cut line
     assert {"late", "h264-1"} <= {r["id"] for r in kept if "error" not in r}
-    assert ray_run.read_shards(shards)["h264-1"]["token_ids"] == next(
+    assert shard_files.read_shards(shards)["h264-1"]["token_ids"] == next(
         r["token_ids"] for r in records(first_runs[2]) if r["id"] == "h264-1"
     )
 

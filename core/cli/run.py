@@ -5,20 +5,23 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vidtt.cli.commands import build_pipeline, command_settings
 from vidtt.errors import OptionsError
 
+if TYPE_CHECKING:  # the jobs modules are imported inside the commands, when they run
+    from vidtt.jobs.local import JobPlan, Summary
+
 
 def cmd_run(args: argparse.Namespace) -> int:
     """`vidtt run CONFIG --input FILE --output FILE`, here or (`--ray`) on a Ray cluster."""
-    from vidtt.jobs.local import check_job_files, plan_job, run_jobs
-
     if getattr(args, "ray", None) is not None:
         return cmd_run_ray(args)
     if getattr(args, "actors", None) is not None:
         raise OptionsError("--actors needs --ray (actors are Ray's)")
+    from vidtt.jobs.local import check_job_files, plan_job, run_jobs
+
     settings = command_settings(args)
     if args.workers < 1 or args.batch_size < 1:
         raise OptionsError("--workers and --batch-size must be at least 1")
@@ -37,7 +40,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     return finish_job(summary, args.output)
 
 
-def finish_job(summary: Any, output: str) -> int:
+def finish_job(summary: Summary, output: str) -> int:
     """Say what a run did; its exit status (1 when any request failed)."""
     print(
         f"vidtt: {summary.answered} answered, {summary.failed} failed, {summary.skipped} "
@@ -47,7 +50,7 @@ def finish_job(summary: Any, output: str) -> int:
     return 1 if summary.failed else 0
 
 
-def report_job(job: Any) -> None:
+def report_job(job: JobPlan) -> None:
     """Before the model loads: the lines that will fail and the ids given twice."""
     invalid = job.invalid()
     if invalid:
@@ -64,7 +67,8 @@ def report_job(job: Any) -> None:
 
 def cmd_run_ray(args: argparse.Namespace) -> int:
     """`vidtt run ... --ray [ADDRESS]`."""
-    from vidtt.jobs.ray import execute, import_ray, plan
+    from vidtt.jobs.ray import execute, plan
+    from vidtt.jobs.ray_cluster import import_ray
 
     config = command_settings(args).config
     if args.batch_size < 1:

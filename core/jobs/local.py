@@ -9,22 +9,33 @@ answer wins over an error, and reruns retry failed requests unless told not to.
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from vidtt.errors import ConfigError, VidttError
+from vidtt.jobs.records import (
+    answer_record,
+    compact,
+    end_line,
+    error_text,
+    output_records,
+    read_output,
+    record_line,
+    replaces,
+)
 from vidtt.pipeline.request import Request, parse_line
+
+__all__ = ["Job", "JobPlan", "Summary", "check_job_files", "plan_job", "read_output", "run_jobs"]
 
 
 @dataclass
 class Summary:
+    """The counts a run reports: answered and failed now, skipped as done before."""
+
     answered: int = 0
     failed: int = 0
     skipped: int = 0  # answered (or, without retries, failed) in an earlier run
@@ -70,70 +81,8 @@ def read_requests(path: Path) -> tuple[list[tuple[Any, Request | str]], list[str
     return requests, repeated
 
 
-def read_output(path: Path) -> dict[str, dict[str, Any]]:
-    """The record kept per id in an earlier output: its last answer, else its last error.
-    Lines cut short by a crash are ignored."""
-    kept: dict[str, dict[str, Any]] = {}
-    if not path.exists():
-        return kept
-    with path.open(encoding="utf-8", errors="replace") as lines:
-        for _, record in output_records(lines):
-            key = str(record["id"])
-            if replaces(record, kept.get(key)):
-                kept[key] = record
-    return kept
-
-
-def output_records(lines: Iterable[str]) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number from 0, record) for every output line that holds a record with an id;
-    lines a crash cut short are skipped."""
-    for number, line in enumerate(lines):
-        try:
-            record = json.loads(line)
-        except (json.JSONDecodeError, RecursionError):
-            continue
-        if isinstance(record, dict) and "id" in record:
-            yield number, record
-
-
-def replaces(record: dict[str, Any], before: dict[str, Any] | None) -> bool:
-    """Whether a later record for the same id is the one to keep: an answer always, an error
-    only over an error."""
-    return "error" not in record or before is None or "error" in before
-
-
-def end_line(path: Path) -> None:
-    """End a last line a crash cut short, so records appended next start on their own line
-    (the torn line is dropped when the file is compacted)."""
-    if not path.exists():
-        return
-    with path.open("rb+") as out:
-        size = out.seek(0, os.SEEK_END)
-        if size:
-            out.seek(size - 1)
-            if out.read(1) != b"\n":
-                out.write(b"\n")
-
-
-def compact(path: Path, order: list[Any]) -> None:
-    """Rewrite `path` with one record per id (ids of `order` first, in that order), through a
-    temporary file and a rename, so a crash leaves the old or the new file, never half."""
-    records = read_output(path)
-    first = [str(rid) for rid in order if str(rid) in records]
-    rest = [key for key in records if key not in set(first)]
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            for key in first + rest:
-                out.write(json.dumps(records[key], ensure_ascii=False) + "\n")
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 @dataclass
-class Job:
+class JobPlan:
     """What a run will do: the requests read, the ones to answer, the ids done before."""
 
     input_path: Path
@@ -151,12 +100,15 @@ class Job:
         return [request for _, request in self.todo if isinstance(request, str)]
 
 
+Job = JobPlan  # the old name, kept importable (`vidtt.serve` and a sampler have a `Job` too)
+
+
 def plan_job(
     input_path: Path,
     output_path: Path,
     retry_failed: bool = True,
     earlier: dict[str, dict[str, Any]] | None = None,
-) -> Job:
+) -> JobPlan:
     """Read and check every request (no model needed) and find what is left to answer;
     `earlier`: the records kept so far (default: `read_output(output_path)`)."""
     requests, repeated = read_requests(input_path)
@@ -165,12 +117,12 @@ def plan_job(
     done = {k for k, r in earlier.items() if "error" not in r or not retry_failed}
     todo = [(rid, req) for rid, req in requests if str(rid) not in done]
     summary = Summary(skipped=len(requests) - len(todo), duplicates=repeated)
-    return Job(input_path, output_path, requests, todo, summary)
+    return JobPlan(input_path, output_path, requests, todo, summary)
 
 
 def run_jobs(
     pipeline: Any,
-    job: Job,
+    job: JobPlan,
     *,
     timestamps: bool = False,
     workers: int = 2,
@@ -189,7 +141,7 @@ def run_jobs(
                 failed = "error" in record
                 summary.failed += failed
                 summary.answered += not failed
-                out.write(json.dumps(record, ensure_ascii=False) + "\n")
+                out.write(record_line(record) + "\n")
                 out.flush()
                 bar.set_postfix(failed=summary.failed, refresh=False)
                 bar.update()
@@ -253,10 +205,12 @@ def answer_all(
 
 
 def done(job: Any) -> bool:
+    """Whether a waiting request can be taken now (ready, or never submitted)."""
     return not isinstance(job, Future) or job.done()
 
 
 def submit(pool: ThreadPoolExecutor, pipeline: Any, request: Request | str, stamps: bool) -> Any:
+    """The request sampling in `pool`, or its error message as it is."""
     if isinstance(request, str):
         return request
     return pool.submit(pipeline.prepare, request, stamps)
@@ -266,10 +220,8 @@ def failure_or_result(job: Future[Any]) -> Any:
     """The prepared request, or its error message."""
     try:
         return job.result()
-    except VidttError as exc:
-        return str(exc)
-    except (ValueError, TypeError, OSError, RecursionError) as exc:
-        return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+    except (VidttError, ValueError, TypeError, OSError, RecursionError) as exc:
+        return error_text(exc)
 
 
 def take_batch(ready: list[tuple[Any, Any]], size: int) -> tuple[list[Any], list[Any]]:
@@ -281,9 +233,7 @@ def take_batch(ready: list[tuple[Any, Any]], size: int) -> tuple[list[Any], list
 
 
 def generate_batch(pipeline: Any, batch: list[tuple[Any, Any]]) -> Iterator[dict[str, Any]]:
+    """One record per request of `batch`, answered together."""
     answers = pipeline.answer_each([prepared for _, prepared in batch])
     for (rid, _), answer in zip(batch, answers):
-        if isinstance(answer, VidttError):
-            yield {"id": rid, "error": str(answer)}
-        else:
-            yield {"id": rid, **answer.model_dump()}
+        yield answer_record(rid, answer)
