@@ -13,6 +13,13 @@ from vidtt.validation import describe
 
 DTYPES = ("float32", "float16", "bfloat16")
 
+# The names sampler options share for how many frames are taken, and how often.
+COUNT_OPTIONS = ("num_frames", "max_frames")  # a frame count, or a cap on one
+RATE_OPTIONS = ("every", "fps")  # one frame every N seconds, N frames a second
+FRAME_OPTIONS = frozenset({*COUNT_OPTIONS, *RATE_OPTIONS, "min_frames"})
+RATE_SAMPLER = "interval"  # the built-in sampler that takes a rate
+COUNT_SAMPLER = "uniform"  # the built-in sampler that takes a count
+
 
 class SamplerOptions(BaseModel):
     """Options every sampler takes: a time range and the output size.
@@ -59,7 +66,12 @@ class Sampler(ABC):
         if hasattr(cls, "count_option"):
             return cls.count_option
         fields = cls.options_model.model_fields
-        return next((name for name in ("num_frames", "max_frames") if name in fields), None)
+        return next((name for name in COUNT_OPTIONS if name in fields), None)
+
+    @classmethod
+    def takes(cls, names: Any) -> bool:
+        """Whether this sampler's options model has every option in `names`."""
+        return set(names) <= set(cls.options_model.model_fields)
 
     def options(self, **values: Any) -> SamplerOptions:
         """Validate options for this sampler; raise `OptionsError` naming each bad field."""

@@ -217,3 +217,49 @@ def test_pipeline_applies_config_limits(llava_dir, videos) -> None:
 def test_error_mid_download_leaves_nothing(tmp_path, no_leaks) -> None:
     with vidtt.limits.use(block_private_addresses=False), pytest.raises(SourceError):
         vidtt.sample("http://127.0.0.1:9/none.mp4")
+
+
+@pytest.mark.parametrize("kind", ["path", "bytes", "pil", "array", "server"])
+def test_image_pixel_limit_on_every_entry(kind, tmp_path, no_leaks) -> None:
+    """One pixel limit for prompt images, however they arrive (refused before decoding)."""
+    import io
+
+    from vidtt.media.images import load_image
+    from vidtt.serve.protocol import APIError, open_image
+
+    image = Image.new("RGB", (200, 150), "red")
+    encoded = io.BytesIO()
+    image.save(encoded, "PNG")
+    (tmp_path / "big.png").write_bytes(encoded.getvalue())
+    given = {
+        "path": tmp_path / "big.png",
+        "bytes": encoded.getvalue(),
+        "pil": image,
+        "array": np.zeros((150, 200, 3), np.uint8),
+    }
+    assert load_image(given.get(kind, image)).size == (200, 150)  # within the default limit
+    with vidtt.limits.use(max_pixels=100 * 100):
+        if kind == "server":
+            with pytest.raises(APIError) as refused:
+                open_image(encoded.getvalue(), "messages[0].content[1]")
+            assert refused.value.code == "limit_exceeded"
+            assert refused.value.param == "messages[0].content[1]"
+            assert "200x150 pixels" in refused.value.message
+            return
+        with pytest.raises(LimitError) as error:
+            load_image(given[kind])
+    one_line(error, "200x150 pixels", "limit of 10000", "max_pixels")
+
+
+@pytest.mark.parametrize("data", [b"", b"not an image", b"\x89PNG\r\n\x1a\n" + b"\0" * 40])
+def test_unreadable_images_are_one_line(data, tmp_path, no_leaks) -> None:
+    from vidtt.media.images import load_image
+
+    (tmp_path / "bad.png").write_bytes(data)
+    for given in (data, tmp_path / "bad.png"):
+        with pytest.raises(OptionsError) as error:
+            load_image(given)
+        one_line(error, "cannot read")
+    with pytest.raises(OptionsError) as error:
+        load_image(tmp_path / "missing.png")
+    one_line(error, "image not found")

@@ -22,10 +22,8 @@ from vidtt.jobs.records import (
     compact,
     end_line,
     error_text,
-    output_records,
     read_output,
     record_line,
-    replaces,
 )
 from vidtt.pipeline.request import Request, parse_line
 

@@ -23,14 +23,20 @@ from vidtt.engine import generate
 from vidtt.engine.core import Engine
 from vidtt.engine.streaming import AnswerStream
 from vidtt.errors import FormatterError, OptionsError, VidttError
-from vidtt.interfaces import PromptFormatter, Sampler, SamplerOptions
+from vidtt.interfaces import (
+    COUNT_OPTIONS,
+    RATE_OPTIONS,
+    PromptFormatter,
+    Sampler,
+    SamplerOptions,
+)
 from vidtt.media.fetch import downloads_reused
 from vidtt.media.frame_cache import FrameCache
+from vidtt.media.images import load_image
 from vidtt.media.sample import sample_video
 from vidtt.pipeline.messages import (
     check_media_tokens,
     frames_used,
-    load_image,
     parse_messages,
     question_message,
 )
@@ -313,24 +319,12 @@ class Pipeline:
         wanted = request.sampler_options
         if request.sampler is None and not wanted:
             return self.sampler, self.sampler_options
-        names = (
-            [request.sampler]
-            if request.sampler
-            else [self.sampler.name, self.config.sampler, "uniform", "interval"]
-        )
-        sampler = self.registry.sampler(names[0])
-        for name in names:
-            candidate = self.registry.sampler(name)
-            if set(wanted) <= set(candidate.options_model.model_fields):
-                sampler = candidate
-                break
+        named = request.sampler
+        sampler = self.registry.sampler(named) if named else self.settings.sampler_taking(wanted)
         base = self.settings.sampler_values if sampler.name == self.sampler.name else {}
-        if set(wanted) & {"num_frames", "max_frames", "fps", "every"}:
-            base = {
-                k: v
-                for k, v in base.items()
-                if k not in {"num_frames", "max_frames", "fps", "every"}
-            }
+        decides = {*COUNT_OPTIONS, *RATE_OPTIONS}  # a request's count or rate replaces ours
+        if set(wanted) & decides:
+            base = {k: v for k, v in base.items() if k not in decides}
         return sampler, sampler.options(**{**base, **wanted})
 
     def plan_frames(

@@ -3,7 +3,6 @@ Answer reports about the frames used."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
@@ -16,7 +15,6 @@ from vidtt.types import (
     Message,
     TextPart,
     VideoPart,
-    VideoSource,
     _looks_like_frames,
 )
 from vidtt.validation import describe
@@ -80,27 +78,3 @@ def frames_used(conversation: list[Message]) -> list[FramesUsed]:
         for p in m.content
         if isinstance(p, VideoPart)
     ]
-
-
-def load_image(image: Any) -> Any:
-    """A PIL RGB image from a PIL image, an array, a path or an http(s) URL."""
-    from PIL import Image, UnidentifiedImageError
-
-    if isinstance(image, Image.Image):
-        return image.convert("RGB")
-    if isinstance(image, (str, Path)):
-        source = VideoSource.of(image)
-        try:
-            if source.kind == "url":
-                from vidtt.media.fetch import download
-
-                with download(source.value) as data:
-                    return Image.open(data).convert("RGB")
-            return Image.open(source.value).convert("RGB")
-        except FileNotFoundError:
-            raise OptionsError(f"image not found: {image}") from None
-        except (UnidentifiedImageError, OSError) as exc:
-            raise OptionsError(f"cannot read image {image}: {exc}") from None
-    import numpy as np
-
-    return Image.fromarray(np.asarray(image)).convert("RGB")

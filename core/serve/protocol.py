@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import binascii
 import difflib
-import io
 import math
 import os
 import re
@@ -27,6 +26,7 @@ from vidtt.errors import (
     LimitError,
     VidttError,
 )
+from vidtt.interfaces import COUNT_OPTIONS
 from vidtt.pipeline.request import SAMPLING_KEYS, Request, parse_request
 from vidtt.types import ImagePart, Message, TextPart, VideoPart
 from vidtt.urls import redact
@@ -330,7 +330,7 @@ def check_frame_counts(options: dict[str, Any], messages: list[Any], limits: Ser
         for m in messages
         for p in _parts(m, "messages")
     )
-    for key in ("num_frames", "max_frames"):
+    for key in COUNT_OPTIONS:
         value = options.get(key)
         if (
             isinstance(value, int)
@@ -461,33 +461,12 @@ def decode_data_url(url: str, video: bool, param: str) -> bytes:
 
 
 def open_image(data: bytes, param: str) -> Any:
-    """A PIL RGB image from encoded bytes, within vidtt's pixel limit."""
-    import warnings
+    """A PIL RGB image from encoded bytes, within vidtt's pixel limit (`media.images`)."""
+    from vidtt.media.images import load_image
 
-    from PIL import Image, UnidentifiedImageError
-
-    from vidtt import limits as limits_module
-
-    max_pixels = limits_module.current().max_pixels
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
-            if image.width * image.height > max_pixels:
-                raise APIError(
-                    f"{param}: the image has {image.width}x{image.height} pixels, over the "
-                    f"limit of {max_pixels}",
-                    param=param,
-                    code="limit_exceeded",
-                )
-            return image.convert("RGB")
-    except APIError:
-        raise
-    except (
-        UnidentifiedImageError,
-        OSError,
-        ValueError,
-        Image.DecompressionBombError,
-        Image.DecompressionBombWarning,
-    ) as exc:
-        raise APIError(f"{param}: cannot read the image: {exc}", param=param) from None
+        return load_image(data, name=param)
+    except VidttError as exc:
+        error = from_vidtt(exc)
+        error.param = param
+        raise error from None

@@ -10,10 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-# sampler options that set how many frames are taken, or how often
-FRAME_OPTIONS = frozenset({"num_frames", "fps", "every", "max_frames", "min_frames"})
-RATE_SAMPLER = "interval"  # the built-in sampler that takes a frame rate
-COUNT_SAMPLER = "uniform"  # the built-in sampler that takes a frame count
+from vidtt.interfaces import COUNT_SAMPLER, FRAME_OPTIONS, RATE_SAMPLER
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, TypeAlias
 
 from vidtt.config import PipelineConfig, load_config
-from vidtt.interfaces import Sampler, SamplerOptions
+from vidtt.interfaces import COUNT_SAMPLER, RATE_SAMPLER, Sampler, SamplerOptions
 from vidtt.plugins.registry import Registry
 from vidtt.settings.frame_rule import FRAME_OPTIONS, FrameRule, sampling_defaults
 
@@ -62,6 +62,12 @@ class Settings:
     def user_frame_options(self) -> dict[str, Any]:
         return {k: v for k, v in self.config.sampler_options.items() if k in FRAME_OPTIONS}
 
+    def sampler_taking(self, options: Any) -> Sampler:
+        """The sampler for `options` (say a request's `fps`): this one if it takes them all,
+        else the first of the configured and built-in samplers that does."""
+        names = [self.sampler.name, self.config.sampler]
+        return self.registry.sampler(sampler_taking(self.registry, options, names))
+
     def with_video_processor(self, video_processor: Any) -> Settings:
         """These settings with the model's frame rule chosen (once: a rule stays)."""
         if self.frame_rule is not None:
@@ -82,6 +88,17 @@ class Settings:
         if self.frame_rule is not None or not self.user_frame_options():
             return self
         return self.with_video_processor(None)
+
+
+def sampler_taking(registry: Registry, options: Any, names: list[str]) -> str:
+    """The first sampler of `names`, then the built-in count and rate samplers, that takes
+    every option in `options` (a rate picks the interval sampler); the first of `names` when
+    none does, so that its own error names the option it lacks. A built-in that is disabled
+    is an error naming it."""
+    for name in [*names, COUNT_SAMPLER, RATE_SAMPLER]:
+        if registry.sampler(name).takes(options):  # a disabled built-in says so
+            return name
+    return names[0]
 
 
 def resolve(config: ConfigLike | None = None, *, check: bool = True, **overrides: Any) -> Settings:
