@@ -1,0 +1,107 @@
+"""The OpenAI response bodies `vidtt serve` sends: a chat completion, the chunks of a stream,
+and the usage and vidtt details they carry."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from vidtt.types import Answer
+
+
+def usage_of(answer: Answer) -> dict[str, Any]:
+    u = answer.usage
+    return {
+        "prompt_tokens": u.prompt_tokens,
+        "completion_tokens": u.generated_tokens,
+        "total_tokens": u.prompt_tokens + u.generated_tokens,
+        "visual_tokens": u.visual_tokens,
+    }
+
+
+def details_of(answer: Answer) -> dict[str, Any]:
+    """What vidtt adds to a response: the frames each video gave, and the timings."""
+    return {
+        "videos": [v.model_dump() for v in answer.videos],
+        "timings": answer.timings.model_dump(),
+        "formatter": answer.formatter,
+    }
+
+
+def completion(model: str, answer: Answer) -> dict[str, Any]:
+    """A `chat.completion`: the whole answer at once."""
+    return {
+        "id": f"chatcmpl-{uuid.uuid4().hex}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": answer.text},
+                "logprobs": None,
+                "finish_reason": answer.finish_reason,
+            }
+        ],
+        "usage": usage_of(answer),
+        "system_fingerprint": None,
+        "vidtt": details_of(answer),
+    }
+
+
+def delta(change: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+    """The one choice of a streamed chunk: what the answer gained, and why it ended (if it did)."""
+    return {"index": 0, "delta": change, "logprobs": None, "finish_reason": finish}
+
+
+@dataclass(frozen=True)
+class Chunks:
+    """The `chat.completion.chunk`s of one stream: each with the stream's id, time and model."""
+
+    ident: str
+    created: int
+    model: str
+    include_usage: bool  # the client asked for usage (stream_options.include_usage)
+
+    @classmethod
+    def new(cls, model: str, include_usage: bool) -> Chunks:
+        return cls(f"chatcmpl-{uuid.uuid4().hex}", int(time.time()), model, include_usage)
+
+    def chunk(
+        self,
+        choices: list[dict[str, Any]],
+        usage: dict[str, Any] | None = None,
+        vidtt: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """A chunk of `choices`; it has `usage` when given or when the client asked for it (then
+        null until the end), and vidtt's details when given."""
+        data: dict[str, Any] = {
+            "id": self.ident,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "system_fingerprint": None,
+            "choices": choices,
+        }
+        if usage is not None or self.include_usage:
+            data["usage"] = usage
+        if vidtt is not None:
+            data["vidtt"] = vidtt
+        return data
+
+    def first(self) -> dict[str, Any]:
+        return self.chunk([delta({"role": "assistant", "content": ""})])
+
+    def piece(self, text: str) -> dict[str, Any]:
+        return self.chunk([delta({"content": text})])
+
+    def last(self, answer: Answer) -> list[dict[str, Any]]:
+        """The chunk that ends the answer (its finish reason, usage and details), then the
+        usage-only chunk (no choices) when the client asked for usage."""
+        end = delta({}, answer.finish_reason)
+        final = [self.chunk([end], usage_of(answer), details_of(answer))]
+        if self.include_usage:
+            final.append(self.chunk([], usage_of(answer)))
+        return final
