@@ -165,7 +165,9 @@ class Converter:
 
 
 Opener = Callable[[], AbstractContextManager[Any]]
-Runs = Callable[["Job", list[list[int]]], None]  # decodes runs of targets, each from its start
+Runs = Callable[
+    ["DecodePass", list[list[int]]], None
+]  # decodes runs of targets, each from its start
 
 
 def decode_frames(
@@ -181,7 +183,7 @@ def decode_frames(
     """Decode the frames `targets` (sorted, unique frame indices) into one array. `reopen`
     opens another container on the same media, for more decoders to share the work."""
     result = Decoded(None, [False] * len(targets))
-    job = Job(container, stream, index, targets, converter, guard, result, reopen)
+    job = DecodePass(container, stream, index, targets, converter, guard, result, reopen)
     if index.mode == "forward" and index.match == "order":
         _set_threads(stream, usable_cores())
         _decode_forward_by_order(job)
@@ -219,7 +221,7 @@ def _big(stream: Any) -> bool:
     return bool(stream.codec_context.width * stream.codec_context.height > BIG_FRAME)
 
 
-def _decoders(job: Job, groups: int) -> int:
+def _decoders(job: DecodePass, groups: int) -> int:
     """How many decoders may share `groups` runs: one per usable core, when the media can be
     opened again and frames are not huge (each decoder holds its own reference frames)."""
     if job.reopen is None or groups < 2 or _big(job.stream):
@@ -261,7 +263,7 @@ def usable_cores() -> int:
 
 
 @dataclass
-class Job:
+class DecodePass:
     """One decoding pass: where from, which frames, and where they go."""
 
     container: Any
@@ -294,7 +296,9 @@ def start_for(starts: list[int], frame: int) -> int:
     return starts[at] if at >= 0 else 0
 
 
-def _decode_shared(job: Job, shares: list[list[list[int]]], decode: Runs, threads: int) -> None:
+def _decode_shared(
+    job: DecodePass, shares: list[list[list[int]]], decode: Runs, threads: int
+) -> None:
     """Each share of runs decoded by its own decoder and container: the first on this
     thread (whose decoder is set up), the others on threads of their own, with `threads`
     decoder threads each. The first failure stops them all."""
@@ -308,7 +312,7 @@ def _decode_shared(job: Job, shares: list[list[list[int]]], decode: Runs, thread
             job.halt.set()  # after a failure, the decoders still running stop at their next packet
 
 
-def _decode_share(job: Job, groups: list[list[int]], decode: Runs, threads: int) -> Decoded:
+def _decode_share(job: DecodePass, groups: list[list[int]], decode: Runs, threads: int) -> Decoded:
     assert job.reopen is not None
     with job.reopen() as container:
         stream = container.streams[job.stream.index]
@@ -325,7 +329,7 @@ def _merge(result: Decoded, part: Decoded) -> None:
     result.warnings += [w for w in part.warnings if w not in result.warnings]
 
 
-def _decode_seeking(job: Job, groups: list[list[int]], keyframes_only: bool) -> None:
+def _decode_seeking(job: DecodePass, groups: list[list[int]], keyframes_only: bool) -> None:
     index = job.index
     if keyframes_only:
         job.stream.codec_context.skip_frame = "NONKEY"
@@ -348,7 +352,7 @@ def _decode_seeking(job: Job, groups: list[list[int]], keyframes_only: bool) -> 
             raise SeekMissed(f"{len(wanted)} frame(s) did not decode after a seek")
 
 
-def _decode_forward_by_order(job: Job) -> None:
+def _decode_forward_by_order(job: DecodePass) -> None:
     """Frames recognised by their position in the decoder's output: one decode from the
     start. Forward decodes decode every frame type (the keyframe sampler's too): frame 0
     counts as a keyframe of a forward stream whether or not it is one."""
@@ -360,7 +364,7 @@ def _decode_forward_by_order(job: Job) -> None:
     _report_missing(job.result, index, sorted(row_of[w] for w in wanted), targets)
 
 
-def _decode_forward_by_time(job: Job, groups: list[list[int]]) -> None:
+def _decode_forward_by_time(job: DecodePass, groups: list[list[int]]) -> None:
     """Frames recognised by their time, decoded forward. Before each group of targets, the
     packets before its entry point (`StreamIndex.entries`) are read but not decoded."""
     index, context = job.index, job.stream.codec_context
@@ -379,7 +383,7 @@ def _decode_forward_by_time(job: Job, groups: list[list[int]]) -> None:
 
 
 def _collect(
-    job: Job,
+    job: DecodePass,
     frames: Generator[Any, None, None],
     wanted: set[int],
     row_of: dict[int, int],
@@ -413,7 +417,7 @@ def _report_missing(
 
 
 def _frames(
-    job: Job, wanted: set[int] | None, skip: bool, start: int | None = None
+    job: DecodePass, wanted: set[int] | None, skip: bool, start: int | None = None
 ) -> Generator[Any, None, None]:
     """Decoded frames from the current position, or from the keyframe packet whose time is
     `start` (the packets before it are not decoded); once every packet of `wanted` was sent

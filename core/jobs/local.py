@@ -27,7 +27,7 @@ from vidtt.jobs.records import (
 )
 from vidtt.pipeline.request import Request, parse_line
 
-__all__ = ["Job", "JobPlan", "Summary", "check_job_files", "plan_job", "read_output", "run_jobs"]
+__all__ = ["JobPlan", "Summary", "check_job_files", "plan_job", "read_output", "run_jobs"]
 
 
 @dataclass
@@ -96,9 +96,6 @@ class JobPlan:
     def invalid(self) -> list[str]:
         """The messages of request lines that cannot be answered whatever the model."""
         return [request for _, request in self.todo if isinstance(request, str)]
-
-
-Job = JobPlan  # the old name, kept importable (`vidtt.serve` and a sampler have a `Job` too)
 
 
 def plan_job(

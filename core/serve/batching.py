@@ -17,7 +17,9 @@ from vidtt.types import Answer
 
 
 @dataclass
-class Job:
+class Waiting:
+    """A prepared request waiting for its batch, and the future its answer is set on."""
+
     prepared: Any
     future: asyncio.Future[Any]
     cancel: threading.Event = field(default_factory=threading.Event)
@@ -29,13 +31,13 @@ class Batcher:
 
     def __init__(self, pipeline: Any, max_batch: int, max_wait: float) -> None:
         self.pipeline, self.max_batch, self.max_wait = pipeline, max_batch, max_wait
-        self.jobs: collections.deque[Job] = collections.deque()
+        self.jobs: collections.deque[Waiting] = collections.deque()
         self.wake = asyncio.Event()
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="vidtt-generate")
         self.batches = 0
 
-    def submit(self, prepared: Any) -> Job:
-        job = Job(prepared, asyncio.get_running_loop().create_future())
+    def submit(self, prepared: Any) -> Waiting:
+        job = Waiting(prepared, asyncio.get_running_loop().create_future())
         self.jobs.append(job)
         self.wake.set()
         return job
@@ -55,15 +57,15 @@ class Batcher:
             if batch:
                 await self.generate(batch)
 
-    def take(self) -> list[Job]:
+    def take(self) -> list[Waiting]:
         """Up to `max_batch` live jobs that can be generated together (the oldest first)."""
         while self.jobs and self.jobs[0].cancel.is_set():
             self.jobs.popleft()
         if not self.jobs:
             return []
         key = self.jobs[0].prepared.batch_key()
-        batch: list[Job] = []
-        rest: collections.deque[Job] = collections.deque()
+        batch: list[Waiting] = []
+        rest: collections.deque[Waiting] = collections.deque()
         while self.jobs:
             job = self.jobs.popleft()
             if job.cancel.is_set():
@@ -75,7 +77,7 @@ class Batcher:
         self.jobs = rest
         return batch
 
-    async def generate(self, batch: list[Job]) -> None:
+    async def generate(self, batch: list[Waiting]) -> None:
         loop = asyncio.get_running_loop()
         self.batches += 1
         try:
@@ -91,7 +93,7 @@ class Batcher:
             if not job.future.done():
                 job.future.set_result(result)
 
-    def _answer(self, batch: list[Job]) -> list[Answer | VidttError]:
+    def _answer(self, batch: list[Waiting]) -> list[Answer | VidttError]:
         result: list[Answer | VidttError] = self.pipeline.answer_each(
             [job.prepared for job in batch], stops=[job.cancel for job in batch]
         )
