@@ -1,0 +1,44 @@
+"""Data crossing vidtt's boundaries: `media` (sources, clips), `messages` (conversations) and
+`answers` (generation options, answers); every name is importable from `vidtt.types`."""
+
+from vidtt.types.answers import (
+    RESERVED_GENERATION,
+    Answer,
+    FramesUsed,
+    GenerationOptions,
+    Timings,
+    Usage,
+    check_generation_fields,
+    generation_config_fields,
+)
+from vidtt.types.media import (
+    MIN_FRAMES_FPS,
+    Clip,
+    SourceKind,
+    VideoInfo,
+    VideoSource,
+    _looks_like_frames,
+)
+from vidtt.types.messages import ContentPart, ImagePart, Message, TextPart, VideoPart
+
+__all__ = [
+    "MIN_FRAMES_FPS",
+    "RESERVED_GENERATION",
+    "Answer",
+    "Clip",
+    "ContentPart",
+    "FramesUsed",
+    "GenerationOptions",
+    "ImagePart",
+    "Message",
+    "SourceKind",
+    "TextPart",
+    "Timings",
+    "Usage",
+    "VideoInfo",
+    "VideoPart",
+    "VideoSource",
+    "_looks_like_frames",
+    "check_generation_fields",
+    "generation_config_fields",
+]
