@@ -94,6 +94,34 @@ def test_vidtt_run_reports_the_models_rule(qwen_at_2fps: Path, videos, tmp_path:
     assert record["videos"][0]["rule"].startswith(MODEL_RULE), record
 
 
+def test_ray_sampling_actors_take_the_rule_they_are_given(qwen_at_2fps: Path) -> None:
+    """The driver's rule travels to the workers as it is; they do not choose one of their own."""
+    from vidtt.jobs.ray_actors import SampleActor
+
+    config = {"model": str(qwen_at_2fps), "backend": "cpu"}
+    shipped = {"sampler": "uniform", "options": {"num_frames": 2}, "rule": "the driver's rule"}
+    given = SampleActor(config, False, shipped).pipe
+    assert given.frames_rule == "the driver's rule" and given.sampler.name == "uniform"
+    assert given.sampler_options.num_frames == 2
+    assert SampleActor(config, False).pipe.frames_rule.startswith(MODEL_RULE)
+
+
+@pytest.mark.slow
+@pytest.mark.ray
+def test_vidtt_run_on_ray_reports_the_models_rule(qwen_at_2fps: Path, videos, tmp_path) -> None:
+    pytest.importorskip("ray")
+    from vidtt.jobs import ray as ray_run
+
+    config = {"model": str(qwen_at_2fps), "backend": "cpu", "generation": {"max_new_tokens": 2}}
+    requests = tmp_path / "in.jsonl"
+    requests.write_text(json.dumps({"id": "a", "videos": [str(videos["h264"])], "question": "?"}))
+    summary = ray_run.run(config, requests, tmp_path / "out.jsonl", num_cpus=2, progress=False)
+    assert summary.answered == 1
+    [record] = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert record["videos"][0]["rule"].startswith(MODEL_RULE), record
+    assert len(record["videos"][0]["indices"]) == 3
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

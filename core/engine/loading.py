@@ -8,6 +8,7 @@ from typing import Any
 from vidtt.config import PipelineConfig
 from vidtt.errors import ModelLoadError
 from vidtt.interfaces import Backend
+from vidtt.settings.resolve import Settings
 
 
 def looks_local(model: str) -> bool:
@@ -110,6 +111,16 @@ def load_processor(config: PipelineConfig) -> Any:
             "or video processor): it is not a video-language model"
         )
     return processor
+
+
+def with_frame_rule(settings: Settings) -> tuple[Settings, Any]:
+    """The settings with the model's frame rule chosen, and the processor read for it (to be
+    handed to the model's load rather than read again; None when the user's own frame options
+    decide the rule, and nothing is read)."""
+    if not settings.needs_video_processor:
+        return settings, None
+    processor = load_processor(settings.config)
+    return settings.with_video_processor(getattr(processor, "video_processor", None)), processor
 
 
 def hub_options(config: PipelineConfig) -> dict[str, Any]:

@@ -35,6 +35,7 @@ imported only inside functions, so `import vidtt` stays light without it.
 from __future__ import annotations
 
 from contextlib import nullcontext
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -168,15 +169,14 @@ def execute(
     rows = request_rows(job)
     started = ShardStamp.now()
     settings = worker_config(config)
-    if rows and address == "local" and not ray_connected():
-        SampleActor(settings, timestamps)  # what would stop every worker, said here in one line
+    rule = driver_rule(settings, timestamps) if rows and address == "local" else None
     connection = cluster(address, num_cpus, progress) if rows else nullcontext(None)
     with connection as ray:  # connected (or refused) before anything is written
         try:
             write_invalid(job, folder, started)
             if rows:
                 dataset = build_dataset(
-                    ray, rows, settings, pool, batch_size, timestamps, gpus_per_actor
+                    ray, rows, settings, pool, batch_size, timestamps, gpus_per_actor, rule
                 )
                 write_records(dataset, job, folder, started)
         finally:
@@ -187,6 +187,17 @@ def execute(
     if folder and rows:
         count_kept(job, rows)
     return job.summary
+
+
+def driver_rule(settings: dict[str, Any], timestamps: bool) -> dict[str, Any] | None:
+    """On this machine (a local cluster): a sampling actor built here first, so that what
+    would stop every worker is said here in one line; its frame rule, resolved once, then
+    travels to the workers. (A remote cluster's workers read the model's processor there, as
+    this machine may not have the model; they resolve the same rule from the same config.)"""
+    if ray_connected():
+        return None
+    rule = SampleActor(settings, timestamps).pipe.settings.frame_rule
+    return asdict(rule) if rule is not None else None
 
 
 def write_invalid(job: JobPlan, folder: bool, started: str) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import pickle
+from dataclasses import replace
 from typing import Any
 
 from vidtt.config import PipelineConfig
@@ -16,9 +17,12 @@ from vidtt.plugins.choose import parse_backend_name
 
 class SampleActor:
     """A CPU actor: the config's pipeline around the processor alone (no weights), sampling
-    each request's media with the frame cache; rows out carry the pickled `Prepared`."""
+    each request's media with the frame cache; rows out carry the pickled `Prepared`. `rule`
+    is the frame rule the driver chose (`FrameRule` fields), taken as it is."""
 
-    def __init__(self, settings: dict[str, Any], timestamps: bool) -> None:
+    def __init__(
+        self, settings: dict[str, Any], timestamps: bool, rule: dict[str, Any] | None = None
+    ) -> None:
         from types import SimpleNamespace
 
         from vidtt.budget.explain import model_config_of
@@ -26,12 +30,17 @@ class SampleActor:
         from vidtt.engine.loading import load_processor
         from vidtt.media.frame_cache import FrameCache
         from vidtt.pipeline.core import Pipeline
+        from vidtt.settings.frame_rule import FrameRule
+        from vidtt.settings.resolve import resolve
 
-        config = PipelineConfig.model_validate(settings)
+        resolved = resolve(settings)
+        if rule is not None:
+            resolved = replace(resolved, frame_rule=FrameRule(**rule))
+        config = resolved.config
         processor, model_config = load_processor(config), model_config_of(config)
         stub = SimpleNamespace(config=model_config, device="cpu")
         engine = Engine(stub, processor, name=config.model, backend="cpu")
-        self.pipe = Pipeline(config, engine=engine, cache=FrameCache())
+        self.pipe = Pipeline(resolved, engine=engine, cache=FrameCache())
         self.timestamps = timestamps
 
     def __call__(self, batch: Any) -> Any:

@@ -72,8 +72,10 @@ def build_dataset(
     batch_size: int,
     timestamps: bool,
     gpus_per_actor: float | None,
+    rule: dict[str, Any] | None = None,
 ) -> Any:
-    """requests -> sampling actors (CPU) -> generation actors (GPU or CPU) -> records."""
+    """requests -> sampling actors (CPU) -> generation actors (GPU or CPU) -> records; `rule`:
+    the frame rule the driver chose, for the sampling actors to take as it is."""
     from ray.data import ActorPoolStrategy
 
     cpus = int(ray.cluster_resources().get("CPU", 1))
@@ -89,7 +91,7 @@ def build_dataset(
     dataset = from_items(ray, items, blocks)
     dataset = dataset.map_batches(
         SampleActor,
-        fn_constructor_args=(settings, timestamps),
+        fn_constructor_args=(settings, timestamps, rule),
         batch_format="pyarrow",
         batch_size=None,
         compute=ActorPoolStrategy(min_size=1, max_size=samplers),
