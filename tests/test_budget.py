@@ -27,12 +27,12 @@ from vidtt import (
 from vidtt.budget.plan import (
     Budget,
     BudgetPlan,
-    _ladder,
     clear_cache,
     plan,
     text_tokens,
     visual_tokens,
 )
+from vidtt.budget.sizes import _ladder
 from vidtt.engine.generate import visual_token_ids
 
 QUESTION = "What happens in this video? Describe it."

@@ -2,16 +2,16 @@
 
 from vidtt._lazy import exports
 
-_PLAN = "vidtt.budget.plan"
+_SCHEMA, _COUNTS, _PLAN = "vidtt.budget.schema", "vidtt.budget.counts", "vidtt.budget.plan"
 __getattr__ = exports(
     __name__,
     {
-        "Budget": _PLAN,
-        "BudgetPlan": _PLAN,
+        "Budget": _SCHEMA,
+        "BudgetPlan": _SCHEMA,
         "plan": _PLAN,
-        "visual_tokens": _PLAN,
-        "text_tokens": _PLAN,
-        "clear_cache": _PLAN,
+        "visual_tokens": _COUNTS,
+        "text_tokens": _COUNTS,
+        "clear_cache": _COUNTS,
     },
 )
 __all__ = ["Budget", "BudgetPlan", "clear_cache", "plan", "text_tokens", "visual_tokens"]

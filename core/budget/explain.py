@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from vidtt.budget.plan import BudgetPlan, measure
+from vidtt.budget.counts import measure
+from vidtt.budget.schema import BudgetPlan
 from vidtt.config import PipelineConfig
 from vidtt.errors import ModelLoadError
 from vidtt.interfaces import SamplerOptions

@@ -6,7 +6,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from vidtt.budget.plan import Budget, BudgetPlan, plan, text_tokens
+from vidtt.budget.counts import text_tokens
+from vidtt.budget.plan import plan
+from vidtt.budget.schema import Budget, BudgetPlan
 from vidtt.errors import OptionsError
 from vidtt.interfaces import Sampler, SamplerOptions
 from vidtt.types import Message, VideoInfo, VideoPart, VideoSource
