@@ -24,7 +24,7 @@ from vidtt import (
     VideoPart,
     registry,
 )
-from vidtt.budget.plan import (
+from vidtt.budget.planner import (
     Budget,
     BudgetPlan,
     clear_cache,

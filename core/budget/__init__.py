@@ -2,7 +2,7 @@
 
 from vidtt._lazy import exports
 
-_SCHEMA, _COUNTS, _PLAN = "vidtt.budget.schema", "vidtt.budget.counts", "vidtt.budget.plan"
+_SCHEMA, _COUNTS, _PLAN = "vidtt.budget.schema", "vidtt.budget.counts", "vidtt.budget.planner"
 __getattr__ = exports(
     __name__,
     {

@@ -1,5 +1,5 @@
 """A visual-token budget applied to one request: probe its videos, plan the frames (and size)
-with `vidtt.budget.plan`, and give the sampler options that carry the plan out."""
+with `vidtt.budget.planner`, and give the sampler options that carry the plan out."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 from typing import Any
 
 from vidtt.budget.counts import text_tokens
-from vidtt.budget.plan import plan
+from vidtt.budget.planner import plan
 from vidtt.budget.schema import Budget, BudgetPlan
 from vidtt.errors import OptionsError
 from vidtt.interfaces import Sampler, SamplerOptions

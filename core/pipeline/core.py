@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from vidtt import limits
-from vidtt.budget.plan import BudgetPlan
+from vidtt.budget.schema import BudgetPlan
 from vidtt.config import PipelineConfig
 from vidtt.engine import generate
 from vidtt.engine.core import Engine
