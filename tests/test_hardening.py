@@ -225,7 +225,8 @@ def test_image_pixel_limit_on_every_entry(kind, tmp_path, no_leaks) -> None:
     import io
 
     from vidtt.media.images import load_image
-    from vidtt.serve.protocol import APIError, open_image
+    from vidtt.serve.errors import APIError
+    from vidtt.serve.media import open_image
 
     image = Image.new("RGB", (200, 150), "red")
     encoded = io.BytesIO()

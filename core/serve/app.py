@@ -32,7 +32,7 @@ from starlette.requests import Request as HTTPRequest
 from starlette.responses import JSONResponse, Response
 
 from vidtt.errors import VidttError
-from vidtt.serve.protocol import APIError, from_vidtt
+from vidtt.serve.errors import APIError, from_vidtt
 from vidtt.serve.server import Server, ServeSettings
 
 log = logging.getLogger("vidtt.serve")

@@ -1,35 +1,23 @@
 """The OpenAI chat-completions request, read into a vidtt `Request`, for `vidtt serve`.
 
 Every mistake is an `APIError` that names the offending field (`param`) the way OpenAI's API
-does; nothing here imports FastAPI, so the rules can be tested without a server. Media are
-turned into what a `Pipeline` samples: http(s) URLs as they are (fetched later under
-`vidtt.limits`), `data:` URLs as bytes (videos) or PIL images, and local paths only inside the
-allowed folder (after following symlinks).
+does; nothing here imports FastAPI, so the rules can be tested without a server. Media URLs
+become what a `Pipeline` samples in `vidtt.serve.media`.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import difflib
 import math
-import os
-import re
-import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vidtt.errors import (
-    ContextOverflowError,
-    GenerationError,
-    LimitError,
-    VidttError,
-)
 from vidtt.interfaces import COUNT_OPTIONS
 from vidtt.pipeline.request import SAMPLING_KEYS, Request, parse_request
+from vidtt.serve.errors import APIError
+from vidtt.serve.media import media_value
 from vidtt.types import ImagePart, Message, TextPart, VideoPart
-from vidtt.urls import redact
 
 MAX_STOP = 4  # OpenAI's limit on stop sequences
 PART_TYPES = ("text", "image_url", "video_url", "video", "image")
@@ -69,50 +57,6 @@ VIDTT_FIELDS = frozenset(
     | {"repetition_penalty", "max_visual_tokens", "fit"}
 )
 KNOWN = OPENAI_FIELDS | VIDTT_FIELDS | IGNORED | frozenset(NEUTRAL)
-
-
-class APIError(Exception):
-    """An error answer: HTTP status and OpenAI's error object."""
-
-    def __init__(
-        self,
-        message: str,
-        status: int = 400,
-        type: str = "invalid_request_error",
-        param: str | None = None,
-        code: str | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.message, self.status, self.type = message, status, type
-        self.param, self.code = param, code
-        self.headers = headers or {}
-
-    def body(self) -> dict[str, Any]:
-        return {
-            "error": {
-                "message": self.message,
-                "type": self.type,
-                "param": self.param,
-                "code": self.code,
-            }
-        }
-
-
-def from_vidtt(exc: VidttError) -> APIError:
-    """A vidtt error as the answer a client sees (never a traceback)."""
-    message = redact(str(exc)) or type(exc).__name__
-    if isinstance(exc, ContextOverflowError):
-        return APIError(message, code="context_length_exceeded")
-    if isinstance(exc, GenerationError):
-        return APIError(message, status=500, type="server_error", code="generation_failed")
-    if isinstance(exc, LimitError):
-        return APIError(message, code="limit_exceeded")
-    return APIError(message, code=_snake(type(exc).__name__))
-
-
-def _snake(name: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name.removesuffix("Error")).lower() + "_error"
 
 
 @dataclass(frozen=True)
@@ -384,89 +328,5 @@ def _part(part: dict[str, Any], where: str, limits: ServeLimits) -> Any:
         url, param = part.get(key), f"{where}.{key}"
     if not isinstance(url, str) or not url:
         raise APIError(f"{param} must be a URL string", param=param)
-    media = media_value(url, video, param, limits)
+    media = media_value(url, video, param, limits.allowed_local_media_path)
     return VideoPart(video=media) if video else ImagePart(image=media)
-
-
-def media_value(url: str, video: bool, param: str, limits: ServeLimits) -> Any:
-    """What the pipeline reads for one URL: the URL itself (http/https), bytes or a PIL image
-    (data:), or a checked absolute path (file: URLs and paths, inside the allowed folder)."""
-    scheme = url.split(":", 1)[0].lower() if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:", url) else ""
-    if scheme in ("http", "https"):
-        return url
-    if scheme == "data":
-        data = decode_data_url(url, video, param)
-        return data if video else open_image(data, param)
-    if scheme == "file":
-        parsed = urllib.parse.urlsplit(url)
-        if parsed.netloc not in ("", "localhost"):
-            raise APIError(f"{param}: file URLs must name a local path", param=param)
-        return local_path(urllib.parse.unquote(parsed.path), param, limits)
-    if scheme and len(scheme) > 1:  # (one letter: a Windows drive)
-        raise APIError(
-            f"{param}: the URL scheme {scheme!r} is not allowed; use http(s), data: or a file "
-            "inside the server's allowed media folder",
-            param=param,
-            code="invalid_url",
-        )
-    return local_path(url, param, limits)
-
-
-def local_path(text: str, param: str, limits: ServeLimits) -> str:
-    """The real path of `text` when it lies inside the allowed folder (symlinks followed;
-    relative paths are read from the folder); refused otherwise."""
-    allowed = limits.allowed_local_media_path
-    if allowed is None:
-        raise APIError(
-            f"{param}: local files are not served; send an http(s) or data: URL (the server "
-            "can allow a folder with --allowed-local-media-path)",
-            param=param,
-            code="local_path_not_allowed",
-        )
-    path = Path(text)
-    real = Path(os.path.realpath(path if path.is_absolute() else allowed / path))
-    if real != allowed and allowed not in real.parents:
-        raise APIError(
-            f"{param}: {text!r} is outside the server's allowed media folder",
-            param=param,
-            code="local_path_not_allowed",
-        )
-    if not real.is_file():
-        raise APIError(f"{param}: no such file {text!r} in the allowed media folder", param=param)
-    return str(real)
-
-
-DATA_URL = re.compile(r"^data:(?P<type>[^;,]*)(?P<params>(;[^;,]*)*),(?P<data>.*)$", re.S)
-
-
-def decode_data_url(url: str, video: bool, param: str) -> bytes:
-    match = DATA_URL.match(url)
-    if not match:
-        raise APIError(f"{param}: malformed data: URL", param=param, code="invalid_url")
-    mime = match["type"].strip().lower()
-    wanted = "video/" if video else "image/"
-    if mime and not mime.startswith(wanted) and mime != "application/octet-stream":
-        raise APIError(
-            f"{param}: a data: URL of type {mime!r} where {wanted}* was expected", param=param
-        )
-    if "base64" not in [p.strip().lower() for p in match["params"].split(";")]:
-        raise APIError(f"{param}: data: URLs must be base64 encoded", param=param)
-    try:
-        data = base64.b64decode(re.sub(r"\s+", "", match["data"]), validate=True)
-    except (binascii.Error, ValueError):
-        raise APIError(f"{param}: the data: URL is not valid base64", param=param) from None
-    if not data:
-        raise APIError(f"{param}: the data: URL is empty", param=param)
-    return data
-
-
-def open_image(data: bytes, param: str) -> Any:
-    """A PIL RGB image from encoded bytes, within vidtt's pixel limit (`media.images`)."""
-    from vidtt.media.images import load_image
-
-    try:
-        return load_image(data, name=param)
-    except VidttError as exc:
-        error = from_vidtt(exc)
-        error.param = param
-        raise error from None

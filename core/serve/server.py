@@ -20,14 +20,8 @@ from starlette.responses import JSONResponse, Response
 
 from vidtt.errors import VidttError
 from vidtt.serve.batching import Batcher
-from vidtt.serve.protocol import (
-    APIError,
-    ChatRequest,
-    ServeLimits,
-    build_request,
-    from_vidtt,
-    parse_chat,
-)
+from vidtt.serve.errors import APIError, from_vidtt
+from vidtt.serve.protocol import ChatRequest, ServeLimits, build_request, parse_chat
 from vidtt.serve.responses import Chunks, completion
 from vidtt.serve.streams import ClosingStream, Pump, sse, wait_disconnect
 from vidtt.types import VideoPart
