@@ -6,12 +6,57 @@ Both are made once in the cache folder (`VIDTT_CACHE`, default ~/.cache/vidtt) b
 
 from __future__ import annotations
 
+import argparse
 import os
+import sys
 from pathlib import Path
+from typing import Any
 
-from vidtt.testing.models import make_tiny_llava
+from vidtt.cli.interrupt import make_cancellable
+from vidtt.cli.options import subcommand
 
 QUESTION = "What is happening in this video?"
+
+
+def add_parser(sub: Any, common: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    demo = subcommand(sub, "demo", "a first run with no download: tiny model, made video", common)
+    demo.add_argument("--backend", help="auto (default), cpu, cuda, ...")
+    demo.set_defaults(func=cmd_demo)
+    return demo
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from vidtt.pipeline.core import Pipeline
+
+    video, model = demo_paths()
+    if not (video.exists() and (model / "config.json").exists()):
+        print(
+            f"vidtt demo: making a sample video and a tiny model in {video.parent} (once) ...",
+            file=sys.stderr,
+        )
+    video, model = demo_assets()
+    pipe = Pipeline(
+        model=str(model),
+        backend=args.backend or "auto",
+        sampler_options={"num_frames": 6},
+        generation={"max_new_tokens": 16},
+    )
+    make_cancellable(pipe.model)
+    answer = pipe.ask(video, QUESTION)
+    times = ", ".join(f"{t:.2f}" for t in answer.videos[0].timestamps)
+    t = answer.timings
+    print(
+        f"video:    {video}\nmodel:    {model}\nframes:   {times} s\n"
+        f"question: {QUESTION}\nanswer:   {answer.text!r}\n"
+        f"backend:  {answer.backend} ({answer.device}, {answer.dtype}), formatter "
+        f"{answer.formatter}\ntimings:  sampling {t.sampling:.3f} s, preprocessing "
+        f"{t.preprocessing:.3f} s, prefill {t.prefill:.3f} s, decode {t.decode:.3f} s\n\n"
+        "The model has random weights, so the answer is gibberish: this run only shows the "
+        'whole path working.\nFor a real answer: vidtt ask VIDEO -q "..." --model '
+        "llava-hf/llava-interleave-qwen-0.5b-hf (or a local model folder).\n"
+        f"The files stay in {video.parent} (VIDTT_CACHE moves it); delete it to start afresh."
+    )
+    return 0
 
 
 def cache_dir() -> Path:
@@ -27,6 +72,7 @@ def demo_paths(cache: Path | None = None) -> tuple[Path, Path]:
 def demo_assets(cache: Path | None = None) -> tuple[Path, Path]:
     """The demo video and tiny model folder, made on first use."""
     from vidtt.testing import make_video
+    from vidtt.testing.models import make_tiny_llava
 
     video, model = demo_paths(cache)
     root = video.parent

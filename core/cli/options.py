@@ -1,8 +1,9 @@
-"""Command-line options shared by `ask`, `chat`, `run`, `sample` (and a future `serve`).
+"""Command-line options shared by `ask`, `chat`, `run`, `sample` and `serve`.
 
-One definition of every sampling, prompt and generation flag, and one function that lays them
-over a `PipelineConfig`, so each command accepts the same spelling with the same meaning as the
-Python option models (`SamplerOptions` and the sampler's own model, `GenerationOptions`).
+One way to make a command's parser (`subcommand`), one definition of every sampling, prompt and
+generation flag, and one function that lays them over a `PipelineConfig`, so each command
+accepts the same spelling with the same meaning as the Python option models (`SamplerOptions`
+and the sampler's own model, `GenerationOptions`).
 """
 
 from __future__ import annotations
@@ -43,9 +44,40 @@ def size_value(text: str) -> int | tuple[int, int]:
         ) from None
 
 
+def subcommand(
+    sub: Any, name: str, help: str, common: argparse.ArgumentParser
+) -> argparse.ArgumentParser:
+    """A subcommand parser that also takes --debug, and no abbreviated options."""
+    return sub.add_parser(  # type: ignore[no-any-return]
+        name,
+        help=help,
+        description=help[0].upper() + help[1:] + ".",
+        parents=[common],
+        allow_abbrev=False,
+    )
+
+
 def add_sampling_options(parser: argparse.ArgumentParser) -> None:
     """--sampler, --frames, --max-side, --size, --start, --end, --every, --fps, -o."""
     group = parser.add_argument_group("sampling (override the config's sampler_options)")
+    _add_frame_options(group)
+    _add_time_options(group)
+    _add_budget_options(group)
+    group.add_argument(
+        "-o",
+        "--sampler-option",
+        type=key_value,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        dest="sampler_option",
+        help="any option of the sampler, e.g. -o rule=center -o min_frames=4 (repeatable; "
+        "VALUE is read as JSON when it parses)",
+    )
+
+
+def _add_frame_options(group: Any) -> None:
+    """--sampler, --frames, --max-side, --size: which sampler, how many frames, how large."""
     group.add_argument(
         "--sampler", metavar="NAME", help="uniform (default), keyframe, interval or a plugin's"
     )
@@ -65,6 +97,10 @@ def add_sampling_options(parser: argparse.ArgumentParser) -> None:
         metavar="PX|WxH",
         help="shorter side of the frames in pixels, or an exact WIDTHxHEIGHT",
     )
+
+
+def _add_time_options(group: Any) -> None:
+    """--start, --end, --every, --fps: which stretch of the video, and how often."""
     group.add_argument("--start", type=float, metavar="SECONDS", help="sample from this time on")
     group.add_argument("--end", type=float, metavar="SECONDS", help="sample up to this time")
     group.add_argument(
@@ -79,6 +115,10 @@ def add_sampling_options(parser: argparse.ArgumentParser) -> None:
         metavar="RATE",
         help="frames per second (picks the interval sampler if none is named)",
     )
+
+
+def _add_budget_options(group: Any) -> None:
+    """--max-visual-tokens, --fit-context: frames chosen to fit a token budget."""
     group.add_argument(
         "--max-visual-tokens",
         type=int,
@@ -93,17 +133,6 @@ def add_sampling_options(parser: argparse.ArgumentParser) -> None:
         dest="fit",
         help="choose the frames that fit the model's context with the question and "
         "--max-new-tokens",
-    )
-    group.add_argument(
-        "-o",
-        "--sampler-option",
-        type=key_value,
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        dest="sampler_option",
-        help="any option of the sampler, e.g. -o rule=center -o min_frames=4 (repeatable; "
-        "VALUE is read as JSON when it parses)",
     )
 
 

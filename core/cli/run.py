@@ -7,11 +7,80 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vidtt.cli.commands import build_pipeline, command_settings
+from vidtt.cli.options import add_model_options, add_request_options, subcommand
+from vidtt.cli.settings import build_pipeline, command_settings
 from vidtt.errors import OptionsError
 
 if TYPE_CHECKING:  # the jobs modules are imported inside the commands, when they run
     from vidtt.jobs.local import JobPlan, Summary
+
+
+def add_parser(sub: Any, common: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    run = subcommand(sub, "run", "answer a JSONL file of requests with a config's pipeline", common)
+    run.add_argument("config", metavar="CONFIG", help="the pipeline config file (YAML, TOML, JSON)")
+    run.add_argument(
+        "--input",
+        required=True,
+        metavar="REQUESTS.jsonl",
+        help='one request a line: {"id": ..., "videos": [...], "question": ...}',
+    )
+    run.add_argument(
+        "--output",
+        required=True,
+        metavar="ANSWERS.jsonl",
+        help="one record per request id; reruns skip answered ids and retry failed ones",
+    )
+    _add_job_options(run)
+    _add_ray_options(run)
+    add_model_options(run, config=False)
+    add_request_options(run)
+    run.set_defaults(func=cmd_run)
+    return run
+
+
+def _add_job_options(run: argparse.ArgumentParser) -> None:
+    """--workers, --batch-size, --no-retry-failed, --quiet."""
+    run.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        metavar="N",
+        help="threads sampling videos ahead of the model (default 2; with --ray, sampling "
+        "actors grow over the cluster's free CPUs instead)",
+    )
+    run.add_argument(
+        "--batch-size",
+        type=int,
+        default=8,
+        metavar="N",
+        help="requests generated together, of similar prompt length (default 8)",
+    )
+    run.add_argument(
+        "--no-retry-failed",
+        dest="retry_failed",
+        action="store_false",
+        help="keep the error records of an earlier run instead of retrying those requests",
+    )
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _add_ray_options(run: argparse.ArgumentParser) -> None:
+    """--ray and --actors."""
+    run.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        metavar="local|auto|ADDRESS",
+        help="run on Ray Data: local (the default with no value) starts a private cluster; "
+        "auto or HOST:PORT joins a running one (pip install 'vidtt[ray]'; see docs/scale.md)",
+    )
+    run.add_argument(
+        "--actors",
+        type=actors_value,
+        metavar="N|MIN-MAX",
+        help="with --ray: generation actors, each loading the model once (default 1); a range "
+        "lets Ray grow the pool with the work",
+    )
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -9,7 +9,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from vidtt.cli.options import add_model_options, add_request_options
+from vidtt.cli.interrupt import cancel
+from vidtt.cli.options import add_model_options, add_request_options, subcommand
+from vidtt.cli.settings import build_pipeline, command_settings, with_frame_rule
 from vidtt.errors import OptionsError, VidttError
 
 API_KEY_VARIABLE = "VIDTT_API_KEY"
@@ -19,10 +21,8 @@ class MissingExtraError(VidttError):
     """FastAPI or uvicorn is not installed."""
 
 
-def add_serve_parser(sub: Any, common: argparse.ArgumentParser) -> argparse.ArgumentParser:
+def add_parser(sub: Any, common: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Register `vidtt serve` (same model, sampling and generation options as `vidtt ask`)."""
-    from vidtt.cli.app import subcommand
-
     serve = subcommand(sub, "serve", "serve a model over an OpenAI-compatible HTTP API", common)
     serve.add_argument(
         "config_file",
@@ -31,6 +31,18 @@ def add_serve_parser(sub: Any, common: argparse.ArgumentParser) -> argparse.Argu
         help="a pipeline config file (YAML, TOML or JSON); other options override it",
     )
     server = serve.add_argument_group("server")
+    _add_address_options(server)
+    _add_queue_options(server)
+    _add_request_limits(server)
+    _add_log_options(server)
+    add_model_options(serve)
+    add_request_options(serve)
+    serve.set_defaults(func=cmd_serve)
+    return serve
+
+
+def _add_address_options(server: Any) -> None:
+    """--host, --port, --api-key, --served-model-name, --allowed-local-media-path."""
     server.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
     server.add_argument("--port", type=int, default=8000, help="port to listen on (8000)")
     server.add_argument(
@@ -48,6 +60,10 @@ def add_serve_parser(sub: Any, common: argparse.ArgumentParser) -> argparse.Argu
         metavar="DIR",
         help="serve local files (file:// URLs or paths) from inside DIR only; none by default",
     )
+
+
+def _add_queue_options(server: Any) -> None:
+    """--max-batch-size, --max-wait-ms, --max-queue, --request-timeout, --media-workers."""
     server.add_argument(
         "--max-batch-size",
         type=int,
@@ -83,6 +99,10 @@ def add_serve_parser(sub: Any, common: argparse.ArgumentParser) -> argparse.Argu
         metavar="N",
         help="threads fetching, decoding and sampling media (4)",
     )
+
+
+def _add_request_limits(server: Any) -> None:
+    """--max-body-mb, --max-videos, --max-images, --max-frames."""
     server.add_argument(
         "--max-body-mb",
         type=float,
@@ -103,6 +123,10 @@ def add_serve_parser(sub: Any, common: argparse.ArgumentParser) -> argparse.Argu
         metavar="N",
         help="video frames per request, all its videos together (256)",
     )
+
+
+def _add_log_options(server: Any) -> None:
+    """--log-level and --no-access-log."""
     server.add_argument(
         "--log-level",
         default="info",
@@ -110,10 +134,6 @@ def add_serve_parser(sub: Any, common: argparse.ArgumentParser) -> argparse.Argu
         help="uvicorn's log level (info)",
     )
     server.add_argument("--no-access-log", action="store_true", help="no line per request")
-    add_model_options(serve)
-    add_request_options(serve)
-    serve.set_defaults(func=cmd_serve)
-    return serve
 
 
 def settings_from_args(args: argparse.Namespace, model: str) -> Any:
@@ -178,9 +198,6 @@ def check_extra() -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from vidtt.cli.commands import build_pipeline, command_settings, with_frame_rule
-    from vidtt.cli.interrupt import cancel
-
     check_extra()
     if args.config_file and args.config:
         raise OptionsError("give the config file as CONFIG or with --config, not both")
