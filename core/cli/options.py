@@ -16,10 +16,12 @@ from pydantic import ValidationError
 
 from vidtt.config import DEFAULT_MODEL, ConfigSource, PipelineConfig
 from vidtt.errors import ConfigError, OptionsError
+from vidtt.interfaces import RATE_OPTIONS
 from vidtt.plugins.registry import Registry
+from vidtt.settings.resolve import sampler_taking
 from vidtt.validation import describe
 
-TIMED_OPTIONS = ("every", "fps")
+TIMED_OPTIONS = RATE_OPTIONS
 
 
 def key_value(text: str) -> tuple[str, Any]:
@@ -214,7 +216,7 @@ def sampler_settings(
     timed = [key for key in TIMED_OPTIONS if getattr(args, key, None) is not None]
     name = getattr(args, "sampler", None) or base.sampler
     if not getattr(args, "sampler", None) and timed and not _accepts(registry, name, timed[0]):
-        name = "interval"
+        name = sampler_taking(registry, timed, [name])
     options = dict(base.sampler_options)
     if name != base.sampler:  # keep only what the newly chosen sampler understands
         options = {k: v for k, v in options.items() if _accepts(registry, name, k)}

@@ -10,8 +10,6 @@ from vidtt.cli.options import subcommand
 from vidtt.cli.output import table
 from vidtt.plugins import registry
 
-FAMILIES = ("samplers", "formatters", "backends")
-
 
 def add_parser(sub: Any, common: argparse.ArgumentParser) -> argparse.ArgumentParser:
     plugins = subcommand(sub, "plugins", "list samplers, formatters and backends", common)
@@ -22,7 +20,9 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> argparse.ArgumentPa
 
 def plugins_report() -> dict[str, Any]:
     """What `vidtt plugins --json` prints: every component, and every plugin that failed."""
-    report: dict[str, Any] = {f: [e.describe() for e in registry.entries(f)] for f in FAMILIES}
+    report: dict[str, Any] = {
+        f: [e.describe() for e in registry.entries(f)] for f in registry.FAMILIES
+    }
     report["errors"] = [
         {"plugin": p.name, "distribution": p.distribution, "version": p.version, "error": p.error}
         for p in registry.errors()
@@ -35,7 +35,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
-    for family in FAMILIES:
+    for family in registry.FAMILIES:
         rows = [
             [
                 e["name"],

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from vidtt.cli.options import add_config_option, add_sampling_options, subcommand
-from vidtt.cli.settings import command_settings, with_frame_rule
+from vidtt.cli.settings import command_settings
+from vidtt.engine.loading import with_frame_rule
 from vidtt.errors import OptionsError
 from vidtt.pipeline.preflight import sample_videos
 from vidtt.settings.resolve import Settings

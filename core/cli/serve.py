@@ -11,7 +11,8 @@ from typing import Any
 
 from vidtt.cli.interrupt import cancel
 from vidtt.cli.options import add_model_options, add_request_options, subcommand
-from vidtt.cli.settings import build_pipeline, command_settings, with_frame_rule
+from vidtt.cli.settings import build_pipeline, command_settings
+from vidtt.engine.loading import with_frame_rule
 from vidtt.errors import OptionsError, VidttError
 
 API_KEY_VARIABLE = "VIDTT_API_KEY"
@@ -137,8 +138,8 @@ def _add_log_options(server: Any) -> None:
 
 
 def settings_from_args(args: argparse.Namespace, model: str) -> Any:
-    from vidtt.serve.app import ServeSettings
     from vidtt.serve.protocol import ServeLimits
+    from vidtt.serve.server import ServeSettings
 
     positive = {
         "--max-batch-size": args.max_batch_size,

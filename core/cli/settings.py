@@ -13,6 +13,7 @@ from typing import Any
 from vidtt.cli.interrupt import make_cancellable
 from vidtt.cli.options import config_from_args
 from vidtt.config import PipelineConfig, join_problems, load_config
+from vidtt.engine.loading import with_frame_rule
 from vidtt.errors import ConfigError
 from vidtt.pipeline.preflight import preflight, question_problems, sample_videos, video_problems
 from vidtt.settings.resolve import Settings
@@ -55,17 +56,6 @@ def command_settings(
         raise ConfigError(join_problems([str(e) for e in found])) from None
     preflight(settings.config, settings.registry, videos, question, ask=ask)
     return settings.with_user_rule()
-
-
-def with_frame_rule(settings: Settings) -> tuple[Settings, Any]:
-    """The settings with the model's frame rule, and the processor read for it (loaded once,
-    then handed to the model's load; None when the user's options decide the rule alone)."""
-    if not settings.needs_video_processor:
-        return settings, None
-    from vidtt.engine.loading import load_processor
-
-    processor = load_processor(settings.config)
-    return settings.with_video_processor(getattr(processor, "video_processor", None)), processor
 
 
 def prepared(args: argparse.Namespace, question: Any = None, ask: bool = True) -> tuple[Any, list]:
