@@ -100,22 +100,7 @@ def make_video(
     time_base = Fraction(1, 1000) if frame_times else Fraction(1, round(fps * 1000)) * 1000
     with av.open(str(path), "w", format=format, options=container_options or {}) as container:
         thumb = _add_cover(container, width, height) if cover else None
-        stream = container.add_stream(codec, rate=Fraction(fps).limit_denominator(1001))
-        stream.width, stream.height = width, height
-        stream.pix_fmt = pix_fmt
-        if gop:
-            stream.codec_context.gop_size = gop
-        opts = dict(options or {})
-        if codec == "libx264":
-            opts.setdefault("preset", "ultrafast" if max(size) > 640 else "fast")
-            if gop:
-                opts.setdefault("x264-params", f"keyint={gop}:min-keyint={gop}:scenecut=0")
-        elif codec == "libvpx-vp9":
-            opts.setdefault("deadline", "realtime")
-            opts.setdefault("cpu-used", "8")
-        if bframes is not None:
-            stream.codec_context.max_b_frames = bframes
-        stream.codec_context.options = opts
+        stream = _video_stream(container, codec, fps, size, pix_fmt, gop, bframes, options)
         if frame_times:
             stream.codec_context.time_base = time_base
             stream.time_base = time_base
@@ -144,6 +129,36 @@ def make_video(
         if audio_stream is not None:
             _write_silence(container, audio_stream, frames / fps, np)
     return path
+
+
+def _video_stream(
+    container: Any,
+    codec: str,
+    fps: float,
+    size: tuple[int, int],
+    pix_fmt: str,
+    gop: int | None,
+    bframes: int | None,
+    options: dict[str, str] | None,
+) -> Any:
+    """The video stream, its encoder set up (fast presets; a fixed GOP when `gop` is given)."""
+    stream = container.add_stream(codec, rate=Fraction(fps).limit_denominator(1001))
+    stream.width, stream.height = size
+    stream.pix_fmt = pix_fmt
+    if gop:
+        stream.codec_context.gop_size = gop
+    opts = dict(options or {})
+    if codec == "libx264":
+        opts.setdefault("preset", "ultrafast" if max(size) > 640 else "fast")
+        if gop:
+            opts.setdefault("x264-params", f"keyint={gop}:min-keyint={gop}:scenecut=0")
+    elif codec == "libvpx-vp9":
+        opts.setdefault("deadline", "realtime")
+        opts.setdefault("cpu-used", "8")
+    if bframes is not None:
+        stream.codec_context.max_b_frames = bframes
+    stream.codec_context.options = opts
+    return stream
 
 
 def _add_cover(container: Any, width: int, height: int) -> Any:
