@@ -9,7 +9,6 @@ from typing import Any, ClassVar
 from vidtt.plugin_api import (
     Clip,
     DecodeError,
-    LimitError,
     Limits,
     Sampler,
     SamplerOptions,
@@ -20,11 +19,10 @@ from vidtt.plugin_api import (
 )
 
 from .decode import Converter, Decoded, Guard, Resize, SeekMissed, decode_frames
-from .frames import frames_clip
+from .frames import check_count, frames_clip
 from .index import StreamIndex, scan
+from .probe import main_video_stream, probe, rotated, shortfall, video_info
 from .sources import Media, open_media
-
-IMAGE_CODECS = {"mjpeg", "png", "bmp", "gif", "webp", "tiff", "jpeg2000"}
 
 
 def evenly(items: list[int], count: int) -> list[int]:
@@ -52,7 +50,7 @@ class PyAVSampler(Sampler):
         source = VideoSource.of(source)
         limits = current_limits()
         if source.kind == "frames":
-            return frames_clip(self, source, options, limits)
+            return frames_clip(self.name, self.choose, source, options, limits)
         try:
             return self._sample(source, options, limits)
         except VidttError:
@@ -63,8 +61,6 @@ class PyAVSampler(Sampler):
             ) from exc
 
     def probe(self, source: VideoSource) -> VideoInfo | None:
-        from .probe import probe
-
         return probe(VideoSource.of(source))
 
     def _sample(self, source: VideoSource, options: SamplerOptions, limits: Limits) -> Clip:
@@ -160,81 +156,3 @@ class Plan:
     chosen: list[int]
     resize: Resize
     guard: Guard
-
-
-def check_count(count: int, limits: Limits, label: str) -> None:
-    if count > limits.max_frames:
-        raise LimitError(
-            f"{label}: {count} frames asked, over the limit of {limits.max_frames}; ask for "
-            "fewer or raise vidtt.limits max_frames"
-        )
-
-
-def main_video_stream(container: Any) -> Any:
-    """The video stream to sample: not a cover picture or thumbnail, the default one first."""
-    import av
-
-    flags = av.stream.Disposition
-    pictures = flags.attached_pic | flags.timed_thumbnails | flags.still_image
-    streams = [s for s in container.streams.video if not s.disposition & pictures]
-    if not streams:
-        raise DecodeError(
-            "the file's only video stream is a cover picture or thumbnail: pass it as an image"
-        )
-
-    def rank(stream: Any) -> tuple[bool, bool, float, int]:
-        context = stream.codec_context
-        return (
-            bool(stream.disposition & flags.default),
-            context.name not in IMAGE_CODECS,
-            float(stream.average_rate or 0) > 1,
-            context.width * context.height,
-        )
-
-    return max(streams, key=rank)
-
-
-def shortfall(container: Any, stream: Any, index: StreamIndex) -> list[str]:
-    """A warning when the frames cover clearly less time than the headers declare."""
-    covered = index.duration()
-    if stream.duration and stream.time_base:
-        declared = float(stream.duration * stream.time_base)
-    elif container.duration:  # some demuxers count it from 0, some from the start time:
-        declared = container.duration / 1_000_000  # compare the frames' end with the smaller
-        covered += max(float(index.start * index.time_base), 0.0)
-    else:
-        return []
-    if covered < declared * 0.9 - 2 * index.frame_duration():
-        return [
-            f"the frames cover {covered:.2f} s of the {declared:.2f} s the file declares: "
-            "it is probably cut short or damaged"
-        ]
-    return []
-
-
-def video_info(container: Any, stream: Any, index: StreamIndex) -> VideoInfo:
-    context = stream.codec_context
-    rate = stream.average_rate or stream.guessed_rate
-    fps = float(rate) if rate else None
-    if not fps and index.frame_duration() > 0:
-        fps = 1.0 / index.frame_duration()
-    start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
-    return VideoInfo(
-        duration=index.duration() or None,
-        fps=fps,
-        frame_count=len(index),
-        frame_count_exact=index.complete,
-        width=context.width,
-        height=context.height,
-        codec=context.name,
-        container=container.format.name,
-        start_time=start,
-        keyframe_count=len(index.keyframes) if index.match == "pts" else None,
-    )
-
-
-def rotated(info: VideoInfo, rotation: int) -> VideoInfo:
-    """`info` for frames turned upright by `rotation` degrees."""
-    quarter = rotation % 180 != 0
-    width, height = (info.height, info.width) if quarter else (info.width, info.height)
-    return info.model_copy(update={"rotation": rotation, "width": width, "height": height})

@@ -8,24 +8,31 @@ only the chosen frames are converted.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from vidtt.plugin_api import Clip, Limits, OptionsError, SamplerOptions, VideoInfo, VideoSource
+from vidtt.plugin_api import (
+    Clip,
+    LimitError,
+    Limits,
+    OptionsError,
+    SamplerOptions,
+    VideoInfo,
+    VideoSource,
+)
 
 from .decode import Guard, Resize
 from .index import StreamIndex
 
-if TYPE_CHECKING:
-    from .base import PyAVSampler
+# a sampler's rule: (index, span, options, label, warnings) -> sorted frame indices
+Choose = Callable[[StreamIndex, range, Any, str, list[str]], list[int]]
 
 
 def frames_clip(
-    sampler: PyAVSampler, source: VideoSource, options: SamplerOptions, limits: Limits
+    name: str, choose: Choose, source: VideoSource, options: SamplerOptions, limits: Limits
 ) -> Clip:
-    """Choose frames from a list with `sampler`'s rules; resize them to the asked size."""
-    from .base import check_count
-
+    """Choose frames from a list with sampler `name`'s rule; resize them to the asked size."""
     frames = source.value
     count = len(frames)
     if count == 0:
@@ -37,7 +44,7 @@ def frames_clip(
     index.default_frame_duration = 1 / fps
     warnings: list[str] = []
     span = index.span(options.start, options.end, source.label)
-    chosen = sampler.choose(index, span, options, source.label, warnings)
+    chosen = choose(index, span, options, source.label, warnings)
     check_count(len(chosen), limits, source.label)
     first = as_rgb(frames[chosen[0]], chosen[0])
     height, width = first.shape[:2]
@@ -61,10 +68,18 @@ def frames_clip(
         indices=chosen,
         timestamps=[index.time_of(i) for i in chosen],
         info=info,
-        sampler=sampler.name,
+        sampler=name,
         source=source.label,
         warnings=warnings,
     )
+
+
+def check_count(count: int, limits: Limits, label: str) -> None:
+    if count > limits.max_frames:
+        raise LimitError(
+            f"{label}: {count} frames asked, over the limit of {limits.max_frames}; ask for "
+            "fewer or raise vidtt.limits max_frames"
+        )
 
 
 def _fill(frames: Any, chosen: list[int], first: Any, target: tuple[int, int], guard: Guard) -> Any:

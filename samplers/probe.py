@@ -1,19 +1,19 @@
-"""What a video holds (frame count, size, duration), read from its index without decoding:
-for planning how many frames to sample."""
+"""What a video holds, read from its container and packet index without decoding a frame: the
+stream to sample, its info (frame count, size, duration), and a warning when it is cut short."""
 
 from __future__ import annotations
 
-from vidtt.plugin_api import VideoInfo, VideoSource, current_limits
+from typing import Any
+
+from vidtt.plugin_api import DecodeError, VideoInfo, VideoSource, current_limits
 
 from .decode import Guard
-from .index import scan
+from .index import StreamIndex, scan
 from .sources import open_media
 
 
 def probe(source: VideoSource) -> VideoInfo:
     """The video's info, from its container and packet index (no frame is decoded)."""
-    from .base import main_video_stream, video_info
-
     if source.kind == "frames":
         return frames_info(source)
     guard = Guard(current_limits(), source.label)
@@ -33,3 +33,76 @@ def frames_info(source: VideoSource) -> VideoInfo:
     return VideoInfo(
         duration=len(frames) / fps, fps=fps, frame_count=len(frames), width=width, height=height
     )
+
+
+IMAGE_CODECS = {"mjpeg", "png", "bmp", "gif", "webp", "tiff", "jpeg2000"}
+
+
+def main_video_stream(container: Any) -> Any:
+    """The video stream to sample: not a cover picture or thumbnail, the default one first."""
+    import av
+
+    flags = av.stream.Disposition
+    pictures = flags.attached_pic | flags.timed_thumbnails | flags.still_image
+    streams = [s for s in container.streams.video if not s.disposition & pictures]
+    if not streams:
+        raise DecodeError(
+            "the file's only video stream is a cover picture or thumbnail: pass it as an image"
+        )
+
+    def rank(stream: Any) -> tuple[bool, bool, float, int]:
+        context = stream.codec_context
+        return (
+            bool(stream.disposition & flags.default),
+            context.name not in IMAGE_CODECS,
+            float(stream.average_rate or 0) > 1,
+            context.width * context.height,
+        )
+
+    return max(streams, key=rank)
+
+
+def shortfall(container: Any, stream: Any, index: StreamIndex) -> list[str]:
+    """A warning when the frames cover clearly less time than the headers declare."""
+    covered = index.duration()
+    if stream.duration and stream.time_base:
+        declared = float(stream.duration * stream.time_base)
+    elif container.duration:  # some demuxers count it from 0, some from the start time:
+        declared = container.duration / 1_000_000  # compare the frames' end with the smaller
+        covered += max(float(index.start * index.time_base), 0.0)
+    else:
+        return []
+    if covered < declared * 0.9 - 2 * index.frame_duration():
+        return [
+            f"the frames cover {covered:.2f} s of the {declared:.2f} s the file declares: "
+            "it is probably cut short or damaged"
+        ]
+    return []
+
+
+def video_info(container: Any, stream: Any, index: StreamIndex) -> VideoInfo:
+    context = stream.codec_context
+    rate = stream.average_rate or stream.guessed_rate
+    fps = float(rate) if rate else None
+    if not fps and index.frame_duration() > 0:
+        fps = 1.0 / index.frame_duration()
+    start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
+    return VideoInfo(
+        duration=index.duration() or None,
+        fps=fps,
+        frame_count=len(index),
+        frame_count_exact=index.complete,
+        width=context.width,
+        height=context.height,
+        codec=context.name,
+        container=container.format.name,
+        start_time=start,
+        keyframe_count=len(index.keyframes) if index.match == "pts" else None,
+    )
+
+
+def rotated(info: VideoInfo, rotation: int) -> VideoInfo:
+    """`info` for frames turned upright by `rotation` degrees."""
+    quarter = rotation % 180 != 0
+    width, height = (info.height, info.width) if quarter else (info.width, info.height)
+    return info.model_copy(update={"rotation": rotation, "width": width, "height": height})
