@@ -156,23 +156,57 @@ class PipelineConfig(BaseModel):
         return []
 
     def _option_problems(self, sampler: Any) -> list[str]:
+        limits = self.limits or limits_module.current()
         try:
             options = sampler.options_model.model_validate(self.sampler_options)
         except ValidationError as exc:
             return [
-                f"{self.where(('sampler_options', *loc))}: sampler {sampler.name!r}: "
-                f"{dotted(loc)}: {text}"
+                f"{self.where(('sampler_options', *loc))}: "
+                + (
+                    (loc and self._over_limit(str(loc[0]), limits))
+                    or f"sampler {sampler.name!r}: {dotted(loc)}: {text}"
+                )
                 for loc, text in problems(exc)
             ]
-        limits = self.limits or limits_module.current()
         for key in ("num_frames", "min_frames"):
-            count = getattr(options, key, None)
-            if isinstance(count, int) and count > limits.max_frames:
-                return [
-                    f"{self.where(('sampler_options', key))}: {key}={count} is over the limit "
-                    f"of {limits.max_frames} frames; ask for fewer or raise limits max_frames"
-                ]
+            if self._over_limit(key, limits, getattr(options, key, None)):
+                return [f"{self.where(('sampler_options', key))}: {self._over_limit(key, limits)}"]
         return []
+
+    def _over_limit(self, key: str, limits: Limits, count: Any = None) -> str:
+        """What a frame count over the limit in force says (the sampler's own cap, if it is
+        higher, is not the one to name); "" when `key` sets no count over it."""
+        count = self.sampler_options.get(key) if count is None else count
+        if key not in FRAME_COUNTS or isinstance(count, bool) or not isinstance(count, int):
+            return ""
+        if count <= limits.max_frames:
+            return ""
+        return (
+            f"{key}={count} is over the limit of {limits.max_frames} frames; ask for fewer or "
+            "raise limits max_frames"
+        )
+
+
+FRAME_COUNTS = ("num_frames", "min_frames", "max_frames")
+
+
+class ConfigProblems(ConfigError):
+    """Settings that do not validate. `rest` holds the config of the other settings (None when
+    none can be told apart), so that the problems they have too (an unknown sampler, say) are
+    found in the same run: `every_problem`."""
+
+    def __init__(self, found: list[str], rest: PipelineConfig | None = None) -> None:
+        super().__init__(join_problems(found))
+        self.found, self.rest = found, rest
+
+    def every_problem(self, registry: Registry | None = None) -> list[str]:
+        """These problems, then those of the settings that validate."""
+        if self.rest is None:
+            return list(self.found)
+        return [*self.found, *self.rest.problems(registry or self.rest.registry())]
+
+    def __reduce__(self) -> Any:  # sent between processes (Ray) as the plain error it reads as
+        return ConfigError, (str(self),)
 
 
 def join_problems(found: list[str]) -> str:
@@ -183,31 +217,58 @@ def join_problems(found: list[str]) -> str:
 def load_config(
     source: PipelineConfig | dict[str, Any] | str | Path, check_names: bool = True
 ) -> PipelineConfig:
-    """Build and validate a config from an instance, a dict, or a YAML/TOML/JSON file path."""
-    if isinstance(source, PipelineConfig):
-        config = source
-    elif isinstance(source, dict):
-        config = validate(source)
-    elif isinstance(source, (str, Path)):
-        path = Path(source)
-        data, lines = read_config(path)
-        config = validate(data, ConfigSource(str(path), lines))
-    else:
-        raise ConfigError(
-            f"a config is a PipelineConfig, a dict or a file path, not {type(source).__name__}"
-        )
+    """Build and validate a config from an instance, a dict, or a YAML/TOML/JSON file path.
+
+    With `check_names`, every problem is reported at once: the settings that do not validate
+    and those of the others (unknown names, bad sampler options, frame counts). Without, a
+    `ConfigProblems` carries the settings that validate for the caller to check."""
+    try:
+        if isinstance(source, PipelineConfig):
+            config = source
+        elif isinstance(source, dict):
+            config = validate(source)
+        elif isinstance(source, (str, Path)):
+            path = Path(source)
+            data, lines = read_config(path)
+            config = validate(data, ConfigSource(str(path), lines))
+        else:
+            raise ConfigError(
+                f"a config is a PipelineConfig, a dict or a file path, not {type(source).__name__}"
+            )
+    except ConfigProblems as exc:
+        if check_names:
+            raise ConfigError(join_problems(exc.every_problem())) from None
+        raise
     if check_names:
         config.check()
     return config
 
 
 def validate(data: dict[str, Any], source: ConfigSource | None = None) -> PipelineConfig:
-    """A `PipelineConfig` from `data`; errors name the file and line of each bad setting."""
+    """A `PipelineConfig` from `data`; errors name the file and line of each bad setting, and
+    carry the config of the settings that validate (`ConfigProblems.rest`)."""
     try:
         config = PipelineConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(join_problems(_setting_problems(exc, source))) from None
+        found = _setting_problems(exc, source)
+        raise ConfigProblems(found, _valid_rest(data, exc, source)) from None
     return config.set_source(source)
+
+
+def _valid_rest(
+    data: dict[str, Any], error: ValidationError, source: ConfigSource | None
+) -> PipelineConfig | None:
+    """The config of the settings that validated (None if even they do not): so that an
+    unknown sampler is reported along with a bad dtype. The sampler's options go with a bad
+    sampler or limits (they would be checked against the wrong ones)."""
+    bad = {loc[0] for loc, _ in problems(error) if loc}
+    if "sampler" in bad or "limits" in bad:
+        bad.add("sampler_options")
+    rest = {key: value for key, value in data.items() if key not in bad}
+    try:
+        return PipelineConfig.model_validate(rest).set_source(source)
+    except ValidationError:
+        return None
 
 
 def _setting_problems(error: ValidationError, source: ConfigSource | None) -> list[str]:

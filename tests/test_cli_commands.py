@@ -89,9 +89,9 @@ def test_sample_out_sheet_and_json(videos, tmp_path) -> None:
     names = sorted(p.name for p in (tmp_path / "frames").iterdir())
     assert names[0] == "frame-000007-000000.292s.png" and len(names) == 5
     sheet = Image.open(tmp_path / "sheet.png")
-    # 5 frames: 3 columns, 2 rows of 240-pixel square cells under their labels
-    assert sheet.size == (3 * 240, 2 * (240 + LABEL_HEIGHT))
-    assert sheet.getpixel((3 * 240 - 5, 2 * (240 + LABEL_HEIGHT) - 5)) == (0, 0, 0)  # empty cell
+    # 5 frames: 3 columns, 2 rows of cells the frames' shape (160x120 fit in 240) under labels
+    assert sheet.size == (3 * 240, 2 * (180 + LABEL_HEIGHT))
+    assert sheet.getpixel((3 * 240 - 5, 2 * (180 + LABEL_HEIGHT) - 5)) == (0, 0, 0)  # empty cell
 
 
 def test_sample_interval_table(videos) -> None:
@@ -132,7 +132,7 @@ def test_chat_through_stdin(llava_dir, videos) -> None:
         "chat",
         str(videos["h264"]),
         *model_args(llava_dir),
-        stdin="What is happening?\n\nAnd then?\n",
+        stdin="What is happening?\nAnd then?\n",  # an empty line would end the chat
     )
     assert out.returncode == 0, out.stderr
     assert len(out.stdout.splitlines()) >= 2

@@ -31,10 +31,12 @@ def quiet_transformers() -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """`vidtt` and every command's parser, each added by its command's module (imported here,
-    inside `main`, where Ctrl-C is met), in `vidtt --help` order."""
+    inside `main`, where Ctrl-C is met), in `vidtt --help` order; a misspelled command or flag
+    gets its closest spelling and the usage of the command it was given to."""
     from vidtt.cli import ask, backends, chat, demo, plugins, run, sample, serve
+    from vidtt.cli.options import Parser
 
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="vidtt",
         description="Ask questions about videos with video language models.",
         allow_abbrev=False,

@@ -9,30 +9,125 @@ and the sampler's own model, `GenerationOptions`).
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
-from typing import Any
+import re
+import sys
+from typing import Any, NoReturn
 
-from pydantic import ValidationError
-
-from vidtt.config import DEFAULT_MODEL, ConfigSource, PipelineConfig
-from vidtt.errors import ConfigError, OptionsError
+from vidtt.config import DEFAULT_MODEL, ConfigProblems, ConfigSource, PipelineConfig, validate
+from vidtt.errors import OptionsError
 from vidtt.interfaces import RATE_OPTIONS
 from vidtt.plugins.registry import Registry
 from vidtt.settings.resolve import sampler_taking
-from vidtt.validation import describe
 
 TIMED_OPTIONS = RATE_OPTIONS
 
 
 def key_value(text: str) -> tuple[str, Any]:
-    """`KEY=VALUE` with VALUE read as JSON when it parses (`3`, `true`, `[320, 240]`), else text."""
+    """`KEY=VALUE` with VALUE read as JSON when it parses (`3`, `true`, `[320,240]`), a list or
+    mapping written as YAML's flow style (`[320, 240]`, `[a, b]`, `{x: 1}`), else as text."""
     key, sep, value = text.partition("=")
     if not sep or not key.strip():
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
     try:
         return key.strip(), json.loads(value)
     except json.JSONDecodeError:
-        return key.strip(), value
+        pass
+    if value.strip()[:1] in ("[", "{"):
+        return key.strip(), _flow_value(text, value)
+    return key.strip(), value
+
+
+def _flow_value(text: str, value: str) -> Any:
+    """A YAML flow list or mapping (`[320, 240]`); only these: a bare `yes` stays text."""
+    import yaml
+
+    try:
+        return yaml.safe_load(value)
+    except yaml.YAMLError:
+        raise argparse.ArgumentTypeError(
+            f"cannot read the list or mapping in {text!r}: write it as JSON, e.g. size=[320,240]"
+        ) from None
+
+
+# -- the parser: one-line mistakes with the subcommand's usage and a "did you mean" ----------
+class Parser(argparse.ArgumentParser):
+    """An `ArgumentParser` whose errors name a misspelled flag or command and its closest
+    spelling (`--frame` -> `--frames`, `aks` -> `ask`), with the usage of the command at hand
+    (each command's parser is one too: argparse makes them of their parent's class)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._given: list[str] = []
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        self._given = list(sys.argv[1:] if args is None else args)
+        namespace, extras = super().parse_known_args(args, namespace)
+        if extras and self._commands() is None:  # a command's words: its own parser says so
+            self.error(self._unrecognized(extras))
+        return namespace, extras
+
+    def error(self, message: str) -> NoReturn:
+        """Report the misspelling behind a mistake first: an unknown command, or an unknown
+        flag (which can also make argparse miss a required option: that goes unsaid)."""
+        commands = self._commands()
+        if commands is not None:
+            message = self._command_problem(commands) or message
+        elif not message.startswith("unrecognized arguments"):
+            unknown = [w for w in self._given_flags() if not self._known(w)]
+            if unknown:
+                required = message.startswith("the following arguments are required")
+                message = self._unrecognized(unknown) + ("" if required else f"; {message}")
+        super().error(message)
+
+    def _commands(self) -> dict[str, Any] | None:
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                return dict(action.choices)
+        return None
+
+    def _command_problem(self, commands: dict[str, Any]) -> str | None:
+        """An unknown command word, or a command's flag given before the command's name."""
+        words = [w for w in self._given if not w.startswith("-")]
+        command = words[0] if words else None
+        before = self._given[: self._given.index(command)] if command else self._given
+        for flag in (w for w in before if w.startswith("-") and not self._known(w)):
+            owners = [n for n, p in commands.items() if p._known(flag)]
+            if owners:
+                return f"{flag.partition('=')[0]} belongs after the command: vidtt {owners[0]} ..."
+            return self._unrecognized([flag])
+        if command is None or command in commands:
+            return None
+        close = difflib.get_close_matches(command, list(commands), n=1, cutoff=0.5)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        return f"unknown command {command!r}{hint}; the commands: {', '.join(commands)}"
+
+    def _given_flags(self) -> list[str]:
+        """The flag-like words given, up to a `--` (negative numbers are values)."""
+        words = self._given[: self._given.index("--")] if "--" in self._given else self._given
+        return [w for w in words if _is_flag(w)]
+
+    def _known(self, word: str) -> bool:
+        flag = word.partition("=")[0] if word.startswith("--") else word[:2]
+        return flag in self._option_string_actions
+
+    def _unrecognized(self, extras: list[str]) -> str:
+        """`unrecognized arguments: --frame 8 (did you mean --frames?)`."""
+        text = f"unrecognized arguments: {' '.join(extras)}"
+        flags = [f for f in self._option_string_actions if f.startswith("--")]
+        for word in (w for w in extras if _is_flag(w) and not self._known(w)):
+            close = difflib.get_close_matches(word.partition("=")[0], flags, n=1, cutoff=0.6)
+            if close:
+                return f"{text} (did you mean {close[0]}?)"
+        return text
+
+
+def _is_flag(word: str) -> bool:
+    return word.startswith("-") and word != "-" and not _NUMBER.match(word)
+
+
+_NUMBER = re.compile(r"^-\d+$|^-\d*\.\d+$")
 
 
 def size_value(text: str) -> int | tuple[int, int]:
@@ -49,7 +144,8 @@ def size_value(text: str) -> int | tuple[int, int]:
 def subcommand(
     sub: Any, name: str, help: str, common: argparse.ArgumentParser
 ) -> argparse.ArgumentParser:
-    """A subcommand parser that also takes --debug, and no abbreviated options."""
+    """A subcommand parser (a `Parser`: "did you mean" on a misspelled flag) that also takes
+    --debug, and no abbreviated options."""
     return sub.add_parser(  # type: ignore[no-any-return]
         name,
         help=help,
@@ -59,12 +155,13 @@ def subcommand(
     )
 
 
-def add_sampling_options(parser: argparse.ArgumentParser) -> None:
-    """--sampler, --frames, --max-side, --size, --start, --end, --every, --fps, -o."""
+def add_sampling_options(parser: argparse.ArgumentParser, sample: bool = False) -> None:
+    """--sampler, --frames, --max-side, --size, --start, --end, --every, --fps, -o, and the
+    budget flags (`sample`: their help as `vidtt sample` means them, with --model)."""
     group = parser.add_argument_group("sampling (override the config's sampler_options)")
     _add_frame_options(group)
     _add_time_options(group)
-    _add_budget_options(group)
+    _add_budget_options(group, SAMPLE_BUDGET_HELP if sample else BUDGET_HELP)
     group.add_argument(
         "-o",
         "--sampler-option",
@@ -73,9 +170,25 @@ def add_sampling_options(parser: argparse.ArgumentParser) -> None:
         default=[],
         metavar="KEY=VALUE",
         dest="sampler_option",
-        help="any option of the sampler, e.g. -o rule=center -o min_frames=4 (repeatable; "
-        "VALUE is read as JSON when it parses)",
+        help=f"any option of the sampler, e.g. {SAMPLER_OPTION_EXAMPLES} (repeatable; VALUE is "
+        "read as JSON when it parses, lists also as [320, 240])",
     )
+
+
+# every one is run by the tests through this parser and the sampler (tests/test_issue27_cli.py)
+SAMPLER_OPTION_EXAMPLES = "-o rule=linspace, --sampler interval -o min_frames=4"
+
+BUDGET_HELP = {
+    "max_visual_tokens": "choose the frames (and, for models that scale with size, the frame "
+    "size) that fit N visual tokens (see docs/frames.md)",
+    "fit": "choose the frames that fit the model's context with the question and --max-new-tokens",
+}
+SAMPLE_BUDGET_HELP = {
+    "max_visual_tokens": "with --model: choose the frames (and, for models that scale with "
+    "size, the frame size) that fit N visual tokens of that model (see docs/frames.md)",
+    "fit": "with --model: choose the frames that fit that model's context, leaving room for "
+    "the config's max_new_tokens (no question is counted)",
+}
 
 
 def _add_frame_options(group: Any) -> None:
@@ -119,22 +232,11 @@ def _add_time_options(group: Any) -> None:
     )
 
 
-def _add_budget_options(group: Any) -> None:
+def _add_budget_options(group: Any, help: dict[str, str]) -> None:
     """--max-visual-tokens, --fit-context: frames chosen to fit a token budget."""
+    group.add_argument("--max-visual-tokens", type=int, metavar="N", help=help["max_visual_tokens"])
     group.add_argument(
-        "--max-visual-tokens",
-        type=int,
-        metavar="N",
-        help="choose the frames (and, for models that scale with size, the frame size) that "
-        "fit N visual tokens (see docs/frames.md)",
-    )
-    group.add_argument(
-        "--fit-context",
-        action="store_const",
-        const="context",
-        dest="fit",
-        help="choose the frames that fit the model's context with the question and "
-        "--max-new-tokens",
+        "--fit-context", action="store_const", const="context", dest="fit", help=help["fit"]
     )
 
 
@@ -189,7 +291,7 @@ def add_request_options(parser: argparse.ArgumentParser) -> None:
 
 
 def add_model_options(parser: argparse.ArgumentParser, config: bool = True) -> None:
-    """--model, --backend, --dtype and (unless the command takes a config argument) --config."""
+    """--model, --config (unless `config` is False), --backend, --dtype."""
     group = parser.add_argument_group("model")
     group.add_argument("--model", help=f"hub id or local folder (default {DEFAULT_MODEL})")
     if config:
@@ -201,10 +303,22 @@ def add_model_options(parser: argparse.ArgumentParser, config: bool = True) -> N
 
 
 def add_config_option(parser: Any) -> None:
+    """`--config FILE`, which every command that takes a config accepts."""
     parser.add_argument(
         "--config",
         metavar="FILE",
         help="a pipeline config file (YAML, TOML or JSON); other options override it",
+    )
+
+
+def add_config_argument(parser: argparse.ArgumentParser) -> None:
+    """The optional CONFIG argument of `run` and `serve` (the same as `--config FILE`)."""
+    parser.add_argument(
+        "config_file",
+        nargs="?",
+        metavar="CONFIG",
+        help="a pipeline config file (YAML, TOML or JSON), as with --config; other options "
+        "override it",
     )
 
 
@@ -286,8 +400,9 @@ def config_from_args(
     if name != base.sampler or "sampler" in base.model_fields_set:  # named: it stays the user's
         data["sampler"] = name
     data["generation"] = generation_settings(args, base)
-    try:
-        config = PipelineConfig.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(f"command-line options: {describe(exc)}") from None
-    return config.set_source(base.source or ConfigSource("command-line options"))
+    source = base.source or ConfigSource("command-line options")
+    try:  # `base` validated: what fails now is the command line's
+        config = validate(data, ConfigSource("command-line options"))
+    except ConfigProblems as exc:  # its other settings are checked where `base` came from
+        raise ConfigProblems(exc.found, exc.rest and exc.rest.set_source(source)) from None
+    return config.set_source(source)

@@ -7,7 +7,12 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vidtt.cli.options import add_model_options, add_request_options, subcommand
+from vidtt.cli.options import (
+    add_config_argument,
+    add_model_options,
+    add_request_options,
+    subcommand,
+)
 from vidtt.cli.settings import build_pipeline, command_settings
 from vidtt.errors import OptionsError
 
@@ -17,7 +22,7 @@ if TYPE_CHECKING:  # the jobs modules are imported inside the commands, when the
 
 def add_parser(sub: Any, common: argparse.ArgumentParser) -> argparse.ArgumentParser:
     run = subcommand(sub, "run", "answer a JSONL file of requests with a config's pipeline", common)
-    run.add_argument("config", metavar="CONFIG", help="the pipeline config file (YAML, TOML, JSON)")
+    add_config_argument(run)
     run.add_argument(
         "--input",
         required=True,
@@ -32,7 +37,7 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> argparse.ArgumentPa
     )
     _add_job_options(run)
     _add_ray_options(run)
-    add_model_options(run, config=False)
+    add_model_options(run)
     add_request_options(run)
     run.set_defaults(func=cmd_run)
     return run
@@ -84,7 +89,8 @@ def _add_ray_options(run: argparse.ArgumentParser) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """`vidtt run CONFIG --input FILE --output FILE`, here or (`--ray`) on a Ray cluster."""
+    """`vidtt run [CONFIG | --config CONFIG] --input FILE --output FILE`, here or (`--ray`) on
+    a Ray cluster."""
     if getattr(args, "ray", None) is not None:
         return cmd_run_ray(args)
     if getattr(args, "actors", None) is not None:

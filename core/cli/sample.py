@@ -23,7 +23,7 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> argparse.ArgumentPa
     sample = subcommand(sub, "sample", "show which frames a model would see", common)
     sample.add_argument("video", metavar="VIDEO", help="video file path or http(s) URL")
     add_config_option(sample)
-    add_sampling_options(sample)
+    add_sampling_options(sample, sample=True)
     sample.add_argument(
         "--model",
         help="sample as this model would by default (its video processor's frame rate or "
@@ -61,23 +61,25 @@ def check_outputs(args: argparse.Namespace) -> None:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    from vidtt.media.sheet import contact_sheet, write_frames
-
     check_outputs(args)
     settings = command_settings(args, [args.video])
     named_model = "model" in settings.config.model_fields_set
+    budget = bool(settings.config.max_visual_tokens or settings.config.fit)
+    if budget and not named_model:
+        raise OptionsError(
+            "--max-visual-tokens and --fit-context (a config's max_visual_tokens, fit): a budget "
+            "counts a model's tokens, so it needs --model (or a config's model)"
+        )
     settings, processor = with_frame_rule(settings) if named_model else (settings, None)
     rule, plan = (settings.rule if named_model else ""), None
-    if args.explain:
+    if args.explain or budget:
         clip, plan = explained_clip(args, settings, processor)
-        rule = plan["reason"]
-        args.sheet = args.sheet or f"{Path(args.video).stem}-frames.png"
+        rule = plan["reason"] if args.explain else str(clip.metadata.get("frames_rule", rule))
+        if args.explain:
+            args.sheet = args.sheet or f"{Path(args.video).stem}-frames.png"
     else:
         [clip] = sample_videos(settings, [args.video])
-    if args.out:
-        write_frames(clip, Path(args.out))
-    if args.sheet:
-        contact_sheet(clip).save(args.sheet)
+    write_outputs(args, clip)
     if args.json:
         print(json.dumps({**clip_report(clip), "rule": rule, "plan": plan}, indent=2))
         return 0
@@ -87,6 +89,18 @@ def cmd_sample(args: argparse.Namespace) -> int:
     if args.explain:
         print(f"contact sheet: {args.sheet}")
     return 0
+
+
+def write_outputs(args: argparse.Namespace, clip: Clip) -> None:
+    """The frames (--out) and the contact sheet (--sheet), each file said on stderr."""
+    from vidtt.media.sheet import contact_sheet, write_frames
+
+    written = write_frames(clip, Path(args.out)) if args.out else []
+    if args.sheet:
+        contact_sheet(clip).save(args.sheet)
+        written.append(Path(args.sheet))
+    for path in written:
+        print(f"vidtt: wrote {path}", file=sys.stderr)
 
 
 def explained_clip(args: argparse.Namespace, settings: Settings, processor: Any) -> tuple:

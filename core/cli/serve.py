@@ -10,7 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from vidtt.cli.interrupt import cancel
-from vidtt.cli.options import add_model_options, add_request_options, subcommand
+from vidtt.cli.options import (
+    add_config_argument,
+    add_model_options,
+    add_request_options,
+    subcommand,
+)
 from vidtt.cli.settings import build_pipeline, command_settings
 from vidtt.engine.loading import with_frame_rule
 from vidtt.errors import OptionsError, VidttError
@@ -25,12 +30,7 @@ class MissingExtraError(VidttError):
 def add_parser(sub: Any, common: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Register `vidtt serve` (same model, sampling and generation options as `vidtt ask`)."""
     serve = subcommand(sub, "serve", "serve a model over an OpenAI-compatible HTTP API", common)
-    serve.add_argument(
-        "config_file",
-        nargs="?",
-        metavar="CONFIG",
-        help="a pipeline config file (YAML, TOML or JSON); other options override it",
-    )
+    add_config_argument(serve)
     server = serve.add_argument_group("server")
     _add_address_options(server)
     _add_queue_options(server)
@@ -200,9 +200,6 @@ def check_extra() -> None:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     check_extra()
-    if args.config_file and args.config:
-        raise OptionsError("give the config file as CONFIG or with --config, not both")
-    args.config = args.config or args.config_file
     resolved = command_settings(args)
     settings = settings_from_args(args, resolved.config.model)
     pipeline = build_pipeline(*with_frame_rule(resolved))

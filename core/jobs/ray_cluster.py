@@ -58,7 +58,9 @@ def ray_connected() -> bool:
 @contextmanager
 def cluster(address: str, num_cpus: int | None, progress: bool = True) -> Iterator[Any]:
     """Ray, connected: a private local cluster ("local"), the one on this machine ("auto"), the
-    one at `address`, or the connection this process already has."""
+    one at `address`, or the connection this process already has. Without `progress`, Ray is
+    quiet too: no warnings, no log lines of its own nor of the workers, only errors raised.
+    A private cluster ends with this process, however it ends (`ray_reaper`)."""
     ray = import_ray()
     import logging
 
@@ -70,24 +72,94 @@ def cluster(address: str, num_cpus: int | None, progress: bool = True) -> Iterat
         yield ray
         return
     common: dict[str, Any] = {
-        "logging_level": "WARNING",
+        "logging_level": "WARNING" if progress else "ERROR",
+        "log_to_driver": progress,
         "runtime_env": {"env_vars": forwarded_env()},
     }
-    if address == "local":
-        ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, **common)
-    else:
-        if num_cpus is not None:
-            raise OptionsError("num_cpus applies only to a local cluster (address='local')")
-        check_reachable(address)
-        try:
-            ray.init(address=address, **common)
-        except Exception as exc:
-            ray.shutdown()
-            raise ConfigError(connect_error(address, exc)) from None
+    reaper = None
+    with quiet_native_logs(not progress):
+        if address == "local":
+            ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, **common)
+            reaper = start_reaper(ray)
+        else:
+            if num_cpus is not None:
+                raise OptionsError("num_cpus applies only to a local cluster (address='local')")
+            check_reachable(address)
+            try:
+                ray.init(address=address, **common)
+            except Exception as exc:
+                ray.shutdown()
+                raise ConfigError(connect_error(address, exc)) from None
     try:
         yield ray
     finally:
         ray.shutdown()
+        if reaper is not None:
+            os.close(reaper)  # the reaper ends what shutting down left
+
+
+@contextmanager
+def quiet_native_logs(quiet: bool) -> Iterator[None]:
+    """While `quiet` (around `ray.init`): the Ray processes started inside, this driver's core
+    worker included, log only fatal lines of their C++ code (to stderr and to their log files;
+    Ray Data's actor pools otherwise print an error-level note per pool), unless the user set
+    `RAY_BACKEND_LOG_LEVEL`; the line that says so at their start is not shown either (the
+    driver's standard error goes to /dev/null inside; Ray raises what fails). Afterwards the
+    variable and standard error are as they were."""
+    name = "RAY_BACKEND_LOG_LEVEL"
+    if not quiet or name in os.environ:
+        yield
+        return
+    os.environ[name] = "fatal"
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+        os.environ.pop(name, None)
+
+
+def start_reaper(ray: Any) -> int | None:
+    """Start `ray_reaper` for the private cluster just started; the write end of the pipe it
+    watches (held by this process only, closed by its exit however it ends), or None where the
+    reaper cannot run (not Linux, or Ray's processes cannot be listed)."""
+    import subprocess
+    from pathlib import Path
+
+    from vidtt.jobs.ray_reaper import start_time
+
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        node = ray._private.worker._global_node
+        pids = [info.process.pid for infos in node.all_processes.values() for info in infos]
+    except Exception:  # another Ray's internals: leave it to Ray
+        return None
+    named = [f"{pid}:{start}" for pid in pids if (start := start_time(pid)) is not None]
+    if not named:
+        return None
+    script = Path(__file__).with_name("ray_reaper.py")
+    read, write = os.pipe()  # neither end is inherited by processes started later
+    try:
+        subprocess.Popen(
+            [sys.executable, "-I", str(script), *named],
+            stdin=read,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    except OSError:
+        os.close(write)
+        return None
+    finally:
+        os.close(read)
+    return write
 
 
 def check_reachable(address: str, timeout: float = 5.0) -> None:

@@ -43,19 +43,23 @@ def thumb_size(width: int, height: int, box: int) -> tuple[int, int]:
 def contact_sheet(clip: Clip, thumb_width: int = 240) -> Any:
     """One image with the frames in a grid, each labelled with its timestamp and index.
 
-    Each thumbnail fits in a `thumb_width` square, so the sheet's size is bounded by the
-    number of frames whatever the video's shape; with many frames the squares shrink (to
-    `MIN_CELL` pixels at least) so that the sheet stays about `SHEET_SIDE` pixels wide."""
+    Each thumbnail fits in a `thumb_width` square, and each cell is the thumbnail's shape (a
+    wide video makes wide, low cells) with its label above, so the sheet's size is bounded by
+    the number of frames whatever the video's shape; a cell is never narrower than its label
+    needs (`MIN_CELL`, or the square when that is smaller). With many frames the squares
+    shrink (to `MIN_CELL` pixels at least) so that the sheet stays about `SHEET_SIDE` pixels
+    wide."""
     from PIL import Image, ImageDraw
 
     columns, rows = grid_shape(len(clip))
     thumb_width = max(min(MIN_CELL, thumb_width), min(thumb_width, SHEET_SIDE // columns))
     thumb = thumb_size(clip.width, clip.height, thumb_width)
-    cell = (thumb_width, thumb_width + LABEL_HEIGHT)
+    cell = (max(thumb[0], min(MIN_CELL, thumb_width)), thumb[1] + LABEL_HEIGHT)
     sheet = Image.new("RGB", (columns * cell[0], rows * cell[1]), "black")
     draw = ImageDraw.Draw(sheet)
     for n, (image, index, time) in enumerate(zip(clip.frames, clip.indices, clip.timestamps)):
         x, y = (n % columns) * cell[0], (n // columns) * cell[1]
-        sheet.paste(image.resize(thumb, Image.Resampling.BILINEAR), (x, y + LABEL_HEIGHT))
+        left = x + (cell[0] - thumb[0]) // 2
+        sheet.paste(image.resize(thumb, Image.Resampling.BILINEAR), (left, y + LABEL_HEIGHT))
         draw.text((x + 3, y + 1), f"{time:.2f} s  #{index}", fill="white")
     return sheet
