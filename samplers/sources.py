@@ -131,10 +131,28 @@ def _open_av(file: Any, source: VideoSource) -> Any:
             "vidtt opens only self-contained media"
         ) from None
     except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as exc:
+        if _is_web_page(file):
+            raise DecodeError(
+                f"{source.label} is a web page (HTML), not a video: give the video file itself "
+                "(for a page that shows a video, a direct link to the video file)"
+            ) from None
         raise DecodeError(
             f"{source.label} is not a readable video (corrupt, truncated or not media): "
             f"{_ffmpeg_reason(exc)}"
         ) from None
+
+
+def _is_web_page(file: Any) -> bool:
+    """Whether a seekable file that FFmpeg could not open starts like an HTML document."""
+    try:
+        file.seek(0)
+        head = file.read(512)
+    except (AttributeError, OSError, ValueError):
+        return False
+    if not isinstance(head, bytes):
+        return False
+    start = head.lstrip(b"\xef\xbb\xbf \t\r\n\f").lower()
+    return start.startswith((b"<!doctype html", b"<html", b"<head", b"<body"))
 
 
 def _ffmpeg_reason(exc: Exception) -> str:

@@ -3,12 +3,17 @@ credentials, and connecting to the address that was checked."""
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import ClassVar
 
 import pytest
@@ -264,3 +269,138 @@ def test_a_budgeted_request_fetches_its_video_once(server, llava_dir, videos) ->
     )
     answer = pipe.ask(f"{server}/video", "What?")  # probed for the budget, then sampled
     assert answer.videos[0].budget and len(Handler.hosts) == 1
+
+
+# -- issue 27: a server that drips its headers, redirects to data:, or answers with a web page --
+@pytest.fixture
+def dripping() -> Iterator[str]:
+    """A raw socket server on 127.0.0.1: the status line, then one header byte every 0.5 s
+    (for at most 60 s), never the end of the headers."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.1)
+    stop = threading.Event()
+
+    def client(conn: socket.socket) -> None:
+        with conn:
+            conn.settimeout(5)
+            with contextlib.suppress(OSError):
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+                ends = time.monotonic() + 60
+                while not stop.wait(0.5) and time.monotonic() < ends:
+                    conn.sendall(b"a")
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                continue
+            threading.Thread(target=client, args=(conn,), daemon=True).start()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}/video.mp4"
+    finally:
+        stop.set()
+        thread.join(5)
+        listener.close()
+
+
+def test_deadline_covers_headers_dripped_byte_by_byte(dripping) -> None:
+    started = time.monotonic()
+    with pytest.raises(LimitError) as error:
+        fetched(dripping, download_seconds=1.5, read_timeout=5)
+    assert time.monotonic() - started < 3.5
+    one_line(error, "took over 1.5 s", "download_seconds")
+    started = time.monotonic()
+    limits = vidtt.limits.use(block_private_addresses=False, download_seconds=1.5)
+    with limits, pytest.raises(LimitError) as error:
+        vidtt.sample(dripping, num_frames=2)
+    assert time.monotonic() - started < 3.5
+    one_line(error, "download_seconds")
+
+
+def test_vidtt_sample_of_a_dripping_url_ends(dripping) -> None:
+    env = {
+        **os.environ,
+        "VIDTT_LIMIT_BLOCK_PRIVATE_ADDRESSES": "0",
+        "VIDTT_LIMIT_DOWNLOAD_SECONDS": "2",
+    }
+    started = time.monotonic()
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("vidtt")), "sample", dripping],
+        capture_output=True, text=True, timeout=60, env=env,
+    )  # fmt: skip
+    assert time.monotonic() - started < 30
+    assert done.returncode != 0
+    [line] = done.stderr.strip().splitlines()
+    assert "took over 2 s" in line and "download_seconds" in line, done.stderr
+
+
+class PageHandler(Handler):
+    def route_to_data(self) -> None:
+        self.send(302, Location="data:video/mp4;base64," + "A" * 200)
+
+    def route_to_file(self) -> None:
+        self.send(302, Location="file:///etc/passwd")
+
+    def route_page(self) -> None:
+        page = b"<!DOCTYPE html>\n<html><head><title>a video</title></head><body></body></html>"
+        self.send(200, page * 20, Content_Type="text/html; charset=utf-8")
+
+    def route_page_untyped(self) -> None:
+        self.send(200, b"\n\n  <html><body>watch</body></html>", Content_Type="video/mp4")
+
+
+@pytest.fixture
+def pages(videos) -> Iterator[str]:
+    httpd = QuietServer(("127.0.0.1", 0), PageHandler)
+    httpd.daemon_threads = True
+    threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True).start()
+    PageHandler.video = videos["h264"].read_bytes()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def sampled_error(source: object, *words: str) -> str:
+    with vidtt.limits.use(block_private_addresses=False), pytest.raises(vidtt.VidttError) as error:
+        vidtt.sample(source, num_frames=2)
+    return one_line(error, *words)
+
+
+def test_redirect_to_a_data_or_file_url_is_one_clear_line(pages) -> None:
+    message = sampled_error(pages + "/to-data", "redirects to a data: URL", "http(s)")
+    assert "InvalidURL" not in message and "decoded" not in message
+    assert len(message) < 300  # the data: URL is cut short
+    sampled_error(pages + "/to-file", "redirects to a file: URL")
+
+
+def test_a_web_page_given_as_a_video_says_so(pages) -> None:
+    for path in ("/page", "/page-untyped"):
+        message = sampled_error(pages + path, "is a web page", "direct link")
+        assert "not a readable video" not in message
+    sampled_error(pages + "/page", "(text/html)")
+    with vidtt.limits.use(block_private_addresses=False):
+        assert len(vidtt.sample(pages + "/video", num_frames=2)) == 2
+
+
+def test_a_saved_web_page_given_as_a_video_says_so(tmp_path) -> None:
+    page = b"\xef\xbb\xbf\n<!DOCTYPE html><html><body><video src='v.mp4'></video></body></html>"
+    (tmp_path / "saved.mp4").write_bytes(page)
+    for source in (tmp_path / "saved.mp4", page):
+        message = sampled_error(source, "is a web page (HTML), not a video")
+        assert "not a readable video" not in message
+
+
+def test_nul_bytes_and_newlines_in_sources_are_one_line(tmp_path) -> None:
+    message = sampled_error(str(tmp_path / "a\x00b.mp4"), "NUL")
+    assert "embedded null byte" not in message
+    sampled_error(str(tmp_path / "no\nsuch.mp4"), "video not found", "\\n")
+    sampled_error("http://127.0.0.1:9/v.mp4\nHost: evil", "malformed URL", "\\n")
+    sampled_error("ftp://x/v\n.mp4", "not allowed", "\\n")
+    sampled_error("http://127.0.0.1:9/v\u2028.mp4", "malformed URL")

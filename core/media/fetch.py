@@ -5,8 +5,12 @@
   while `block_private_addresses` is on), and the connection goes to that very address, with
   the name kept for the Host header and TLS (SNI and certificate): DNS rebinding cannot slip in;
 - redirects are followed by hand, at most `max_redirects`, each new URL checked like the first;
-- `download_seconds` is a wall-clock deadline over connecting, the headers and the body;
-  `connect_timeout` and `read_timeout` bound each step; `max_download_bytes` caps the size;
+- `download_seconds` is a wall-clock deadline over connecting, TLS, the headers and the body:
+  every socket operation waits at most until it (a server that drips its headers byte by byte
+  is cut off too); `connect_timeout` and `read_timeout` bound each step; `max_download_bytes`
+  caps the size;
+- a redirect to anything but http(s) (`data:`, `file:`, ...) and a web page where a media file
+  was expected are one-line `SourceError`s that say what to give instead;
 - a body shorter than its Content-Length is an error, never a partial file;
 - credentials in a URL (`user:password@`) never appear in a message.
 
@@ -30,13 +34,15 @@ from typing import IO, Any
 from vidtt import limits as limits_module
 from vidtt.errors import DecodeError, LimitError, SourceError
 from vidtt.limits import Limits
-from vidtt.urls import URL_SCHEMES, redact
+from vidtt.urls import URL_SCHEMES, printable, redact
 
 SPOOL_BYTES = 64 << 20  # kept in memory below this, in an unlinked temporary file above
 _kept: contextvars.ContextVar[dict[str, IO[bytes]] | None] = contextvars.ContextVar(
     "vidtt_downloads_kept", default=None
 )
 REDIRECTS = (301, 302, 303, 307, 308)
+HTML_TYPES = ("text/html", "application/xhtml+xml")
+SNIFF_BYTES = 512  # the start of a body looked at to tell a web page
 ALLOW_HINT = (
     "to allow it set block_private_addresses to false (vidtt.limits, a config's limits, or "
     "VIDTT_LIMIT_BLOCK_PRIVATE_ADDRESSES=0)"
@@ -61,17 +67,18 @@ def check_url_syntax(url: str) -> urllib.parse.SplitResult:
         parts = urllib.parse.urlsplit(url)
         port = parts.port
     except ValueError as exc:
-        raise SourceError(f"malformed URL {shown!r}: {exc}") from None
+        raise SourceError(f"malformed URL '{shown}': {exc}") from None
     if parts.scheme.lower() not in URL_SCHEMES:
         raise SourceError(
-            f"refused {shown!r}: the scheme {parts.scheme!r} is not allowed; use http or https"
+            f"refused '{shown}': the scheme {printable(repr(parts.scheme))} is not allowed; use "
+            "http or https"
         )
     if not parts.hostname:
-        raise SourceError(f"malformed URL {shown!r}: it names no host")
+        raise SourceError(f"malformed URL '{shown}': it names no host")
     if any(c.isspace() or ord(c) < 32 for c in url):
-        raise SourceError(f"malformed URL {shown!r}: it contains spaces or control characters")
+        raise SourceError(f"malformed URL '{shown}': it contains spaces or control characters")
     if port == 0:
-        raise SourceError(f"malformed URL {shown!r}: port 0")
+        raise SourceError(f"malformed URL '{shown}': port 0")
     return parts
 
 
@@ -134,6 +141,88 @@ class Deadline:
             pool=min(self.limits.connect_timeout, left),
         )
 
+    def bound(self, timeout: float | None) -> float:
+        """A socket operation's timeout cut to the time left: a server that sends a byte now
+        and then (each read on time) still cannot pass the deadline. Past it, the operation
+        fails at once as a timeout, which `_get` reports as the deadline."""
+        left = self.ends - time.monotonic()
+        if left <= 0:
+            import httpcore
+
+            raise httpcore.ReadTimeout("download_seconds passed")
+        return left if timeout is None else min(timeout, left)
+
+
+def _deadline_backend(deadline: Deadline) -> Any:
+    """httpcore's socket backend with every connect, TLS handshake, read and write bounded
+    by `deadline` (httpx's own timeouts bound each of them, not their sum)."""
+    import httpcore
+
+    class Stream(httpcore.NetworkStream):
+        def __init__(self, inner: Any) -> None:
+            self.inner = inner
+
+        def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+            return bytes(self.inner.read(max_bytes, deadline.bound(timeout)))
+
+        def write(self, buffer: bytes, timeout: float | None = None) -> None:
+            self.inner.write(buffer, deadline.bound(timeout))
+
+        def close(self) -> None:
+            self.inner.close()
+
+        def start_tls(
+            self, ssl_context: Any, server_hostname: str | None = None, timeout: float | None = None
+        ) -> Any:
+            tls = self.inner.start_tls(ssl_context, server_hostname, deadline.bound(timeout))
+            return Stream(tls)
+
+        def get_extra_info(self, info: str) -> Any:
+            return self.inner.get_extra_info(info)
+
+    class Backend(httpcore.NetworkBackend):
+        def __init__(self) -> None:
+            self.inner = httpcore.SyncBackend()
+
+        def connect_tcp(
+            self,
+            host: str,
+            port: int,
+            timeout: float | None = None,
+            local_address: str | None = None,
+            socket_options: Any = None,
+        ) -> Any:
+            stream = self.inner.connect_tcp(
+                host, port, deadline.bound(timeout), local_address, socket_options
+            )
+            return Stream(stream)
+
+        def connect_unix_socket(
+            self, path: str, timeout: float | None = None, socket_options: Any = None
+        ) -> Any:
+            raise httpcore.UnsupportedProtocol("vidtt fetches over TCP only")
+
+        def sleep(self, seconds: float) -> None:
+            time.sleep(min(seconds, max(0.0, deadline.ends - time.monotonic())))
+
+    return Backend()
+
+
+def _transport(deadline: Deadline) -> Any:
+    """An httpx transport (verified TLS, no proxies from the environment) whose sockets keep
+    to `deadline`. Requests go straight to it: no client, so nothing follows or even reads a
+    redirect's Location but `_fetch_into`."""
+    import httpcore
+    import httpx
+
+    transport = httpx.HTTPTransport(verify=True, trust_env=False)
+    transport._pool.close()
+    transport._pool = httpcore.ConnectionPool(
+        ssl_context=httpx.create_ssl_context(verify=True, trust_env=False),
+        network_backend=_deadline_backend(deadline),
+    )
+    return transport
+
 
 @contextmanager
 def download(url: str, limits: Limits | None = None) -> Iterator[IO[bytes]]:
@@ -179,22 +268,29 @@ def downloads_reused() -> Iterator[None]:
 
 
 def _fetch_into(url: str, out: IO[bytes], limits: Limits) -> None:
-    import httpx
-
     deadline = Deadline(url, limits)
     seen = [url]
-    with httpx.Client(trust_env=False, follow_redirects=False, verify=True) as client:
+    with _transport(deadline) as transport:
         while True:
             target = resolve(seen[-1], limits)
-            location = _get(client, target, out, deadline, limits)
+            location = _get(transport, target, out, deadline, limits)
             if location is None:
                 return
             _check_redirect(seen, location, limits)
 
 
 def _check_redirect(seen: list[str], location: str, limits: Limits) -> None:
-    """Add the redirect target to `seen`, or refuse a loop or one redirect too many."""
+    """Add the redirect target to `seen`, or refuse a loop, one redirect too many, or a
+    target that is not an http(s) URL."""
     first = redact(seen[0])
+    scheme = location.split(":", 1)[0].lower() if re.match(r"[A-Za-z][\w+.-]*:", location) else ""
+    if scheme not in URL_SCHEMES:
+        shown = redact(location if len(location) <= 80 else location[:77] + "...")
+        kind = f"a {scheme}: URL" if scheme else "something that is not a URL"
+        raise SourceError(
+            f"cannot fetch {first}: it redirects to {kind} ({shown}), which is not allowed: "
+            "vidtt follows redirects only to http(s) URLs; give the final media URL"
+        )
     if location in seen:
         chain = " -> ".join(redact(u) for u in [*seen[seen.index(location) :], location])
         raise SourceError(f"cannot fetch {first}: a redirect loop ({chain})")
@@ -206,19 +302,19 @@ def _check_redirect(seen: list[str], location: str, limits: Limits) -> None:
     seen.append(location)
 
 
-def _get(client: Any, target: Target, out: IO[bytes], deadline: Deadline, limits: Limits) -> Any:
+def _get(transport: Any, target: Target, out: IO[bytes], deadline: Deadline, limits: Limits) -> Any:
     """One GET to the checked address; the redirect's absolute URL, or None once written."""
     import httpx
 
-    request = _pinned_request(client, target, deadline)
     shown = redact(target.url)
     try:
-        response = client.send(request, stream=True)
+        request = _pinned_request(target, deadline)
+        response = transport.handle_request(request)
         try:
             if response.status_code in REDIRECTS and "location" in response.headers:
                 return urllib.parse.urljoin(target.url, response.headers["location"])
             if response.status_code >= 400:
-                phrase = response.reason_phrase or ""
+                phrase = printable(response.reason_phrase or "")
                 raise SourceError(f"cannot fetch {shown}: HTTP {response.status_code} {phrase}")
             _write_body(response, out, target, deadline, limits)
         finally:
@@ -231,14 +327,14 @@ def _get(client: Any, target: Target, out: IO[bytes], deadline: Deadline, limits
             f"cannot fetch {shown}: no answer in time (connect_timeout "
             f"{limits.connect_timeout:g} s, read_timeout {limits.read_timeout:g} s)"
         ) from None
-    except httpx.RemoteProtocolError as exc:
-        raise SourceError(f"cannot fetch {shown}: {_short(exc)}") from None
-    except (httpx.HTTPError, OSError, ValueError) as exc:
+    except httpx.InvalidURL as exc:
+        raise SourceError(f"malformed URL '{shown}': {_short(exc)}") from None
+    except (httpx.HTTPError, OSError, ValueError, UnicodeError) as exc:
         raise SourceError(f"cannot fetch {shown}: {_short(exc)}") from None
     return None
 
 
-def _pinned_request(client: Any, target: Target, deadline: Deadline) -> Any:
+def _pinned_request(target: Target, deadline: Deadline) -> Any:
     """A request to the resolved address that names the host in the Host header and TLS."""
     import httpx
 
@@ -246,12 +342,11 @@ def _pinned_request(client: Any, target: Target, deadline: Deadline) -> Any:
     host_header = target.host if ":" not in target.host else f"[{target.host}]"
     if url.port is not None:
         host_header += f":{url.port}"
-    return client.build_request(
+    return httpx.Request(
         "GET",
         url.copy_with(host=target.address),
         headers={"Host": host_header, "User-Agent": "vidtt", "Accept-Encoding": "identity"},
-        timeout=deadline.timeout(),
-        extensions={"sni_hostname": target.host},
+        extensions={"timeout": deadline.timeout().as_dict(), "sni_hostname": target.host},
     )
 
 
@@ -263,18 +358,40 @@ def _write_body(
     expected = int(declared) if declared.isdigit() else None
     if expected is not None and expected > limits.max_download_bytes:
         raise LimitError(_too_big(shown, limits, expected))
-    received = 0
+    kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
+    received, head = 0, b""
     for chunk in response.iter_raw():
         deadline.left()
         received += len(chunk)
         if received > limits.max_download_bytes:
             raise LimitError(_too_big(shown, limits, received))
+        if len(head) < SNIFF_BYTES:
+            head += chunk[: SNIFF_BYTES - len(head)]
+            if len(head) == SNIFF_BYTES:
+                _check_not_a_page(shown, kind, head)
         out.write(chunk)
     deadline.left()
     if expected is not None and received < expected:
         raise SourceError(_cut_short(shown, received, expected))
     if received == 0:
         raise DecodeError(f"{shown} returned no data")
+    if len(head) < SNIFF_BYTES:
+        _check_not_a_page(shown, kind, head)
+
+
+def _check_not_a_page(shown: str, kind: str, head: bytes) -> None:
+    """Refuse a web page where a media file was expected: the server calls it HTML and it
+    starts like markup, or it opens like an HTML document whatever the server calls it. (No
+    video or image format starts with '<'; SVG is not served as HTML.)"""
+    start = head.lstrip(b"\xef\xbb\xbf \t\r\n\f").lower()
+    markup = start.startswith(b"<")
+    document = start.startswith((b"<!doctype html", b"<html", b"<head", b"<body"))
+    if (markup and kind in HTML_TYPES) or document:
+        named = kind if kind in HTML_TYPES else "text/html"
+        raise SourceError(
+            f"{shown} is a web page ({named}), not a media file: give a direct link to the "
+            "video or image file itself"
+        )
 
 
 def _cut_short(shown: str, received: int, expected: int) -> str:

@@ -36,6 +36,7 @@ from vidtt.media.images import load_image
 from vidtt.media.sample import sample_video
 from vidtt.pipeline.messages import (
     check_media_tokens,
+    check_text_size,
     frames_used,
     parse_messages,
     question_message,
@@ -228,6 +229,7 @@ class Pipeline:
         """Check a request and sample its media (safe to call from several threads)."""
         request = parse_request(request)
         conversation = request.conversation()
+        check_text_size(conversation, self.engine.context_size())  # before any tokenizing
         check_media_tokens(conversation, self.processor)
         options = self.generation_options({**(generation or {}), **request.generation})
         sampler, sampler_options = self.sampler_for(request)
@@ -294,6 +296,8 @@ class Pipeline:
             raise OptionsError("requests with different options cannot be generated together")
         started = time.perf_counter()
         conversations = [p.conversation for p in prepared]
+        for conversation in conversations:
+            check_text_size(conversation, self.engine.context_size())
         try:
             inputs = self.formatter.build_inputs(
                 conversations, self.processor, timestamps=prepared[0].timestamps

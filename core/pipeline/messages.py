@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from vidtt.engine import generate
-from vidtt.errors import OptionsError
+from vidtt.errors import ContextOverflowError, OptionsError
 from vidtt.pipeline.request import check_conversation
 from vidtt.types import (
     FramesUsed,
@@ -18,6 +18,32 @@ from vidtt.types import (
     _looks_like_frames,
 )
 from vidtt.validation import describe
+
+# No tokenizer vidtt serves makes a token of more characters than this in practice (the longest
+# are runs of spaces or of one punctuation mark); text longer than the context times this
+# cannot fit, and is refused before the tokenizer spends memory and seconds on it.
+MAX_CHARS_PER_TOKEN = 32
+# The context assumed for a model whose config does not give one.
+UNKNOWN_CONTEXT_TOKENS = 1 << 20
+
+
+def text_chars(conversation: list[Message]) -> int:
+    """How many characters of text the conversation holds."""
+    return sum(len(p.text) for m in conversation for p in m.content if isinstance(p, TextPart))
+
+
+def check_text_size(conversation: list[Message], context: int | None) -> None:
+    """Refuse, before anything tokenizes it, text that cannot fit a `context`-token context
+    (at most `MAX_CHARS_PER_TOKEN` characters a token)."""
+    tokens = context if isinstance(context, int) and context > 0 else UNKNOWN_CONTEXT_TOKENS
+    limit = tokens * MAX_CHARS_PER_TOKEN
+    chars = text_chars(conversation)
+    if chars > limit:
+        raise ContextOverflowError(
+            f"the text of the request is {chars} characters, more than the model's context of "
+            f"{tokens} tokens can hold (at most {limit} characters, {MAX_CHARS_PER_TOKEN} a "
+            "token): shorten the text or send it in parts"
+        )
 
 
 def check_media_tokens(conversation: list[Message], processor: Any) -> None:

@@ -21,7 +21,9 @@ FastAPI and uvicorn are imported only by `vidtt.serve` (the `serve` extra), neve
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import logging
+import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -117,6 +119,27 @@ def add_routes(app: FastAPI, server: Server) -> None:
         return server.health()
 
 
+def is_loopback(host: str) -> bool:
+    """Whether `host` (an address or a name) is this machine only."""
+    name = host.strip().strip("[]").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def open_to_all(host: str, api_key: str | None) -> str | None:
+    """The warning for a server that others can reach and use without a key, or None."""
+    if api_key or is_loopback(host):
+        return None
+    return (
+        f"listening on {host} without an API key: anyone who can reach this port can use the "
+        "model and its media access; set --api-key (or VIDTT_API_KEY), or listen on 127.0.0.1"
+    )
+
+
 def serve(
     pipeline: Any,
     settings: ServeSettings,
@@ -126,9 +149,13 @@ def serve(
     access_log: bool = True,
 ) -> None:
     """Run the server until SIGINT or SIGTERM, which let in-flight requests finish (for at
-    most the request timeout) before it exits."""
+    most the request timeout) before it exits. Listening beyond this machine without an API
+    key is allowed, with a warning on stderr."""
     import uvicorn
 
+    warning = open_to_all(host, settings.api_key)
+    if warning:
+        print(f"vidtt: warning: {warning}", file=sys.stderr, flush=True)
     config = uvicorn.Config(
         create_app(pipeline, settings),
         host=host,

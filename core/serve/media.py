@@ -14,6 +14,7 @@ from typing import Any
 
 from vidtt.errors import VidttError
 from vidtt.serve.errors import APIError, from_vidtt
+from vidtt.urls import printable
 
 
 def media_value(url: str, video: bool, param: str, allowed: Path | None) -> Any:
@@ -50,16 +51,24 @@ def local_path(text: str, param: str, allowed: Path | None) -> str:
             param=param,
             code="local_path_not_allowed",
         )
+    if "\x00" in text:
+        raise APIError(
+            f"{param}: the path contains a NUL byte (\\x00), which no file name can hold",
+            param=param,
+        )
     path = Path(text)
     real = Path(os.path.realpath(path if path.is_absolute() else allowed / path))
     if real != allowed and allowed not in real.parents:
         raise APIError(
-            f"{param}: {text!r} is outside the server's allowed media folder",
+            f"{param}: {printable(repr(text))} is outside the server's allowed media folder",
             param=param,
             code="local_path_not_allowed",
         )
     if not real.is_file():
-        raise APIError(f"{param}: no such file {text!r} in the allowed media folder", param=param)
+        raise APIError(
+            f"{param}: no such file {printable(repr(text))} in the allowed media folder",
+            param=param,
+        )
     return str(real)
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import difflib
 import math
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +19,10 @@ from vidtt.pipeline.request import SAMPLING_KEYS, Request, parse_request
 from vidtt.serve.errors import APIError
 from vidtt.serve.media import media_value
 from vidtt.types import ImagePart, Message, TextPart, VideoPart
+from vidtt.types.answers import MAX_NEW_TOKENS, MAX_SEED
 
 MAX_STOP = 4  # OpenAI's limit on stop sequences
+MAX_SAMPLING_VALUE = 10**9  # frames, pixels, frames a second or seconds (31 years): no more
 PART_TYPES = ("text", "image_url", "video_url", "video", "image")
 # Fields OpenAI defines that vidtt accepts and ignores (they change nothing it does).
 IGNORED = frozenset(
@@ -82,6 +85,8 @@ class ChatRequest:
     stream: bool
     include_usage: bool
     extra: dict[str, Any]  # fields passed on to Request as they are (max_visual_tokens, fit)
+    # the request's name (`param`) for each vidtt option it set: max_new_tokens -> max_tokens
+    params: dict[str, str] = field(default_factory=dict)
 
 
 def parse_chat(body: Any, limits: ServeLimits) -> ChatRequest:
@@ -124,22 +129,46 @@ def parse_chat(body: Any, limits: ServeLimits) -> ChatRequest:
         raise APIError("messages must be a non-empty list of messages", param="messages")
     count_media(messages, limits)
     sampler_options = dict(_optional(body, "sampler_options", dict) or {})
+    params = {str(k): f"sampler_options.{k}" for k in sampler_options}
     sampler_options.update({k: body[k] for k in SAMPLING_KEYS if body.get(k) is not None})
-    check_frame_counts(sampler_options, messages, limits)
+    params.update({k: k for k in SAMPLING_KEYS if body.get(k) is not None})
+    for key, value in sampler_options.items():
+        check_sampling_number(value, params.get(str(key), str(key)))
+    check_frame_counts(sampler_options, messages, limits, params)
     timestamps = _optional(body, "timestamps", bool)
     sampler = _optional(body, "sampler", str)
     extra = {k: body[k] for k in ("max_visual_tokens", "fit") if body.get(k) is not None}
+    params.update({k: k for k in extra})
+    options = generation(body)
+    params.update({k: GENERATION_PARAMS.get(k, k) for k in options})
+    if "max_new_tokens" in options and "max_completion_tokens" in body:
+        params["max_new_tokens"] = "max_completion_tokens"
     return ChatRequest(
         model=model,
         messages=messages,
-        generation=generation(body),
+        generation=options,
         sampler=sampler,
         sampler_options=sampler_options,
         timestamps=timestamps,
         stream=stream,
         include_usage=include_usage,
         extra=extra,
+        params=params,
     )
+
+
+# vidtt's generation options under the names a chat-completions request gives them
+GENERATION_PARAMS = {"max_new_tokens": "max_tokens", "min_new_tokens": "min_tokens"}
+
+
+def param_of(message: str, params: dict[str, str]) -> str | None:
+    """The request field an option error is about: the first option the request set that
+    the message names (after the `video N (...)` prefix, whose label could name anything)."""
+    text = re.sub(r"^video \d+ \(.*?\): ", "", message)
+    return next((params[w] for w in re.findall(r"[A-Za-z_]\w*", text) if w in params), None)
+
+
+TYPE_NAMES = {str: "a string", int: "an integer", float: "a finite number", bool: "true or false"}
 
 
 def _optional(data: dict[str, Any], key: str, kind: type, prefix: str = "") -> Any:
@@ -148,29 +177,50 @@ def _optional(data: dict[str, Any], key: str, kind: type, prefix: str = "") -> A
         return None
     ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
     if kind is float:
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        ok = ok and math.isfinite(value)
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and _finite(value)
     if not ok:
-        names = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
         raise APIError(
-            f"{prefix}{key} must be {names.get(kind, 'an object')}", param=f"{prefix}{key}"
+            f"{prefix}{key} must be {TYPE_NAMES.get(kind, 'an object')}", param=f"{prefix}{key}"
         )
     return value
 
 
+def _finite(value: float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer too large for a float
+        return False
+
+
+def _integer(body: dict[str, Any], key: str, low: int, high: int, shown: str = "") -> Any:
+    """An optional integer field within [low, high] (`shown`: how the top is written)."""
+    value = _optional(body, key, int)
+    if value is not None and not low <= value <= high:
+        top = shown or str(high)
+        raise APIError(f"{key} must be between {low} and {top}, not {_clipped(value)}", param=key)
+    return value
+
+
+def _clipped(value: Any) -> str:
+    text = str(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def generation(body: dict[str, Any]) -> dict[str, Any]:
-    """OpenAI's sampling fields as vidtt `GenerationOptions` fields (unset ones left out)."""
+    """OpenAI's sampling fields as vidtt `GenerationOptions` fields (unset ones left out);
+    each number is checked against its range here, so the error names the field."""
     out: dict[str, Any] = {}
     for key in ("max_completion_tokens", "max_tokens"):
-        value = _optional(body, key, int)
+        value = _integer(body, key, 1, MAX_NEW_TOKENS)
         if value is not None:
-            if value < 1:
-                raise APIError(f"{key} must be at least 1", param=key)
             out.setdefault("max_new_tokens", value)
-    minimum = _optional(body, "min_tokens", int)
+    minimum = _integer(body, "min_tokens", 0, MAX_NEW_TOKENS)
     if minimum is not None:
-        if minimum < 0:
-            raise APIError("min_tokens must be 0 or more", param="min_tokens")
+        if minimum > out.get("max_new_tokens", MAX_NEW_TOKENS):
+            raise APIError(
+                f"min_tokens={minimum} is above max_tokens={out['max_new_tokens']}",
+                param="min_tokens",
+            )
         out["min_new_tokens"] = minimum
     temperature = _optional(body, "temperature", float)
     top_p = _optional(body, "top_p", float)
@@ -196,7 +246,7 @@ def generation(body: dict[str, Any]) -> dict[str, Any]:
         if penalty <= 0:
             raise APIError("repetition_penalty must be above 0", param="repetition_penalty")
         out["repetition_penalty"] = float(penalty)
-    seed = _optional(body, "seed", int)
+    seed = _integer(body, "seed", 0, MAX_SEED, "2**64 - 1")
     if seed is not None:
         out["seed"] = seed
     stop = body.get("stop")
@@ -267,7 +317,28 @@ def count_media(messages: list[Any], limits: ServeLimits) -> None:
         )
 
 
-def check_frame_counts(options: dict[str, Any], messages: list[Any], limits: ServeLimits) -> None:
+def check_sampling_number(value: Any, param: str) -> None:
+    """Refuse a sampler option that is a number no frame count, size, rate or time can be
+    (not finite, or past `MAX_SAMPLING_VALUE`), before a sampler computes with it; its type
+    and range are the sampler's to check."""
+    items = value if isinstance(value, (list, tuple)) else [value]
+    for item in items:
+        if isinstance(item, bool) or not isinstance(item, (int, float)):
+            continue
+        if not _finite(item) or abs(item) > MAX_SAMPLING_VALUE:
+            raise APIError(
+                f"{param} must be a finite number between -{MAX_SAMPLING_VALUE} and "
+                f"{MAX_SAMPLING_VALUE}, not {_clipped(item)}",
+                param=param,
+            )
+
+
+def check_frame_counts(
+    options: dict[str, Any],
+    messages: list[Any],
+    limits: ServeLimits,
+    params: dict[str, str] | None = None,
+) -> None:
     """Refuse, before any video is read, a frame count that is over the limit by itself."""
     videos = sum(
         isinstance(p, dict) and p.get("type") in ("video_url", "video")
@@ -284,7 +355,7 @@ def check_frame_counts(options: dict[str, Any], messages: list[Any], limits: Ser
             raise APIError(
                 f"{key}={value} for {videos} video(s) is over this server's limit of "
                 f"{limits.max_frames} frames per request",
-                param=key,
+                param=(params or {}).get(key, key),
                 code="too_many_frames",
             )
 

@@ -21,13 +21,20 @@ def usage_of(answer: Answer) -> dict[str, Any]:
     }
 
 
+TIME_DECIMALS = 3  # frame times to the millisecond: 11.867, not 11.866666666666667
+TIMING_DECIMALS = 6  # the stages' seconds to the microsecond
+
+
 def details_of(answer: Answer) -> dict[str, Any]:
-    """What vidtt adds to a response: the frames each video gave, and the timings."""
-    return {
-        "videos": [v.model_dump() for v in answer.videos],
-        "timings": answer.timings.model_dump(),
-        "formatter": answer.formatter,
-    }
+    """What vidtt adds to a response: the frames each video gave (their times rounded to the
+    millisecond), and the timings."""
+    videos = []
+    for used in answer.videos:
+        video = used.model_dump()
+        video["timestamps"] = [round(t, TIME_DECIMALS) for t in used.timestamps]
+        videos.append(video)
+    timings = {k: round(v, TIMING_DECIMALS) for k, v in answer.timings.model_dump().items()}
+    return {"videos": videos, "timings": timings, "formatter": answer.formatter}
 
 
 def completion(model: str, answer: Answer) -> dict[str, Any]:

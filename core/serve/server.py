@@ -18,10 +18,10 @@ from typing import Any
 from starlette.requests import Request as HTTPRequest
 from starlette.responses import JSONResponse, Response
 
-from vidtt.errors import VidttError
+from vidtt.errors import OptionsError, VidttError
 from vidtt.serve.batching import Batcher
 from vidtt.serve.errors import APIError, from_vidtt
-from vidtt.serve.protocol import ChatRequest, ServeLimits, build_request, parse_chat
+from vidtt.serve.protocol import ChatRequest, ServeLimits, build_request, param_of, parse_chat
 from vidtt.serve.responses import Chunks, completion
 from vidtt.serve.streams import ClosingStream, Pump, sse, wait_disconnect
 from vidtt.types import VideoPart
@@ -148,7 +148,7 @@ class Server:
             raise too_big
         try:
             return json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        except (ValueError, RecursionError) as exc:  # ValueError: also a number of >4300 digits
             reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "it cannot be read"
             raise APIError(f"the request body is not valid JSON: {reason}") from None
 
@@ -185,6 +185,10 @@ class Server:
             prepared = self.pipeline.prepare(
                 build_request(chat, self.settings.limits), self.settings.timestamps
             )
+        except OptionsError as exc:
+            error = from_vidtt(exc)
+            error.param = param_of(str(exc), chat.params)
+            raise error from None
         except VidttError as exc:
             raise from_vidtt(exc) from None
         frames = sum(

@@ -6,6 +6,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+MAX_NEW_TOKENS = 1_000_000  # the most tokens one answer may ask for
+MAX_SEED = 2**64 - 1  # seeds are 0 .. 2**64 - 1, the range torch.manual_seed takes
+MAX_BEAMS = 256
+
 
 class GenerationOptions(BaseModel):
     """Options passed to `model.generate`; the defaults decode greedily.
@@ -13,18 +17,20 @@ class GenerationOptions(BaseModel):
     The named fields are the common ones; any other field of transformers' `GenerationConfig`
     (`min_p`, `no_repeat_ngram_size`, ...) is accepted too and checked against it by name.
     `stop` strings end the answer and are not part of its text (OpenAI's convention).
+    Every number has its range (`seed`: 0 to 2**64 - 1; no NaN or infinity), so a value
+    `model.generate` or torch cannot take is refused here, with its name.
     """
 
     model_config = ConfigDict(extra="allow")
-    max_new_tokens: int = Field(256, ge=1, le=1_000_000)
-    min_new_tokens: int | None = Field(None, ge=0)
+    max_new_tokens: int = Field(256, ge=1, le=MAX_NEW_TOKENS)
+    min_new_tokens: int | None = Field(None, ge=0, le=MAX_NEW_TOKENS)
     do_sample: bool = False
-    temperature: float | None = Field(None, gt=0)
-    top_p: float | None = Field(None, gt=0, le=1)
+    temperature: float | None = Field(None, gt=0, allow_inf_nan=False)
+    top_p: float | None = Field(None, gt=0, le=1, allow_inf_nan=False)
     top_k: int | None = Field(None, ge=1)
-    repetition_penalty: float | None = Field(None, gt=0)
-    num_beams: int = Field(1, ge=1)
-    seed: int | None = None
+    repetition_penalty: float | None = Field(None, gt=0, allow_inf_nan=False)
+    num_beams: int = Field(1, ge=1, le=MAX_BEAMS)
+    seed: int | None = Field(None, ge=0, le=MAX_SEED, description="0 to 2**64 - 1")
     stop: list[str] | None = Field(None, description="strings that end the answer (excluded)")
 
     @model_validator(mode="before")

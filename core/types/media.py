@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, Field
 
 from vidtt.errors import DecodeError, OptionsError, SourceError
-from vidtt.urls import URL_SCHEMES, redact
+from vidtt.urls import URL_SCHEMES, printable, redact
 
 if TYPE_CHECKING:
     from PIL.Image import Image
@@ -70,32 +70,43 @@ class VideoSource:
     def checked_path(self) -> str:
         """The local path, once checked to be a readable, non-empty file."""
         path = Path(self.value).expanduser()
+        shown = printable(str(self.value))
         try:
             if path.is_dir():
-                raise SourceError(f"{self.value} is a directory: pass a video file inside it")
+                raise SourceError(f"{shown} is a directory: pass a video file inside it")
             size = path.stat().st_size
         except FileNotFoundError:
-            raise SourceError(f"video not found: {self.value} (check the path)") from None
+            raise SourceError(f"video not found: {shown} (check the path)") from None
         except OSError as exc:  # e.g. a symlink loop, a too-long name
-            raise SourceError(f"cannot read {self.value}: {exc.strerror or exc}") from None
+            raise SourceError(f"cannot read {shown}: {exc.strerror or exc}") from None
+        except ValueError as exc:  # a NUL byte in a VideoSource made by hand
+            raise SourceError(f"cannot read {shown}: {exc}") from None
         if size == 0:
-            raise DecodeError(f"{self.value} is empty (0 bytes)")
+            raise DecodeError(f"{shown} is empty (0 bytes)")
         if not os.access(path, os.R_OK):
-            raise SourceError(f"permission denied reading {self.value}")
+            raise SourceError(f"permission denied reading {shown}")
         return str(path)
 
 
 def _source_from_text(text: str) -> VideoSource:
+    """A URL or a path; its label is what messages show (credentials hidden, control
+    characters escaped: one line whatever the text holds)."""
     if "://" in text:
         scheme = text.split("://", 1)[0].lower()
         if scheme not in URL_SCHEMES:
             raise SourceError(
-                f"URL scheme {scheme!r} is not allowed in {text!r}: use http(s) or a local path"
+                f"URL scheme {printable(repr(scheme))} is not allowed in '{redact(text)}': use "
+                "http(s) or a local path"
             )
         return VideoSource("url", text, redact(text))
     if not text:
         raise SourceError("empty video path: pass a file path or an http(s) URL")
-    return VideoSource("path", text, text)
+    if "\x00" in text:
+        raise SourceError(
+            f"the path '{printable(text)}' contains a NUL byte (\\x00), which no file name "
+            "can hold: pass the file's real path"
+        )
+    return VideoSource("path", text, printable(text))
 
 
 def _check_frames_shape(source: Any) -> None:
