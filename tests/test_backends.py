@@ -84,10 +84,28 @@ def test_auto_is_the_cpu_here(monkeypatch) -> None:
     assert select_backend().name == "cpu" and select_backend("auto").name == "cpu"
 
 
-def test_reasons_on_a_machine_without_accelerators(monkeypatch) -> None:
+CUDA_BUILD = {"version": "2.9.0+cu128", "cuda": "12.8", "hip": None}
+CPU_BUILD = {"version": "2.9.0+cpu", "cuda": None, "hip": None}
+
+
+def no_cuda_reason(build: dict) -> str:
+    """What the CUDA backend truthfully says on a machine without GPUs for this torch build."""
+    if build["cuda"] or build["hip"]:
+        return "no CUDA device visible"
+    return f"torch {build['version']} was built without CUDA (a CPU-only build)"
+
+
+@pytest.fixture(params=[CUDA_BUILD, CPU_BUILD], ids=["cuda-build", "cpu-build"])
+def no_gpus(request, monkeypatch: pytest.MonkeyPatch) -> dict:
+    """A machine without NVIDIA GPUs, with a CUDA build of torch or a CPU-only one."""
     monkeypatch.setattr(probes, "nvml", lambda: None)
+    monkeypatch.setattr(probes, "torch_build", lambda: dict(request.param))
+    return dict(request.param)
+
+
+def test_reasons_on_a_machine_without_accelerators(no_gpus, monkeypatch) -> None:
     monkeypatch.setattr(probes, "has_module", lambda name: name != "torch_npu")
-    assert registry.backend("cuda").why_unavailable().startswith("no CUDA device visible")
+    assert registry.backend("cuda").why_unavailable().startswith(no_cuda_reason(no_gpus))
     assert "torch_npu is not installed" in registry.backend("npu").why_unavailable()
     if sys.platform != "darwin":
         assert "needs macOS" in registry.backend("mps").why_unavailable()
@@ -95,17 +113,27 @@ def test_reasons_on_a_machine_without_accelerators(monkeypatch) -> None:
 
 
 def test_cpu_only_torch_build(monkeypatch) -> None:
-    monkeypatch.setattr(
-        probes, "torch_build", lambda: {"version": "2.9.0+cpu", "cuda": None, "hip": None}
+    monkeypatch.setattr(probes, "torch_build", lambda: dict(CPU_BUILD))
+    assert registry.backend("cuda").why_unavailable() == (
+        "torch 2.9.0+cpu was built without CUDA (a CPU-only build)"
     )
-    assert "built without CUDA" in registry.backend("cuda").why_unavailable()
 
 
-def test_explicit_unavailable_backend_is_an_error_with_the_reason(monkeypatch) -> None:
-    monkeypatch.setattr(probes, "nvml", lambda: None)
+def test_the_torch_build_is_read_from_its_version_file() -> None:
+    import torch
+
+    build = probes.torch_build.__wrapped__()  # type: ignore[attr-defined]
+    assert build == {
+        "version": torch.__version__,
+        "cuda": torch.version.cuda,
+        "hip": torch.version.hip,
+    }
+
+
+def test_explicit_unavailable_backend_is_an_error_with_the_reason(no_gpus, monkeypatch) -> None:
     with pytest.raises(BackendUnavailableError) as error:
         select_backend("cuda")
-    assert "backend 'cuda' is unavailable: no CUDA device visible" in str(error.value)
+    assert f"backend 'cuda' is unavailable: {no_cuda_reason(no_gpus)}" in str(error.value)
     monkeypatch.setenv("VIDTT_BACKEND", "npu")
     with pytest.raises(BackendUnavailableError, match="'npu' is unavailable"):
         select_backend()
@@ -179,6 +207,8 @@ def test_third_party_backend_wins_auto_by_priority() -> None:
 
 
 def test_backends_command_json() -> None:
+    """What `vidtt backends` says is what the backends say here, whatever this machine and
+    its torch build are (a CPU-only build, a CUDA build without GPUs, or GPUs)."""
     vidtt_cmd = str(Path(sys.executable).with_name("vidtt"))
     env = {k: v for k, v in os.environ.items() if k != "VIDTT_BACKEND"}
     out = subprocess.run(
@@ -190,10 +220,16 @@ def test_backends_command_json() -> None:
     for row in rows.values():
         assert {"name", "available", "reason", "priority", "selected"} <= set(row)
     assert rows["cpu"]["available"] and rows["cpu"]["reason"] is None
-    assert [name for name, row in rows.items() if row["selected"]] == ["cpu"]
-    assert rows["cuda"]["priority"] > rows["cpu"]["priority"] and not rows["cuda"]["available"]
+    cuda = CudaBackend()
+    assert rows["cuda"]["available"] == cuda.is_available()
+    assert rows["cuda"]["reason"] == cuda.why_unavailable()
+    if not cuda.is_available():
+        assert rows["cuda"]["reason"].startswith(no_cuda_reason(probes.torch_build()))
+    assert [name for name, row in rows.items() if row["selected"]] == [select_backend().name]
+    assert rows["cuda"]["priority"] > rows["cpu"]["priority"]
     table = subprocess.run([vidtt_cmd, "backends"], capture_output=True, text=True, env=env)
-    assert "* cpu" in table.stdout and "no CUDA device visible" in table.stdout
+    assert f"* {select_backend().name}" in table.stdout
+    assert (rows["cuda"]["reason"] or "cuda") in table.stdout
 
 
 @pytest.mark.parametrize(

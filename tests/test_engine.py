@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from types import SimpleNamespace
 
 import pytest
 
@@ -186,3 +187,50 @@ def test_a_stopped_request_ends_alone_in_its_batch(llava, videos) -> None:
     stops[0].set()  # every client went away: the generation ends at once
     answers = llava.answer_each(prepared(LONG), stops=stops)
     assert [a.usage.generated_tokens for a in answers] == [1, 1]
+
+
+def test_processor_outputs_the_model_does_not_take_are_left_out(llava, videos, monkeypatch) -> None:
+    """A tokenizer that lists `token_type_ids` (as generic fast tokenizers did up to
+    transformers 4.57) adds them to the processor's output; generate refuses them for a model
+    whose forward does not take them, so the engine leaves them out."""
+    tokenizer = llava.processor.tokenizer
+    names = [*tokenizer.model_input_names, "token_type_ids"]
+    monkeypatch.setattr(tokenizer, "model_input_names", names)
+    seen: list[set[str]] = []
+    build = llava.formatter.build_inputs
+
+    def spy(*args, **kwargs):
+        inputs = build(*args, **kwargs)
+        seen.append(set(inputs))
+        return inputs
+
+    monkeypatch.setattr(llava.formatter, "build_inputs", spy)
+    answer = llava.ask(videos["h264"], QUESTION, max_new_tokens=3)
+    assert "token_type_ids" in seen[0] and answer.usage.generated_tokens == 3
+
+
+def test_generate_gets_only_what_the_model_names() -> None:
+    from vidtt.engine.generate import generate_inputs
+
+    class Strict:  # prepare_inputs_for_generation without **kwargs: only its own names
+        config = SimpleNamespace(is_encoder_decoder=False)
+
+        def prepare_inputs_for_generation(self, input_ids, attention_mask=None):
+            return {}
+
+        def forward(self, input_ids, pixel_values=None, token_type_ids=None):
+            return None
+
+    class Open(Strict):  # with **kwargs: forward's names count too
+        def prepare_inputs_for_generation(self, input_ids, **kwargs):
+            return {}
+
+    inputs = {"input_ids": 1, "attention_mask": 2, "pixel_values": 3, "token_type_ids": 4}
+    assert generate_inputs(Strict(), inputs) == {"input_ids": 1, "attention_mask": 2}
+    assert generate_inputs(Open(), inputs) == {
+        "input_ids": 1,
+        "pixel_values": 3,
+        "token_type_ids": 4,
+    }
+    unreadable = SimpleNamespace(config=SimpleNamespace(is_encoder_decoder=False))
+    assert generate_inputs(unreadable, inputs) == inputs  # generate judges

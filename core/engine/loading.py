@@ -8,12 +8,24 @@ from typing import Any
 from vidtt.config import PipelineConfig
 from vidtt.errors import ModelLoadError
 from vidtt.interfaces import Backend
+from vidtt.settings.hub import UNREACHABLE, check_hub, hub_keywords, looks_local, reachable
+from vidtt.settings.packages import check_torchvision
 from vidtt.settings.resolve import Settings
 
-
-def looks_local(model: str) -> bool:
-    """Whether `model` names a folder rather than a hub id (`org/name`)."""
-    return model.startswith(("/", ".", "~")) or model.count("/") > 1 or "\\" in model
+__all__ = [
+    "UNREACHABLE",
+    "auto_config",
+    "check_hub",
+    "check_local_model",
+    "explain",
+    "hub_options",
+    "load",
+    "load_processor",
+    "looks_local",
+    "reachable",
+    "resolve_model_class",
+    "with_frame_rule",
+]
 
 
 def check_local_model(model: str) -> None:
@@ -30,46 +42,10 @@ def check_local_model(model: str) -> None:
         raise ModelLoadError(f"model folder {model} does not exist: check the path")
 
 
-UNREACHABLE = (
-    "cannot load {model!r}: the model hub ({endpoint}) cannot be reached and the model is not "
-    "in the local cache; download it where there is network, or pass a local folder made with "
-    "save_pretrained"
-)
-
-
-def check_hub(model: str, revision: str | None, timeout: float = 5.0) -> None:
-    """Fail at once, not after minutes of retries, when a hub model is not cached and the hub
-    cannot be reached (or offline mode is on)."""
-    if looks_local(model) or Path(model).expanduser().exists():
-        return
-    from huggingface_hub import constants, try_to_load_from_cache
-
-    try:
-        if isinstance(try_to_load_from_cache(model, "config.json", revision=revision), str):
-            return
-    except Exception:  # a malformed id: let from_pretrained say what is wrong
-        return
-    endpoint = constants.ENDPOINT
-    if constants.HF_HUB_OFFLINE or not reachable(endpoint, timeout):
-        raise ModelLoadError(UNREACHABLE.format(model=model, endpoint=endpoint))
-
-
-def reachable(url: str, timeout: float) -> bool:
-    """Whether a TCP connection to the URL's host opens within `timeout` seconds."""
-    import socket
-    import urllib.parse
-
-    parts = urllib.parse.urlsplit(url)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    try:
-        with socket.create_connection((parts.hostname or "", port), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
 def explain(model: str, exc: Exception) -> str:
-    """One line for a failed `from_pretrained`."""
+    """One line for a failed `from_pretrained` (a vidtt error's own line as it is)."""
+    if isinstance(exc, ModelLoadError):
+        return str(exc)
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     lowered = str(exc).lower()
     if any(w in lowered for w in ("couldn't connect", "offline", "connection", "resolve")):
@@ -97,12 +73,12 @@ def explain(model: str, exc: Exception) -> str:
 
 def load_processor(config: PipelineConfig) -> Any:
     """The model's processor (no weights are read); errors say what to do."""
-    check_local_model(config.model)
-    check_hub(config.model, config.revision)
+    options = hub_options(config)  # the hub check first: offline, one line at once
+    check_torchvision()  # transformers' processors import it: a mismatch is one line
     from transformers import AutoProcessor
 
     try:
-        processor = AutoProcessor.from_pretrained(config.model, **hub_options(config))
+        processor = AutoProcessor.from_pretrained(config.model, **options)
     except Exception as exc:
         raise ModelLoadError(explain(config.model, exc)) from None
     if not hasattr(processor, "tokenizer"):
@@ -124,8 +100,12 @@ def with_frame_rule(settings: Settings) -> tuple[Settings, Any]:
 
 
 def hub_options(config: PipelineConfig) -> dict[str, Any]:
-    """What every `from_pretrained` of the model takes: its revision and remote-code choice."""
-    return {"revision": config.revision, "trust_remote_code": config.trust_remote_code}
+    """What every `from_pretrained` of the model takes: its revision, its remote-code choice
+    and, offline with the model cached, `local_files_only`. A local folder is checked, and a
+    hub id goes through the quick hub check first (once), so every read of the model fails
+    in one line at once when it cannot succeed."""
+    check_local_model(config.model)
+    return hub_keywords(config.model, config.revision, config.trust_remote_code)
 
 
 def load(
@@ -137,7 +117,8 @@ def load(
         processor = load_processor(config)
     import torch
 
-    common = hub_options(config)
+    common = hub_options(config)  # before the try: its error is already one line
+    check_torchvision()
     placement: Any = config.device_map or ({"": backend.device} if backend.name != "cpu" else None)
     try:
         model_class, extra = resolve_model_class(auto_config(config.model, common), config.model)

@@ -118,12 +118,17 @@ def sampling_defaults_for_model(
 
 
 def load_video_processor(model: str, revision: str | None, trust_remote_code: bool) -> Any:
-    """The checkpoint's video processor, or None when it has none (no weights are read)."""
+    """The checkpoint's video processor, or None when it has none (no weights are read). A hub
+    id goes through the quick hub check first: offline, a model that is not cached is a
+    `ModelLoadError` at once (not minutes of retries and then "no video processor")."""
+    from vidtt.settings.hub import hub_keywords
+    from vidtt.settings.packages import check_torchvision
+
+    keywords = hub_keywords(model, revision, trust_remote_code)
+    check_torchvision()
     from transformers import AutoVideoProcessor
 
     try:
-        return AutoVideoProcessor.from_pretrained(
-            model, revision=revision, trust_remote_code=trust_remote_code
-        )
+        return AutoVideoProcessor.from_pretrained(model, **keywords)
     except (OSError, ValueError, KeyError):
         return None
