@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import pty
 import signal
 import subprocess
 import sys
@@ -11,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from terminal import Terminal
 
 pytestmark = pytest.mark.slow
 
@@ -81,45 +81,16 @@ def test_ctrl_c_in_chat_waiting_and_answering(llava_dir, videos, tmp_path) -> No
 
 
 def test_chat_at_a_terminal_has_line_editing_and_history(llava_dir, videos, tmp_path) -> None:
-    primary, secondary = pty.openpty()
-    process = subprocess.Popen(
-        [
-            VIDTT,
-            "chat",
-            str(videos["h264"]),
-            "--model",
-            str(llava_dir),
-            "--frames",
-            "2",
-            "--max-new-tokens",
-            "2",
-        ],
-        stdin=secondary,
-        stdout=secondary,
-        stderr=secondary,
-        env={**ENV, "VIDTT_CACHE": str(tmp_path)},
-    )
-    os.close(secondary)
-    seen = b""
-
-    def read_until(marker: bytes, times: int = 1, timeout: float = 120) -> None:
-        nonlocal seen
-        deadline = time.monotonic() + timeout
-        while seen.count(marker) < times and time.monotonic() < deadline:
-            try:
-                seen += os.read(primary, 4096)
-            except OSError:
-                break
-        assert seen.count(marker) >= times, seen[-500:]
-
-    read_until(b"you> ")
-    os.write(primary, b"What is hapening?" + b"\x1b[D" * 6 + b"p\n")  # 6 x left, a fix
-    read_until(b"you> ", times=2)
-    os.write(primary, b"\x04")  # Ctrl-D ends the chat
-    process.wait(timeout=30)
-    os.close(primary)
-    assert process.returncode == 0, seen[-500:]
-    assert b"^[[D" not in seen
+    command = [VIDTT, "chat", str(videos["h264"]), "--model", str(llava_dir), "--frames", "2"]
+    command += ["--max-new-tokens", "2"]
+    with Terminal(command, {**ENV, "VIDTT_CACHE": str(tmp_path)}) as terminal:
+        terminal.read_until(b"you> ")
+        terminal.write(b"What is hapening?" + b"\x1b[D" * 6 + b"p\n")  # 6 x left, a fix
+        terminal.read_until(b"you> ", times=2)
+        terminal.write(b"\x04")  # Ctrl-D ends the chat
+        terminal.process.wait(timeout=30)
+    assert terminal.process.returncode == 0, terminal.seen[-500:]
+    assert b"^[[D" not in terminal.seen
     history = (tmp_path / "chat_history").read_text()
     assert "What is happening?" in history
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import pty
 import re
 import shlex
 import signal
@@ -20,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from terminal import Terminal
 
 import vidtt
 from vidtt.cli import build_parser
@@ -223,56 +223,26 @@ def test_ctrl_c_in_a_terminal_chat_stops_the_answer_then_ends(llava_dir, videos,
         f"model: {llava_dir}\nsampler_options: {{num_frames: 2}}\n"
         "generation: {min_new_tokens: 900, max_new_tokens: 900}\n"
     )
-    primary, secondary = pty.openpty()
-    process = subprocess.Popen(
-        [VIDTT, "chat", str(videos["h264"]), "--config", str(config)],
-        stdin=secondary,
-        stdout=secondary,
-        stderr=secondary,
-        env={**ENV, "VIDTT_CACHE": str(tmp_path)},
-    )
-    os.close(secondary)
-    seen = b""
-
-    def read_until(marker: bytes, times: int = 1, timeout: float = 120) -> None:
-        nonlocal seen
-        deadline = time.monotonic() + timeout
-        while seen.count(marker) < times and time.monotonic() < deadline:
-            try:
-                seen += os.read(primary, 4096)
-            except OSError:
-                break
-        assert seen.count(marker) >= times, seen[-500:]
-
-    try:
-        read_until(b"you> ")
+    command = [VIDTT, "chat", str(videos["h264"]), "--config", str(config)]
+    with Terminal(command, {**ENV, "VIDTT_CACHE": str(tmp_path)}) as terminal:
+        process = terminal.process
+        terminal.read_until(b"you> ")
         process.send_signal(signal.SIGINT)  # at the prompt: a hint, and the chat goes on
-        read_until(b"you> ", times=2, timeout=30)
-        assert b"Ctrl-C again" in seen and process.poll() is None
-        os.write(primary, b"What is happening?\n")
-        read_until(b"What is happening?\r\n", timeout=30)
-        answer_starts = len(seen)
-        while len(seen) < answer_starts + 4:  # the answer is printing
-            seen += os.read(primary, 4096)
+        terminal.read_until(b"you> ", times=2, timeout=30)
+        assert b"Ctrl-C again" in terminal.seen and process.poll() is None
+        terminal.write(b"What is happening?\n")
+        terminal.read_until(b"What is happening?\r\n", timeout=30)
+        answer_starts = len(terminal.seen)
+        while len(terminal.seen) < answer_starts + 4:  # the answer is printing
+            assert terminal.read()
         started = time.monotonic()
         process.send_signal(signal.SIGINT)  # stops the answer: back at the prompt
-        read_until(b"you> ", times=3, timeout=30)
+        terminal.read_until(b"you> ", times=3, timeout=30)
         assert time.monotonic() - started < 15
-        assert b"answer stopped" in seen and process.poll() is None
+        assert b"answer stopped" in terminal.seen and process.poll() is None
         process.send_signal(signal.SIGINT)  # a second Ctrl-C in a row ends the chat
         process.wait(timeout=30)
-    finally:
-        if process.poll() is None:
-            process.kill()
-        while True:  # what is left to read
-            try:
-                chunk = os.read(primary, 4096)
-            except OSError:
-                break
-            if not chunk:
-                break
-            seen += chunk
-        os.close(primary)
+    seen = terminal.seen
     assert process.returncode == 0, seen[-500:]
     assert b"Traceback" not in seen and b"terminate called" not in seen
 
