@@ -7,10 +7,8 @@ Both are made once in the cache folder (`VIDTT_CACHE`, default ~/.cache/vidtt) b
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +34,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             f"vidtt demo: making a sample video and a tiny model in {video.parent} (once) ...",
             file=sys.stderr,
         )
-        with stdout_silenced():  # the tokenizer trainer's empty progress lines
-            video, model = demo_assets()
+        video, model = demo_assets()
     pipe = Pipeline(
         model=str(model),
         backend=args.backend or "auto",
@@ -60,27 +57,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
         f"The files stay in {video.parent} (VIDTT_CACHE moves it); delete it to start afresh."
     )
     return 0
-
-
-@contextlib.contextmanager
-def stdout_silenced() -> Iterator[None]:
-    """Nothing reaches standard output inside, from Python or native code (the tokenizers
-    library prints a blank progress line per training step when stdout is not a terminal)."""
-    sys.stdout.flush()
-    try:
-        saved = os.dup(1)
-    except OSError:  # no standard output to silence
-        yield
-        return
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 1)
-        yield
-    finally:
-        sys.stdout.flush()
-        os.dup2(saved, 1)
-        os.close(saved)
-        os.close(devnull)
 
 
 def cache_dir() -> Path:
