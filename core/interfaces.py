@@ -1,14 +1,15 @@
-"""The three plugin interfaces: Sampler, PromptFormatter and Backend."""
+"""The four plugin interfaces: Sampler, PromptFormatter, Backend and Transcriber."""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from vidtt.errors import BackendUnavailableError, DtypeError, OptionsError
-from vidtt.types import Clip, Message, VideoInfo, VideoSource
+from vidtt.types import Clip, Message, Transcript, VideoInfo, VideoSource
 from vidtt.validation import describe
 
 DTYPES = ("float32", "float16", "bfloat16")
@@ -190,3 +191,52 @@ class Backend(ABC):
 
     def empty_cache(self) -> None:
         """Release cached device memory (a no-op where there is no cache)."""
+
+
+# (seconds of audio done, seconds in all or None) after each stretch a transcriber finishes
+Progress = Callable[[float, float | None], None]
+
+
+class TranscriberOptions(BaseModel):
+    """Options every transcriber takes: a time range, the language, and where to run.
+
+    `start`/`end` are on the video's clock, as sampler options are. `language` None: detect it.
+    `device` and `dtype` are the pipeline's (its backend and dtype) unless set here.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    start: float | None = Field(None, ge=0, allow_inf_nan=False, description="seconds")
+    end: float | None = Field(None, gt=0, allow_inf_nan=False, description="seconds")
+    language: str | None = Field(None, min_length=2, description="e.g. 'en'; None: detected")
+    device: str | None = Field(None, description="e.g. 'cpu' or 'cuda:0'; None: the pipeline's")
+    dtype: str | None = Field(None, description="float32, float16 or bfloat16; None: the pipeline's")
+
+    @model_validator(mode="after")
+    def _check(self) -> TranscriberOptions:
+        if self.start is not None and self.end is not None and self.end <= self.start:
+            raise ValueError(f"end ({self.end}) must be after start ({self.start})")
+        if self.dtype is not None and self.dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, not {self.dtype!r}")
+        return self
+
+
+class Transcriber(ABC):
+    """Turns a video's speech into a timed `Transcript`. Subclasses set `name` and their own
+    `options_model`; `transcribe` raises `NoAudioError` for a video with no audio."""
+
+    name: ClassVar[str]
+    description: ClassVar[str] = ""
+    options_model: ClassVar[type[TranscriberOptions]] = TranscriberOptions
+
+    def options(self, **values: Any) -> TranscriberOptions:
+        """Validate options for this transcriber; raise `OptionsError` naming each bad field."""
+        try:
+            return self.options_model(**values)
+        except ValidationError as exc:
+            raise OptionsError(f"transcriber {self.name!r}: {describe(exc)}") from None
+
+    @abstractmethod
+    def transcribe(
+        self, source: VideoSource, options: TranscriberOptions, progress: Progress | None = None
+    ) -> Transcript:
+        """The timed segments said in `source` (within the options' time range)."""

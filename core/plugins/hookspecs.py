@@ -31,3 +31,8 @@ def register_formatters(register: Register) -> None:
 @hookspec
 def register_backends(register: Register) -> None:
     """Register `Backend` instances (or classes)."""
+
+
+@hookspec
+def register_transcribers(register: Register) -> None:
+    """Register `Transcriber` instances (or classes)."""

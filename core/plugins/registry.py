@@ -1,4 +1,4 @@
-"""The registry: which samplers, formatters and backends exist, and which plugin supplied each.
+"""The registry: which samplers, formatters, backends and transcribers exist, and which plugin supplied each.
 
 Plugins are found through the `vidtt` entry-point group, built-ins included (see
 `vidtt.discovery`), and loaded one by one on first use into a pluggy `PluginManager`. A plugin
@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 import pluggy
 
 from vidtt.errors import PluginError, RegistryError, UnknownNameError
-from vidtt.interfaces import Backend, PromptFormatter, Sampler
+from vidtt.interfaces import Backend, PromptFormatter, Sampler, Transcriber
 from vidtt.plugins import hookspecs
 from vidtt.plugins.discovery import Selection, dist_of, entry_points, import_plugin
 
@@ -33,11 +33,13 @@ FAMILIES: dict[str, type] = {
     "samplers": Sampler,
     "formatters": PromptFormatter,
     "backends": Backend,
+    "transcribers": Transcriber,
 }
 HOOKS = {
     "samplers": "register_samplers",
     "formatters": "register_formatters",
     "backends": "register_backends",
+    "transcribers": "register_transcribers",
 }
 T = TypeVar("T")
 
@@ -92,8 +94,8 @@ def _family_of(obj: Any) -> str:
         if isinstance(obj, base):
             return family
     raise RegistryError(
-        f"cannot register {obj!r}: expected a vidtt Sampler, PromptFormatter or Backend "
-        "(an instance, or a class that builds with no arguments)"
+        f"cannot register {obj!r}: expected a vidtt Sampler, PromptFormatter, Backend or "
+        "Transcriber (an instance, or a class that builds with no arguments)"
     )
 
 
@@ -116,7 +118,7 @@ def _component_name(obj: Any, name: str | None) -> str:
 
 
 class Registry:
-    """Samplers, formatters and backends by name, loaded from plugins on first use."""
+    """Samplers, formatters, backends and transcribers by name, loaded from plugins on first use."""
 
     def __init__(
         self,
@@ -359,6 +361,9 @@ class Registry:
     def backend(self, name: str) -> Backend:
         return self.get("backends", name)  # type: ignore[no-any-return]
 
+    def transcriber(self, name: str) -> Transcriber:
+        return self.get("transcribers", name)  # type: ignore[no-any-return]
+
     def plugins(self) -> list[PluginInfo]:
         """Every plugin seen, loaded or skipped, in load order."""
         self.load()
@@ -473,6 +478,7 @@ get = default.get
 sampler = default.sampler
 formatter = default.formatter
 backend = default.backend
+transcriber = default.transcriber
 plugins = default.plugins
 errors = default.errors
 register = default.register

@@ -1,5 +1,5 @@
 """Data crossing vidtt's boundaries: `media` (sources, clips), `messages` (conversations) and
-`answers` (generation options, answers); every name is importable from `vidtt.types`."""
+`answers` (generation options, answers), `transcripts` (what is said); every name is importable from `vidtt.types`."""
 
 from vidtt.types.answers import (
     RESERVED_GENERATION,
@@ -20,10 +20,12 @@ from vidtt.types.media import (
     _looks_like_frames,
 )
 from vidtt.types.messages import ContentPart, ImagePart, Message, TextPart, VideoPart
+from vidtt.types.transcripts import TRANSCRIPT_FORMATS, Segment, Transcript
 
 __all__ = [
     "MIN_FRAMES_FPS",
     "RESERVED_GENERATION",
+    "TRANSCRIPT_FORMATS",
     "Answer",
     "Clip",
     "ContentPart",
@@ -31,9 +33,11 @@ __all__ = [
     "GenerationOptions",
     "ImagePart",
     "Message",
+    "Segment",
     "SourceKind",
     "TextPart",
     "Timings",
+    "Transcript",
     "Usage",
     "VideoInfo",
     "VideoPart",

@@ -18,6 +18,8 @@ from vidtt.urls import URL_SCHEMES, printable, redact
 if TYPE_CHECKING:
     from PIL.Image import Image
 
+    from vidtt.types.transcripts import Transcript
+
 MIN_FRAMES_FPS = 1e-6  # a frame list's slowest rate: one frame in 11.6 days
 SourceKind = Literal["path", "url", "bytes", "file", "frames"]
 
@@ -194,6 +196,7 @@ class Clip:
         self.sampler, self.source = sampler, source
         self.warnings = list(warnings or [])
         self.metadata = dict(metadata or {})
+        self.transcript: Transcript | None = None  # what is said in the clip's time range
         self._images: list[Image] | None = None
 
     def __len__(self) -> int:

@@ -1,0 +1,81 @@
+"""What is said in a video: timed segments of text, and the formats a transcript is written in."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+
+from pydantic import BaseModel, ConfigDict, Field
+
+TRANSCRIPT_FORMATS = ("text", "srt", "vtt", "json")
+
+
+class Segment(BaseModel):
+    """One stretch of speech: seconds on the video's clock (the frames' clock) and its text."""
+
+    model_config = ConfigDict(frozen=True)
+    start: float = Field(ge=0)
+    end: float = Field(ge=0)
+    text: str
+
+
+class Transcript(BaseModel):
+    """Timed segments of what is said, the language spoken, and how they were made."""
+
+    segments: list[Segment] = Field(default_factory=list)
+    language: str | None = Field(None, description="the language spoken, as detected or given")
+    transcriber: str = ""
+    source: str = ""
+    warnings: list[str] = Field(default_factory=list)
+    trimmed: str | None = Field(None, description="the rule that left segments out, if any")
+
+    def within(self, start: float | None, end: float | None) -> Transcript:
+        """The segments that overlap `[start, end)` (None: open)."""
+        lo = start or 0.0
+        kept = [s for s in self.segments if s.end > lo and (end is None or s.start < end)]
+        return self.model_copy(update={"segments": kept})
+
+    def lines(self) -> list[str]:
+        """One line per segment, `[m:ss-m:ss] text`, as the prompt shows them."""
+        return [f"[{clock(s.start)}-{clock(s.end)}] {s.text}" for s in self.segments]
+
+    @property
+    def text(self) -> str:
+        return " ".join(s.text for s in self.segments)
+
+    def render(self, fmt: str) -> str:
+        """The transcript as `text` (timed lines), `srt`, `vtt` (WebVTT) or `json`."""
+        if fmt == "text":
+            return "".join(line + "\n" for line in self.lines())
+        if fmt == "srt":
+            return _cues(self.segments, ",", numbered=True)
+        if fmt == "vtt":
+            return "WEBVTT\n\n" + _cues(self.segments, ".", numbered=False)
+        if fmt == "json":
+            return json.dumps(self.model_dump(), ensure_ascii=False, indent=2) + "\n"
+        raise ValueError(f"unknown transcript format {fmt!r}; use {', '.join(TRANSCRIPT_FORMATS)}")
+
+
+def clock(seconds: float) -> str:
+    """`m:ss` (or `h:mm:ss` from an hour on), rounded down to the second."""
+    whole = int(max(seconds, 0.0))
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def _stamp(seconds: float, mark: str) -> str:
+    millis = round(max(seconds, 0.0) * 1000)
+    hours, rest = divmod(millis, 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    secs, millis = divmod(rest, 1000)
+    return f"{hours:02d}:{minutes:02d}:{secs:02d}{mark}{millis:03d}"
+
+
+def _cues(segments: Iterable[Segment], mark: str, numbered: bool) -> str:
+    cues = []
+    for number, s in enumerate(segments, 1):
+        head = f"{number}\n" if numbered else ""
+        text = s.text.strip().replace("-->", "->") or "..."
+        cues.append(f"{head}{_stamp(s.start, mark)} --> {_stamp(s.end, mark)}\n{text}\n")
+    return "\n".join(cues)
