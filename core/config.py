@@ -20,7 +20,7 @@ from vidtt.errors import ConfigError, OptionsError, UnknownNameError
 from vidtt.limits import Limits
 from vidtt.plugins.registry import Registry
 from vidtt.plugins.registry import default as default_registry
-from vidtt.types import GenerationOptions
+from vidtt.types import GenerationOptions, TranscriptMode, transcript_mode
 from vidtt.validation import Loc, dotted, problems
 
 DEFAULT_MODEL = "llava-hf/llava-interleave-qwen-0.5b-hf"
@@ -67,6 +67,14 @@ class PipelineConfig(BaseModel):
         None, description="'context': choose frames that fit the context with the prompt"
     )
     generation: GenerationOptions = Field(default_factory=GenerationOptions)
+    transcript: TranscriptMode = Field(
+        "off", description="put what is said in the prompt: off, on (warn without audio), required"
+    )
+    transcriber: str = Field("whisper", min_length=1, description="the transcriber's name")
+    transcriber_options: dict[str, Any] = Field(default_factory=dict)
+    max_transcript_tokens: int | None = Field(
+        None, ge=1, description="at most this many transcript tokens a request"
+    )
     trust_remote_code: bool = False
     plugins: list[str] | None = Field(
         None, description="third-party plugins to load (None: all; []: none)"
@@ -76,6 +84,11 @@ class PipelineConfig(BaseModel):
         None, description="resource limits while sampling (None: vidtt.limits.current())"
     )
     _source: ConfigSource | None = PrivateAttr(None)
+
+    @field_validator("transcript", mode="before")
+    @classmethod
+    def _transcript_mode(cls, value: Any) -> Any:
+        return transcript_mode(value)
 
     @field_validator("dtype", mode="before")
     @classmethod
@@ -137,6 +150,9 @@ class PipelineConfig(BaseModel):
             found += self._option_problems(sampler)
         if self.formatter != "auto":
             found += self._name_problem(registry, "formatters", self.formatter, "formatter")
+        named = {"transcriber", "transcriber_options"} & self.model_fields_set
+        if self.transcript != "off" or named:
+            found += self._transcriber_problems(registry)
         if self.backend != "auto":
             from vidtt.plugins.choose import parse_backend_name
 
@@ -153,6 +169,21 @@ class PipelineConfig(BaseModel):
             registry.entry(family, name)
         except UnknownNameError as exc:
             return [f"{self.where((key,))}: {exc}"]
+        return []
+
+    def _transcriber_problems(self, registry: Registry) -> list[str]:
+        found = self._name_problem(registry, "transcribers", self.transcriber, "transcriber")
+        if found:
+            return found
+        transcriber = registry.transcriber(self.transcriber)
+        try:
+            transcriber.options_model.model_validate(self.transcriber_options)
+        except ValidationError as exc:
+            return [
+                f"{self.where(('transcriber_options', *loc))}: transcriber "
+                f"{transcriber.name!r}: {dotted(loc)}: {text}"
+                for loc, text in problems(exc)
+            ]
         return []
 
     def _option_problems(self, sampler: Any) -> list[str]:

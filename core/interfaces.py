@@ -209,7 +209,7 @@ class TranscriberOptions(BaseModel):
     end: float | None = Field(None, gt=0, allow_inf_nan=False, description="seconds")
     language: str | None = Field(None, min_length=2, description="e.g. 'en'; None: detected")
     device: str | None = Field(None, description="e.g. 'cpu' or 'cuda:0'; None: the pipeline's")
-    dtype: str | None = Field(None, description="float32, float16 or bfloat16; None: the pipeline's")
+    dtype: str | None = Field(None, description="float32, float16, bfloat16; None: the pipeline's")
 
     @model_validator(mode="after")
     def _check(self) -> TranscriberOptions:

@@ -20,6 +20,7 @@ from vidtt.errors import OptionsError
 from vidtt.interfaces import RATE_OPTIONS
 from vidtt.plugins.registry import Registry
 from vidtt.settings.resolve import sampler_taking
+from vidtt.types import TRANSCRIPT_MODES
 
 TIMED_OPTIONS = RATE_OPTIONS
 
@@ -255,6 +256,52 @@ def add_prompt_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_speech_options(parser: argparse.ArgumentParser, prompt: bool = True) -> None:
+    """--transcriber, --language, --transcriber-option and, for a prompt (`prompt`),
+    --transcript and --max-transcript-tokens."""
+    group = parser.add_argument_group("speech (what is said in the videos)")
+    if prompt:
+        group.add_argument(
+            "--transcript",
+            nargs="?",
+            const="on",
+            choices=TRANSCRIPT_MODES,
+            help="put each video's timed transcript beside its frames; 'required': a video "
+            "without audio is an error (default: off; --transcript alone: on)",
+        )
+        group.add_argument(
+            "--max-transcript-tokens",
+            type=int,
+            metavar="N",
+            help="at most N transcript tokens a request (segments left out evenly)",
+        )
+    group.add_argument("--transcriber", metavar="NAME", help="whisper (default) or a plugin's")
+    group.add_argument(
+        "--language", metavar="CODE", help="the language spoken, e.g. en (default: detected)"
+    )
+    group.add_argument(
+        "--transcriber-option",
+        action="append",
+        type=key_value,
+        default=[],
+        metavar="KEY=VALUE",
+        help="a transcriber option, e.g. model=openai/whisper-base (repeatable)",
+    )
+
+
+def speech_settings(args: argparse.Namespace, data: dict[str, Any]) -> None:
+    """Lay the speech flags over the config's settings in `data`."""
+    for key in ("transcript", "transcriber", "max_transcript_tokens"):
+        if getattr(args, key, None) is not None:
+            data[key] = getattr(args, key)
+    options = dict(data.get("transcriber_options", {}))
+    options.update(getattr(args, "transcriber_option", None) or [])
+    if getattr(args, "language", None):
+        options["language"] = args.language
+    if options:
+        data["transcriber_options"] = options
+
+
 def add_generation_options(parser: argparse.ArgumentParser) -> None:
     """--max-new-tokens, --temperature, --top-p, --seed, --stop."""
     group = parser.add_argument_group("generation (override the config's generation)")
@@ -287,6 +334,7 @@ def add_request_options(parser: argparse.ArgumentParser) -> None:
     """Every sampling, prompt and generation option: the group a request-serving command takes."""
     add_sampling_options(parser)
     add_prompt_options(parser)
+    add_speech_options(parser)
     add_generation_options(parser)
 
 
@@ -400,6 +448,7 @@ def config_from_args(
     if name != base.sampler or "sampler" in base.model_fields_set:  # named: it stays the user's
         data["sampler"] = name
     data["generation"] = generation_settings(args, base)
+    speech_settings(args, data)
     source = base.source or ConfigSource("command-line options")
     try:  # `base` validated: what fails now is the command line's
         config = validate(data, ConfigSource("command-line options"))

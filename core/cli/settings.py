@@ -175,7 +175,9 @@ def prepared(args: argparse.Namespace, question: Any = None, ask: bool = True) -
     """Check, sample the videos, then load: the pipeline and the sampled clips."""
     settings = command_settings(args, args.videos, question, ask=ask)
     settings, processor = with_frame_rule(settings)
-    if settings.config.max_visual_tokens or settings.config.fit:  # planned with the processor
+    config = settings.config
+    if config.max_visual_tokens or config.fit or config.transcript != "off":
+        # planned with the processor, or heard: the pipeline samples them itself
         return build_pipeline(settings, processor), list(args.videos)
     clips = sample_all(settings, args.videos)
     return build_pipeline(settings, processor), clips

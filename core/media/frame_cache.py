@@ -13,11 +13,12 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-from vidtt.types import Clip, VideoSource
+from vidtt.types import VideoSource
 
 DEFAULT_BYTES = 1 << 30
+V = TypeVar("V")  # what is cached: Clips unless told
 
 
 def source_key(source: VideoSource) -> tuple[Any, ...] | None:
@@ -36,19 +37,28 @@ def source_key(source: VideoSource) -> tuple[Any, ...] | None:
     return None
 
 
-class FrameCache:
-    """Least-recently-used Clips up to `max_bytes` of frames; 0 turns caching off."""
+def _nbytes(clip: Any) -> int:
+    return int(clip.nbytes)
 
-    def __init__(self, max_bytes: int = DEFAULT_BYTES) -> None:
+
+class FrameCache(Generic[V]):
+    """Least-recently-used Clips up to `max_bytes` of frames; 0 turns caching off. `size`
+    measures what is kept (a Clip's frame bytes unless told: the cache holds other values,
+    transcripts say, as well)."""
+
+    def __init__(
+        self, max_bytes: int = DEFAULT_BYTES, size: Callable[[V], int] | None = None
+    ) -> None:
         self.max_bytes = max_bytes
-        self._clips: OrderedDict[Any, Clip] = OrderedDict()
-        self._pending: dict[Any, Future[Clip]] = {}
+        self._size: Callable[[V], int] = size or _nbytes
+        self._clips: OrderedDict[Any, V] = OrderedDict()
+        self._pending: dict[Any, Future[V]] = {}
         self._bytes = 0
         self._lock = threading.Lock()
         self.hits = self.misses = 0
 
-    def get(self, key: Any, make: Callable[[], Clip]) -> Clip:
-        """The cached Clip for `key`, or `make()`'s (stored when it fits)."""
+    def get(self, key: Any, make: Callable[[], V]) -> V:
+        """The cached value for `key`, or `make()`'s (stored when it fits)."""
         if key is None or self.max_bytes <= 0:
             return make()
         with self._lock:
@@ -65,7 +75,7 @@ class FrameCache:
             return waiting.result()
         return self._make(key, make)
 
-    def _make(self, key: Any, make: Callable[[], Clip]) -> Clip:
+    def _make(self, key: Any, make: Callable[[], V]) -> V:
         future = self._pending[key]
         try:
             clip = make()
@@ -80,15 +90,15 @@ class FrameCache:
         future.set_result(clip)
         return clip
 
-    def _store(self, key: Any, clip: Clip) -> None:
-        size = clip.nbytes
+    def _store(self, key: Any, clip: V) -> None:
+        size = self._size(clip)
         if size > self.max_bytes:
             return
         self._clips[key] = clip
         self._bytes += size
         while self._bytes > self.max_bytes:
             _, old = self._clips.popitem(last=False)
-            self._bytes -= old.nbytes
+            self._bytes -= self._size(old)
 
     @property
     def nbytes(self) -> int:

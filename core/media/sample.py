@@ -38,6 +38,7 @@ def sample_video(
     except VidttError as exc:
         raise type(exc)(f"video {number} ({label_of(video)}): {exc}") from None
     clip = copy.copy(made)  # its own notes; the frames stay shared
+    clip.origin = source if source.kind != "frames" else None
     clip.metadata = {**made.metadata, "frames_rule": rule}
     if budget is not None:
         clip.metadata["budget"] = budget

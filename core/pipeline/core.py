@@ -42,6 +42,7 @@ from vidtt.pipeline.messages import (
     question_message,
 )
 from vidtt.pipeline.request import Request, parse_request
+from vidtt.pipeline.speech import Heard, Speech, mode_of, trimmed
 from vidtt.plugins.choose import choose_formatter
 from vidtt.plugins.registry import Registry
 from vidtt.settings.resolve import Settings, resolve
@@ -108,6 +109,8 @@ class Pipeline:
         self.sampler_options = self.settings.sampler_options()
         self.cache = cache if cache is not None else FrameCache()
         self.formatter = self._choose_formatter()
+        self._speech: Speech | None = None
+        self._speech_lock = threading.Lock()
 
     @property
     def config(self) -> PipelineConfig:
@@ -129,6 +132,21 @@ class Pipeline:
     @property
     def processor(self) -> Any:
         return self.engine.processor
+
+    @property
+    def speech(self) -> Speech:
+        """The configured transcriber with the pipeline's device and dtype (made on first use:
+        a pipeline that never transcribes never reads it)."""
+        with self._speech_lock:
+            if self._speech is None:
+                transcriber = self.registry.transcriber(self.config.transcriber)
+                self._speech = Speech(
+                    transcriber,
+                    self.config.transcriber_options,
+                    str(self.engine.model.device),
+                    self.engine.dtype,
+                )
+            return self._speech
 
     @classmethod
     def from_config(
@@ -154,11 +172,17 @@ class Pipeline:
         *,
         stream: bool = False,
         timestamps: bool = False,
+        transcript: bool | str | None = None,
         **generation: Any,
     ) -> Any:
-        """Answer `question` about one video or a list of videos."""
+        """Answer `question` about one video or a list of videos. `transcript` (True, "on" or
+        "required"; default the config's) puts what is said beside the frames."""
         return self.chat(
-            [question_message(videos, question)], stream=stream, timestamps=timestamps, **generation
+            [question_message(videos, question)],
+            stream=stream,
+            timestamps=timestamps,
+            transcript=transcript,
+            **generation,
         )
 
     def chat(
@@ -167,10 +191,15 @@ class Pipeline:
         *,
         stream: bool = False,
         timestamps: bool = False,
+        transcript: bool | str | None = None,
         **generation: Any,
     ) -> Any:
         """Continue a conversation whose content parts are text, video and image."""
-        request = Request(messages=parse_messages(messages), generation=generation)
+        request = Request(
+            messages=parse_messages(messages),
+            generation=generation,
+            transcript=None if transcript is None else mode_of(transcript),
+        )
         prepared = self.prepare(request, timestamps=timestamps)
         if stream:
             return self.stream(prepared)
@@ -234,20 +263,68 @@ class Pipeline:
         options = self.generation_options({**(generation or {}), **request.generation})
         sampler, sampler_options = self.sampler_for(request)
         started = time.perf_counter()
+        mode = request.transcript or self.config.transcript
         with limits.use(self.config.limits), downloads_reused():  # probed, then sampled
             conversation = self.resolve_media(conversation, videos=False)
+            heard = self.hear(request, conversation, sampler_options, options, mode)
             sampler_options, plan = self.plan_frames(
-                request, conversation, sampler, sampler_options, options
+                request, with_transcripts(conversation, heard), sampler, sampler_options, options
             )
             resolved = self.resolve_media(
                 conversation, sampler, sampler_options, plan, images=False
             )
+        attach_transcripts(resolved, heard)
+        if request.timestamps is None:  # frame times tie what is said to what is shown
+            timestamps = timestamps or mode != "off"
         return Prepared(
             conversation=resolved,
             options=options,
             timestamps=timestamps if request.timestamps is None else request.timestamps,
             sampling=time.perf_counter() - started,
         )
+
+    def hear(
+        self,
+        request: Request,
+        conversation: list[Message],
+        sampler_options: SamplerOptions,
+        generation: GenerationOptions,
+        mode: str,
+    ) -> list[Heard]:
+        """Each video's transcript over the sampled time range, within the transcript-token
+        cap (the request's, the config's, or half of the context with `fit: context`)."""
+        if mode == "off":
+            return []
+        videos = [p.video for m in conversation for p in m.content if isinstance(p, VideoPart)]
+        heard = [
+            self.speech.hear(v, n, sampler_options.start, sampler_options.end, mode == "required")
+            for n, v in enumerate(videos, 1)
+        ]
+        cap, rule = self.transcript_cap(request, generation)
+        if cap is not None:
+            share = max(1, cap // max(1, len(heard)))
+            for h in heard:
+                if h.transcript is not None:
+                    h.transcript = trimmed(h.transcript, share, self.count_tokens, rule)
+        return heard
+
+    def transcript_cap(
+        self, request: Request, generation: GenerationOptions
+    ) -> tuple[int | None, str]:
+        """The most transcript tokens a request may take, and the rule that says so."""
+        cap = request.max_transcript_tokens or self.config.max_transcript_tokens
+        if cap is not None:
+            return cap, f"max_transcript_tokens={cap}"
+        context = self.engine.context_size()
+        if (request.fit or self.config.fit) == "context" and context:
+            half = max(1, (context - generation.max_new_tokens) // 2)
+            return half, f"fit: context (at most half of the {context}-token context)"
+        return None, ""
+
+    def count_tokens(self, texts: list[str]) -> list[int]:
+        """Tokens of each text, as the model's tokenizer counts them."""
+        ids = self.processor.tokenizer(texts, add_special_tokens=False)["input_ids"]
+        return [len(i) for i in ids]
 
     def answer(
         self, prepared: list[Prepared], stops: list[threading.Event] | None = None
@@ -424,3 +501,31 @@ def batches(prepared: list[Prepared], size: int) -> list[list[int]]:
         group.sort(key=lambda n: prepared[n].size())
         out += [group[i : i + size] for i in range(0, len(group), size)]
     return out
+
+
+def with_transcripts(conversation: list[Message], heard: list[Heard]) -> list[Message]:
+    """The conversation with each video's transcript text after it: what the prompt will hold
+    (for the visual-token budget to count)."""
+    if not heard:
+        return conversation
+    out, number = [], 0
+    for message in conversation:
+        parts: list[Any] = []
+        for part in message.content:
+            parts.append(part)
+            if isinstance(part, VideoPart):
+                number += 1
+                transcript = heard[number - 1].transcript
+                if transcript is not None:
+                    parts.append(TextPart(text=transcript.prompt(number)))
+        out.append(Message(role=message.role, content=parts))
+    return out
+
+
+def attach_transcripts(conversation: list[Message], heard: list[Heard]) -> None:
+    """Give each sampled video its transcript and any warning about it."""
+    clips = [p.video for m in conversation for p in m.content if isinstance(p, VideoPart)]
+    for clip, h in zip(clips, heard):
+        clip.transcript = h.transcript
+        if h.warning:
+            clip.warnings = [*clip.warnings, h.warning]

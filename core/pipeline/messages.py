@@ -99,6 +99,8 @@ def frames_used(conversation: list[Message]) -> list[FramesUsed]:
             timestamps=list(p.video.timestamps),
             rule=p.video.metadata.get("frames_rule", "a Clip sampled by the caller"),
             budget=p.video.metadata.get("budget"),
+            transcript=p.video.transcript,
+            warnings=list(p.video.warnings),
         )
         for m in conversation
         for p in m.content

@@ -25,8 +25,10 @@ from vidtt.types import (
     ImagePart,
     Message,
     TextPart,
+    TranscriptMode,
     VideoPart,
     _looks_like_frames,
+    transcript_mode,
 )
 from vidtt.validation import describe
 
@@ -51,6 +53,13 @@ class Request(BaseModel):
     timestamps: bool | None = Field(None, description="say when each frame was taken")
     max_visual_tokens: int | None = Field(None, ge=1, description="a visual-token budget")
     fit: Literal["context"] | None = Field(None, description="'context': fit the context")
+    transcript: TranscriptMode | None = Field(None, description="off, on or required")
+    max_transcript_tokens: int | None = Field(None, ge=1, description="a cap on transcripts")
+
+    @field_validator("transcript", mode="before")
+    @classmethod
+    def _transcript_mode(cls, value: Any) -> Any:
+        return None if value is None else transcript_mode(value)
 
     @field_validator("videos", mode="before")
     @classmethod

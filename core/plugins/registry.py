@@ -1,4 +1,4 @@
-"""The registry: which samplers, formatters, backends and transcribers exist, and which plugin supplied each.
+"""The registry: which samplers, formatters, backends and transcribers exist, and from where.
 
 Plugins are found through the `vidtt` entry-point group, built-ins included (see
 `vidtt.discovery`), and loaded one by one on first use into a pluggy `PluginManager`. A plugin

@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from vidtt.types.transcripts import Transcript
+
 MAX_NEW_TOKENS = 1_000_000  # the most tokens one answer may ask for
 MAX_SEED = 2**64 - 1  # seeds are 0 .. 2**64 - 1, the range torch.manual_seed takes
 MAX_BEAMS = 256
@@ -128,6 +130,10 @@ class FramesUsed(BaseModel):
     budget: dict[str, Any] | None = Field(
         None, description="the visual-token budget's plan, when one chose the frames"
     )
+    transcript: Transcript | None = Field(
+        None, description="what is said in the video, as the prompt gave it (segments used)"
+    )
+    warnings: list[str] = Field(default_factory=list)
 
 
 class Answer(BaseModel):

@@ -4,10 +4,26 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 TRANSCRIPT_FORMATS = ("text", "srt", "vtt", "json")
+TranscriptMode = Literal["off", "on", "required"]
+TRANSCRIPT_MODES: tuple[TranscriptMode, ...] = ("off", "on", "required")
+
+
+def transcript_mode(value: Any) -> Any:
+    """`off`, `on` or `required` from those words or a bool (True: on); anything else is left
+    for validation to refuse."""
+    if value is None or value is False:
+        return "off"
+    if value is True:
+        return "on"
+    if isinstance(value, str) and value.strip().lower() in (*TRANSCRIPT_MODES, "true", "false"):
+        word = value.strip().lower()
+        return {"true": "on", "false": "off"}.get(word, word)
+    return value
 
 
 class Segment(BaseModel):
@@ -38,6 +54,13 @@ class Transcript(BaseModel):
     def lines(self) -> list[str]:
         """One line per segment, `[m:ss-m:ss] text`, as the prompt shows them."""
         return [f"[{clock(s.start)}-{clock(s.end)}] {s.text}" for s in self.segments]
+
+    def prompt(self, number: int) -> str:
+        """What the prompt says beside video `number`'s frames: its timed lines."""
+        if not self.segments:
+            return f"\nTranscript of video {number}: nothing is said.\n"
+        lines = "\n".join(self.lines())
+        return f"\nTranscript of video {number} (what is said, with times):\n{lines}\n"
 
     @property
     def text(self) -> str:

@@ -1,0 +1,97 @@
+"""`vidtt transcribe`: what is said in a video, as timed text, SRT, WebVTT or JSON."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from vidtt.cli.options import add_config_option, add_speech_options, subcommand
+from vidtt.cli.settings import command_settings
+from vidtt.types import TRANSCRIPT_FORMATS
+
+SUFFIXES = {".srt": "srt", ".vtt": "vtt", ".json": "json", ".txt": "text"}
+
+
+def add_parser(sub: Any, common: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    transcribe = subcommand(
+        sub, "transcribe", "write what is said in a video (text, SRT, WebVTT or JSON)", common
+    )
+    transcribe.add_argument("video", metavar="VIDEO", help="video or audio file, or http(s) URL")
+    transcribe.add_argument(
+        "-f",
+        "--format",
+        choices=TRANSCRIPT_FORMATS,
+        help="text (timed lines), srt, vtt or json (default: from --output's suffix, else text)",
+    )
+    transcribe.add_argument(
+        "--output", metavar="FILE", help="write to FILE (default: standard output)"
+    )
+    transcribe.add_argument("--start", type=float, metavar="S", help="from S seconds")
+    transcribe.add_argument("--end", type=float, metavar="S", help="up to S seconds")
+    group = transcribe.add_argument_group("where it runs")
+    add_config_option(group)
+    group.add_argument("--backend", help="auto (default), cpu, cuda, cuda:1, xpu, mps, npu")
+    group.add_argument("--dtype", help="auto (default), float32, float16 or bfloat16")
+    add_speech_options(transcribe, prompt=False)
+    transcribe.set_defaults(func=cmd_transcribe)
+    return transcribe
+
+
+def output_format(args: argparse.Namespace) -> str:
+    """--format, else the one --output's suffix names, else timed text."""
+    if args.format:
+        return str(args.format)
+    return SUFFIXES.get(Path(args.output).suffix.lower(), "text") if args.output else "text"
+
+
+def cmd_transcribe(args: argparse.Namespace) -> int:
+    from vidtt.pipeline.speech import Speech
+    from vidtt.plugins.choose import select_backend
+
+    fmt = output_format(args)  # a mistake here costs nothing yet
+    settings = command_settings(args)  # the reader names a missing or unreadable file
+    config = settings.config
+    backend = select_backend(config.backend, settings.registry)
+    speech = Speech(
+        settings.registry.transcriber(config.transcriber),
+        config.transcriber_options,
+        backend.device,
+        backend.check_dtype(config.dtype),
+    )
+    with ProgressBar() as bar:
+        heard = speech.hear(
+            args.video, 1, args.start, args.end, required=True, progress=bar.seconds
+        )
+    assert heard.transcript is not None  # required: no audio raised
+    text = heard.transcript.render(fmt)
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+class ProgressBar:
+    """tqdm on stderr, in seconds of audio, shown on a terminal only."""
+
+    def __enter__(self) -> ProgressBar:
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(
+            total=None,
+            unit="s",
+            desc="transcribing",
+            disable=not sys.stderr.isatty(),
+        )
+        return self
+
+    def seconds(self, done: float, total: float | None) -> None:
+        if total is not None and self.bar.total != total:
+            self.bar.total = round(total)
+        self.bar.n = round(done)
+        self.bar.refresh()
+
+    def __exit__(self, *_: Any) -> None:
+        self.bar.close()
