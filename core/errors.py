@@ -31,6 +31,10 @@ class SourceError(VidttError):
     """A video source cannot be opened: missing file, bad URL, refused scheme, too large."""
 
 
+class NoAudioError(SourceError):
+    """The video has no audio stream (or none that can be decoded)."""
+
+
 class LimitError(VidttError):
     """A video or download went past a configured limit (see `vidtt.limits`)."""
 

@@ -15,6 +15,7 @@ from vidtt.errors import (
     FormatterError,
     LimitError,
     ModelLoadError,
+    NoAudioError,
     OptionsError,
     SourceError,
     VidttError,
@@ -30,6 +31,15 @@ from vidtt.interfaces import (
 )
 from vidtt.limits import Limits
 from vidtt.limits import current as current_limits
+from vidtt.media.audio import (
+    SAMPLE_RATE,
+    AudioInfo,
+    AudioWindow,
+    audio_windows,
+    probe_audio,
+    read_audio,
+)
+from vidtt.media.containers import NO_NESTED_OPENS, FileView, Media, main_video_stream, open_media
 from vidtt.media.fetch import download
 from vidtt.plugins.hookspecs import hookimpl
 from vidtt.settings.hub import hub_keywords as hub_options
@@ -46,17 +56,24 @@ from vidtt.types import (
 )
 
 __all__ = [
+    "NO_NESTED_OPENS",
+    "SAMPLE_RATE",
+    "AudioInfo",
+    "AudioWindow",
     "Backend",
     "BackendUnavailableError",
     "Clip",
     "DecodeError",
     "DtypeError",
+    "FileView",
     "FormatterError",
     "ImagePart",
     "LimitError",
-    "ModelLoadError",
     "Limits",
+    "Media",
     "Message",
+    "ModelLoadError",
+    "NoAudioError",
     "OptionsError",
     "Progress",
     "PromptFormatter",
@@ -72,9 +89,14 @@ __all__ = [
     "VideoPart",
     "VideoSource",
     "VidttError",
+    "audio_windows",
     "current_limits",
     "download",
     "hookimpl",
     "hub_options",
+    "main_video_stream",
+    "open_media",
+    "probe_audio",
+    "read_audio",
     "visual_token_ids",
 ]

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from vidtt.plugin_api import DecodeError, VideoInfo, VideoSource, current_limits
+from vidtt.plugin_api import VideoInfo, VideoSource, current_limits, main_video_stream
 
 from .decode import Guard
 from .index import StreamIndex, scan
 from .sources import open_media
+
+__all__ = ["frames_info", "main_video_stream", "probe", "rotated", "shortfall", "video_info"]
 
 
 def probe(source: VideoSource) -> VideoInfo:
@@ -33,33 +35,6 @@ def frames_info(source: VideoSource) -> VideoInfo:
     return VideoInfo(
         duration=len(frames) / fps, fps=fps, frame_count=len(frames), width=width, height=height
     )
-
-
-IMAGE_CODECS = {"mjpeg", "png", "bmp", "gif", "webp", "tiff", "jpeg2000"}
-
-
-def main_video_stream(container: Any) -> Any:
-    """The video stream to sample: not a cover picture or thumbnail, the default one first."""
-    import av
-
-    flags = av.stream.Disposition
-    pictures = flags.attached_pic | flags.timed_thumbnails | flags.still_image
-    streams = [s for s in container.streams.video if not s.disposition & pictures]
-    if not streams:
-        raise DecodeError(
-            "the file's only video stream is a cover picture or thumbnail: pass it as an image"
-        )
-
-    def rank(stream: Any) -> tuple[bool, bool, float, int]:
-        context = stream.codec_context
-        return (
-            bool(stream.disposition & flags.default),
-            context.name not in IMAGE_CODECS,
-            float(stream.average_rate or 0) > 1,
-            context.width * context.height,
-        )
-
-    return max(streams, key=rank)
 
 
 def shortfall(container: Any, stream: Any, index: StreamIndex) -> list[str]:
