@@ -209,3 +209,148 @@ def make_audio_only(path: str | Path, seconds: float = 1.0) -> Path:
         stream = container.add_stream("aac", rate=16000)
         _write_silence(container, stream, seconds, np)
     return path
+
+
+AUDIO_CODECS = {
+    ".mp4": "aac",
+    ".m4a": "aac",
+    ".mov": "aac",
+    ".mkv": "flac",
+    ".webm": "libopus",
+    ".ts": "aac",
+    ".mp3": "libmp3lame",
+    ".wav": "pcm_s16le",
+    ".flac": "flac",
+    ".ogg": "libopus",
+    ".opus": "libopus",
+}
+Tone = tuple[float, float, float]  # (at, seconds, hz): a sine burst of amplitude 0.5
+
+
+def make_audio(
+    path: str | Path,
+    tones: list[Tone] | tuple[Tone, ...] = (),
+    *,
+    seconds: float = 3.0,
+    rate: int = 16000,
+    layout: str = "mono",
+    codec: str | None = None,
+    start: float = 0.0,
+    channel: int | None = None,
+    streams: list[dict[str, Any]] | None = None,
+    video: float | None = None,
+    corrupt: tuple[int, ...] = (),
+    format: str | None = None,
+) -> Path:
+    """Write a file with audio (and, with `video` seconds, a small video stream from 0 s).
+
+    Each stream lasts `seconds` from `start` (on the file's clock), holds `tones` (times on
+    the file's clock) on every channel, or only on `channel`, and silence elsewhere. `streams`
+    makes several: one dict each, whose keys (`tones`, `seconds`, `rate`, `layout`, `codec`,
+    `start`, `channel`, `corrupt`, and `disposition` (a name such as "default" or
+    "comment"), `language`) override the arguments. `corrupt` packet numbers get garbage for
+    a payload. The codec follows the suffix unless given."""
+    import av
+
+    path = Path(path)
+    base = {
+        "tones": list(tones),
+        "seconds": seconds,
+        "rate": rate,
+        "layout": layout,
+        "codec": codec or AUDIO_CODECS.get(path.suffix.lower(), "aac"),
+        "start": start,
+        "channel": channel,
+        "corrupt": corrupt,
+    }
+    specs = [{**base, **spec} for spec in (streams or [{}])]
+    with av.open(str(path), "w", format=format) as container:
+        picture = None
+        if video:
+            picture = _video_stream(
+                container,
+                CONTAINER_CODECS.get(path.suffix.lower(), "libx264"),
+                10,
+                (64, 48),
+                "yuv420p",
+                None,
+                None,
+                None,
+            )
+        added = []
+        for spec in specs:
+            stream = container.add_stream(spec["codec"], rate=spec["rate"], layout=spec["layout"])
+            if "disposition" in spec:
+                stream.disposition = getattr(av.stream.Disposition, spec["disposition"])
+            if spec.get("language"):
+                stream.metadata["language"] = spec["language"]
+            added.append(stream)
+        if picture is not None and video:
+            _write_video_frames(container, picture, int(video * 10))
+        for stream, spec in zip(added, specs):
+            _write_tones(container, stream, spec)
+    return path
+
+
+def _write_video_frames(container: Any, stream: Any, count: int) -> None:
+    import av
+
+    for i in range(count):
+        image = av.VideoFrame.from_ndarray(frame_pattern(i, 64, 48), format="rgb24")
+        for packet in stream.encode(image.reformat(format="yuv420p")):
+            container.mux(packet)
+    for packet in stream.encode():
+        container.mux(packet)
+
+
+def tone_signal(tones: list[Tone], first: int, count: int, rate: int) -> Any:
+    """Samples `first` to `first + count` (at `rate`, sample 0 at 0 s) of the tone bursts."""
+    import numpy as np
+
+    times = (first + np.arange(count)) / rate
+    signal = np.zeros(count, dtype=np.float32)
+    for at, length, hz in tones:
+        inside = (times >= at) & (times < at + length)
+        signal[inside] = 0.5 * np.sin(2 * np.pi * hz * (times[inside] - at))
+    return signal
+
+
+def _write_tones(container: Any, stream: Any, spec: dict[str, Any]) -> None:
+    from fractions import Fraction
+
+    import av
+    import numpy as np
+
+    rate = spec["rate"]
+    channels = stream.layout.nb_channels
+    first = round(spec["start"] * rate)
+    total = round(spec["seconds"] * rate)
+    chunk = 1024
+    corrupt = set(spec["corrupt"])
+    written = 0
+
+    def mux(packets: list[Any]) -> None:
+        nonlocal written
+        for packet in packets:
+            if written in corrupt:
+                garbage = av.Packet(bytes(range(256)) * max(1, packet.size // 256 + 1))
+                garbage.pts, garbage.dts, garbage.stream = packet.pts, packet.dts, packet.stream
+                garbage.time_base = packet.time_base
+                packet = garbage
+            written += 1
+            container.mux(packet)
+
+    for offset in range(0, total, chunk):
+        count = min(chunk, total - offset)
+        signal = tone_signal(spec["tones"], first + offset, count, rate)
+        planes = np.zeros((channels, count), dtype=np.float32)
+        if spec["channel"] is None:
+            planes[:] = signal
+        else:
+            planes[spec["channel"]] = signal
+        frame = av.AudioFrame.from_ndarray(planes, format="fltp", layout=stream.layout.name)
+        frame.sample_rate = rate
+        frame.pts = first + offset
+        frame.time_base = Fraction(1, rate)
+        mux(stream.encode(frame))
+    mux(stream.encode())
