@@ -331,3 +331,38 @@ def test_ask_required_transcript_without_audio_is_one_line(
     )
     assert out.returncode == 2 and out.stderr.count("\n") == 1, out.stderr
     assert "no transcript" in out.stderr and "required" in out.stderr
+
+
+# -- the server ------------------------------------------------------------------------------
+def test_serve_takes_a_transcript_field(llava, tones, talking) -> None:
+    httpx = pytest.importorskip("httpx")
+    pytest.importorskip("uvicorn")
+    from test_serve import running
+
+    pipe = vidtt.Pipeline(
+        model=llava.config.model,
+        engine=llava.engine,
+        sampler_options={"num_frames": 2},
+        generation={"max_new_tokens": 2},
+        transcriber="tones",
+    )
+    content = [{"type": "video_url", "video_url": {"url": f"file://{talking}"}}]
+    body = {
+        "messages": [{"role": "user", "content": [*content, {"type": "text", "text": "Said?"}]}]
+    }
+    from vidtt.serve.protocol import ServeLimits
+
+    allowed = ServeLimits(allowed_local_media_path=talking.parent.resolve())
+    with running(pipe, limits=allowed) as base:
+        heard = httpx.post(
+            f"{base}/v1/chat/completions", json={**body, "transcript": "on"}, timeout=60
+        )
+        plain = httpx.post(f"{base}/v1/chat/completions", json=body, timeout=60)
+        bad = httpx.post(
+            f"{base}/v1/chat/completions", json={**body, "transcript": "loud"}, timeout=60
+        )
+    assert heard.status_code == 200, heard.text
+    used = heard.json()["vidtt"]["videos"][0]
+    assert [round(s["start"]) for s in used["transcript"]["segments"]] == [1, 3]
+    assert plain.status_code == 200 and plain.json()["vidtt"]["videos"][0]["transcript"] is None
+    assert bad.status_code == 400 and "transcript" in bad.json()["error"]["message"]

@@ -57,7 +57,7 @@ OPENAI_FIELDS = frozenset(
 )
 VIDTT_FIELDS = frozenset(
     {*SAMPLING_KEYS, "sampler", "sampler_options", "timestamps", "min_tokens", "top_k"}
-    | {"repetition_penalty", "max_visual_tokens", "fit"}
+    | {"repetition_penalty", "max_visual_tokens", "fit", "transcript", "max_transcript_tokens"}
 )
 KNOWN = OPENAI_FIELDS | VIDTT_FIELDS | IGNORED | frozenset(NEUTRAL)
 
@@ -84,7 +84,7 @@ class ChatRequest:
     timestamps: bool | None
     stream: bool
     include_usage: bool
-    extra: dict[str, Any]  # fields passed on to Request as they are (max_visual_tokens, fit)
+    extra: dict[str, Any]  # passed on to Request as they are (max_visual_tokens, transcript...)
     # the request's name (`param`) for each vidtt option it set: max_new_tokens -> max_tokens
     params: dict[str, str] = field(default_factory=dict)
 
@@ -137,7 +137,8 @@ def parse_chat(body: Any, limits: ServeLimits) -> ChatRequest:
     check_frame_counts(sampler_options, messages, limits, params)
     timestamps = _optional(body, "timestamps", bool)
     sampler = _optional(body, "sampler", str)
-    extra = {k: body[k] for k in ("max_visual_tokens", "fit") if body.get(k) is not None}
+    passed = ("max_visual_tokens", "fit", "transcript", "max_transcript_tokens")
+    extra = {k: body[k] for k in passed if body.get(k) is not None}
     params.update({k: k for k in extra})
     options = generation(body)
     params.update({k: GENERATION_PARAMS.get(k, k) for k in options})
