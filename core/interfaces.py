@@ -105,6 +105,11 @@ class PromptFormatter(ABC):
     def supports(self, model_config: Any, processor: Any) -> bool:
         return self.decline_reason(model_config, processor) is None
 
+    def takes_audio(self, processor: Any) -> bool:
+        """Whether this formatter gives the model a video's audio itself (omni models): then
+        a transcript is not made, and each Clip's `audio` is filled instead."""
+        return False
+
     @abstractmethod
     def build_inputs(
         self, conversations: list[list[Message]], processor: Any, **options: Any

@@ -42,7 +42,7 @@ from vidtt.pipeline.messages import (
     question_message,
 )
 from vidtt.pipeline.request import Request, parse_request
-from vidtt.pipeline.speech import Heard, Speech, mode_of, trimmed
+from vidtt.pipeline.speech import Heard, Speech, listen, mode_of, trimmed
 from vidtt.plugins.choose import choose_formatter
 from vidtt.plugins.registry import Registry
 from vidtt.settings.resolve import Settings, resolve
@@ -296,10 +296,10 @@ class Pipeline:
         if mode == "off":
             return []
         videos = [p.video for m in conversation for p in m.content if isinstance(p, VideoPart)]
-        heard = [
-            self.speech.hear(v, n, sampler_options.start, sampler_options.end, mode == "required")
-            for n, v in enumerate(videos, 1)
-        ]
+        span = (sampler_options.start, sampler_options.end, mode == "required")
+        if self.formatter.takes_audio(self.processor):  # the model hears the audio itself
+            return [listen(v, n, *span) for n, v in enumerate(videos, 1)]
+        heard = [self.speech.hear(v, n, *span) for n, v in enumerate(videos, 1)]
         cap, rule = self.transcript_cap(request, generation)
         if cap is not None:
             share = max(1, cap // max(1, len(heard)))
@@ -523,9 +523,9 @@ def with_transcripts(conversation: list[Message], heard: list[Heard]) -> list[Me
 
 
 def attach_transcripts(conversation: list[Message], heard: list[Heard]) -> None:
-    """Give each sampled video its transcript and any warning about it."""
+    """Give each sampled video its transcript (or audio) and any warning about it."""
     clips = [p.video for m in conversation for p in m.content if isinstance(p, VideoPart)]
     for clip, h in zip(clips, heard):
-        clip.transcript = h.transcript
+        clip.transcript, clip.audio = h.transcript, h.audio
         if h.warning:
             clip.warnings = [*clip.warnings, h.warning]

@@ -14,11 +14,13 @@ from typing import Any
 
 from vidtt.errors import NoAudioError, OptionsError, VidttError
 from vidtt.interfaces import Progress, Transcriber, TranscriberOptions
+from vidtt.media.audio import AudioWindow, read_audio
 from vidtt.media.frame_cache import FrameCache, source_key
 from vidtt.media.sample import label_of
 from vidtt.types import Clip, Transcript, TranscriptMode, VideoSource, transcript_mode
 
 CACHE_BYTES = 64 << 20  # of transcript text
+NO_SOURCE = "it has no audio (frames given directly)"
 
 
 class NoAudioWarning(UserWarning):
@@ -27,10 +29,12 @@ class NoAudioWarning(UserWarning):
 
 @dataclass
 class Heard:
-    """One video's transcript (None: none could be made) and why not."""
+    """One video's transcript (None: none could be made) or, for a model that hears audio
+    itself, its audio; and why there is neither."""
 
     transcript: Transcript | None
     warning: str | None = None
+    audio: AudioWindow | None = None
 
 
 def mode_of(value: Any, where: str = "transcript") -> TranscriptMode:
@@ -66,10 +70,9 @@ class Speech:
     ) -> Heard:
         """Video `number`'s transcript within `[start, end)`; a video with no audio gives a
         warning (raised as `NoAudioError` when `required`)."""
-        label = label_of(video)
-        source = video.origin if isinstance(video, Clip) else VideoSource.of(video)
-        if source is None or source.kind == "frames":
-            return self._missing(number, label, "it has no audio (frames given directly)", required)
+        label, source = label_of(video), audio_source(video)
+        if source is None:
+            return missing(number, label, NO_SOURCE, required)
         options = self.options(start, end)
         key = source_key(source)
         if key is not None:
@@ -79,21 +82,43 @@ class Speech:
                 key, lambda: self.transcriber.transcribe(source, options, progress)
             )
         except NoAudioError as exc:
-            return self._missing(number, label, str(exc), required)
+            return missing(number, label, str(exc), required)
         except VidttError as exc:
             raise type(exc)(f"video {number} ({label}): transcript: {exc}") from None
         return Heard(made)
 
-    @staticmethod
-    def _missing(number: int, label: str, why: str, required: bool) -> Heard:
-        if required:
-            raise NoAudioError(
-                f"video {number} ({label}): no transcript: {why}; the transcript is required "
-                "(transcript: on answers from the frames alone instead)"
-            )
-        text = f"video {number} ({label}) has no transcript ({why}): answered from its frames"
-        warnings.warn(text, NoAudioWarning, stacklevel=4)
-        return Heard(None, text)
+
+def audio_source(video: Any) -> VideoSource | None:
+    """Where a video's audio is read from: its source (a Clip's origin); None for frames."""
+    source = video.origin if isinstance(video, Clip) else VideoSource.of(video)
+    return None if source is None or source.kind == "frames" else source
+
+
+def listen(
+    video: Any, number: int, start: float | None, end: float | None, required: bool
+) -> Heard:
+    """Video `number`'s audio within `[start, end)`, for a model that hears it itself."""
+    label, source = label_of(video), audio_source(video)
+    if source is None:
+        return missing(number, label, NO_SOURCE, required)
+    try:
+        return Heard(None, audio=read_audio(source, start=start, end=end))
+    except NoAudioError as exc:
+        return missing(number, label, str(exc), required)
+    except VidttError as exc:
+        raise type(exc)(f"video {number} ({label}): audio: {exc}") from None
+
+
+def missing(number: int, label: str, why: str, required: bool) -> Heard:
+    """No transcript for video `number`: an error when `required`, else a warning."""
+    if required:
+        raise NoAudioError(
+            f"video {number} ({label}): no transcript: {why}; the transcript is required "
+            "(transcript: on answers from the frames alone instead)"
+        )
+    text = f"video {number} ({label}) has no transcript ({why}): answered from its frames"
+    warnings.warn(text, NoAudioWarning, stacklevel=4)
+    return Heard(None, text)
 
 
 def _text_bytes(transcript: Transcript) -> int:
