@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import io
+import itertools
 import threading
 import tracemalloc
 from collections.abc import Iterator
@@ -43,7 +44,7 @@ def onsets(window: AudioWindow, threshold: float = 0.05) -> list[float]:
 
 def joined(windows: list[AudioWindow]) -> AudioWindow:
     """Windows without overlap, laid end to end (each must follow the one before)."""
-    for a, b in zip(windows, windows[1:]):
+    for a, b in itertools.pairwise(windows):
         assert b.start == pytest.approx(a.end, abs=1 / SAMPLE_RATE)
     return AudioWindow(windows[0].start, np.concatenate([w.samples for w in windows]))
 
@@ -215,7 +216,7 @@ def test_windows_share_their_overlap(tmp_path: Path) -> None:
     assert [len(w.samples) for w in windows[:-1]] == [SAMPLE_RATE] * 3
     assert windows[-1].end == pytest.approx(3.0, abs=0.01)
     shared = SAMPLE_RATE // 4
-    for a, b in zip(windows, windows[1:]):
+    for a, b in itertools.pairwise(windows):
         np.testing.assert_array_equal(a.samples[-shared:], b.samples[:shared])
     for window in windows:  # every window sees the tones inside it at their times
         for at, _, _ in TONES:
