@@ -366,3 +366,36 @@ def test_serve_takes_a_transcript_field(llava, tones, talking) -> None:
     assert [round(s["start"]) for s in used["transcript"]["segments"]] == [1, 3]
     assert plain.status_code == 200 and plain.json()["vidtt"]["videos"][0]["transcript"] is None
     assert bad.status_code == 400 and "transcript" in bad.json()["error"]["message"]
+
+
+def test_run_hears_each_request_that_asks(tone_site, talking, llava_dir, tmp_path) -> None:
+    requests = tmp_path / "requests.jsonl"
+    lines = [
+        {"id": "heard", "video": str(talking), "question": "Said?", "transcript": "on"},
+        {"id": "plain", "video": str(talking), "question": "Shown?"},
+    ]
+    requests.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    output = tmp_path / "answers.jsonl"
+    out = vidtt_cli(
+        tone_site, "run", "--input", str(requests), "--output", str(output), "--model",
+        str(llava_dir), "--transcriber", "tones", "--frames", "2", "--max-new-tokens", "2",
+        "--quiet",
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    records = {r["id"]: r for r in map(json.loads, output.read_text().splitlines())}
+    heard = records["heard"]["videos"][0]["transcript"]
+    assert [round(s["start"]) for s in heard["segments"]] == [1, 3]
+    assert records["plain"]["videos"][0]["transcript"] is None
+
+
+def test_chat_without_audio_warns_once_and_answers(tone_site, silent_video, llava_dir) -> None:
+    env = {**os.environ, "PYTHONPATH": str(tone_site)}
+    out = subprocess.run(
+        [VIDTT, "chat", str(silent_video), "--model", str(llava_dir), "--transcript",
+         "--transcriber", "tones", "--frames", "2", "--max-new-tokens", "2"],
+        input="What is said?\n", capture_output=True, text=True, timeout=180, env=env,
+        check=False,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    warned = [line for line in out.stderr.splitlines() if "has no transcript" in line]
+    assert len(warned) == 1 and warned[0].startswith("vidtt: warning: video 1")
