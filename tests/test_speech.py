@@ -399,3 +399,46 @@ def test_chat_without_audio_warns_once_and_answers(tone_site, silent_video, llav
     assert out.returncode == 0, out.stderr
     warned = [line for line in out.stderr.splitlines() if "has no transcript" in line]
     assert len(warned) == 1 and warned[0].startswith("vidtt: warning: video 1")
+
+
+# -- the built-in whisper transcriber, end to end ---------------------------------------------
+@pytest.fixture(scope="module")
+def whisper_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from vidtt.testing.speech import make_tiny_whisper
+
+    return make_tiny_whisper(tmp_path_factory.mktemp("whisper"), favour="de")
+
+
+def test_whisper_transcripts_reach_the_answer(llava_dir, whisper_dir, talking) -> None:
+    pipe = vidtt.Pipeline(
+        model=str(llava_dir),
+        backend="cpu",
+        sampler_options={"num_frames": 2},
+        generation={"max_new_tokens": 2},
+        transcript="on",
+        transcriber_options={"model": str(whisper_dir), "max_new_tokens": 8, "window": 2.0,
+                             "overlap": 0.5},
+    )  # fmt: skip
+    used = pipe.ask(talking, "What is said?").videos[0]
+    assert used.transcript is not None and used.transcript.transcriber == "whisper"
+    assert used.transcript.language == "de"  # the tiny model was made to detect German
+    for segment in used.transcript.segments:  # random weights: any text, but within the video
+        assert 0.0 <= segment.start <= segment.end <= 4.0 + 1e-6
+
+
+def test_transcribe_command_with_whisper(whisper_dir, talking, tmp_path) -> None:
+    target = tmp_path / "said.json"
+    out = subprocess.run(
+        [VIDTT, "transcribe", str(talking), "--output", str(target), "--backend", "cpu",
+         "--transcriber-option", f"model={whisper_dir}", "--transcriber-option",
+         "max_new_tokens=8", "--language", "fr"],
+        capture_output=True, text=True, timeout=180, check=False,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    said = json.loads(target.read_text())
+    assert said["transcriber"] == "whisper" and said["language"] == "fr"
+    bad = subprocess.run(
+        [VIDTT, "transcribe", str(talking), "--transcriber-option", "window=60"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "window" in bad.stderr
