@@ -179,21 +179,27 @@ def decode_frames(
     keyframes_only: bool,
     guard: Guard,
     reopen: Opener | None = None,
+    codec_options: dict[str, str] | None = None,
+    split: bool = False,
 ) -> Decoded:
     """Decode the frames `targets` (sorted, unique frame indices) into one array. `reopen`
-    opens another container on the same media, for more decoders to share the work."""
+    opens another container on the same media, for more decoders to share the work;
+    `codec_options` go to every decoder; `split` makes a run of each start's targets (so
+    decoders can share the runs of a stretch decoded whole)."""
     result = Decoded(None, [False] * len(targets))
-    job = DecodePass(container, stream, index, targets, converter, guard, result, reopen)
+    job = DecodePass(
+        container, stream, index, targets, converter, guard, result, reopen, codec_options
+    )
     if index.mode == "forward" and index.match == "order":
-        _set_threads(stream, usable_cores())
+        _set_threads(stream, usable_cores(), codec_options)
         _decode_forward_by_order(job)
     else:
         seeking = index.mode == "seek"
         starts = index.keyframes if seeking else sorted({0, *index.entries})
-        groups = runs(starts, targets)
+        groups = by_start(starts, targets) if split else runs(starts, targets)
         shares = share(groups, starts, _decoders(job, len(groups)))
         threads = max(1, usable_cores() // len(shares))  # decoder threads for each share
-        _set_threads(stream, threads)
+        _set_threads(stream, threads, codec_options)
         result.decoders = len(shares)
         decode: Runs = (
             functools.partial(_decode_seeking, keyframes_only=keyframes_only)
@@ -208,11 +214,13 @@ def decode_frames(
     return result
 
 
-def _set_threads(stream: Any, count: int) -> None:
+def _set_threads(stream: Any, count: int, options: dict[str, str] | None = None) -> None:
     """`count` decoder threads (one per usable core: FFmpeg's automatic count adds one more,
     which only contends with the caller's own work); slice threads alone for huge frames,
-    as frame threads would each hold whole frames."""
+    as frame threads would each hold whole frames. `options` go to the decoder."""
     context = stream.codec_context
+    if options:
+        context.options = {**context.options, **options}
     stream.thread_type = "SLICE" if _big(stream) else "AUTO"
     context.thread_count = count
 
@@ -274,6 +282,7 @@ class DecodePass:
     guard: Guard
     result: Decoded
     reopen: Opener | None = None
+    codec_options: dict[str, str] | None = None
     halt: threading.Event = field(default_factory=threading.Event)
 
 
@@ -287,6 +296,19 @@ def runs(starts: list[int], targets: list[int]) -> list[list[int]]:
             groups[-1].append(target)
         else:
             groups.append([target])
+    return groups
+
+
+def by_start(starts: list[int], targets: list[int]) -> list[list[int]]:
+    """Targets grouped by the start they are decoded from (`starts` as for `runs`)."""
+    groups: list[list[int]] = []
+    last = None
+    for target in targets:
+        start = start_for(starts, target)
+        if start != last:
+            groups.append([])
+            last = start
+        groups[-1].append(target)
     return groups
 
 
@@ -316,7 +338,7 @@ def _decode_share(job: DecodePass, groups: list[list[int]], decode: Runs, thread
     assert job.reopen is not None
     with job.reopen() as container:
         stream = container.streams[job.stream.index]
-        _set_threads(stream, threads)
+        _set_threads(stream, threads, job.codec_options)
         result = Decoded(None, job.result.found)  # rows are shared; counts are merged
         decode(replace(job, container=container, stream=stream, result=result), groups)
         return result

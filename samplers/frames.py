@@ -8,12 +8,10 @@ only the chosen frames are converted.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from fractions import Fraction
 from typing import Any
 
 from vidtt.plugin_api import (
-    Clip,
     LimitError,
     Limits,
     OptionsError,
@@ -25,14 +23,9 @@ from vidtt.plugin_api import (
 from .decode import Guard, Resize
 from .index import StreamIndex
 
-# a sampler's rule: (index, span, options, label, warnings) -> sorted frame indices
-Choose = Callable[[StreamIndex, range, Any, str, list[str]], list[int]]
 
-
-def frames_clip(
-    name: str, choose: Choose, source: VideoSource, options: SamplerOptions, limits: Limits
-) -> Clip:
-    """Choose frames from a list with sampler `name`'s rule; resize them to the asked size."""
+def frames_index(source: VideoSource) -> StreamIndex:
+    """The index of a frame list: frame i at i / fps seconds, every frame a keyframe."""
     frames = source.value
     count = len(frames)
     if count == 0:
@@ -42,35 +35,35 @@ def frames_clip(
         list(range(count)), list(range(count)), Fraction(1) / Fraction(fps).limit_denominator()
     )
     index.default_frame_duration = 1 / fps
-    warnings: list[str] = []
-    span = index.span(options.start, options.end, source.label)
-    chosen = choose(index, span, options, source.label, warnings)
-    check_count(len(chosen), limits, source.label)
+    return index
+
+
+def fill_rows(
+    frames: Any, chosen: list[int], options: SamplerOptions, guard: Guard, size: list[Any]
+) -> Any:
+    """The `chosen` frames as one array at the asked size; the first chosen frame's own size
+    goes into `size` (once)."""
     first = as_rgb(frames[chosen[0]], chosen[0])
     height, width = first.shape[:2]
-    guard = Guard(limits, source.label)
     guard.check_size(width, height)
-    target = Resize(options.size, options.max_side).target(width, height)
+    if not size:
+        size.append((width, height))
+    target = Resize(options.size, options.max_side).target(*size[0])
     guard.check_clip(len(chosen), *target)
-    array = _fill(frames, chosen, first, target, guard)
-    info = VideoInfo(
+    return _fill(frames, chosen, first, target, guard)
+
+
+def list_info(frames: Any, fps: float, size: tuple[int, int]) -> VideoInfo:
+    count = len(frames)
+    return VideoInfo(
         duration=count / fps,
         fps=fps,
         frame_count=count,
         frame_count_exact=True,
-        width=width,
-        height=height,
+        width=size[0],
+        height=size[1],
         codec="frames",
         keyframe_count=count,
-    )
-    return Clip(
-        array=array,
-        indices=chosen,
-        timestamps=[index.time_of(i) for i in chosen],
-        info=info,
-        sampler=name,
-        source=source.label,
-        warnings=warnings,
     )
 
 

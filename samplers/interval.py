@@ -12,14 +12,14 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
-from vidtt.plugin_api import OptionsError, SamplerOptions, hookimpl
+from vidtt.plugin_api import OptionsError, hookimpl
 
-from .base import PyAVSampler, evenly
+from .base import FrameOptions, PyAVSampler, evenly
 from .index import StreamIndex
 from .uniform import uniform_indices
 
 
-class IntervalOptions(SamplerOptions):
+class IntervalOptions(FrameOptions):
     every: float | None = Field(None, gt=0, allow_inf_nan=False, description="seconds apart")
     fps: float | None = Field(
         None, gt=0, allow_inf_nan=False, description="frames per second (1 / every)"
@@ -46,6 +46,7 @@ class IntervalSampler(PyAVSampler):
     name = "interval"
     description = "one frame every `every` seconds or at `fps`, within min/max_frames"
     options_model = IntervalOptions
+    replaces_duplicates = False  # the clock fixes its frames: duplicates are only dropped
 
     def choose(
         self, index: StreamIndex, span: range, options: Any, label: str, warnings: list[str]

@@ -11,13 +11,14 @@ from typing import Any
 
 from pydantic import Field
 
-from vidtt.plugin_api import SamplerOptions, hookimpl
+from vidtt.plugin_api import hookimpl
 
-from .base import PyAVSampler, evenly
+from .base import Context, FrameOptions, PyAVSampler, evenly
+from .dedupe import gap_fill
 from .index import StreamIndex
 
 
-class KeyframeOptions(SamplerOptions):
+class KeyframeOptions(FrameOptions):
     max_frames: int = Field(8, ge=1, le=10_000)
 
 
@@ -40,6 +41,14 @@ class KeyframeSampler(PyAVSampler):
                 f"{options.max_frames} asked; returned them all"
             )
         return evenly(keys, options.max_frames)
+
+    def replacements(
+        self, context: Context, kept: list[int], tried: set[int], count: int
+    ) -> list[int]:
+        """Other keyframes of the range, in the widest gaps."""
+        span = context.span
+        keys = [k for k in context.index.keyframes if span[0] <= k <= span[-1]]
+        return gap_fill(keys, kept, tried, count)
 
 
 @hookimpl

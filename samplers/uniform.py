@@ -13,15 +13,15 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from vidtt.plugin_api import OptionsError, SamplerOptions, hookimpl
+from vidtt.plugin_api import OptionsError, hookimpl
 
-from .base import PyAVSampler
+from .base import FrameOptions, PyAVSampler
 from .index import StreamIndex
 
 Rule = Literal["centers", "linspace", "arange"]
 
 
-class UniformOptions(SamplerOptions):
+class UniformOptions(FrameOptions):
     num_frames: int = Field(8, ge=1, le=10_000)
     rule: Rule = "centers"
 

@@ -20,6 +20,7 @@ from vidtt.types.media import (
     _looks_like_frames,
 )
 from vidtt.types.messages import ContentPart, ImagePart, Message, TextPart, VideoPart
+from vidtt.types.shots import Shot
 from vidtt.types.transcripts import TRANSCRIPT_FORMATS, Segment, Transcript
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "ImagePart",
     "Message",
     "Segment",
+    "Shot",
     "SourceKind",
     "TextPart",
     "Timings",

@@ -18,6 +18,7 @@ from vidtt.urls import URL_SCHEMES, printable, redact
 if TYPE_CHECKING:
     from PIL.Image import Image
 
+    from vidtt.types.shots import Shot
     from vidtt.types.transcripts import Transcript
 
 MIN_FRAMES_FPS = 1e-6  # a frame list's slowest rate: one frame in 11.6 days
@@ -197,6 +198,7 @@ class Clip:
         self.warnings = list(warnings or [])
         self.metadata = dict(metadata or {})
         self.transcript: Transcript | None = None  # what is said in the clip's time range
+        self.shots: list[Shot] = []  # the shots a scene sampler found, in time order
         self._images: list[Image] | None = None
 
     def __len__(self) -> int:

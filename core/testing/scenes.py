@@ -1,0 +1,184 @@
+"""Synthetic videos with known shot boundaries: for the scene sampler's tests and benchmark.
+
+Each shot is its own picture (a colour gradient with shapes and texture, from a seed) that
+moves a little every frame, or pans fast (`motion`), or not at all (`static`). Shots meet in a
+hard cut, a fade through black or a dissolve; `flashes` adds bright frames inside shots, which
+are not cuts. The truth is the frame where each new shot starts: a hard cut's first frame, a
+gradual transition's middle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+SETS = ("cuts", "fades", "dissolves", "flashes", "static", "motion")
+
+
+@dataclass
+class SceneVideo:
+    path: Path
+    cuts: list[int]  # frame numbers where shots start (the first shot's 0 left out)
+    frames: int
+    fps: float
+    flashes: list[int] = field(default_factory=list)  # frames of flashes (not cuts)
+
+
+@dataclass
+class ShotPlan:
+    length: int  # frames
+    speed: float = 1.0  # pixels a frame the picture pans
+    seed: int = 0
+    into: str = "cut"  # how the next shot follows: cut, fade or dissolve
+    blend: int = 0  # frames of that transition
+    flashes: list[int] = field(default_factory=list)  # frames inside the shot
+
+
+def shot_picture(seed: int, width: int, height: int) -> Any:
+    """One shot's picture, twice as wide as the frame (for panning): float32 RGB."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    wide = width * 2
+    x = np.linspace(0, 1, wide, dtype=np.float32)[None, :, None]
+    y = np.linspace(0, 1, height, dtype=np.float32)[:, None, None]
+    a, b, c = (rng.uniform(20, 235, 3).astype(np.float32) for _ in range(3))
+    picture = a * (1 - x) * (1 - y) + b * x + c * y * (1 - x)
+    for _ in range(8):
+        x0, y0 = int(rng.integers(0, wide - 20)), int(rng.integers(0, height - 20))
+        w, h = int(rng.integers(10, wide // 6)), int(rng.integers(10, height // 3))
+        picture[y0 : y0 + h, x0 : x0 + w] = rng.uniform(0, 255, 3)
+    texture = rng.normal(0, 12, (height // 4 + 1, wide // 4 + 1, 1)).astype(np.float32)
+    picture += np.repeat(np.repeat(texture, 4, axis=0), 4, axis=1)[:height, :wide]
+    return np.clip(picture, 0, 255)
+
+
+def plan_set(name: str, seconds: float, fps: float, seed: int = 0) -> list[ShotPlan]:
+    """The shots of set `name` (see `SETS`), about `seconds` long."""
+    import numpy as np
+
+    if name not in SETS:
+        raise ValueError(f"unknown scene set {name!r}: use one of {', '.join(SETS)}")
+    rng = np.random.default_rng(seed)
+    shots: list[ShotPlan] = []
+    total = int(seconds * fps)
+    while sum(s.length for s in shots) < total:
+        shot = ShotPlan(int(rng.uniform(1.5, 4.0) * fps), seed=seed * 1000 + len(shots))
+        if name in ("fades", "dissolves"):
+            shot.into, shot.blend = name[:-1], int(rng.uniform(0.4, 1.0) * fps)
+        if name == "flashes":
+            shot.flashes = [int(rng.integers(fps // 2, shot.length - fps // 2))]
+        if name == "static":
+            shot.speed = 0.0
+            if len(shots) % 3 == 1:
+                shot.length = int(8 * fps)
+        if name == "motion":
+            shot.speed = float(rng.uniform(4, 10)) * fps / 30
+        shots.append(shot)
+    shots[-1].into, shots[-1].blend = "cut", 0
+    return shots
+
+
+def render(shots: list[ShotPlan], size: tuple[int, int]) -> Iterator[tuple[Any, str]]:
+    """Every frame (uint8 RGB) with what it is: "cut" (a shot's first frame after a cut),
+    "middle" (a gradual transition's middle), "flash" or ""."""
+    import numpy as np
+
+    width, height = size
+    pictures = [shot_picture(s.seed, width, height) for s in shots]
+
+    def view(n: int, t: int) -> Any:
+        travel = int(shots[n].speed * t) % (2 * width)  # back and forth, never jumping
+        offset = travel if travel < width else 2 * width - travel
+        frame = pictures[n][:, offset : offset + width]
+        if shots[n].speed == 0:
+            return frame
+        bar = (t * 5) % (width - 20)  # something moves in every shot that moves
+        frame = frame.copy()
+        frame[height // 3 : height // 3 + 20, bar : bar + 20] = 255
+        return frame
+
+    for n, shot in enumerate(shots):
+        before = shots[n - 1] if n else None
+        lead = before.blend if before and before.into != "cut" else 0
+        tail = shot.blend // 2 if shot.into != "cut" else 0
+        for t in range(lead, shot.length - tail):
+            frame, mark = view(n, t), ("cut" if n and t == 0 else "")
+            if t in shot.flashes:
+                frame, mark = frame * 0.2 + 0.8 * 255, "flash"
+            yield np.clip(frame, 0, 255).astype(np.uint8), mark
+        if shot.into != "cut" and n + 1 < len(shots):
+            yield from _transition(shot, view, n, size)
+
+
+def _transition(shot: ShotPlan, view: Any, n: int, size: tuple[int, int]) -> Iterator[Any]:
+    import numpy as np
+
+    for k in range(shot.blend):
+        alpha = (k + 0.5) / shot.blend
+        a = view(n, shot.length - shot.blend // 2 + k)
+        b = view(n + 1, k)
+        if shot.into == "dissolve":
+            frame = (1 - alpha) * a + alpha * b
+        else:
+            frame = a * max(0.0, 1 - 2 * alpha) if alpha < 0.5 else b * min(1.0, 2 * alpha - 1)
+        yield np.clip(frame, 0, 255).astype(np.uint8), "middle" if k == shot.blend // 2 else ""
+
+
+def make_scene_video(
+    path: str | Path,
+    name: str = "cuts",
+    seconds: float = 10.0,
+    fps: float = 30.0,
+    size: tuple[int, int] = (320, 180),
+    seed: int = 0,
+    shots: list[ShotPlan] | None = None,
+    keyframe_flags: bool = True,
+    frame_times: list[float] | None = None,
+) -> SceneVideo:
+    """Write set `name` (or `shots`) as an H.264 video (x264's own keyframe choice, as a real
+    encoder's); `frame_times` (seconds) makes it variable-frame-rate."""
+    import av
+
+    path = Path(path)
+    plan = shots or plan_set(name, seconds, fps, seed)
+    cuts, flashes, count = [], [], 0
+    time_base = Fraction(1, 1000) if frame_times else None
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
+        stream.width, stream.height = size
+        stream.pix_fmt = "yuv420p"
+        stream.codec_context.options = {"preset": "veryfast", "crf": "23"}
+        if time_base:
+            stream.codec_context.time_base = stream.time_base = time_base
+        for count, (rgb, mark) in enumerate(render(plan, size)):
+            if mark in ("cut", "middle"):
+                cuts.append(count)
+            if mark == "flash":
+                flashes.append(count)
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            if time_base and frame_times:
+                frame.pts, frame.time_base = round(frame_times[count] / time_base), time_base
+            _mux(container, stream.encode(frame), keyframe_flags)
+        _mux(container, stream.encode(), keyframe_flags)
+    return SceneVideo(path, cuts, count + 1, fps, flashes)
+
+
+def _mux(container: Any, packets: list[Any], keyframe_flags: bool) -> None:
+    for packet in packets:
+        if not keyframe_flags:
+            packet.is_keyframe = False
+        container.mux(packet)
+
+
+def scene_frames(name: str, seconds: float, fps: float, size: tuple[int, int], seed: int = 0):  # type: ignore[no-untyped-def]
+    """The frames of set `name` as a list of arrays, and the cut frames."""
+    frames, cuts = [], []
+    for n, (rgb, mark) in enumerate(render(plan_set(name, seconds, fps, seed), size)):
+        frames.append(rgb)
+        if mark in ("cut", "middle"):
+            cuts.append(n)
+    return frames, cuts

@@ -1,0 +1,214 @@
+"""Shot boundaries from the frames' coarse luma and chroma samples (see `features`).
+
+- A hard cut is a frame that differs from the one before far more than its neighbours do
+  from theirs (so camera motion, which changes every frame, is not a cut), unless the picture
+  comes back within a few frames (a flash, a muzzle blast, a camera flash).
+- A dissolve is a stretch where the middle frame is the blend of the frames either side.
+- A fade is a short run of flat (black or white) frames between two different pictures.
+Gradual transitions are placed at their middle. All work is vectorised over the frames.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from .features import Features
+
+CHUNK = 2048  # frames compared at once (bounds the temporary arrays)
+CUT_RATIO = 3.0  # a cut differs this many times more than its neighbours' changes
+FLAT_STD = 6.0  # a frame whose luma varies less than this is flat (black, white, one colour)
+BLEND_ERROR = 0.3  # a dissolve's middle frame is this close to the blend of its two sides
+ALL_CUTS_SHARE = 0.5  # when over this share of frames are cuts, the video is all cuts
+
+
+@dataclass(frozen=True)
+class Cut:
+    frame: int  # position in the features: the first frame of the new shot
+    kind: Literal["cut", "gradual"]
+    strength: float  # how much the picture changed (for merging the weakest cuts first)
+
+
+@dataclass
+class Detection:
+    cuts: list[Cut]
+    motion: Any  # change from the frame before, per frame (0 for the first)
+    all_cuts: bool = False  # nearly every frame differs from the last: no shots to speak of
+
+
+def difference(features: Features, a: Any, b: Any) -> Any:
+    """Mean absolute change between rows `a` and rows `b` (luma plus both chroma planes)."""
+    import numpy as np
+
+    out = np.empty(len(a), dtype=np.float32)
+    for at in range(0, len(a), CHUNK):
+        i, j = a[at : at + CHUNK], b[at : at + CHUNK]
+        luma = np.abs(features.luma[i].astype(np.int16) - features.luma[j]).mean(axis=(1, 2))
+        chroma = np.abs(features.chroma[i].astype(np.int16) - features.chroma[j])
+        out[at : at + CHUNK] = luma + chroma.mean(axis=(2, 3)).sum(axis=1)
+    return out
+
+
+def window(fps: float) -> int:
+    """Half the span of frames a gradual transition is judged over (0.4 s, 3 to 15 frames)."""
+    return max(3, min(15, round(0.4 * fps)))
+
+
+def detect(features: Features, fps: float, threshold: float) -> Detection:
+    """The cuts of the frames in `features` (`fps`: their rate; `threshold`: the least mean
+    change, on 0-255 levels, that can be a cut)."""
+    import numpy as np
+
+    count = len(features.luma)
+    motion = np.zeros(count, dtype=np.float32)
+    if count < 2:
+        return Detection([], motion)
+    frames = np.arange(1, count)
+    motion[1:] = difference(features, frames, frames - 1)
+    hard = hard_cuts(features, motion, fps, threshold)
+    if len(hard) > ALL_CUTS_SHARE * (count - 1):
+        return Detection([], motion, all_cuts=True)
+    reach = window(fps)
+    gradual = [
+        c
+        for c in [
+            *dissolves(features, motion, reach, threshold),
+            *fades(features, reach, threshold),
+        ]
+        if all(abs(c.frame - h.frame) > reach for h in hard)
+    ]
+    return Detection(spaced(sorted([*hard, *gradual], key=lambda c: c.frame), 3), motion)
+
+
+def neighbourhood(values: Any, reach: int, skip: int) -> Any:
+    """Per frame, the median of `values` within `reach` frames, leaving out `skip` either side."""
+    import numpy as np
+
+    padded = np.pad(values, reach, mode="edge")
+    views = np.lib.stride_tricks.sliding_window_view(padded, 2 * reach + 1)
+    keep = np.r_[0 : reach - skip + 1, reach + skip : 2 * reach + 1]
+    return np.median(views[:, keep], axis=1)
+
+
+def hard_cuts(features: Features, motion: Any, fps: float, threshold: float) -> list[Cut]:
+    import numpy as np
+
+    reach = max(4, round(fps / 3))
+    around = neighbourhood(motion, reach, 1)
+    peak = np.r_[False, (motion[1:-1] >= motion[:-2]) & (motion[1:-1] >= motion[2:]), True]
+    found = np.flatnonzero((motion >= threshold) & (motion >= CUT_RATIO * around) & peak)
+    flashes = set(flashed(features, motion, found, max(2, round(0.3 * fps))))
+    return [Cut(int(f), "cut", float(motion[f])) for f in found if f not in flashes]
+
+
+def flashed(features: Features, motion: Any, found: Any, reach: int) -> list[int]:
+    """The cuts after which the picture returns to the one before within `reach` frames, and
+    the cuts that return to a picture of up to `reach` frames before: a flash, not a shot."""
+    import numpy as np
+
+    flashes: list[int] = []
+    count = len(motion)
+    for f in found:
+        later = np.arange(f + 1, min(f + reach + 1, count))
+        earlier = np.arange(max(f - reach - 1, 0), f - 1)
+        back = difference(features, later, np.full(len(later), f - 1))
+        again = difference(features, earlier, np.full(len(earlier), f))
+        if (back < 0.3 * motion[f]).any() or (again < 0.3 * motion[f]).any():
+            flashes.append(int(f))
+    return flashes
+
+
+def dissolves(features: Features, motion: Any, reach: int, threshold: float) -> list[Cut]:
+    """Middles of stretches whose middle frame is the blend of the frames `reach` either side."""
+    import numpy as np
+
+    count = len(motion)
+    if count <= 2 * reach:
+        return []
+    middle = np.arange(reach, count - reach)
+    apart = difference(features, middle - reach, middle + reach)
+    error = blend_error(features, middle, reach)
+    steps = np.lib.stride_tricks.sliding_window_view(motion[1:], 2 * reach)[: len(middle)]
+    smooth = steps.max(axis=1) < np.maximum(apart / 3, 1.0)  # no jump inside the stretch
+    inside = neighbourhood(motion, reach // 2, 0)[middle]
+    outside = np.maximum(neighbourhood(motion, 3 * reach, 2 * reach)[middle], 0.5)
+    faster = inside >= 1.3 * outside  # a dissolve changes the picture faster than the shots do
+    near_flat = np.lib.stride_tricks.sliding_window_view(flat_frames(features), 2 * reach + 1)
+    hits = (apart >= 1.5 * threshold) & (error <= BLEND_ERROR * apart) & smooth & faster
+    hits &= ~near_flat.any(axis=1)  # a fade (through black): `fades` places it
+    return [Cut(int(middle[m]), "gradual", float(apart[m])) for m in centres(hits, apart)]
+
+
+def blend_error(features: Features, middle: Any, reach: int) -> Any:
+    """How far each middle frame's luma is from the average of the frames `reach` either side."""
+    import numpy as np
+
+    out = np.empty(len(middle), dtype=np.float32)
+    for at in range(0, len(middle), CHUNK):
+        m = middle[at : at + CHUNK]
+        before = features.luma[m - reach].astype(np.float32)
+        after = features.luma[m + reach].astype(np.float32)
+        out[at : at + CHUNK] = np.abs(features.luma[m] - (before + after) / 2).mean(axis=(1, 2))
+    return out * 2  # on the scale of `difference` (luma plus chroma)
+
+
+def fades(features: Features, reach: int, threshold: float) -> list[Cut]:
+    """Middles of short runs of flat frames between two pictures that differ."""
+    import numpy as np
+
+    count = len(features.luma)
+    cuts = []
+    for start, stop in runs_of(flat_frames(features)):
+        before, after = start - reach, stop - 1 + reach
+        if before < 0 or after >= count or stop - start > 8 * reach:
+            continue
+        dark = float(features.luma[start:stop].mean()) < 64
+        if not dark and stop - start < 3:  # a bright frame or two: a flash, not a fade
+            continue
+        across = float(difference(features, np.array([before]), np.array([after]))[0])
+        if across >= threshold:
+            cuts.append(Cut((start + stop) // 2, "gradual", across))
+    return cuts
+
+
+def flat_frames(features: Features) -> Any:
+    """Per frame, whether its luma hardly varies (black, white or one colour)."""
+    import numpy as np
+
+    count = len(features.luma)
+    flat = np.empty(count, dtype=bool)
+    for at in range(0, count, CHUNK):
+        flat[at : at + CHUNK] = features.luma[at : at + CHUNK].std(axis=(1, 2)) < FLAT_STD
+    return flat
+
+
+def runs_of(flags: Any) -> list[tuple[int, int]]:
+    """(start, stop) of each run of true values."""
+    import numpy as np
+
+    edges = np.diff(np.r_[0, flags.astype(np.int8), 0])
+    return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist()))
+
+
+def centres(hits: Any, strength: Any) -> list[int]:
+    """For each run of hits, the middle of the part within 90% of the run's strongest."""
+    import numpy as np
+
+    out = []
+    for start, stop in runs_of(hits):
+        part = strength[start:stop]
+        strong = np.flatnonzero(part >= 0.9 * part.max())
+        out.append(start + int(strong[0] + strong[-1]) // 2)
+    return out
+
+
+def spaced(cuts: list[Cut], gap: int) -> list[Cut]:
+    """Cuts at least `gap` frames apart: of two closer ones, the stronger stays."""
+    kept: list[Cut] = []
+    for cut in cuts:
+        if kept and cut.frame - kept[-1].frame < gap:
+            if cut.strength > kept[-1].strength:
+                kept[-1] = cut
+            continue
+        kept.append(cut)
+    return kept
