@@ -52,7 +52,8 @@ class Speech:
         self, transcriber: Transcriber, values: dict[str, Any], device: str, dtype: str
     ) -> None:
         self.transcriber = transcriber
-        self.values = {"device": device, "dtype": dtype, **values}
+        where = {k: v for k, v in (("device", device), ("dtype", dtype)) if v}
+        self.values = {**where, **values}  # a stub engine (Ray's samplers) has no dtype
         transcriber.options(**self.values)  # bad options fail before any video is read
         self.cache: FrameCache[Transcript] = FrameCache(CACHE_BYTES, size=_text_bytes)
 
