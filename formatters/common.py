@@ -223,5 +223,16 @@ class ChatFormatter(PromptFormatter):
 
 
 def timestamps_text(clip: Clip, number: int) -> str:
-    times = ", ".join(f"{t:.1f}" for t in clip.timestamps)
-    return f"Video {number}, frames at {times} s: "
+    """When each frame was taken; with shots, labelled by shot ("shot 3, 0:41-1:05")."""
+    shots = getattr(clip, "shots", None) or []
+    if not any(shot.frames for shot in shots):
+        times = ", ".join(f"{t:.1f}" for t in clip.timestamps)
+        return f"Video {number}, frames at {times} s: "
+    parts = [
+        f"{shot.label(n)}: frames at "
+        + ", ".join(f"{clip.timestamps[k]:.1f}" for k in shot.frames)
+        + " s"
+        for n, shot in enumerate(shots, 1)
+        if shot.frames
+    ]
+    return f"Video {number}, {'; '.join(parts)}: "

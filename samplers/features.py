@@ -70,13 +70,14 @@ class FeatureConverter(Converter):
 
         step, rows, columns = self.chroma_grid
         values = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
-        ys = np.minimum(
-            np.arange(rows) * step * plane.height // max(1, rows * step), plane.height - 1
-        )
-        xs = np.minimum(
-            np.arange(columns) * step * plane.width // max(1, columns * step), plane.width - 1
-        )
-        return values[np.ix_(ys, xs)]
+        down = max(1, plane.height * 2 // self.coded[1])  # rows of this plane per 4:2:0 row
+        across = max(1, plane.width * 2 // self.coded[0])
+        picked = values[:: step * down, : plane.width : step * across][:rows, :columns]
+        if picked.shape != (rows, columns):  # odd sizes: pad with the last row or column
+            picked = np.pad(
+                picked, [(0, rows - picked.shape[0]), (0, columns - picked.shape[1])], mode="edge"
+            )
+        return picked
 
     @staticmethod
     def _sampled(plane: Any, at: tuple[int, int, int]) -> Any:

@@ -16,10 +16,10 @@ from typing import Any
 
 from pydantic import Field
 
-from vidtt.plugin_api import hookimpl
+from vidtt.plugin_api import Shot, VideoSource, hookimpl
 
 from .base import Context, FrameOptions, PyAVSampler, Selection, evenly
-from .shots import Cut, Detection, detect, window
+from .shots import Cut, Detection, detect, difference, window
 from .uniform import uniform_indices
 
 DENSE_FRAMES = 30_000  # frames in range past which only keyframes are looked at
@@ -105,16 +105,22 @@ class SceneSampler(PyAVSampler):
         span, index = context.span, context.index
         keys = [k for k in index.keyframes if span[0] <= k < span.stop] or [span[0]]
         keys = sorted({span[0], *evenly(keys, MAX_KEYFRAMES)})
-        seconds = max(index.time_of(keys[-1]) - index.time_of(keys[0]), 1e-3)
         context.warnings.append(
             f"{context.label}: {len(span)} frames in range, over {DENSE_FRAMES}: shots were found "
             f"from {len(keys)} keyframes only (cuts placed at keyframes)"
         )
-        detection = detect(
-            context.features(keys, True), len(keys) / seconds, context.options.threshold
-        )
-        detection.cuts = [c for c in detection.cuts if c.kind == "cut"]
-        return keys, detection
+        return keys, keyframe_cuts(context.features(keys, True), 2 * context.options.threshold)
+
+
+def keyframe_cuts(features: Any, threshold: float) -> Detection:
+    """Cuts between keyframes (seconds apart, so no neighbours to compare with): a keyframe
+    that differs from the one before by `threshold` or more."""
+    import numpy as np
+
+    frames = np.arange(1, len(features.luma))
+    change = difference(features, frames, frames - 1) if len(frames) else np.zeros(0)
+    cuts = [Cut(int(f), "cut", float(c)) for f, c in zip(frames, change) if c >= threshold]
+    return Detection(cuts, None)
 
 
 Shot4 = tuple[int, int, str, float]  # (first, end, how it begins, that cut's strength)
@@ -212,6 +218,27 @@ def stillest(motion: Any, offset: int, frames: range, centre: float) -> int:
         return float(motion[at]) + after + 1e-3 * abs(frame - centre)
 
     return min(frames, key=cost)
+
+
+class ShotFinder(SceneSampler):
+    """The scene sampler's shots without its frames (one small frame is decoded)."""
+
+    name = "scene-shots"
+
+    def select(self, context: Context) -> Selection:
+        if len(context.span) == 1:
+            return super().select(context)
+        cuts, _ = self._cuts(context)
+        shots = merge_short(context, cuts, context.options.min_scene)
+        return Selection([context.span[0]], [(a, b, kind) for a, b, kind, _ in shots])
+
+
+def find_shots(source: Any, **options: Any) -> list[Shot]:
+    """The shots of a video as the scene sampler finds them (its options: `min_scene`,
+    `threshold`, `start`, `end`), without sampling frames: for shot detection alone."""
+    finder = ShotFinder()
+    options.setdefault("max_side", 16)
+    return finder.sample(VideoSource.of(source), finder.options(**options)).shots
 
 
 @hookimpl

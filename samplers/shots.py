@@ -18,8 +18,7 @@ from .features import Features
 CHUNK = 2048  # frames compared at once (bounds the temporary arrays)
 CUT_RATIO = 3.0  # a cut differs this many times more than its neighbours' changes
 FLAT_STD = 6.0  # a frame whose luma varies less than this is flat (black, white, one colour)
-BLEND_ERROR = 0.3  # a dissolve's middle frame is this close to the blend of its two sides
-ALL_CUTS_SHARE = 0.5  # when over this share of frames are cuts, the video is all cuts
+BLEND_ERROR = 0.45  # a dissolve's middle frame is this close to the blend of its two sides
 
 
 @dataclass(frozen=True)
@@ -65,9 +64,9 @@ def detect(features: Features, fps: float, threshold: float) -> Detection:
         return Detection([], motion)
     frames = np.arange(1, count)
     motion[1:] = difference(features, frames, frames - 1)
-    hard = hard_cuts(features, motion, fps, threshold)
-    if len(hard) > ALL_CUTS_SHARE * (count - 1):
+    if unrelated(features, motion, threshold):
         return Detection([], motion, all_cuts=True)
+    hard = hard_cuts(features, motion, fps, threshold)
     reach = window(fps)
     gradual = [
         c
@@ -78,6 +77,17 @@ def detect(features: Features, fps: float, threshold: float) -> Detection:
         if all(abs(c.frame - h.frame) > reach for h in hard)
     ]
     return Detection(spaced(sorted([*hard, *gradual], key=lambda c: c.frame), 3), motion)
+
+
+def unrelated(features: Features, motion: Any, threshold: float) -> bool:
+    """Whether most frames differ from the one before as much as from the one before that
+    (no frame follows from the last: noise, a slideshow of single frames), by a cut's worth."""
+    import numpy as np
+
+    if len(motion) < 3 or np.median(motion[1:]) < 2 * threshold:
+        return False
+    frames = np.arange(2, len(motion))
+    return bool(np.median(difference(features, frames, frames - 2)) < 1.2 * np.median(motion[2:]))
 
 
 def neighbourhood(values: Any, reach: int, skip: int) -> Any:
@@ -130,9 +140,8 @@ def dissolves(features: Features, motion: Any, reach: int, threshold: float) -> 
     error = blend_error(features, middle, reach)
     steps = np.lib.stride_tricks.sliding_window_view(motion[1:], 2 * reach)[: len(middle)]
     smooth = steps.max(axis=1) < np.maximum(apart / 3, 1.0)  # no jump inside the stretch
-    inside = neighbourhood(motion, reach // 2, 0)[middle]
     outside = np.maximum(neighbourhood(motion, 3 * reach, 2 * reach)[middle], 0.5)
-    faster = inside >= 1.3 * outside  # a dissolve changes the picture faster than the shots do
+    faster = apart >= 6 * outside  # far more change across it than the shots' own motion
     near_flat = np.lib.stride_tricks.sliding_window_view(flat_frames(features), 2 * reach + 1)
     hits = (apart >= 1.5 * threshold) & (error <= BLEND_ERROR * apart) & smooth & faster
     hits &= ~near_flat.any(axis=1)  # a fade (through black): `fades` places it

@@ -17,6 +17,7 @@ from vidtt.settings.resolve import Settings
 from vidtt.types import Clip
 
 SHEET_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+BOUNDARIES = {"start": "the range's start", "cut": "a cut", "gradual": "a fade or dissolve"}
 
 
 def add_parser(sub: Any, common: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -123,6 +124,7 @@ def clip_report(clip: Clip) -> dict[str, Any]:
         "video": clip.info.model_dump(),
         "sampler": clip.sampler,
         "frames": [{"index": i, "time": t} for i, t in zip(clip.indices, clip.timestamps)],
+        "shots": [shot.model_dump() for shot in clip.shots],
         "warnings": clip.warnings,
     }
 
@@ -134,7 +136,21 @@ def print_clip(video: str, clip: Clip) -> None:
         f"{info.duration or 0:.2f} s at {info.fps or 0:.2f} fps; {clip.sampler} took "
         f"{len(clip)} frames at {clip.width}x{clip.height}"
     )
-    for index, time in zip(clip.indices, clip.timestamps):
+    if clip.shots:
+        print_shots(clip)
+    for index, time in zip(clip.indices, clip.timestamps) if not clip.shots else ():
         print(f"  frame {index:>7}  {time:>9.3f} s")
     for warning in clip.warnings:
         print(f"vidtt: warning: {warning}", file=sys.stderr)
+
+
+def print_shots(clip: Clip) -> None:
+    """Each shot (its times and frame range) with the frames taken from it."""
+    print(f"{len(clip.shots)} shot(s):")
+    for number, shot in enumerate(clip.shots, 1):
+        print(
+            f"  {shot.label(number)}  ({shot.start:.3f}-{shot.end:.3f} s, frames "
+            f"{shot.first_frame}-{shot.end_frame - 1}, after {BOUNDARIES[shot.boundary]})"
+        )
+        for k in shot.frames:
+            print(f"    frame {clip.indices[k]:>7}  {clip.timestamps[k]:>9.3f} s")

@@ -11,6 +11,8 @@ from vidtt.types import Clip
 LABEL_HEIGHT = 14
 SHEET_SIDE = 4096  # cells shrink (not below MIN_CELL) to keep a sheet about this wide
 MIN_CELL = 96
+SHOT_COLOUR = (255, 210, 0)  # marks the first frame of each shot
+SHOT_BAR = 3
 
 
 def frame_name(index: int, time: float) -> str:
@@ -41,7 +43,8 @@ def thumb_size(width: int, height: int, box: int) -> tuple[int, int]:
 
 
 def contact_sheet(clip: Clip, thumb_width: int = 240) -> Any:
-    """One image with the frames in a grid, each labelled with its timestamp and index.
+    """One image with the frames in a grid, each labelled with its timestamp and index (and
+    its shot, `S3`, when the clip has shots: each shot's first frame is marked in yellow).
 
     Each thumbnail fits in a `thumb_width` square, and each cell is the thumbnail's shape (a
     wide video makes wide, low cells) with its label above, so the sheet's size is bounded by
@@ -57,9 +60,28 @@ def contact_sheet(clip: Clip, thumb_width: int = 240) -> Any:
     cell = (max(thumb[0], min(MIN_CELL, thumb_width)), thumb[1] + LABEL_HEIGHT)
     sheet = Image.new("RGB", (columns * cell[0], rows * cell[1]), "black")
     draw = ImageDraw.Draw(sheet)
+    shot_of = shot_numbers(clip)
     for n, (image, index, time) in enumerate(zip(clip.frames, clip.indices, clip.timestamps)):
         x, y = (n % columns) * cell[0], (n // columns) * cell[1]
         left = x + (cell[0] - thumb[0]) // 2
         sheet.paste(image.resize(thumb, Image.Resampling.BILINEAR), (left, y + LABEL_HEIGHT))
-        draw.text((x + 3, y + 1), f"{time:.2f} s  #{index}", fill="white")
+        label = f"{time:.2f} s  #{index}"
+        if n in shot_of:
+            number, first = shot_of[n]
+            label = f"S{number} {label}"
+            if first:  # a shot change: a bar down the cell's left edge, the label on yellow
+                draw.rectangle((x, y, x + cell[0] - 1, y + LABEL_HEIGHT - 1), fill=SHOT_COLOUR)
+                draw.rectangle((x, y, x + SHOT_BAR - 1, y + cell[1] - 1), fill=SHOT_COLOUR)
+        draw.text(
+            (x + 3, y + 1), label, fill="black" if n in shot_of and shot_of[n][1] else "white"
+        )
     return sheet
+
+
+def shot_numbers(clip: Clip) -> dict[int, tuple[int, bool]]:
+    """Per frame position: its shot's number (from 1) and whether it is the shot's first."""
+    numbers = {}
+    for number, shot in enumerate(getattr(clip, "shots", None) or [], 1):
+        for k, position in enumerate(shot.frames):
+            numbers[position] = (number, k == 0)
+    return numbers

@@ -33,7 +33,18 @@ from vidtt.types import (
 from vidtt.validation import describe
 
 SAMPLING_KEYS = frozenset(
-    {"num_frames", "fps", "every", "start", "end", "size", "max_side", "max_frames", "min_frames"}
+    {
+        "num_frames",
+        "fps",
+        "every",
+        "start",
+        "end",
+        "size",
+        "max_side",
+        "max_frames",
+        "min_frames",
+        "dedupe",
+    }
 )
 GENERATION_KEYS = frozenset(GenerationOptions.model_fields)
 MAX_DEPTH = 32  # nesting deeper than any real request
