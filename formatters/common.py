@@ -178,8 +178,8 @@ class ChatFormatter(PromptFormatter):
         return common_decline(processor)
 
     def video_parts(self, row: Row, options: dict[str, Any]) -> VideoParts:
-        """A function returning a clip's template parts (after its timestamps, when asked) and
-        recording its media in `row`."""
+        """A function returning a clip's template parts (after its timestamps, when asked;
+        before its transcript, when it has one) and recording its media in `row`."""
 
         def parts(clip: Clip, number: int) -> list[dict[str, Any]]:
             prefix = (
@@ -187,7 +187,9 @@ class ChatFormatter(PromptFormatter):
                 if options.get("timestamps")
                 else []
             )
-            return prefix + self.expand(clip, row)
+            heard = clip.transcript
+            said = [{"type": "text", "text": heard.prompt(number)}] if heard is not None else []
+            return prefix + self.expand(clip, row) + said
 
         return parts
 

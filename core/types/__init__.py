@@ -1,5 +1,6 @@
-"""Data crossing vidtt's boundaries: `media` (sources, clips), `messages` (conversations) and
-`answers` (generation options, answers), `transcripts` (what is said); every name is importable from `vidtt.types`."""
+"""Data crossing vidtt's boundaries: `media` (sources, clips), `messages` (conversations),
+`answers` (generation options, answers) and `transcripts` (what is said); every name is
+importable from `vidtt.types`."""
 
 from vidtt.types.answers import (
     RESERVED_GENERATION,
@@ -21,12 +22,20 @@ from vidtt.types.media import (
 )
 from vidtt.types.messages import ContentPart, ImagePart, Message, TextPart, VideoPart
 from vidtt.types.shots import Shot
-from vidtt.types.transcripts import TRANSCRIPT_FORMATS, Segment, Transcript
+from vidtt.types.transcripts import (
+    TRANSCRIPT_FORMATS,
+    TRANSCRIPT_MODES,
+    Segment,
+    Transcript,
+    TranscriptMode,
+    transcript_mode,
+)
 
 __all__ = [
     "MIN_FRAMES_FPS",
     "RESERVED_GENERATION",
     "TRANSCRIPT_FORMATS",
+    "TRANSCRIPT_MODES",
     "Answer",
     "Clip",
     "ContentPart",
@@ -40,6 +49,7 @@ __all__ = [
     "TextPart",
     "Timings",
     "Transcript",
+    "TranscriptMode",
     "Usage",
     "VideoInfo",
     "VideoPart",
@@ -47,4 +57,5 @@ __all__ = [
     "_looks_like_frames",
     "check_generation_fields",
     "generation_config_fields",
+    "transcript_mode",
 ]

@@ -199,10 +199,17 @@ class Clip:
         self.metadata = dict(metadata or {})
         self.transcript: Transcript | None = None  # what is said in the clip's time range
         self.shots: list[Shot] = []  # the shots a scene sampler found, in time order
+        self.origin: VideoSource | None = None  # the source it was sampled from, if known
+        self.audio: Any = None  # the clip's audio (an AudioWindow) for models that hear it
         self._images: list[Image] | None = None
 
     def __len__(self) -> int:
         return len(self.array)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled (to another process) without its source, which may hold the whole file's
+        bytes or an open file, and without the PIL views, made again on use."""
+        return {**self.__dict__, "origin": None, "_images": None}
 
     def __repr__(self) -> str:
         return (
