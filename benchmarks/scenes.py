@@ -35,7 +35,7 @@ def pyscenedetect_cuts(path: Path) -> list[int]:
     from scenedetect import ContentDetector, detect
 
     scenes = detect(str(path), ContentDetector())
-    return [start.get_frames() for start, _ in scenes[1:]]
+    return [start.frame_num for start, _ in scenes[1:]]
 
 
 def score(found: list[int], truth: list[int]) -> tuple[float, float, float]:

@@ -208,3 +208,10 @@ def test_bad_options_name_the_option(videos: dict, options: dict, named: str) ->
     with pytest.raises(OptionsError, match=named) as error:
         vidtt.sample(str(videos["cuts"].path), "scene", **options)
     assert "\n" not in str(error.value)
+
+
+def test_requests_take_dedupe_at_the_top_level() -> None:
+    from vidtt.pipeline.request import parse_request
+
+    request = parse_request({"videos": ["a.mp4"], "question": "what?", "dedupe": 0.9})
+    assert request.sampler_options["dedupe"] == 0.9

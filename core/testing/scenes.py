@@ -70,7 +70,8 @@ def plan_set(name: str, seconds: float, fps: float, seed: int = 0) -> list[ShotP
         if name in ("fades", "dissolves"):
             shot.into, shot.blend = name[:-1], int(rng.uniform(0.4, 1.0) * fps)
         if name == "flashes":
-            shot.flashes = [int(rng.integers(fps // 2, shot.length - fps // 2))]
+            half = int(fps // 2)
+            shot.flashes = [int(rng.integers(half, shot.length - half))]
         if name == "static":
             shot.speed = 0.0
             if len(shots) % 3 == 1:
