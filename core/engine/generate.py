@@ -95,7 +95,10 @@ def generate_inputs(model: Any, inputs: Any) -> dict[str, Any]:
     tokenizers did up to transformers 4.57, adds them for models whose forward has no such
     argument), and generate refuses any keyword that neither the model's
     `prepare_inputs_for_generation` nor (when that takes **kwargs) its `forward` names: the
-    same rule as transformers' own check, so only what it would refuse is left out."""
+    same rule as transformers' own check, so only what it would refuse is left out. Omni
+    thinkers' audio features (`input_features`, `feature_attention_mask`) and the flag a
+    formatter adds beside them (`use_audio_in_video`, which generate takes as the recipe's
+    `generate(**inputs, use_audio_in_video=True)`) are named by `forward`, so they go through."""
     names = taken_names(model)
     if names is None:
         return dict(inputs)
