@@ -7,7 +7,7 @@ token layout: text tokens, `<|endoftext|>`, `<|startoftranscript|>`, the languag
 `<|translate|>`, `<|transcribe|>`, `<|startoflm|>`, `<|startofprev|>`, `<|nospeech|>`,
 `<|notimestamps|>`, then the timestamp tokens `<|0.00|>` .. `<|30.00|>`) and a generation
 config with every id Whisper's `generate` reads. It loads back through the ordinary
-`from_pretrained` path. `WHISPER_TINY` is the shape of openai/whisper-tiny (39M parameters,
+`from_pretrained` path. `WHISPER_TINY` is the shape of openai/whisper-tiny (38M parameters,
 a vocabulary of 51865), for benchmarks; the default shape is a few hundred thousand.
 transformers, torch and tokenizers are imported only when a model is built.
 """
@@ -25,7 +25,7 @@ WHISPER_TINY: dict[str, Any] = {
     "heads": 6,
     "ffn": 1536,
     "text_vocab": 50257,
-    "languages": None,
+    "languages": 99,  # the first 99 (large-v3 added a 100th, Cantonese)
 }
 LANGUAGES = ("en", "de", "fr")
 CORPUS = [
@@ -89,7 +89,7 @@ def train_whisper_tokenizer(text_vocab: int = 400, languages: list[str] | None =
         filler += 1
     merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in model["merges"]]
     vocab["<|endoftext|>"] = len(vocab)
-    tokenizer = WhisperTokenizer(vocab=vocab, merges=merges)
+    tokenizer = WhisperTokenizer(vocab=vocab, merges=merges, pad_token="<|endoftext|>")
     specials = (
         ["<|startoftranscript|>"] + [f"<|{code}|>" for code in languages] + SPECIALS_AFTER_LANGUAGES
     )
@@ -107,11 +107,12 @@ def make_tiny_whisper(
     heads: int = 2,
     ffn: int = 64,
     text_vocab: int = 400,
-    languages: list[str] | tuple[str, ...] | None = LANGUAGES,
+    languages: int | list[str] | tuple[str, ...] = LANGUAGES,
     favour: str | None = None,
     seed: int = 0,
 ) -> Path:
-    """Save a random Whisper in `folder` and return it. `languages` None: all 99 of Whisper's.
+    """Save a random Whisper in `folder` and return it. `languages`: codes, or a number N
+    for the first N of Whisper's (99: whisper-tiny's; 100: large-v3's).
     `favour` a language code: bias the decoder so that its token wins language detection
     (the decoder's output then no longer depends on the audio)."""
     import torch
@@ -123,7 +124,7 @@ def make_tiny_whisper(
     )
 
     folder = Path(folder)
-    codes = whisper_languages() if languages is None else list(languages)
+    codes = whisper_languages()[:languages] if isinstance(languages, int) else list(languages)
     tokenizer = train_whisper_tokenizer(text_vocab, codes)
     ids = tokenizer.convert_tokens_to_ids
     eot, sot = ids("<|endoftext|>"), ids("<|startoftranscript|>")
