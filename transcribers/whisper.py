@@ -20,6 +20,7 @@ then decoded in it), or the one given, checked against the checkpoint's language
 from __future__ import annotations
 
 import difflib
+import logging
 import math
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -358,9 +359,34 @@ def _generate(
         keywords["task"] = opts.task
         if language is not None:
             keywords["language"] = language
-    with torch.inference_mode():
-        out = loaded.model.generate(features, **keywords)
+    _QUIET.inside.on = True
+    try:
+        with torch.inference_mode():
+            out = loaded.model.generate(features, **keywords)
+    finally:
+        _QUIET.inside.on = False
     return out if isinstance(out, torch.Tensor) else out["sequences"]
+
+
+class _QuietGenerate(logging.Filter):
+    """Drops two warnings that Whisper's own `generate` trips on every call (the `max_length` it
+    sets itself beside `max_new_tokens`; its suppress tokens beside the generation config), only
+    on the thread inside `_generate`: other callers of `generate` still see them."""
+
+    NOISE = ("seem to have been set", "together with generation-related")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inside = threading.local()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not getattr(self.inside, "on", False):
+            return True
+        return not any(noise in record.getMessage() for noise in self.NOISE)
+
+
+_QUIET = _QuietGenerate()
+logging.getLogger("transformers.generation.utils").addFilter(_QUIET)
 
 
 def resolve_language(given: str | None, loaded: Loaded) -> str | None:
