@@ -328,6 +328,8 @@ def main() -> None:
     warm, track = make_track(30), make_track(args.seconds)
     engines = [e for e in args.engines.split(",") if e]
     long_engines = [e for e in args.long_engines.split(",") if e]
+    for name in {*engines, *long_engines} - set(ENGINES):
+        parser.error(f"unknown engine {name!r}; choose from {', '.join(ENGINES)}")
     try:
         import faster_whisper  # noqa: F401
     except ImportError:

@@ -200,6 +200,16 @@ def test_start_and_end_bound_the_segments(
     assert all(12.5 <= s.start <= s.end <= 47 for s in result.segments)
 
 
+def test_audio_that_starts_late_stays_on_the_video_clock(
+    tiny: Path, tmp_path: Path, transcriber: WhisperTranscriber, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen = record_windows(monkeypatch)
+    late = make_audio(tmp_path / "late.mp4", [(12, 1, 440)], seconds=20, start=10, video=40)
+    result = transcriber.transcribe(late, transcriber.options(model=str(tiny), max_new_tokens=8))
+    assert seen and seen[0][0] >= 9.9 and seen[-1][1] <= 30.1
+    assert result.segments and all(9.9 <= s.start <= s.end <= 30.1 for s in result.segments)
+
+
 def test_memory_does_not_grow_with_duration(tiny: Path, tmp_path: Path) -> None:
     """Peak traced memory (numpy: the audio, the features) for a 10-minute track is that of
     a 1-minute one (both hold one batch of windows and the next window), and within a small
