@@ -275,7 +275,7 @@ def add_speech_options(parser: argparse.ArgumentParser, prompt: bool = True) -> 
             metavar="N",
             help="at most N transcript tokens a request (segments left out evenly)",
         )
-    group.add_argument("--transcriber", metavar="NAME", help="whisper (default) or a plugin's")
+    group.add_argument("--transcriber", metavar="NAME", help="whisper (default), faster-whisper or a plugin's")
     group.add_argument(
         "--language", metavar="CODE", help="the language spoken, e.g. en (default: detected)"
     )
