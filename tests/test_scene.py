@@ -215,3 +215,24 @@ def test_requests_take_dedupe_at_the_top_level() -> None:
 
     request = parse_request({"videos": ["a.mp4"], "question": "what?", "dedupe": 0.9})
     assert request.sampler_options["dedupe"] == 0.9
+
+
+def test_a_visual_token_budget_gives_fewer_frames_per_shot(llava_dir, videos: dict) -> None:
+    """The budget plans the scene sampler's max_frames: a small budget, fewer frames, still
+    spread over the shots; the plan is what the Answer reports."""
+    video = str(videos["cuts"].path)
+    counts = {}
+    for budget in (64, 320):
+        pipe = vidtt.Pipeline(
+            model=str(llava_dir),
+            backend="cpu",
+            sampler="scene",
+            max_visual_tokens=budget,
+            generation={"max_new_tokens": 2},
+        )
+        answer = pipe.ask(video, "What happens?")
+        used = answer.videos[0]
+        assert used.sampler == "scene" and used.budget is not None
+        assert answer.usage.visual_tokens <= budget
+        counts[budget] = len(used.indices)
+    assert counts[64] == 4 < counts[320]  # 16 tokens a frame in the tiny model
