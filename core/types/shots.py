@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from vidtt.types.clock import clock
+
 Boundary = Literal["start", "cut", "gradual"]
 
 
@@ -28,10 +30,3 @@ class Shot(BaseModel):
         """`shot 3, 0:41-1:05`: as a prompt shows it (`number` counts from 1)."""
         return f"shot {number}, {clock(self.start)}-{clock(self.end)}"
 
-
-def clock(seconds: float) -> str:
-    """`m:ss` (`h:mm:ss` from an hour on), rounded down to the second."""
-    whole = int(max(seconds, 0.0))
-    hours, rest = divmod(whole, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"

@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from vidtt.types.clock import clock
+
 TRANSCRIPT_FORMATS = ("text", "srt", "vtt", "json")
 TranscriptMode = Literal["off", "on", "required"]
 TRANSCRIPT_MODES: tuple[TranscriptMode, ...] = ("off", "on", "required")
@@ -78,13 +80,6 @@ class Transcript(BaseModel):
             return json.dumps(self.model_dump(), ensure_ascii=False, indent=2) + "\n"
         raise ValueError(f"unknown transcript format {fmt!r}; use {', '.join(TRANSCRIPT_FORMATS)}")
 
-
-def clock(seconds: float) -> str:
-    """`m:ss` (or `h:mm:ss` from an hour on), rounded down to the second."""
-    whole = int(max(seconds, 0.0))
-    hours, rest = divmod(whole, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 def _stamp(seconds: float, mark: str) -> str:
