@@ -364,9 +364,10 @@ def make_family_processor(model_type: str) -> Any:
             FEATURE_EXTRACTOR_MAPPING_NAMES,
         )
 
-        parts["feature_extractor"] = getattr(
-            transformers, FEATURE_EXTRACTOR_MAPPING_NAMES[model_type]
-        )()
+        extractor = getattr(transformers, FEATURE_EXTRACTOR_MAPPING_NAMES[model_type])
+        # the omni audio towers take 128 mel bins, as the published checkpoints' extractors do
+        mels = {"feature_size": 128} if "omni" in model_type else {}
+        parts["feature_extractor"] = extractor(**mels)
     processor = cls(**parts, **family.processor_kwargs)
     video = family.video_text or getattr(processor, "video_token", None) or "<video>"
     image = family.image_text or getattr(processor, "image_token", None) or "<image>"
