@@ -442,3 +442,27 @@ def test_transcribe_command_with_whisper(whisper_dir, talking, tmp_path) -> None
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "window" in bad.stderr
+
+
+def test_ray_sampling_actor_hears_with_its_stub_engine(llava_dir, tones, talking) -> None:
+    """`vidtt run --ray`: the sampling actor (a processor with no weights and no dtype)
+    transcribes, and the transcript travels to the generating actor in the pickled request."""
+    pa = pytest.importorskip("pyarrow")
+    import pickle
+
+    from vidtt.jobs.ray_actors import GenerateActor, SampleActor
+    from vidtt.pipeline.request import parse_request
+
+    settings = {"model": str(llava_dir), "backend": "cpu", "transcriber": "tones",
+                "transcript": "on", "sampler_options": {"num_frames": 2},
+                "generation": {"max_new_tokens": 2}}  # fmt: skip
+    request = parse_request({"video": str(talking), "question": "Said?"})
+    rows = pa.table({"key": [0], "id": ['"q"'], "request": [request.model_dump_json()]})
+    sampled = SampleActor(settings, False)(rows)
+    assert sampled.column("error").to_pylist() == [""]
+    prepared = pickle.loads(sampled.column("prepared")[0].as_py())
+    clip = prepared.conversation[0].content[0].video
+    assert starts(clip.transcript) == pytest.approx([1.0, 3.0], abs=0.1) and clip.origin is None
+    records = GenerateActor(settings, gpu=False)(sampled).column("record").to_pylist()
+    used = json.loads(records[0])["videos"][0]
+    assert [round(s["start"]) for s in used["transcript"]["segments"]] == [1, 3]
