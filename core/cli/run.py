@@ -44,7 +44,7 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> argparse.ArgumentPa
 
 
 def _add_job_options(run: argparse.ArgumentParser) -> None:
-    """--workers, --batch-size, --no-retry-failed, --quiet."""
+    """--workers, --batch-size, --no-retry-failed, --quiet, --no-cache."""
     run.add_argument(
         "--workers",
         type=int,
@@ -67,6 +67,13 @@ def _add_job_options(run: argparse.ArgumentParser) -> None:
         help="keep the error records of an earlier run instead of retrying those requests",
     )
     run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument(
+        "--no-cache",
+        dest="cache",
+        action="store_false",
+        help="sample every video afresh: neither read nor write the frame cache on disk "
+        "(VIDTT_CACHE_DIR; see vidtt cache); runs on Ray keep their frames in memory only",
+    )
 
 
 def _add_ray_options(run: argparse.ArgumentParser) -> None:
@@ -103,7 +110,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     check_job_files(Path(args.input), Path(args.output))
     job = plan_job(Path(args.input), Path(args.output), retry_failed=args.retry_failed)
     report_job(job)
-    pipe = build_pipeline(settings) if job.needs_model else None
+    cache = frame_cache(args.cache)
+    pipe = build_pipeline(settings, cache=cache) if job.needs_model else None
     summary = run_jobs(
         pipe,
         job,
@@ -113,6 +121,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         progress=not args.quiet,
     )
     return finish_job(summary, args.output)
+
+
+def frame_cache(on_disk: bool) -> Any:
+    """The run's frame cache: in memory, and (unless --no-cache) on disk, shared with other
+    runs, so a dataset asked twice is decoded once."""
+    from vidtt.media.frame_cache import FrameCache
+    from vidtt.media.store import default_store
+
+    return FrameCache(store=default_store()) if on_disk else FrameCache()
 
 
 def finish_job(summary: Summary, output: str) -> int:

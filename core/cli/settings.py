@@ -72,11 +72,14 @@ def _with_the_rest(args: argparse.Namespace, exc: ConfigProblems) -> list[str]:
     return [*exc.found, *laid.problems(laid.registry())]
 
 
-def build_pipeline(settings: Settings | PipelineConfig, processor: Any = None) -> Any:
-    """Load the model (the slow part) with generation that Ctrl-C can stop."""
+def build_pipeline(
+    settings: Settings | PipelineConfig, processor: Any = None, cache: Any = None
+) -> Any:
+    """Load the model (the slow part) with generation that Ctrl-C can stop; `cache`, a
+    `FrameCache`, replaces the pipeline's own (in memory)."""
     from vidtt.pipeline.core import Pipeline
 
-    pipe = Pipeline(settings, processor=processor)
+    pipe = Pipeline(settings, processor=processor, cache=cache)
     make_cancellable(pipe.model)
     return pipe
 
