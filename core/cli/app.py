@@ -33,7 +33,18 @@ def build_parser() -> argparse.ArgumentParser:
     """`vidtt` and every command's parser, each added by its command's module (imported here,
     inside `main`, where Ctrl-C is met), in `vidtt --help` order; a misspelled command or flag
     gets its closest spelling and the usage of the command it was given to."""
-    from vidtt.cli import ask, backends, chat, demo, plugins, run, sample, serve, transcribe
+    from vidtt.cli import (
+        ask,
+        backends,
+        cache,
+        chat,
+        demo,
+        plugins,
+        run,
+        sample,
+        serve,
+        transcribe,
+    )
     from vidtt.cli.options import Parser
 
     parser = Parser(
@@ -48,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks on errors"
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for command in (ask, chat, sample, transcribe, run, serve, demo, plugins, backends):
+    for command in (ask, chat, sample, transcribe, run, serve, cache, demo, plugins, backends):
         command.add_parser(sub, common)
     return parser
 
