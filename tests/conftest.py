@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from vidtt.testing import make_video
+
+
+@pytest.fixture(scope="session", autouse=True)
+def vidtt_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The on-disk cache (`vidtt run` uses it) in a folder of the session, never ~/.cache."""
+    folder = tmp_path_factory.mktemp("vidtt-cache")
+    before = os.environ.get("VIDTT_CACHE_DIR")
+    os.environ["VIDTT_CACHE_DIR"] = str(folder)
+    yield folder
+    if before is None:
+        os.environ.pop("VIDTT_CACHE_DIR", None)
+    else:
+        os.environ["VIDTT_CACHE_DIR"] = before
 
 
 @pytest.fixture(scope="session")
