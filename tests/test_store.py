@@ -171,7 +171,10 @@ def test_the_folder_and_the_limit_come_from_the_environment(
 
 # -- the limit ----------------------------------------------------------------------------------
 def test_least_recently_used_entries_are_evicted_first() -> None:
-    size = len(json.dumps({"format": 1, "value": "x" * 1000}))
+    store = Store()
+    store.put_json("notes", "probe", "x" * 1000)
+    size = (store.root / "notes" / "probe.json").stat().st_size
+    store.clear()
     store = Store(max_bytes=3 * size)
     for number, key in enumerate(("a", "b", "c")):
         store.put_json("notes", key, "x" * 1000)
@@ -228,6 +231,9 @@ def test_corrupt_or_truncated_entries_read_as_missing_and_are_removed() -> None:
         assert read() is not None
     json_path.write_text('"a bare value"')  # valid JSON, but not an entry
     assert store.get_json("notes", "j") is None
+    store.put_json("notes", "j", {"text": "abc"})
+    json_path.write_text(json_path.read_text().replace("abc", "abd"))  # still valid JSON
+    assert store.get_json("notes", "j") is None and not json_path.exists()
 
 
 def test_a_stale_temporary_file_is_ignored_then_tidied() -> None:

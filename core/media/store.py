@@ -117,7 +117,9 @@ class Store:
             entry = json.loads(data.decode())
             if not (isinstance(entry, dict) and entry.get("format") == FORMAT and "value" in entry):
                 raise ValueError("not an entry")
-        except ValueError:
+            if entry.get("sha256") != _digest(_dump(entry["value"])):
+                raise ValueError("damaged")
+        except (ValueError, TypeError):
             self._discard(path, data)
             return None
         return entry["value"]
@@ -125,8 +127,9 @@ class Store:
     def put_json(self, kind: str, key: str, value: Any) -> None:
         """Store `value` (JSON-able) under `kind` and `key`, then evict down to the limit."""
         path = self._path(kind, key, "json")
-        text = json.dumps({"format": FORMAT, "value": value}, ensure_ascii=False, allow_nan=True)
-        self._write(path, text.encode())
+        text = _dump(value)
+        entry = f'{{"format": {FORMAT}, "sha256": "{_digest(text)}", "value": {text}}}'
+        self._write(path, entry.encode())
 
     # -- Clips --------------------------------------------------------------------------------
     def get_clip(self, key: str) -> Clip | None:
@@ -362,6 +365,15 @@ def _clip_from(data: bytes) -> Clip:
     )
     clip.shots = [Shot.model_validate(shot) for shot in notes["shots"]]
     return clip
+
+
+def _dump(value: Any) -> str:
+    """A JSON value as the store writes it (the same text again once read back)."""
+    return json.dumps(value, ensure_ascii=False, allow_nan=True)
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _check_name(what: str, name: str) -> None:
