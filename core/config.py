@@ -20,7 +20,13 @@ from vidtt.errors import ConfigError, OptionsError, UnknownNameError
 from vidtt.limits import Limits
 from vidtt.plugins.registry import Registry
 from vidtt.plugins.registry import default as default_registry
-from vidtt.types import GenerationOptions, TranscriptMode, transcript_mode
+from vidtt.types import (
+    GenerationOptions,
+    SegmentOptions,
+    Strategy,
+    TranscriptMode,
+    transcript_mode,
+)
 from vidtt.validation import Loc, dotted, problems
 
 DEFAULT_MODEL = "llava-hf/llava-interleave-qwen-0.5b-hf"
@@ -74,6 +80,12 @@ class PipelineConfig(BaseModel):
     transcriber_options: dict[str, Any] = Field(default_factory=dict)
     max_transcript_tokens: int | None = Field(
         None, ge=1, description="at most this many transcript tokens a request"
+    )
+    strategy: Strategy = Field(
+        "direct", description="direct (frames of the whole range) or segments (long videos)"
+    )
+    segment_options: SegmentOptions = Field(
+        default_factory=SegmentOptions, description="how the segments strategy cuts and notes"
     )
     trust_remote_code: bool = False
     plugins: list[str] | None = Field(

@@ -49,6 +49,11 @@ class SceneSampler(PyAVSampler):
     options_model = SceneOptions
     count_option = "max_frames"
 
+    def shot_times(self, source: Any, **options: Any) -> list[tuple[float, float]]:
+        """The (start, end) seconds of the video's shots, without sampling frames: what the
+        core's segments strategy calls through the registry (options as `find_shots`)."""
+        return [(shot.start, shot.end) for shot in find_shots(source, **options)]
+
     def choose(
         self, index: Any, span: range, options: Any, label: str, warnings: list[str]
     ) -> list[int]:

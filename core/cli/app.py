@@ -43,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
         run,
         sample,
         serve,
+        summarize,
         transcribe,
     )
     from vidtt.cli.options import Parser
@@ -59,7 +60,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks on errors"
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for command in (ask, chat, sample, transcribe, run, serve, cache, demo, plugins, backends):
+    for command in (
+        ask,
+        chat,
+        sample,
+        transcribe,
+        summarize,
+        run,
+        serve,
+        cache,
+        demo,
+        plugins,
+        backends,
+    ):
         command.add_parser(sub, common)
     return parser
 

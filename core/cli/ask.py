@@ -24,6 +24,7 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> argparse.ArgumentPa
 
 def cmd_ask(args: argparse.Namespace) -> int:
     pipe, clips = prepared(args, args.question)
+    pipe.progress = True  # the segments strategy shows its progress on a terminal
     videos = clips if len(clips) > 1 else clips[0]
     if args.stream:
         stream = pipe.ask(videos, args.question, stream=True, timestamps=args.timestamps)

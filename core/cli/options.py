@@ -256,6 +256,38 @@ def add_prompt_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_long_options(parser: argparse.ArgumentParser, flag: bool = True) -> None:
+    """--long (strategy segments) and --segment-option KEY=VALUE (`flag` False: the latter
+    only, for a command that always cuts into segments)."""
+    group = parser.add_argument_group("long videos (docs/long.md)")
+    if flag:
+        group.add_argument(
+            "--long",
+            action="store_const",
+            const="segments",
+            dest="strategy",
+            help="answer from a timeline of segment notes: each part of the video described, "
+            "then the question answered from the notes (strategy: segments)",
+        )
+    group.add_argument(
+        "--segment-option",
+        type=key_value,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a segment option, e.g. max_segments=24, segment_frames=8, refine=true (repeatable)",
+    )
+
+
+def long_settings(args: argparse.Namespace, data: dict[str, Any]) -> None:
+    """Lay --long and --segment-option over the config's settings in `data`."""
+    if getattr(args, "strategy", None):
+        data["strategy"] = args.strategy
+    given = getattr(args, "segment_option", None) or []
+    if given:
+        data["segment_options"] = {**data.get("segment_options", {}), **dict(given)}
+
+
 def add_speech_options(parser: argparse.ArgumentParser, prompt: bool = True) -> None:
     """--transcriber, --language, --transcriber-option and, for a prompt (`prompt`),
     --transcript and --max-transcript-tokens."""
@@ -275,7 +307,9 @@ def add_speech_options(parser: argparse.ArgumentParser, prompt: bool = True) -> 
             metavar="N",
             help="at most N transcript tokens a request (segments left out evenly)",
         )
-    group.add_argument("--transcriber", metavar="NAME", help="whisper (default), faster-whisper or a plugin's")
+    group.add_argument(
+        "--transcriber", metavar="NAME", help="whisper (default), faster-whisper or a plugin's"
+    )
     group.add_argument(
         "--language", metavar="CODE", help="the language spoken, e.g. en (default: detected)"
     )
@@ -334,6 +368,7 @@ def add_request_options(parser: argparse.ArgumentParser) -> None:
     """Every sampling, prompt and generation option: the group a request-serving command takes."""
     add_sampling_options(parser)
     add_prompt_options(parser)
+    add_long_options(parser)
     add_speech_options(parser)
     add_generation_options(parser)
 
@@ -449,6 +484,7 @@ def config_from_args(
         data["sampler"] = name
     data["generation"] = generation_settings(args, base)
     speech_settings(args, data)
+    long_settings(args, data)
     source = base.source or ConfigSource("command-line options")
     try:  # `base` validated: what fails now is the command line's
         config = validate(data, ConfigSource("command-line options"))

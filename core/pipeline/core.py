@@ -52,6 +52,7 @@ from vidtt.types import (
     GenerationOptions,
     ImagePart,
     Message,
+    SegmentNote,
     TextPart,
     Timings,
     VideoPart,
@@ -67,6 +68,7 @@ class Prepared:
     options: GenerationOptions
     timestamps: bool
     sampling: float  # seconds spent sampling
+    segments: list[SegmentNote] | None = None  # the timeline (strategy segments)
 
     def batch_key(self) -> str:
         """Requests with equal keys can be generated together."""
@@ -111,6 +113,8 @@ class Pipeline:
         self.formatter = self._choose_formatter()
         self._speech: Speech | None = None
         self._speech_lock = threading.Lock()
+        self.note_store: Any = None  # where segment notes are kept (None: vidtt.media.store)
+        self.progress = False  # segments described shown on a terminal (the CLI sets it)
 
     @property
     def config(self) -> PipelineConfig:
@@ -173,15 +177,20 @@ class Pipeline:
         stream: bool = False,
         timestamps: bool = False,
         transcript: bool | str | None = None,
+        strategy: str | None = None,
+        segment_options: dict[str, Any] | None = None,
         **generation: Any,
     ) -> Any:
         """Answer `question` about one video or a list of videos. `transcript` (True, "on" or
-        "required"; default the config's) puts what is said beside the frames."""
+        "required"; default the config's) puts what is said beside the frames; `strategy`
+        "segments" answers a long video from a timeline of segment notes (docs/long.md)."""
         return self.chat(
             [question_message(videos, question)],
             stream=stream,
             timestamps=timestamps,
             transcript=transcript,
+            strategy=strategy,
+            segment_options=segment_options,
             **generation,
         )
 
@@ -192,13 +201,19 @@ class Pipeline:
         stream: bool = False,
         timestamps: bool = False,
         transcript: bool | str | None = None,
+        strategy: str | None = None,
+        segment_options: dict[str, Any] | None = None,
         **generation: Any,
     ) -> Any:
         """Continue a conversation whose content parts are text, video and image."""
-        request = Request(
-            messages=parse_messages(messages),
-            generation=generation,
-            transcript=None if transcript is None else mode_of(transcript),
+        fields = {"strategy": strategy, "segment_options": segment_options}
+        request = parse_request(
+            {
+                "messages": parse_messages(messages),
+                "generation": generation,
+                "transcript": None if transcript is None else mode_of(transcript),
+                **{k: v for k, v in fields.items() if v is not None},
+            }
         )
         prepared = self.prepare(request, timestamps=timestamps)
         if stream:
@@ -257,6 +272,10 @@ class Pipeline:
     ) -> Prepared:
         """Check a request and sample its media (safe to call from several threads)."""
         request = parse_request(request)
+        if (request.strategy or self.config.strategy) == "segments":
+            from vidtt.pipeline import segments
+
+            return segments.prepare(self, request, timestamps, generation)
         conversation = request.conversation()
         check_text_size(conversation, self.engine.context_size())  # before any tokenizing
         check_media_tokens(conversation, self.processor)
@@ -333,7 +352,7 @@ class Pipeline:
         `stops[k]` ends request k's answer at its next token."""
         batch = self.encode(prepared)
         batch.stops = stops
-        return self.engine.generate(batch)
+        return with_timelines(prepared, self.engine.generate(batch))
 
     def answer_each(
         self, prepared: list[Prepared], stops: list[threading.Event] | None = None
@@ -365,7 +384,16 @@ class Pipeline:
 
     def stream(self, prepared: Prepared) -> AnswerStream:
         """The answer to one prepared request, piece by piece."""
-        return self.engine.stream(self.encode([prepared]))
+        batch = self.encode([prepared])
+        if prepared.segments is None:
+            return self.engine.stream(batch)
+        return AnswerStream(
+            lambda streamer, cancel: with_timelines(
+                [prepared], self.engine.generate(batch, streamer, cancel)
+            ),
+            self.processor,
+            batch.options.stop,
+        )
 
     def encode(self, prepared: list[Prepared]) -> generate.Batch:
         """The prompt for prepared requests, on the device and checked against the context."""
@@ -488,6 +516,14 @@ class Pipeline:
         return sample_video(
             video, sampler, options, rule=rule, number=number, cache=self.cache, budget=budget
         )
+
+
+def with_timelines(prepared: list[Prepared], answers: list[Answer]) -> list[Answer]:
+    """Answers of the segments strategy carry the timeline they were made from."""
+    for p, answer in zip(prepared, answers):
+        if p.segments is not None:
+            answer.strategy, answer.segments = "segments", list(p.segments)
+    return answers
 
 
 def batches(prepared: list[Prepared], size: int) -> list[list[int]]:

@@ -24,6 +24,8 @@ from vidtt.types import (
     GenerationOptions,
     ImagePart,
     Message,
+    SegmentOptions,
+    Strategy,
     TextPart,
     TranscriptMode,
     VideoPart,
@@ -66,6 +68,16 @@ class Request(BaseModel):
     fit: Literal["context"] | None = Field(None, description="'context': fit the context")
     transcript: TranscriptMode | None = Field(None, description="off, on or required")
     max_transcript_tokens: int | None = Field(None, ge=1, description="a cap on transcripts")
+    strategy: Strategy | None = Field(None, description="direct or segments (long videos)")
+    segment_options: dict[str, Any] = Field(
+        default_factory=dict, description="segments options, over the config's"
+    )
+
+    @field_validator("segment_options")
+    @classmethod
+    def _segment_options(cls, value: dict[str, Any]) -> dict[str, Any]:
+        SegmentOptions.model_validate(value)  # names a bad option now, not mid-video
+        return value
 
     @field_validator("transcript", mode="before")
     @classmethod

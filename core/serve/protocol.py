@@ -58,6 +58,7 @@ OPENAI_FIELDS = frozenset(
 VIDTT_FIELDS = frozenset(
     {*SAMPLING_KEYS, "sampler", "sampler_options", "timestamps", "min_tokens", "top_k"}
     | {"repetition_penalty", "max_visual_tokens", "fit", "transcript", "max_transcript_tokens"}
+    | {"strategy", "segment_options"}
 )
 KNOWN = OPENAI_FIELDS | VIDTT_FIELDS | IGNORED | frozenset(NEUTRAL)
 
@@ -137,7 +138,14 @@ def parse_chat(body: Any, limits: ServeLimits) -> ChatRequest:
     check_frame_counts(sampler_options, messages, limits, params)
     timestamps = _optional(body, "timestamps", bool)
     sampler = _optional(body, "sampler", str)
-    passed = ("max_visual_tokens", "fit", "transcript", "max_transcript_tokens")
+    passed = (
+        "max_visual_tokens",
+        "fit",
+        "transcript",
+        "max_transcript_tokens",
+        "strategy",
+        "segment_options",
+    )
     extra = {k: body[k] for k in passed if body.get(k) is not None}
     params.update({k: k for k in extra})
     options = generation(body)

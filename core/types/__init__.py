@@ -1,5 +1,6 @@
 """Data crossing vidtt's boundaries: `media` (sources, clips), `messages` (conversations),
-`answers` (generation options, answers) and `transcripts` (what is said); every name is
+`answers` (generation options, answers), `transcripts` (what is said) and `timeline`
+(a long video's segment notes); every name is
 importable from `vidtt.types`."""
 
 from vidtt.types.answers import (
@@ -22,6 +23,14 @@ from vidtt.types.media import (
 )
 from vidtt.types.messages import ContentPart, ImagePart, Message, TextPart, VideoPart
 from vidtt.types.shots import Shot
+from vidtt.types.timeline import (
+    STRATEGIES,
+    TIMELINE_FORMATS,
+    SegmentNote,
+    SegmentOptions,
+    Strategy,
+    render_timeline,
+)
 from vidtt.types.transcripts import (
     TRANSCRIPT_FORMATS,
     TRANSCRIPT_MODES,
@@ -34,6 +43,8 @@ from vidtt.types.transcripts import (
 __all__ = [
     "MIN_FRAMES_FPS",
     "RESERVED_GENERATION",
+    "STRATEGIES",
+    "TIMELINE_FORMATS",
     "TRANSCRIPT_FORMATS",
     "TRANSCRIPT_MODES",
     "Answer",
@@ -44,8 +55,11 @@ __all__ = [
     "ImagePart",
     "Message",
     "Segment",
+    "SegmentNote",
+    "SegmentOptions",
     "Shot",
     "SourceKind",
+    "Strategy",
     "TextPart",
     "Timings",
     "Transcript",
@@ -57,5 +71,6 @@ __all__ = [
     "_looks_like_frames",
     "check_generation_fields",
     "generation_config_fields",
+    "render_timeline",
     "transcript_mode",
 ]

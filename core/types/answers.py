@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from vidtt.types.timeline import SegmentNote, Strategy
 from vidtt.types.transcripts import Transcript
 
 MAX_NEW_TOKENS = 1_000_000  # the most tokens one answer may ask for
@@ -150,3 +151,7 @@ class Answer(BaseModel):
     backend: str = ""
     device: str = ""
     dtype: str = ""
+    strategy: Strategy = Field("direct", description="direct, or segments (a long video)")
+    segments: list[SegmentNote] = Field(
+        default_factory=list, description="the timeline the answer was made from (segments)"
+    )
