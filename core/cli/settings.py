@@ -179,8 +179,12 @@ def prepared(args: argparse.Namespace, question: Any = None, ask: bool = True) -
     settings = command_settings(args, args.videos, question, ask=ask)
     settings, processor = with_frame_rule(settings)
     config = settings.config
-    if config.max_visual_tokens or config.fit or config.transcript != "off":
-        # planned with the processor, or heard: the pipeline samples them itself
+    if (
+        config.max_visual_tokens
+        or config.fit
+        or config.transcript != "off"
+        or config.strategy == "segments"
+    ):  # planned with the processor, heard or cut into segments: the pipeline samples them
         return build_pipeline(settings, processor), list(args.videos)
     clips = sample_all(settings, args.videos)
     return build_pipeline(settings, processor), clips

@@ -23,8 +23,6 @@ like any other request (batched, streamed), and carries the timeline (`Answer.se
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import re
 import sys
@@ -39,6 +37,7 @@ from vidtt.errors import OptionsError
 from vidtt.interfaces import Sampler
 from vidtt.media.frame_cache import source_key
 from vidtt.media.sample import sample_video
+from vidtt.media.store import content_key
 from vidtt.pipeline.request import Request, parse_request
 from vidtt.types import (
     Clip,
@@ -260,8 +259,7 @@ def note_key(
         "generation": generation.model_dump(mode="json"),
         "prompt": prompt,
     }
-    text = json.dumps(made, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()
+    return content_key(made)
 
 
 # -- describing the segments ----------------------------------------------------------------------
