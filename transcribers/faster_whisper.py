@@ -37,7 +37,7 @@ from vidtt.plugin_api import (
     hub_options,
     probe_audio,
 )
-from vidtt.transcribers.whisper import pairs
+from vidtt.transcribers.whisper import audio_span, pairs
 
 DEFAULT_MODEL = "small"  # Systran/faster-whisper-small: openai/whisper-small in CTranslate2
 INSTALL = (
@@ -107,12 +107,7 @@ class FasterWhisperTranscriber(Transcriber):
         model = self.load(opts)
         language = _language(opts.language, model, opts.model)
         source = VideoSource.of(source)
-        info = probe_audio(source)
-        total = None
-        if info.duration is not None:
-            last = info.start + info.duration
-            last = min(last, opts.end) if opts.end is not None else last
-            total = max(last - max(info.start, opts.start or 0.0), 0.0)
+        total = audio_span(probe_audio(source), opts.start, opts.end)
         windows = audio_windows(
             source, start=opts.start, end=opts.end, window=opts.window, overlap=opts.overlap
         )

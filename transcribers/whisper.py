@@ -225,7 +225,7 @@ class WhisperTranscriber(Transcriber):
         opts = self._own(options)
         source = VideoSource.of(source)
         info = probe_audio(source)  # NoAudioError when there is none
-        total = _span(info, opts.start, opts.end)
+        total = audio_span(info, opts.start, opts.end)
         windows = audio_windows(
             source, start=opts.start, end=opts.end, window=opts.window, overlap=opts.overlap
         )
@@ -289,7 +289,7 @@ class WhisperTranscriber(Transcriber):
         return self.options(**options.model_dump(exclude_unset=True))  # type: ignore[return-value]
 
 
-def _span(info: Any, start: float | None, end: float | None) -> float | None:
+def audio_span(info: Any, start: float | None, end: float | None) -> float | None:
     """Seconds of audio within [start, end), from the probe (None when its length is unknown)."""
     duration = getattr(info, "duration", None)
     if duration is None:
