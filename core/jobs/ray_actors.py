@@ -1,18 +1,45 @@
 """The Ray Data actors of `vidtt run --ray`: sampling (CPU, the processor alone) and generation
 (one model an actor). Ray pickles them by module path, so they live here, where every worker
-can import them; a request that fails in either becomes its error record."""
+can import them; a request that fails in either becomes its error record.
+
+A request of the `segments` strategy needs the model to describe its segments, so the sampling
+actor only checks it (its options and its one video) and passes it on as a `Deferred`; the
+generation actor that takes it makes (or finds) its notes in the on-disk store and answers it
+with the others. Different videos' segment requests thus spread over the generation actors."""
 
 from __future__ import annotations
 
 import json
+import os
 import pickle
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from vidtt.config import PipelineConfig
 from vidtt.jobs.records import answer_record, error_text, record_line
 from vidtt.pipeline.request import Request
 from vidtt.plugins.choose import parse_backend_name
+
+STORE_ENV = ("VIDTT_CACHE_DIR", "VIDTT_CACHE_MAX_BYTES")  # where segment notes are kept
+
+
+def store_env() -> dict[str, str]:
+    """The driver's store settings, for generation actors that may not have started with them
+    (a cluster this process was already connected to)."""
+    return {name: os.environ[name] for name in STORE_ENV if name in os.environ}
+
+
+@dataclass
+class Deferred:
+    """A request the generation actor prepares itself (strategy segments: its notes need the
+    model), with the run's timestamps setting."""
+
+    request: str  # the Request as JSON
+    timestamps: bool
+
+
+def is_segments(pipe: Any, request: Request) -> bool:
+    return (request.strategy or pipe.config.strategy) == "segments"
 
 
 class SampleActor:
@@ -52,7 +79,7 @@ class SampleActor:
             ids.append(row["id"])
             try:
                 request = Request.model_validate_json(row["request"])
-                done = self.pipe.prepare(request, self.timestamps)
+                done = self.prepare(request, row["request"])
                 prepared.append(pickle.dumps(done, protocol=pickle.HIGHEST_PROTOCOL))
                 errors.append("")
             except Exception as exc:
@@ -67,13 +94,28 @@ class SampleActor:
             }
         )
 
+    def prepare(self, request: Request, text: str) -> Any:
+        """The sampled request, or (strategy segments) the request checked and deferred."""
+        if not is_segments(self.pipe, request):
+            return self.pipe.prepare(request, self.timestamps)
+        from vidtt.pipeline import segments
+
+        segments.segment_options(self.pipe, request)  # bad options fail here, in one line
+        segments.the_video(request)
+        return Deferred(text, self.timestamps)
+
 
 class GenerateActor:
-    """An actor holding one Pipeline (one model); answers batches of sampled requests."""
+    """An actor holding one Pipeline (one model); answers batches of sampled requests, and
+    prepares the deferred ones (strategy segments) itself first. `env`: the driver's store
+    settings (`store_env`), so that notes go where the driver keeps them."""
 
-    def __init__(self, settings: dict[str, Any], gpu: bool) -> None:
+    def __init__(
+        self, settings: dict[str, Any], gpu: bool, env: dict[str, str] | None = None
+    ) -> None:
         from vidtt.pipeline.core import Pipeline
 
+        os.environ.update(env or {})
         config = PipelineConfig.model_validate(settings)
         family, index = parse_backend_name(config.backend)
         if gpu and family == "cuda" and index is not None:  # Ray shows each actor its GPU as 0
@@ -91,7 +133,7 @@ class GenerateActor:
                 out.append(({"id": rid, "error": row["error"]}, row["key"]))
                 continue
             try:
-                ready.append((row, pickle.loads(row["prepared"])))
+                ready.append((row, self.ready(pickle.loads(row["prepared"]))))
             except Exception as exc:
                 out.append(({"id": rid, "error": error_text(exc)}, row["key"]))
         ready.sort(key=lambda item: (item[1].batch_key(), item[1].size()))
@@ -105,6 +147,14 @@ class GenerateActor:
                 "failed": pa.array(["error" in r for r, _ in out], pa.bool_()),
             }
         )
+
+    def ready(self, prepared: Any) -> Any:
+        """A sampled request as it came; a deferred one prepared here (its notes made with
+        this actor's model, or found in the store)."""
+        if isinstance(prepared, Deferred):
+            request = Request.model_validate_json(prepared.request)
+            return self.pipe.prepare(request, prepared.timestamps)
+        return prepared
 
     def answer(self, prepared: list[Any]) -> list[Any]:
         """`answer_each`; an unexpected failure of a batch is retried one request at a time,

@@ -11,7 +11,7 @@ from typing import Any
 
 from vidtt.config import PipelineConfig
 from vidtt.jobs.local import JobPlan
-from vidtt.jobs.ray_actors import GenerateActor, SampleActor
+from vidtt.jobs.ray_actors import GenerateActor, SampleActor, store_env
 from vidtt.jobs.ray_cluster import run_ray
 from vidtt.jobs.shards import shard_sink
 from vidtt.pipeline.request import Request
@@ -99,7 +99,7 @@ def build_dataset(
     )
     return dataset.map_batches(
         GenerateActor,
-        fn_constructor_args=(settings, bool(gpus)),
+        fn_constructor_args=(settings, bool(gpus), store_env()),
         batch_format="pyarrow",
         batch_size=batch_size,
         compute=ActorPoolStrategy(min_size=pool[0], max_size=pool[1]),

@@ -292,8 +292,8 @@ def timeline(
     request = parse_request(request)
     if not callable(getattr(pipe.model, "generate", None)):
         raise OptionsError(
-            "strategy segments is not supported by vidtt run --ray yet: run the file without "
-            "--ray (its segment requests are answered one at a time)"
+            "strategy segments needs the model to describe the segments, and this pipeline's "
+            "engine has no weights (a processor-only engine)"
         )
     options = segment_options(pipe, request)
     video = the_video(request)
