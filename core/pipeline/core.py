@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -269,13 +270,16 @@ class Pipeline:
         request: Request | dict[str, Any],
         timestamps: bool = False,
         generation: dict[str, Any] | None = None,
+        progress: Callable[[int, int], None] | None = None,
     ) -> Prepared:
-        """Check a request and sample its media (safe to call from several threads)."""
+        """Check a request and sample its media (safe to call from several threads).
+        `progress` hears this request's segment notes made, (done, total), under strategy
+        segments (see `vidtt.pipeline.segments.prepare`)."""
         request = parse_request(request)
         if (request.strategy or self.config.strategy) == "segments":
             from vidtt.pipeline import segments
 
-            return segments.prepare(self, request, timestamps, generation)
+            return segments.prepare(self, request, timestamps, generation, progress)
         conversation = request.conversation()
         check_text_size(conversation, self.engine.context_size())  # before any tokenizing
         check_media_tokens(conversation, self.processor)

@@ -554,14 +554,18 @@ def prepare(
     request: Request | dict[str, Any],
     timestamps: bool = False,
     generation: dict[str, Any] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Prepared:
     """The request answered from its video's timeline: the notes made (or found), and the
-    final prompt ready to generate (after the refine pass, when asked for)."""
+    final prompt ready to generate (after the refine pass, when asked for). `progress`, when
+    given, hears (done, total) once the segments are known and after each batch of notes (an
+    exception it raises stops the notes there: those made are stored already); without it,
+    the tqdm bar of `pipe.progress`."""
     from vidtt.pipeline.core import Prepared
 
     request = parse_request(request)
     started = time.perf_counter()
-    line = timeline(pipe, request, timestamps, generation, getattr(pipe, "segment_progress", None))
+    line = timeline(pipe, request, timestamps, generation, progress)
     question = the_question(request)
     options = pipe.generation_options({**(generation or {}), **request.generation})
     text = final_prompt(pipe, request, line, question, options)
