@@ -34,7 +34,25 @@ def details_of(answer: Answer) -> dict[str, Any]:
         video["timestamps"] = [round(t, TIME_DECIMALS) for t in used.timestamps]
         videos.append(video)
     timings = {k: round(v, TIMING_DECIMALS) for k, v in answer.timings.model_dump().items()}
-    return {"videos": videos, "timings": timings, "formatter": answer.formatter}
+    details: dict[str, Any] = {"videos": videos, "timings": timings, "formatter": answer.formatter}
+    if answer.segments is not None:  # strategy segments: the timeline the answer came from
+        details["strategy"] = answer.strategy
+        details["segments"] = [segment_of(note) for note in answer.segments]
+    return details
+
+
+def segment_of(note: Any) -> dict[str, Any]:
+    """A segment note as the response carries it (times to the millisecond)."""
+    data: dict[str, Any] = note.model_dump()
+    data["start"], data["end"] = round(note.start, TIME_DECIMALS), round(note.end, TIME_DECIMALS)
+    data["frames"] = [round(t, TIME_DECIMALS) for t in note.frames]
+    return data
+
+
+def progress_of(done: int, total: int, seconds: float) -> dict[str, Any]:
+    """vidtt's details of a progress chunk: the segment notes made so far (stored ones
+    included), of how many, and the seconds since the request began."""
+    return {"progress": {"stage": "segments", "done": done, "total": total, "seconds": seconds}}
 
 
 def completion(model: str, answer: Answer) -> dict[str, Any]:
@@ -100,6 +118,12 @@ class Chunks:
 
     def first(self) -> dict[str, Any]:
         return self.chunk([delta({"role": "assistant", "content": ""})])
+
+    def progress(self, done: int, total: int, seconds: float) -> dict[str, Any]:
+        """A chunk that says how far the request's preparation is (an empty assistant delta,
+        which OpenAI clients take as a chunk with no text)."""
+        change = delta({"role": "assistant", "content": ""})
+        return self.chunk([change], vidtt=progress_of(done, total, round(seconds, 3)))
 
     def piece(self, text: str) -> dict[str, Any]:
         return self.chunk([delta({"content": text})])

@@ -1,6 +1,7 @@
 """The state behind `vidtt serve`'s routes (`Server`): admission (the API key, the queue, the
 body limit), media prepared in a worker pool, non-streaming requests batched, streams generated
-one at a time, each stopped when its client goes away or its time is up."""
+one at a time, each stopped when its client goes away or its time is up; a streamed request
+of strategy segments streams its progress while its notes are made."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from vidtt.serve.batching import Batcher
 from vidtt.serve.errors import APIError, from_vidtt
 from vidtt.serve.protocol import ChatRequest, ServeLimits, build_request, param_of, parse_chat
 from vidtt.serve.responses import Chunks, completion
-from vidtt.serve.streams import ClosingStream, Pump, sse, wait_disconnect
+from vidtt.serve.streams import ClosingStream, Progress, Pump, sse, wait_disconnect
 from vidtt.types import VideoPart
 
 log = logging.getLogger("vidtt.serve")
@@ -169,6 +170,10 @@ class Server:
                     param="model",
                     code="model_not_found",
                 )
+            if chat.stream and self.is_long(chat):
+                response = await self.stream_long(chat, deadline, release, request)
+                handed_off = True
+                return response
             prepared = await self.run_timed(self.prepare, deadline, chat)
             if chat.stream:
                 response = await self.stream(chat, prepared, deadline, release, request)
@@ -179,11 +184,13 @@ class Server:
             if not handed_off:
                 release()
 
-    def prepare(self, chat: ChatRequest) -> Any:
-        """In a worker: load the media, sample the videos, count the frames."""
+    def prepare(self, chat: ChatRequest, progress: Progress | None = None) -> Any:
+        """In a worker: load the media, sample the videos, count the frames (`progress` hears
+        the segment notes made, under strategy segments)."""
+        heard = {"progress": progress} if progress is not None else {}
         try:
             prepared = self.pipeline.prepare(
-                build_request(chat, self.settings.limits), self.settings.timestamps
+                build_request(chat, self.settings.limits), self.settings.timestamps, **heard
             )
         except OptionsError as exc:
             error = from_vidtt(exc)
@@ -270,6 +277,118 @@ class Server:
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
 
+    def is_long(self, chat: ChatRequest) -> bool:
+        """Whether the request is answered by strategy segments (its field, or the config's)."""
+        strategy = chat.extra.get("strategy") or getattr(self.pipeline.config, "strategy", None)
+        return bool(strategy == "segments")
+
+    async def stream_long(
+        self,
+        chat: ChatRequest,
+        deadline: float,
+        release: Callable[[], None],
+        request: HTTPRequest,
+    ) -> Response:
+        """A streamed request of strategy segments: prepared in a worker that reports its notes
+        (`Progress`); until its first report (the segments are cut) it fails as any request
+        does (4xx), then the stream opens with progress chunks, and the answer follows. A
+        client that goes away stops the notes at the next batch."""
+        loop = asyncio.get_running_loop()
+        progress = Progress(loop)
+        future = loop.run_in_executor(self.pool, self.prepare, chat, progress)
+        future.add_done_callback(lambda f: f.cancelled() or f.exception())  # always retrieved
+        first = asyncio.ensure_future(progress.queue.get())
+        try:
+            left = max(0.0, deadline - time.monotonic())
+            await asyncio.wait({future, first}, timeout=left, return_when="FIRST_COMPLETED")
+        finally:
+            if not first.done():
+                first.cancel()
+        if not first.done() or first.cancelled():
+            if not future.done():
+                progress.stop()
+                raise self.timeout()
+            return await self.stream(chat, future.result(), deadline, release, request)
+        chunks = Chunks.new(self.name, chat.include_usage)
+        pumps: list[Pump] = []
+
+        def closed() -> None:
+            progress.stop()
+            for pump in pumps:
+                pump.stop()
+            if future.done():
+                release()
+            else:  # counted out once the worker has stopped (at its next batch)
+                future.add_done_callback(lambda _: release())
+
+        return ClosingStream(
+            self.long_events(progress, future, first.result(), chunks, deadline, pumps, closed),
+            on_close=closed,
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+
+    async def long_events(
+        self,
+        progress: Progress,
+        future: asyncio.Future[Any],
+        first: tuple[int, int, float],
+        chunks: Chunks,
+        deadline: float,
+        pumps: list[Pump],
+        closed: Callable[[], None],
+    ) -> AsyncIterator[str]:
+        """The role, the progress chunks while the notes are made, then the answer's events
+        (as `events`); however it ends, the notes and generation stop."""
+        finished = False
+        try:
+            yield sse(chunks.first())
+            yield sse(chunks.progress(*first))
+            while not future.done():
+                get = asyncio.ensure_future(progress.queue.get())
+                left = max(0.0, deadline - time.monotonic())
+                try:
+                    await asyncio.wait({future, get}, timeout=left, return_when="FIRST_COMPLETED")
+                finally:
+                    if not get.done():
+                        get.cancel()
+                if get.done() and not get.cancelled():
+                    yield sse(chunks.progress(*get.result()))
+                elif not future.done():
+                    yield sse(self.late().body())
+                    yield "data: [DONE]\n\n"
+                    finished = True
+                    return
+            while not progress.queue.empty():  # reported before the worker ended
+                yield sse(chunks.progress(*progress.queue.get_nowait()))
+            try:
+                prepared = future.result()
+                answers = await self.run_timed(self.open_stream, deadline, prepared)
+            except APIError as exc:
+                yield sse(exc.body())
+                yield "data: [DONE]\n\n"
+                finished = True
+                return
+            except Exception as exc:
+                yield sse(self.stream_error(exc).body())
+                yield "data: [DONE]\n\n"
+                finished = True
+                return
+            pump = Pump(answers, asyncio.get_running_loop())
+            pumps.append(pump)
+            pump.start()
+            last = False
+            while not last:
+                sent, last = await self.next_events(pump, chunks, deadline)
+                for event in sent:
+                    yield event
+            yield "data: [DONE]\n\n"
+            finished = True
+        finally:
+            if not finished and not any(p.done for p in pumps):
+                self.stats.cancelled += 1
+            closed()
+
     async def events(
         self, pump: Pump, chunks: Chunks, deadline: float, release: Callable[[], None]
     ) -> AsyncIterator[str]:
@@ -300,20 +419,23 @@ class Server:
         try:
             kind, value = await asyncio.wait_for(pump.queue.get(), max(0.0, left))
         except asyncio.TimeoutError:
-            self.timeout()
-            error = APIError(
-                "the answer took longer than the server's limit",
-                status=504,
-                type="timeout",
-                code="timeout",
-            )
-            return [sse(error.body())], True
+            return [sse(self.late().body())], True
         if kind == "piece":
             return [sse(chunks.piece(value))], False
         if kind == "error":
             return [sse(self.stream_error(value).body())], True
         self.stats.answered += 1
         return [sse(data) for data in chunks.last(value)], True
+
+    def late(self) -> APIError:
+        """What a stream whose time ran out says (counted as timed out)."""
+        self.timeout()
+        return APIError(
+            "the answer took longer than the server's limit",
+            status=504,
+            type="timeout",
+            code="timeout",
+        )
 
     def stream_error(self, exc: BaseException) -> APIError:
         """What a stream that failed while generating says (a server error is logged)."""

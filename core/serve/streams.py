@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -66,6 +67,37 @@ class Pump:
         if self.thread is None:  # never started: nothing generates
             return
         threading.Thread(target=self.answers.close, name="vidtt-stream-close", daemon=True).start()
+
+
+class Stopped(Exception):
+    """Raised in a worker, at its next batch of segment notes, when its client went away."""
+
+
+class Progress:
+    """A request's progress, (done, total) heard in the worker that prepares it, handed to the
+    event loop as (done, total, seconds): the first, then at most one every `every` seconds,
+    and the last (done == total). Once `stop` is called, the next call raises `Stopped`, which
+    ends the preparation at the next batch."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, every: float = 0.5) -> None:
+        self.loop, self.every = loop, every
+        self.queue: asyncio.Queue[tuple[int, int, float]] = asyncio.Queue()
+        self.stopped = threading.Event()
+        self.started = time.monotonic()
+        self.last: float | None = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.stopped.is_set():
+            raise Stopped("the client went away")
+        now = time.monotonic()
+        if self.last is not None and done < total and now - self.last < self.every:
+            return
+        self.last = now
+        with contextlib.suppress(RuntimeError):  # the loop closed: nobody waits any more
+            self.loop.call_soon_threadsafe(self.queue.put_nowait, (done, total, now - self.started))
+
+    def stop(self) -> None:
+        self.stopped.set()
 
 
 class ClosingStream(StreamingResponse):
