@@ -35,6 +35,7 @@ from vidtt.media.fetch import downloads_reused
 from vidtt.media.frame_cache import FrameCache
 from vidtt.media.images import load_image
 from vidtt.media.sample import sample_video
+from vidtt.pipeline.gather import Gather
 from vidtt.pipeline.messages import (
     check_media_tokens,
     check_text_size,
@@ -114,6 +115,9 @@ class Pipeline:
         self.formatter = self._choose_formatter()
         self._speech: Speech | None = None
         self._speech_lock = threading.Lock()
+        # answers that threads ask for at once, generated together (segment notes of videos
+        # prepared side by side); `answer` looked up on each call, as a test may replace it
+        self.gathered = Gather(lambda prepared: self.answer(prepared))
         self.note_store: Any = None  # where segment notes are kept (None: vidtt.media.store)
         self.progress = False  # segments described shown on a terminal (the CLI sets it)
 

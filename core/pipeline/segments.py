@@ -340,7 +340,7 @@ def timeline(
                 segment_request(pipe, clip, prompts[n], note_options, timestamps, sampling_time)
                 for n, clip in zip(batch, clips)
             ]
-            answers = pipe.answer(ready)
+            answers = pipe.gathered(ready)  # with other videos' notes asked for meanwhile
             for n, clip, answer in zip(batch, clips, answers):
                 lines = transcript.within(*ranges[n]).lines() if transcript is not None else []
                 note = SegmentNote(
