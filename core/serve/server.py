@@ -297,14 +297,8 @@ class Server:
         progress = Progress(loop)
         future = loop.run_in_executor(self.pool, self.prepare, chat, progress)
         future.add_done_callback(lambda f: f.cancelled() or f.exception())  # always retrieved
-        first = asyncio.ensure_future(progress.queue.get())
-        try:
-            left = max(0.0, deadline - time.monotonic())
-            await asyncio.wait({future, first}, timeout=left, return_when="FIRST_COMPLETED")
-        finally:
-            if not first.done():
-                first.cancel()
-        if not first.done() or first.cancelled():
+        first = await next_report(progress, future, deadline)
+        if first is None:
             if not future.done():
                 progress.stop()
                 raise self.timeout()
@@ -322,7 +316,7 @@ class Server:
                 future.add_done_callback(lambda _: release())
 
         return ClosingStream(
-            self.long_events(progress, future, first.result(), chunks, deadline, pumps, closed),
+            self.long_events(progress, future, first, chunks, deadline, pumps, closed),
             on_close=closed,
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
@@ -345,15 +339,9 @@ class Server:
             yield sse(chunks.first())
             yield sse(chunks.progress(*first))
             while not future.done():
-                get = asyncio.ensure_future(progress.queue.get())
-                left = max(0.0, deadline - time.monotonic())
-                try:
-                    await asyncio.wait({future, get}, timeout=left, return_when="FIRST_COMPLETED")
-                finally:
-                    if not get.done():
-                        get.cancel()
-                if get.done() and not get.cancelled():
-                    yield sse(chunks.progress(*get.result()))
+                report = await next_report(progress, future, deadline)
+                if report is not None:
+                    yield sse(chunks.progress(*report))
                 elif not future.done():
                     yield sse(self.late().body())
                     yield "data: [DONE]\n\n"
@@ -376,13 +364,8 @@ class Server:
                 return
             pump = Pump(answers, asyncio.get_running_loop())
             pumps.append(pump)
-            pump.start()
-            last = False
-            while not last:
-                sent, last = await self.next_events(pump, chunks, deadline)
-                for event in sent:
-                    yield event
-            yield "data: [DONE]\n\n"
+            async for event in self.answer_events(pump, chunks, deadline):
+                yield event
             finished = True
         finally:
             if not finished and not any(p.done for p in pumps):
@@ -397,19 +380,27 @@ class Server:
         finished = False
         try:
             yield sse(chunks.first())
-            pump.start()
-            last = False
-            while not last:
-                sent, last = await self.next_events(pump, chunks, deadline)
-                for event in sent:
-                    yield event
-            yield "data: [DONE]\n\n"
+            async for event in self.answer_events(pump, chunks, deadline):
+                yield event
             finished = True
         finally:
             if not finished and not pump.done:
                 self.stats.cancelled += 1
             pump.stop()
             release()
+
+    async def answer_events(
+        self, pump: Pump, chunks: Chunks, deadline: float
+    ) -> AsyncIterator[str]:
+        """The answer's events once `pump` starts: each piece, then the end (or an error),
+        then `[DONE]`."""
+        pump.start()
+        last = False
+        while not last:
+            sent, last = await self.next_events(pump, chunks, deadline)
+            for event in sent:
+                yield event
+        yield "data: [DONE]\n\n"
 
     async def next_events(
         self, pump: Pump, chunks: Chunks, deadline: float
@@ -471,3 +462,18 @@ class Server:
             "batches": self.batcher.batches if self.batcher else 0,
             **self.stats.__dict__,
         }
+
+
+async def next_report(
+    progress: Progress, future: asyncio.Future[Any], deadline: float
+) -> tuple[int, int, float] | None:
+    """The worker's next progress report, or None when it finished (or the deadline passed)
+    before reporting again."""
+    get = asyncio.ensure_future(progress.queue.get())
+    try:
+        left = max(0.0, deadline - time.monotonic())
+        await asyncio.wait({future, get}, timeout=left, return_when="FIRST_COMPLETED")
+    finally:
+        if not get.done():
+            get.cancel()
+    return get.result() if get.done() and not get.cancelled() else None
