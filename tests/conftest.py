@@ -25,6 +25,14 @@ def vidtt_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         os.environ["VIDTT_CACHE_DIR"] = before
 
 
+@pytest.fixture
+def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty on-disk cache of the test's own (notes made by one test never serve another)."""
+    folder = tmp_path / "cache"
+    monkeypatch.setenv("VIDTT_CACHE_DIR", str(folder))
+    return folder
+
+
 @pytest.fixture(scope="session")
 def videos(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Small videos of every kind the samplers must handle."""

@@ -93,12 +93,15 @@ def two_videos(tmp_path: Path) -> list[Path]:
 
 
 def test_run_batches_the_notes_of_two_videos_together(
-    llava_dir: Path, two_videos: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    llava_dir: Path,
+    two_videos: list[Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    cache_dir: Path,
 ) -> None:
     import vidtt
     from vidtt.jobs.local import plan_job, run_jobs
 
-    monkeypatch.setenv("VIDTT_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(gather, "WAIT", 0.5)  # room for the other worker on a busy machine
     pipe = vidtt.Pipeline(model=str(llava_dir), backend="cpu", generation={"max_new_tokens": 4})
     sizes: list[int] = []

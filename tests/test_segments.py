@@ -23,14 +23,8 @@ from vidtt.testing import make_video
 from vidtt.testing.scenes import ShotPlan, make_scene_video
 from vidtt.types import SegmentNote, SegmentOptions, TextPart, VideoPart, render_timeline
 
+pytestmark = pytest.mark.usefixtures("cache_dir")  # each test its own empty cache
 SMALL = {"min_segment": 2, "max_segments": 6, "shots": False, "note_tokens": 6}
-
-
-@pytest.fixture(autouse=True)
-def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "cache"
-    monkeypatch.setenv("VIDTT_CACHE_DIR", str(folder))
-    return folder
 
 
 @pytest.fixture(scope="module")

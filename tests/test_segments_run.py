@@ -98,10 +98,9 @@ def test_run_on_ray_answers_segment_and_direct_requests(
     clip12: Path,
     videos: dict[str, Path],
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    cache_dir: Path,
 ) -> None:
-    store = tmp_path / "cache"
-    monkeypatch.setenv("VIDTT_CACHE_DIR", str(store))
+    store = cache_dir
     config = job_config(llava_dir, dtype="float32")
     source = tmp_path / "in.jsonl"
     source.write_text("".join(json.dumps(x) + "\n" for x in lines(clip12, videos["h264"])[:2]))

@@ -19,14 +19,8 @@ pytest.importorskip("uvicorn")
 
 from test_serve import running  # noqa: E402
 
+pytestmark = pytest.mark.usefixtures("cache_dir")  # each test its own empty cache
 QUESTION = "What happens?"
-
-
-@pytest.fixture(autouse=True)
-def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "cache"
-    monkeypatch.setenv("VIDTT_CACHE_DIR", str(folder))
-    return folder
 
 
 @pytest.fixture(scope="module")
