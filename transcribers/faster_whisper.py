@@ -37,7 +37,7 @@ from vidtt.plugin_api import (
     hub_options,
     probe_audio,
 )
-from vidtt.transcribers.whisper import audio_span, pairs
+from vidtt.transcribers.whisper import audio_span, check_overlap, pairs
 
 DEFAULT_MODEL = "small"  # Systran/faster-whisper-small: openai/whisper-small in CTranslate2
 INSTALL = (
@@ -70,10 +70,7 @@ class FasterWhisperOptions(TranscriberOptions):
 
     @model_validator(mode="after")
     def _check_overlap(self) -> FasterWhisperOptions:
-        if self.overlap > self.window / 2:
-            raise ValueError(
-                f"overlap ({self.overlap:g} s) must be at most half the window ({self.window:g} s)"
-            )
+        check_overlap(self.window, self.overlap)
         return self
 
 

@@ -68,11 +68,14 @@ class WhisperOptions(TranscriberOptions):
 
     @model_validator(mode="after")
     def _check_overlap(self) -> WhisperOptions:
-        if self.overlap > self.window / 2:
-            raise ValueError(
-                f"overlap ({self.overlap:g} s) must be at most half the window ({self.window:g} s)"
-            )
+        check_overlap(self.window, self.overlap)
         return self
+
+
+def check_overlap(window: float, overlap: float) -> None:
+    """Neighbouring windows may share at most half a window (each decides its middle)."""
+    if overlap > window / 2:
+        raise ValueError(f"overlap ({overlap:g} s) must be at most half the window ({window:g} s)")
 
 
 class Window(Protocol):
