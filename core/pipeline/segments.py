@@ -51,7 +51,7 @@ from vidtt.types import (
     VideoPart,
     VideoSource,
 )
-from vidtt.types.transcripts import clock
+from vidtt.types.clock import clock
 from vidtt.validation import describe
 
 if TYPE_CHECKING:

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from vidtt.types.transcripts import clock
+from vidtt.types.clock import clock
 
 Strategy = Literal["direct", "segments"]
 STRATEGIES: tuple[Strategy, ...] = ("direct", "segments")
