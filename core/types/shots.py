@@ -29,4 +29,3 @@ class Shot(BaseModel):
     def label(self, number: int) -> str:
         """`shot 3, 0:41-1:05`: as a prompt shows it (`number` counts from 1)."""
         return f"shot {number}, {clock(self.start)}-{clock(self.end)}"
-

@@ -81,7 +81,6 @@ class Transcript(BaseModel):
         raise ValueError(f"unknown transcript format {fmt!r}; use {', '.join(TRANSCRIPT_FORMATS)}")
 
 
-
 def _stamp(seconds: float, mark: str) -> str:
     millis = round(max(seconds, 0.0) * 1000)
     hours, rest = divmod(millis, 3_600_000)
