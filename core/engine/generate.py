@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vidtt.errors import ContextOverflowError, GenerationError
-from vidtt.types import Answer, FramesUsed, GenerationOptions, Timings, Usage
+from vidtt.types import Answer, FramesUsed, GenerationOptions, SegmentNote, Timings, Usage
 
 
 @dataclass
@@ -22,6 +22,7 @@ class Batch:
     timings: list[Timings]  # per row: sampling and preprocessing filled in
     meta: dict[str, str] = field(default_factory=dict)
     stops: list[threading.Event] | None = None  # per row: once set, that row stops
+    timelines: list[list[SegmentNote] | None] | None = None  # per row: strategy segments'
 
 
 class Clock:
@@ -274,5 +275,12 @@ def answer_for(
         ),
         timings=timings,
         videos=request.videos[row],
+        **timeline_of(request, row),
         **request.meta,
     )
+
+
+def timeline_of(request: Batch, row: int) -> dict[str, Any]:
+    """What an Answer made from a timeline of segment notes (strategy segments) reports."""
+    notes = request.timelines[row] if request.timelines is not None else None
+    return {} if notes is None else {"strategy": "segments", "segments": list(notes)}

@@ -360,7 +360,7 @@ class Pipeline:
         `stops[k]` ends request k's answer at its next token."""
         batch = self.encode(prepared)
         batch.stops = stops
-        return with_timelines(prepared, self.engine.generate(batch))
+        return self.engine.generate(batch)
 
     def answer_each(
         self, prepared: list[Prepared], stops: list[threading.Event] | None = None
@@ -392,16 +392,7 @@ class Pipeline:
 
     def stream(self, prepared: Prepared) -> AnswerStream:
         """The answer to one prepared request, piece by piece."""
-        batch = self.encode([prepared])
-        if prepared.segments is None:
-            return self.engine.stream(batch)
-        return AnswerStream(
-            lambda streamer, cancel: with_timelines(
-                [prepared], self.engine.generate(batch, streamer, cancel)
-            ),
-            self.processor,
-            batch.options.stop,
-        )
+        return self.engine.stream(self.encode([prepared]))
 
     def encode(self, prepared: list[Prepared]) -> generate.Batch:
         """The prompt for prepared requests, on the device and checked against the context."""
@@ -421,13 +412,15 @@ class Pipeline:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise FormatterError(f"the processor refused the prompt: {first}") from exc
         share = (time.perf_counter() - started) / len(prepared)
-        return self.engine.prepare(
+        batch = self.engine.prepare(
             inputs,
             prepared[0].options,
             [frames_used(c) for c in conversations],
             [Timings(sampling=p.sampling, preprocessing=share) for p in prepared],
             {"formatter": self.formatter.name},
         )
+        batch.timelines = [p.segments for p in prepared]
+        return batch
 
     def sampler_for(self, request: Request) -> tuple[Sampler, SamplerOptions]:
         """The request's sampler and options: its own, over the pipeline's for the same
@@ -524,14 +517,6 @@ class Pipeline:
         return sample_video(
             video, sampler, options, rule=rule, number=number, cache=self.cache, budget=budget
         )
-
-
-def with_timelines(prepared: list[Prepared], answers: list[Answer]) -> list[Answer]:
-    """Answers of the segments strategy carry the timeline they were made from."""
-    for p, answer in zip(prepared, answers):
-        if p.segments is not None:
-            answer.strategy, answer.segments = "segments", list(p.segments)
-    return answers
 
 
 def batches(prepared: list[Prepared], size: int) -> list[list[int]]:
