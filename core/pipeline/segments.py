@@ -146,7 +146,12 @@ def windows(start: float, end: float, options: SegmentOptions) -> list[tuple[flo
     count = max(
         1, min(options.max_segments, math.ceil(duration / segment_length(duration, options) - 1e-9))
     )
-    step = duration / count
+    return equal_parts(start, end, count)
+
+
+def equal_parts(start: float, end: float, count: int) -> list[tuple[float, float]]:
+    """[start, end) cut into `count` equal parts, the last ending exactly at `end`."""
+    step = (end - start) / count
     return [
         (start + k * step, end if k == count - 1 else start + (k + 1) * step) for k in range(count)
     ]
@@ -164,10 +169,7 @@ def from_shots(
         if b <= a:
             continue
         parts = max(1, math.floor((b - a) / length)) if b - a > 2 * length else 1
-        step = (b - a) / parts
-        pieces += [
-            (a + k * step, b if k == parts - 1 else a + (k + 1) * step) for k in range(parts)
-        ]
+        pieces += equal_parts(a, b, parts)
     if not pieces:
         return windows(start, end, options)
     pieces[0] = (start, pieces[0][1])
