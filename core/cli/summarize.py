@@ -4,7 +4,6 @@ JSON, Markdown with times, or WebVTT chapters."""
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ from vidtt.cli.options import (
     add_speech_options,
     subcommand,
 )
+from vidtt.cli.output import add_document_options, document_format, write_document
 from vidtt.types import TIMELINE_FORMATS
 
 SUFFIXES = {".json": "json", ".md": "md", ".markdown": "md", ".vtt": "vtt"}
@@ -29,15 +29,8 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> argparse.ArgumentPa
         common,
     )
     summarize.add_argument("video", metavar="VIDEO", help="video file path or http(s) URL")
-    summarize.add_argument(
-        "-f",
-        "--format",
-        choices=TIMELINE_FORMATS,
-        help="json, md (Markdown with times) or vtt (WebVTT chapters) (default: from "
-        "--output's suffix, else md)",
-    )
-    summarize.add_argument(
-        "--output", metavar="FILE", help="write to FILE (default: standard output)"
+    add_document_options(
+        summarize, TIMELINE_FORMATS, "json, md (Markdown with times) or vtt (WebVTT chapters)", "md"
     )
     add_model_options(summarize)
     add_sampling_options(summarize)
@@ -48,27 +41,18 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> argparse.ArgumentPa
     return summarize
 
 
-def output_format(args: argparse.Namespace) -> str:
-    """--format, else the one --output's suffix names, else Markdown."""
-    if args.format:
-        return str(args.format)
-    return SUFFIXES.get(Path(args.output).suffix.lower(), "md") if args.output else "md"
-
-
 def cmd_summarize(args: argparse.Namespace) -> int:
     from vidtt.cli.settings import build_pipeline, command_settings, with_frame_rule
     from vidtt.pipeline import segments
     from vidtt.types import render_timeline
 
-    fmt = output_format(args)
+    fmt = document_format(args, SUFFIXES, "md")
     settings = command_settings(args, [args.video])
     settings, processor = with_frame_rule(settings)
     pipe = build_pipeline(settings, processor)
     pipe.progress = True
     line = segments.timeline(pipe, {"videos": [args.video]})
-    text = render_timeline(line.notes, fmt, f"Timeline of {Path(str(args.video)).name}")
-    if args.output:
-        Path(args.output).write_text(text, encoding="utf-8")
-    else:
-        sys.stdout.write(text)
+    write_document(
+        args, render_timeline(line.notes, fmt, f"Timeline of {Path(str(args.video)).name}")
+    )
     return 0

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any
 
 from vidtt.cli.options import add_config_option, add_speech_options, subcommand
+from vidtt.cli.output import add_document_options, document_format, write_document
 from vidtt.cli.settings import command_settings
 from vidtt.types import TRANSCRIPT_FORMATS
 
@@ -19,14 +19,8 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> argparse.ArgumentPa
         sub, "transcribe", "write what is said in a video (text, SRT, WebVTT or JSON)", common
     )
     transcribe.add_argument("video", metavar="VIDEO", help="video or audio file, or http(s) URL")
-    transcribe.add_argument(
-        "-f",
-        "--format",
-        choices=TRANSCRIPT_FORMATS,
-        help="text (timed lines), srt, vtt or json (default: from --output's suffix, else text)",
-    )
-    transcribe.add_argument(
-        "--output", metavar="FILE", help="write to FILE (default: standard output)"
+    add_document_options(
+        transcribe, TRANSCRIPT_FORMATS, "text (timed lines), srt, vtt or json", "text"
     )
     transcribe.add_argument("--start", type=float, metavar="S", help="from S seconds")
     transcribe.add_argument("--end", type=float, metavar="S", help="up to S seconds")
@@ -39,18 +33,11 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> argparse.ArgumentPa
     return transcribe
 
 
-def output_format(args: argparse.Namespace) -> str:
-    """--format, else the one --output's suffix names, else timed text."""
-    if args.format:
-        return str(args.format)
-    return SUFFIXES.get(Path(args.output).suffix.lower(), "text") if args.output else "text"
-
-
 def cmd_transcribe(args: argparse.Namespace) -> int:
     from vidtt.pipeline.speech import Speech
     from vidtt.plugins.choose import select_backend
 
-    fmt = output_format(args)  # a mistake here costs nothing yet
+    fmt = document_format(args, SUFFIXES, "text")  # a mistake here costs nothing yet
     settings = command_settings(args)  # the reader names a missing or unreadable file
     config = settings.config
     backend = select_backend(config.backend, settings.registry)
@@ -65,11 +52,7 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
             args.video, 1, args.start, args.end, required=True, progress=bar.seconds
         )
     assert heard.transcript is not None  # required: no audio raised
-    text = heard.transcript.render(fmt)
-    if args.output:
-        Path(args.output).write_text(text, encoding="utf-8")
-    else:
-        sys.stdout.write(text)
+    write_document(args, heard.transcript.render(fmt))
     return 0
 
 
