@@ -45,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
         serve,
         summarize,
         transcribe,
+        watch,
     )
     from vidtt.cli.options import Parser
 
@@ -66,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
         sample,
         transcribe,
         summarize,
+        watch,
         run,
         serve,
         cache,

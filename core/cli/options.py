@@ -163,6 +163,20 @@ def add_sampling_options(parser: argparse.ArgumentParser, sample: bool = False) 
     _add_frame_options(group)
     _add_time_options(group)
     _add_budget_options(group, SAMPLE_BUDGET_HELP if sample else BUDGET_HELP)
+    _add_sampler_option(group)
+
+
+def add_window_sampling_options(parser: argparse.ArgumentParser) -> None:
+    """The sampling flags that apply to a live window: --sampler, --frames, --max-side,
+    --size, -o and the budget flags (no --start, --end, --every or --fps: the window decides
+    the time range)."""
+    group = parser.add_argument_group("sampling each window (override the config's)")
+    _add_frame_options(group)
+    _add_budget_options(group, BUDGET_HELP)
+    _add_sampler_option(group)
+
+
+def _add_sampler_option(group: Any) -> None:
     group.add_argument(
         "-o",
         "--sampler-option",

@@ -88,6 +88,12 @@ def resolve(url: str, limits: Limits) -> Target:
     host = parts.hostname or ""
     scheme = parts.scheme.lower()
     port = parts.port or (443 if scheme == "https" else 80)
+    return Target(url, scheme, host, port, resolve_host(url, host, port, limits)[0])
+
+
+def resolve_host(url: str, host: str, port: int, limits: Limits) -> list[str]:
+    """The addresses of `url`'s `host`, resolved once; a one-line `SourceError` when it is not
+    found, or when it is private, loopback or link-local and limits refuse those."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
@@ -104,7 +110,7 @@ def resolve(url: str, limits: Limits) -> Target:
                     f"refused {redact(url)}: {host} is a private, loopback or link-local "
                     f"address ({address}); {ALLOW_HINT}"
                 )
-    return Target(url, scheme, host, port, addresses[0])
+    return addresses
 
 
 def check_url(url: str, limits: Limits) -> None:

@@ -260,6 +260,22 @@ class Pipeline:
                 results[ready[n][0]] = answer
         return results
 
+    def watch(self, source: str, question: str, **settings: Any) -> Any:
+        """Ask `question` about a live source (RTSP, HLS, UDP, a webcam, a growing file) every
+        `every` seconds, over the frames of the last `window`: an iterator of `WatchEvent`s.
+        `settings` are `WatchOptions` and a request's (sampler, num_frames, max_new_tokens...);
+        see docs/live.md. An unreachable source raises its one-line `SourceError` here."""
+        from vidtt.pipeline.watch import Watch, open_reader, split_settings
+
+        options, request = split_settings(settings)
+        with limits.use(self.config.limits):
+            reader = open_reader(source, options)
+        try:
+            return Watch(self, reader, question, options, **request)
+        except BaseException:
+            reader.stop()
+            raise
+
     def generation_options(self, overrides: dict[str, Any]) -> GenerationOptions:
         try:
             return GenerationOptions.model_validate(

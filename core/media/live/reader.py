@@ -1,0 +1,221 @@
+"""Read a live source on a thread of its own into a `Ring` of its last seconds.
+
+The reader decodes every frame (it must, to keep up) and keeps at most `buffer_fps` a second,
+converted to RGB. A source that drops is reopened with backoff (0.5 s, doubling, at most 8 s)
+for up to `reconnect_seconds`; its news (dropped, back, gone) waits in `news` for the watch to
+report. Stream time runs on the source's clock and carries on across reconnects: the first
+frame of each connection is placed at the seconds since the reader started. A file is played
+at its own speed, as a camera would show it, and read as it grows.
+"""
+
+from __future__ import annotations
+
+import math
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from vidtt.errors import LimitError, SourceError, VidttError
+from vidtt.limits import Limits
+from vidtt.media.containers import NO_NESTED_OPENS, main_video_stream
+from vidtt.media.live.follow import FollowFile
+from vidtt.media.live.ring import Frame, Ring
+from vidtt.media.live.sources import LiveSource, describe_failure, open_container
+from vidtt.types.watch import WatchOptions
+
+FIRST_BACKOFF, MAX_BACKOFF = 0.5, 8.0
+STOP_JOIN_SECONDS = 1.0
+
+
+@dataclass
+class ReaderStats:
+    """What the reader did: frames decoded and kept, reconnections, damaged packets, and the
+    CPU seconds its thread spent (decoding and converting)."""
+
+    decoded: int = 0
+    kept: int = 0
+    reconnects: int = 0
+    damaged: int = 0  # packets that did not decode
+    cpu_seconds: float = 0.0
+
+
+class Reader:
+    """Reads `source` into `ring` until `stop()`, or until the source is gone for good."""
+
+    def __init__(self, source: LiveSource, options: WatchOptions, limits: Limits) -> None:
+        self.source, self.options, self.limits = source, options, limits
+        self.ring = Ring(options.window, limits.max_clip_bytes)
+        self.news: queue.Queue[str] = queue.Queue()
+        self.stats = ReaderStats()
+        self.started = time.monotonic()
+        self.ended: str | None = None  # why the source is gone for good, once it is
+        self._stop = threading.Event()
+        self._ready = threading.Event()  # set once the first open succeeded or failed
+        self._first_error: VidttError | None = None
+        self._last_time = -math.inf
+        self._thread = threading.Thread(target=self._run, name="vidtt-live-reader", daemon=True)
+
+    def start(self) -> Reader:
+        """Start reading; raise the source's one-line `SourceError` if it cannot be opened."""
+        self.started = time.monotonic()
+        self._thread.start()
+        wait = self.options.open_timeout + self.options.read_timeout + 5.0
+        if not self._ready.wait(wait):
+            self.stop()
+            raise SourceError(f"{self.source.label} did not open within {wait:g} s")
+        if self._first_error is not None:
+            raise self._first_error
+        return self
+
+    def stop(self) -> None:
+        """Stop reading (at the next frame, or when a stalled read times out)."""
+        self._stop.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(STOP_JOIN_SECONDS)
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
+    def alive(self) -> bool:
+        """Whether frames may still come."""
+        return self.ended is None and not self._stop.is_set()
+
+    # -- the thread --------------------------------------------------------------------------
+    def _run(self) -> None:
+        lost_at: float | None = None
+        backoff = FIRST_BACKOFF
+        while not self._stop.is_set():
+            try:
+                with self._opened() as container:
+                    if lost_at is not None:
+                        self.stats.reconnects += 1
+                        self.news.put(f"back after {time.monotonic() - lost_at:.1f} s")
+                    self._ready.set()
+                    lost_at, backoff = None, FIRST_BACKOFF
+                    self._read(container)
+                    reason = "the stream ended"
+            except VidttError as exc:
+                if not self._ready.is_set():  # the first open: the caller hears it
+                    self._first_error = exc
+                    self.ended = str(exc)
+                    self._ready.set()
+                    return
+                if isinstance(exc, LimitError):  # reconnecting would not help
+                    self._end(str(exc))
+                    return
+                reason = str(exc)
+            if self._stop.is_set():
+                return
+            if self.source.kind == "file":
+                idle = self.options.reconnect_seconds
+                self._end(f"{reason} (the file has not grown for {idle:g} s)")
+                return
+            if lost_at is None:
+                lost_at = time.monotonic()
+                self.news.put(f"lost: {reason}; reconnecting")
+            elif time.monotonic() - lost_at + backoff > self.options.reconnect_seconds:
+                self._end(f"gone for {time.monotonic() - lost_at:.0f} s: {reason}")
+                return
+            self._stop.wait(backoff)
+            backoff = min(backoff * 2, MAX_BACKOFF)
+
+    def _end(self, why: str) -> None:
+        self.ended = why
+        self.news.put(f"ended: {why}")
+
+    def _opened(self) -> Any:
+        """A context manager: the container of a new connection (a file: followed)."""
+        from contextlib import closing
+
+        if self.source.kind != "file":
+            return closing(
+                open_container(self.source, self.options.open_timeout, self.options.read_timeout)
+            )
+        import av
+
+        follow = FollowFile(self.source.target, self.options.reconnect_seconds, self._stop)
+        try:
+            container = av.open(
+                follow, mode="r", metadata_errors="ignore", container_options=NO_NESTED_OPENS
+            )
+        except (av.error.FFmpegError, OSError, ValueError) as exc:
+            follow.close()
+            raise SourceError(
+                f"{describe_failure(self.source, exc, self.options.open_timeout)}; a file "
+                "watched as it is written must be MPEG-TS, Matroska or fragmented MP4"
+            ) from None
+        return _Both(container, follow)
+
+    def _read(self, container: Any) -> None:
+        """Decode until the stream ends or fails (`SourceError`) or the reader stops."""
+        import av
+
+        stream = main_video_stream(container)
+        stream.codec_context.thread_count = 1  # the model keeps the other cores
+        offset: float | None = None
+        keep_from = -math.inf
+        cpu = time.thread_time()
+        try:
+            for frame in _frames(container, stream, self.stats):
+                if self._stop.is_set():
+                    return
+                self.stats.decoded += 1
+                pts = frame.time if frame.time is not None else self.stats.decoded / 30.0
+                if offset is None:  # a new connection: its first frame is placed now
+                    now = time.monotonic() - self.started
+                    offset = max(now, self._last_time + 1e-3) - pts
+                at = pts + offset
+                if at <= self._last_time or at < keep_from:
+                    continue
+                self._check_size(frame)
+                if self.source.kind == "file":  # played at its own speed
+                    self._stop.wait(max(0.0, self.started + at - time.monotonic()))
+                array = frame.to_ndarray(format="rgb24")
+                self._last_time, keep_from = at, at + 1.0 / self.options.buffer_fps
+                self.ring.push(Frame(at, time.monotonic(), array, self.stats.decoded - 1))
+                self.stats.kept += 1
+                now_cpu = time.thread_time()
+                self.stats.cpu_seconds += now_cpu - cpu
+                cpu = now_cpu
+        except (av.error.FFmpegError, OSError) as exc:
+            raise SourceError(
+                describe_failure(self.source, exc, self.options.read_timeout)
+            ) from None
+        finally:
+            self.stats.cpu_seconds += time.thread_time() - cpu
+
+    def _check_size(self, frame: Any) -> None:
+        if frame.width * frame.height > self.limits.max_pixels:
+            raise LimitError(
+                f"{self.source.label}: frames of {frame.width}x{frame.height} are over the "
+                f"limit of {self.limits.max_pixels} pixels (max_pixels)"
+            )
+
+
+def _frames(container: Any, stream: Any, stats: ReaderStats) -> Any:
+    """The stream's frames; a packet that does not decode (lost or damaged on the way) is
+    counted in `stats.damaged` and passed over, as a player would."""
+    import av
+
+    for packet in container.demux(stream):
+        try:
+            yield from packet.decode()
+        except av.error.InvalidDataError:
+            stats.damaged += 1
+
+
+class _Both:
+    """A container and the followed file under it, closed together."""
+
+    def __init__(self, container: Any, follow: FollowFile) -> None:
+        self.container, self.follow = container, follow
+
+    def __enter__(self) -> Any:
+        return self.container
+
+    def __exit__(self, *_: Any) -> None:
+        self.container.close()
+        self.follow.close()
