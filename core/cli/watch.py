@@ -43,9 +43,7 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> argparse.ArgumentPa
     group.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
     group.add_argument("--json", action="store_true", help="print every event as a JSON line")
     source = watch.add_argument_group("the source")
-    source.add_argument(
-        "--transport", choices=("tcp", "udp"), help="RTSP transport (default tcp)"
-    )
+    source.add_argument("--transport", choices=("tcp", "udp"), help="RTSP transport (default tcp)")
     source.add_argument(
         "--buffer-fps", type=float, metavar="N", help="frames a second kept (default 4)"
     )
@@ -86,10 +84,10 @@ WATCH_FLAGS = {  # WatchOptions field: the parsed argument it comes from
 
 def cmd_watch(args: argparse.Namespace) -> int:
     from vidtt import limits
-    from vidtt.errors import SourceError
-    from vidtt.media.fetch import ALLOW_HINT
     from vidtt.cli.settings import build_pipeline, command_settings
     from vidtt.engine.loading import with_frame_rule
+    from vidtt.errors import SourceError
+    from vidtt.media.fetch import ALLOW_HINT
     from vidtt.pipeline.watch import Watch, open_reader, split_settings
 
     values = {k: getattr(args, a) for k, a in WATCH_FLAGS.items() if getattr(args, a) is not None}
@@ -100,7 +98,9 @@ def cmd_watch(args: argparse.Namespace) -> int:
         with limits.use(limits.make(settings.config.limits, **allow)):
             reader = open_reader(args.source, options)  # before the model: costs nothing
     except SourceError as exc:
-        raise SourceError(str(exc).replace(ALLOW_HINT, "to allow it pass --allow-private")) from None
+        raise SourceError(
+            str(exc).replace(ALLOW_HINT, "to allow it pass --allow-private")
+        ) from None
     try:
         settings, processor = with_frame_rule(settings)
         pipe = build_pipeline(settings, processor)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import queue
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +32,8 @@ from vidtt.types.watch import WatchEvent, WatchOptions
 from vidtt.validation import describe
 
 if TYPE_CHECKING:
-    from vidtt.pipeline.core import Pipeline
+    from vidtt.pipeline.core import Pipeline, Prepared
+    from vidtt.types import Answer
 
 NOT_WATCH_SETTINGS = ("video", "videos", "messages", "question", "transcript", "strategy")
 PLACEHOLDER = "window.mp4"  # the video a watch's settings are checked with (never opened)
@@ -70,11 +71,21 @@ class Watch:
     iteration ends, however it ends)."""
 
     def __init__(
-        self, pipe: Pipeline, reader: Reader, question: str, options: WatchOptions, **request: Any
+        self,
+        pipe: Pipeline,
+        reader: Reader,
+        question: str,
+        options: WatchOptions,
+        answer: Callable[[Prepared], Answer] | None = None,
+        **request: Any,
     ) -> None:
+        """`request`: a request's settings (sampler, sampler_options, generation...);
+        `answer` generates one prepared tick (default `pipe.answer`; a server passes its
+        batcher, so that watches and requests share the model in turn)."""
         if not question or not question.strip():
             raise OptionsError("the question is empty: say what to look for")
         self.pipe, self.reader, self.options = pipe, reader, options
+        self.generate = answer or (lambda prepared: pipe.answer([prepared])[0])
         self.question = options.question(question)
         refused = [k for k in NOT_WATCH_SETTINGS if k in request]
         if refused:
@@ -134,7 +145,9 @@ class Watch:
                 except queue.Empty:
                     return
             self._news += 1
-            yield WatchEvent(kind="source", number=self._news, wall_time=now_text(), message=message)
+            yield WatchEvent(
+                kind="source", number=self._news, wall_time=now_text(), message=message
+            )
             if not self.reader.alive() and self.reader.news.empty():
                 return
 
@@ -151,7 +164,7 @@ class Watch:
         times = [round(frames[i].time, 3) for i in clip.indices]
         clip.indices = [frames[i].number for i in clip.indices]
         clip.source = self.reader.source.label
-        text = self.pipe.answer([prepared])[0].text
+        text = self.generate(prepared).text
         return WatchEvent(
             number=tick,
             wall_time=now_text(),

@@ -14,7 +14,7 @@ class FollowFile(io.RawIOBase):
     """Reads `path` from its start; at its end, waits (polling) for the writer to add more."""
 
     def __init__(self, path: str, idle: float, stop: threading.Event) -> None:
-        self._file = open(path, "rb")  # noqa: SIM115 (closed with this object)
+        self._file = open(path, "rb")
         self.name, self.idle, self.stop = path, idle, stop
         self.waited = 0.0  # seconds the last read waited for the file to grow
 
