@@ -26,7 +26,7 @@ from vidtt.errors import OptionsError
 from vidtt.media.live.reader import Reader
 from vidtt.media.live.ring import Frame
 from vidtt.media.live.sources import live_source
-from vidtt.pipeline.request import parse_request
+from vidtt.pipeline.request import Request, parse_request
 from vidtt.types import VideoPart, VideoSource
 from vidtt.types.watch import WatchEvent, WatchOptions
 from vidtt.validation import describe
@@ -156,7 +156,8 @@ class Watch:
         span = frames[-1].time - frames[0].time
         fps = (len(frames) - 1) / span if len(frames) > 1 and span > 0 else 1.0
         source = VideoSource.from_frames([f.array for f in frames], fps)
-        prepared = self.pipe.prepare(self.template.model_copy(update={"videos": [source]}))
+        request = self.template.model_copy(update={"videos": [source]})
+        prepared = self.pipe.prepare(self.within(request, len(frames)))
         clip = next(
             p.video for m in prepared.conversation for p in m.content if isinstance(p, VideoPart)
         )
@@ -176,3 +177,14 @@ class Watch:
             latency=round(time.monotonic() - frames[-1].arrival, 3),
             skipped=skipped,
         )
+
+    def within(self, request: Request, count: int) -> Request:
+        """`request`, asking for at most the `count` frames the window holds (a window not yet
+        full, or a slow source, has fewer than the sampler's count)."""
+        sampler, options = self.pipe.sampler_for(request)
+        key = sampler.frames_option()
+        wanted = getattr(options, key, None) if key else None
+        if not isinstance(wanted, int) or wanted <= count:
+            return request
+        fewer = {**request.sampler_options, key: count}
+        return request.model_copy(update={"sampler_options": fewer})
