@@ -3,6 +3,7 @@ filters, stops; the live-source checks; the ring buffer."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import subprocess
@@ -91,7 +92,7 @@ def test_a_slow_model_skips_ticks_instead_of_queueing_them(pipe, stream_file: Pa
     assert took < 7.5  # no backlog is worked off after the duration
     assert 2 <= len(events) <= 4  # one answer per 1.6 s, not one per 0.5 s tick
     assert all(e.skipped >= 2 for e in events[1:])  # each says what it passed over
-    gaps = [b.number - a.number for a, b in zip(events, events[1:])]
+    gaps = [b.number - a.number for a, b in itertools.pairwise(events)]
     assert all(gap == e.skipped + 1 for gap, e in zip(gaps, events[1:]))
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import random
 import re
 import socket
 import threading
@@ -124,11 +125,6 @@ class _PacedSource:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-    def __del__(self) -> None:
-        with contextlib.suppress(Exception):
-            if self._thread is not None:
-                self.stop()
 
     # -- for subclasses ----------------------------------------------------------------
 
@@ -317,7 +313,10 @@ class HlsStream(_MuxedSource):
         self._http.daemon_threads = True
         self.port = int(self._http.server_address[1])
         self._http_thread = threading.Thread(
-            target=self._http.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
+            target=self._http.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name="HlsStream-http",
+            daemon=True,
         )
         self._http_thread.start()
         options = {
@@ -439,6 +438,7 @@ class RtspServer(_PacedSource):
         self._endpoint = RtspEndpoint(port=port, host=HOST, path=path, fps=self.fps, size=size)
         self._encoder: Any = None
         self._parameter_sets = False
+        self._rtp_base = random.randrange(1, 1 << 31)  # RTP timestamps start at random
 
     @property
     def url(self) -> str:  # type: ignore[override]
@@ -483,7 +483,7 @@ class RtspServer(_PacedSource):
                     continue  # nothing is decodable before the first keyframe's headers
                 self._endpoint.set_parameter_sets(sps, pps)
                 self._parameter_sets = True
-            timestamp = round(index * 90000 / self.fps)
+            timestamp = self._rtp_base + round(index * 90000 / self.fps)
             self._endpoint.send(units, timestamp, bool(packet.is_keyframe))
 
     def _close(self) -> None:
