@@ -20,6 +20,7 @@ from vidtt.errors import ConfigError, OptionsError, UnknownNameError
 from vidtt.limits import Limits
 from vidtt.plugins.registry import Registry
 from vidtt.plugins.registry import default as default_registry
+from vidtt.types.watch import WatchOptions
 from vidtt.types import (
     GenerationOptions,
     SegmentOptions,
@@ -86,6 +87,9 @@ class PipelineConfig(BaseModel):
     )
     segment_options: SegmentOptions = Field(
         default_factory=SegmentOptions, description="how the segments strategy cuts and notes"
+    )
+    watch: WatchOptions = Field(
+        default_factory=WatchOptions, description="how live sources are watched (docs/live.md)"
     )
     trust_remote_code: bool = False
     plugins: list[str] | None = Field(

@@ -90,9 +90,11 @@ def cmd_watch(args: argparse.Namespace) -> int:
     from vidtt.media.fetch import ALLOW_HINT
     from vidtt.pipeline.watch import Watch, open_reader, split_settings
 
-    values = {k: getattr(args, a) for k, a in WATCH_FLAGS.items() if getattr(args, a) is not None}
-    options, _ = split_settings({**values, "yes_no": args.yes_no})
     settings = command_settings(args, None, args.question, ask=True)
+    values = {k: getattr(args, a) for k, a in WATCH_FLAGS.items() if getattr(args, a) is not None}
+    if args.yes_no:
+        values["yes_no"] = True
+    options, _ = split_settings(values, settings.config.watch)
     allow = {"block_private_addresses": False} if args.allow_private else {}
     try:
         with limits.use(limits.make(settings.config.limits, **allow)):

@@ -267,7 +267,7 @@ class Pipeline:
         see docs/live.md. An unreachable source raises its one-line `SourceError` here."""
         from vidtt.pipeline.watch import Watch, open_reader, split_settings
 
-        options, request = split_settings(settings)
+        options, request = split_settings(settings, self.config.watch)
         with limits.use(self.config.limits):
             reader = open_reader(source, options)
         try:

@@ -39,12 +39,16 @@ NOT_WATCH_SETTINGS = ("video", "videos", "messages", "question", "transcript", "
 PLACEHOLDER = "window.mp4"  # the video a watch's settings are checked with (never opened)
 
 
-def split_settings(settings: dict[str, Any]) -> tuple[WatchOptions, dict[str, Any]]:
-    """The watch's own options (checked: a one-line `OptionsError` naming each bad one) and
-    the rest, a request's settings (sampler, its options, generation...)."""
+def split_settings(
+    settings: dict[str, Any], base: WatchOptions | None = None
+) -> tuple[WatchOptions, dict[str, Any]]:
+    """The watch's own options over `base` (a config's `watch`; checked: a one-line
+    `OptionsError` naming each bad one) and the rest, a request's settings (sampler, its
+    options, generation...)."""
     own = {k: v for k, v in settings.items() if k in WatchOptions.model_fields}
+    given = base.model_dump(exclude_unset=True) if base is not None else {}
     try:
-        options = WatchOptions.model_validate(own)
+        options = WatchOptions.model_validate({**given, **own})
     except ValidationError as exc:
         raise OptionsError(f"watch options: {describe(exc)}") from None
     return options, {k: v for k, v in settings.items() if k not in own}
