@@ -20,7 +20,6 @@ from vidtt.errors import ConfigError, OptionsError, UnknownNameError
 from vidtt.limits import Limits
 from vidtt.plugins.registry import Registry
 from vidtt.plugins.registry import default as default_registry
-from vidtt.types.watch import WatchOptions
 from vidtt.types import (
     GenerationOptions,
     SegmentOptions,
@@ -28,6 +27,7 @@ from vidtt.types import (
     TranscriptMode,
     transcript_mode,
 )
+from vidtt.types.watch import WatchOptions
 from vidtt.validation import Loc, dotted, problems
 
 DEFAULT_MODEL = "llava-hf/llava-interleave-qwen-0.5b-hf"

@@ -255,7 +255,7 @@ class RtspEndpoint:
         while listener is not None and not self._closing.is_set():
             try:
                 sock, address = listener.accept()
-            except socket.timeout:
+            except TimeoutError:
                 continue
             except OSError:
                 return
@@ -292,7 +292,7 @@ class RtspEndpoint:
                 if request is None:
                     try:
                         chunk = client.sock.recv(65536)
-                    except socket.timeout:
+                    except TimeoutError:
                         continue
                     if not chunk:
                         break
@@ -325,9 +325,8 @@ class RtspEndpoint:
             key, _, value = line.partition(":")
             headers[key.strip().lower()] = value.strip()
         extra: dict[str, str] = {"CSeq": headers.get("cseq", "0")}
-        if method not in {"OPTIONS", "GET_PARAMETER", "SET_PARAMETER"} and not self._our_path(
-            url
-        ):
+        anywhere = method in {"OPTIONS", "GET_PARAMETER", "SET_PARAMETER"}
+        if not anywhere and not self._our_path(url):
             self._reply(client, "404 Not Found", extra)
             return True
         if method == "OPTIONS":
@@ -466,7 +465,7 @@ def _send_all(sock: socket.socket, data: bytes, timeout: float = 2.0) -> None:
     while view:
         try:
             sent = sock.send(view)
-        except socket.timeout:
+        except TimeoutError:
             if time.monotonic() > deadline:
                 raise
             continue
