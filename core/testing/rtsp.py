@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import itertools
+import queue
 import re
 import socket
 import struct
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field
 RTP_PAYLOAD_TYPE = 96
 RTP_CLOCK = 90000
 MAX_PAYLOAD = 1400
+BACKLOG_SECONDS = 5.0  # a TCP client this far behind (not reading) is dropped
 METHODS = "OPTIONS, DESCRIBE, SETUP, PLAY, PAUSE, GET_PARAMETER, SET_PARAMETER, TEARDOWN"
 
 
@@ -76,8 +78,11 @@ class _Client:
     setup: bool = False
     playing: bool = False
     synced: bool = False  # got a keyframe since PLAY, so it may get the rest
+    outbox: queue.Queue[bytes] = field(default_factory=queue.Queue)  # interleaved RTP
+    closed: threading.Event = field(default_factory=threading.Event)
 
     def close(self) -> None:
+        self.closed.set()
         with contextlib.suppress(OSError):
             self.sock.shutdown(socket.SHUT_RDWR)
         with contextlib.suppress(OSError):
@@ -268,6 +273,7 @@ class RtspEndpoint:
                     return
                 self._clients.append(client)
             self._spawn(self._serve, "rtsp-client", client)
+            self._spawn(self._write_loop, "rtsp-writer", client)
 
     def _drain_udp(self) -> None:
         """Read (and drop) what clients send to the server ports: NAT punches, RTCP reports."""
@@ -307,10 +313,7 @@ class RtspEndpoint:
         except OSError:
             pass
         finally:
-            with self._lock:
-                if client in self._clients:
-                    self._clients.remove(client)
-            client.close()
+            self._drop(client)
 
     def _answer(self, client: _Client, request: bytes) -> bool:
         """Reply to one request; False to close the connection."""
@@ -426,20 +429,39 @@ class RtspEndpoint:
             lines.append(f"Content-Length: {len(body)}")
         data = ("\r\n".join(lines) + "\r\n\r\n").encode() + body
         with client.write_lock:
-            _send_all(client.sock, data)
+            _send_all(client.sock, data, client.closed)
 
     def _send_tcp(self, client: _Client, packets: list[bytes]) -> None:
-        data = b"".join(
-            struct.pack("!BBH", 0x24, client.channel, len(packet)) + packet for packet in packets
+        """Queue the packets for the client's writer (never blocks the caller)."""
+        if client.outbox.qsize() > BACKLOG_SECONDS * self.fps + 10:
+            self._drop(client)
+            return
+        client.outbox.put(
+            b"".join(
+                struct.pack("!BBH", 0x24, client.channel, len(packet)) + packet
+                for packet in packets
+            )
         )
-        try:
-            with client.write_lock:
-                _send_all(client.sock, data)
-        except OSError:
-            with self._lock:
-                if client in self._clients:
-                    self._clients.remove(client)
-            client.close()
+
+    def _write_loop(self, client: _Client) -> None:
+        """Write a TCP client's queued RTP while it reads; drop it when the socket fails."""
+        while not client.closed.is_set():
+            try:
+                data = client.outbox.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            try:
+                with client.write_lock:
+                    _send_all(client.sock, data, client.closed)
+            except OSError:
+                self._drop(client)
+                return
+
+    def _drop(self, client: _Client) -> None:
+        with self._lock:
+            if client in self._clients:
+                self._clients.remove(client)
+        client.close()
 
     def _send_udp(self, client: _Client, packets: list[bytes]) -> None:
         sock = self._rtp
@@ -456,18 +478,15 @@ def _udp_socket(host: str) -> socket.socket:
     return sock
 
 
-def _send_all(sock: socket.socket, data: bytes, timeout: float = 2.0) -> None:
-    """`sendall` that gives up (OSError) when the peer stops reading for `timeout` seconds."""
-    import time
-
+def _send_all(sock: socket.socket, data: bytes, closed: threading.Event) -> None:
+    """`sendall` on a socket with a short timeout, which gives up once `closed` is set."""
     view = memoryview(data)
-    deadline = time.monotonic() + timeout
     while view:
+        if closed.is_set():
+            raise ConnectionAbortedError("connection closed")
         try:
             sent = sock.send(view)
         except TimeoutError:
-            if time.monotonic() > deadline:
-                raise
             continue
         view = view[sent:]
 

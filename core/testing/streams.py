@@ -26,7 +26,7 @@ import time
 from fractions import Fraction
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .rtsp import RtspEndpoint, split_annexb
 from .videos import frame_pattern
@@ -35,6 +35,8 @@ KEYFRAME_SECONDS = 0.5
 HOST = "127.0.0.1"
 
 __all__ = ["GrowingFile", "HlsStream", "RtspServer", "UdpStream", "free_port"]
+
+_Source = TypeVar("_Source", bound="_PacedSource")
 
 
 def free_port(kind: str = "tcp") -> int:
@@ -49,8 +51,6 @@ def free_port(kind: str = "tcp") -> int:
 
 class _PacedSource:
     """Sends frame n at start + (n - first) / fps from a daemon thread; see the module doc."""
-
-    url: str
 
     def __init__(self, fps: float = 10, size: tuple[int, int] = (320, 240)) -> None:
         width, height = int(size[0]), int(size[1])
@@ -68,8 +68,14 @@ class _PacedSource:
         self._thread: threading.Thread | None = None
         self._halt = threading.Event()
         self._opened = False
+        self._run_first = 0  # the first frame number of the current run
 
     # -- public ------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """What a reader opens."""
+        raise NotImplementedError
 
     @property
     def running(self) -> bool:
@@ -81,12 +87,13 @@ class _PacedSource:
         """The number of the last frame sent (-1 before the first)."""
         return self.sent - 1
 
-    def start(self) -> _PacedSource:
+    def start(self: _Source) -> _Source:
         """Open the output and start sending (no-op while running). Returns self."""
         if self._thread is not None:
             return self
         self.error = None
         self._halt.clear()
+        self._run_first = self.sent
         self._open()
         self._opened = True
         self._thread = threading.Thread(
@@ -110,6 +117,10 @@ class _PacedSource:
         self.stop()
         self.start()
 
+    def wait_ready(self, timeout: float = 10.0) -> bool:
+        """Wait until a reader can open `url` (here: the first frame is out); False if not."""
+        return self.wait_sent(self._run_first + 1, timeout)
+
     def wait_sent(self, count: int, timeout: float = 10.0) -> bool:
         """Wait until `count` frames in all have been sent; False on timeout or error."""
         deadline = time.monotonic() + timeout
@@ -119,9 +130,8 @@ class _PacedSource:
             time.sleep(0.01)
         return True
 
-    def __enter__(self) -> Any:
-        self.start()
-        return self
+    def __enter__(self: _Source) -> _Source:
+        return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
@@ -140,7 +150,7 @@ class _PacedSource:
 
     def _run(self) -> None:
         width, height = self.size
-        first = self.sent
+        first = self._run_first
         began = time.monotonic()
         try:
             while not self._halt.is_set():
@@ -189,7 +199,6 @@ class _MuxedSource(_PacedSource):
         super().__init__(fps, size)
         self._container: Any = None
         self._stream: Any = None
-        self._first = 0
 
     def _open_container(self, target: str, format: str, options: dict[str, str]) -> None:
         import av
@@ -201,7 +210,6 @@ class _MuxedSource(_PacedSource):
             self._container.close()
             self._container = None
             raise
-        self._first = self.sent
 
     def _send(self, index: int, rgb: Any) -> None:
         for packet in self._stream.encode(self._video_frame(index, rgb, self._pts(index))):
@@ -247,11 +255,12 @@ class HlsStream(_MuxedSource):
     PyAV's "hls" muxer writes segments of `segment_seconds` (cut at keyframes), keeps
     `list_size` of them in the playlist and deletes older ones; the playlist has no
     EXT-X-ENDLIST until `stop()` (which writes it). A `ThreadingHTTPServer` on 127.0.0.1
-    (`port`, 0: pick one) serves the folder; `url` is `http://127.0.0.1:PORT/live.m3u8`.
-    The playlist appears once the first segment is complete (`wait_ready()`), and readers
-    lag the live edge by at least a segment (FFmpeg's HLS reader starts 3 segments from the
-    end unless told `live_start_index`). `restart()` keeps the port and writes a new playlist
-    whose segments (and media sequence) are numbered on.
+    serves the folder at `port` (0 picks a free one at once, so `url` is known before
+    `start()`); `url` is `http://127.0.0.1:PORT/live.m3u8`. The playlist appears once the
+    first segment is complete (`wait_ready()`; a reader opening earlier gets a 404), and
+    readers lag the live edge by at least a segment (FFmpeg's HLS reader starts 3 segments
+    from the end unless told `live_start_index`). `restart()` keeps the port and writes a new
+    playlist whose segments (and media sequence) are numbered on.
     """
 
     PLAYLIST = "live.m3u8"
@@ -269,13 +278,13 @@ class HlsStream(_MuxedSource):
         self.folder = Path(folder)
         self.segment_seconds = float(segment_seconds)
         self.list_size = int(list_size)
-        self.port = int(port)
+        self.port = int(port) or free_port("tcp")
         self._http: ThreadingHTTPServer | None = None
         self._http_thread: threading.Thread | None = None
         self._next_segment = 0
 
     @property
-    def url(self) -> str:  # type: ignore[override]
+    def url(self) -> str:
         return f"http://{HOST}:{self.port}/{self.PLAYLIST}"
 
     @property
@@ -354,7 +363,11 @@ class UdpStream(_MuxedSource):
     """MPEG-TS over UDP, pushed to `udp://127.0.0.1:PORT` (a reader listens there).
 
     `port` None picks a free one (kept by `restart()`). Sending starts whether or not anyone
-    listens; a reader that joins syncs on the next keyframe (PAT/PMT go out every 0.1 s).
+    listens; a reader that joins syncs on the next keyframe (PAT/PMT go out every 0.1 s), and
+    one that keeps listening across `restart()` goes on getting frames. Readers: FFmpeg's
+    `udp://...?timeout=MICROSECONDS` makes a read fail once nothing comes (there is no end
+    of stream over UDP), and `analyzeduration` (e.g. "500000") shortens the 2 s or so that
+    probing a live stream takes by default.
     """
 
     def __init__(
@@ -364,7 +377,7 @@ class UdpStream(_MuxedSource):
         self.port = free_port("udp") if port is None else int(port)
 
     @property
-    def url(self) -> str:  # type: ignore[override]
+    def url(self) -> str:
         return f"udp://{HOST}:{self.port}"
 
     def _open(self) -> None:
@@ -380,7 +393,10 @@ class GrowingFile(_MuxedSource):
 
     `container` "mpegts" (".ts", the default) or "matroska" (".mkv": a cluster per keyframe,
     so a reader sees data every 0.5 s). `url` is the path. `stop()` ends the file cleanly
-    (trailer); the file is written once, so `restart()` is not supported.
+    (trailer); the file is written once, so `restart()` is not supported. Readers of the
+    growing file need FFmpeg's file options `follow=1` (wait at the end for more) and
+    `seekable=0` (otherwise probing seeks to the end to guess the duration, and waits there
+    for the timeout); with `follow=1` a reader never sees the end, only its own timeout.
     """
 
     def __init__(
@@ -398,7 +414,7 @@ class GrowingFile(_MuxedSource):
         self._written = False
 
     @property
-    def url(self) -> str:  # type: ignore[override]
+    def url(self) -> str:
         return str(self.path)
 
     def restart(self) -> None:
@@ -415,7 +431,7 @@ class GrowingFile(_MuxedSource):
         self._written = True
 
     def _pts(self, index: int) -> int:
-        return index - self._first
+        return index - self._run_first
 
 
 class RtspServer(_PacedSource):
@@ -423,8 +439,11 @@ class RtspServer(_PacedSource):
 
     Plays over TCP (interleaved) and UDP; H.264 over RTP, SPS/PPS in the SDP and before every
     keyframe, and a client gets packets from the first keyframe after its PLAY. `port` 0
-    picks one (kept by `restart()`, which drops every client). `clients` is how many are
-    connected. `stop()` closes every connection, so clients' reads fail at once.
+    picks a free one at once (so `url` is known before `start()`; `restart()`, which drops
+    every client, keeps it). `clients` is how many are
+    connected. `stop()` closes every connection, so clients' reads fail at once. A TCP
+    client that stops reading for about 5 s is dropped; it never slows the others. FFmpeg
+    clients probe about 3 s before `av.open` returns unless given `analyzeduration`.
     """
 
     def __init__(
@@ -435,13 +454,14 @@ class RtspServer(_PacedSource):
         path: str = "live",
     ) -> None:
         super().__init__(fps, size)
+        port = int(port) or free_port("tcp")
         self._endpoint = RtspEndpoint(port=port, host=HOST, path=path, fps=self.fps, size=size)
         self._encoder: Any = None
         self._parameter_sets = False
         self._rtp_base = random.randrange(1, 1 << 31)  # RTP timestamps start at random
 
     @property
-    def url(self) -> str:  # type: ignore[override]
+    def url(self) -> str:
         return self._endpoint.url
 
     @property

@@ -163,11 +163,13 @@ class Reader:
                 if self._stop.is_set():
                     return
                 self.stats.decoded += 1
-                pts = frame.time if frame.time is not None else self.stats.decoded / 30.0
-                if offset is None:  # a new connection: its first frame is placed now
-                    now = time.monotonic() - self.started
-                    offset = max(now, self._last_time + 1e-3) - pts
-                at = pts + offset
+                now = max(time.monotonic() - self.started, self._last_time + 1e-3)
+                if frame.time is None:  # no timestamp (some first RTSP frames): when it came
+                    at = now
+                else:
+                    if offset is None:  # a new connection: its first timed frame is placed now
+                        offset = now - frame.time
+                    at = frame.time + offset
                 if at <= self._last_time or at < keep_from:
                     continue
                 self._check_size(frame)

@@ -30,7 +30,7 @@ PROTOCOLS = {  # what FFmpeg may open for each kind (an HLS playlist opens its s
     "udp": "udp,rtp",
 }
 DEFAULT_PORTS = {"rtsp": 554, "rtsps": 322, "http": 80, "https": 443}
-PROBE = {"analyzeduration": "2000000", "probesize": "2000000"}  # start within ~2 s
+PROBE = {"analyzeduration": "500000", "probesize": "1000000"}  # start within about a second
 SCHEMES_HINT = "give rtsp://, rtsps://, http(s):// (HLS), udp://HOST:PORT, /dev/videoN or a file"
 
 
