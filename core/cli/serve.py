@@ -35,6 +35,7 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> argparse.ArgumentPa
     _add_address_options(server)
     _add_queue_options(server)
     _add_request_limits(server)
+    _add_watch_options(server)
     _add_log_options(server)
     add_model_options(serve)
     add_request_options(serve)
@@ -126,6 +127,17 @@ def _add_request_limits(server: Any) -> None:
     )
 
 
+def _add_watch_options(server: Any) -> None:
+    """--max-watches."""
+    server.add_argument(
+        "--max-watches",
+        type=int,
+        default=4,
+        metavar="N",
+        help="watches of live sources (POST /v1/watches) running at once; 0 turns them off (4)",
+    )
+
+
 def _add_log_options(server: Any) -> None:
     """--log-level and --no-access-log."""
     server.add_argument(
@@ -156,6 +168,7 @@ def settings_from_args(args: argparse.Namespace, model: str) -> Any:
         "--max-videos": args.max_videos,
         "--max-images": args.max_images,
         "--max-wait-ms": args.max_wait_ms,
+        "--max-watches": args.max_watches,
     }.items():
         if value < 0:
             raise OptionsError(f"{flag} must be 0 or more, not {value:g}")
@@ -178,6 +191,7 @@ def settings_from_args(args: argparse.Namespace, model: str) -> Any:
         workers=args.media_workers,
         max_body_bytes=int(args.max_body_mb * (1 << 20)),
         timestamps=args.timestamps,
+        max_watches=args.max_watches,
         limits=ServeLimits(
             max_videos=args.max_videos,
             max_images=args.max_images,

@@ -10,6 +10,8 @@
 - a client that goes away stops its generation (its row of a batch, or its stream) at the next
   token; a request over `request_timeout` gets 504 and is stopped the same way;
 - at most `max_queue` requests at once; the next gets 503 with Retry-After;
+- `/v1/watches`: live sources asked a question every few seconds, their events sent as
+  server-sent events (`vidtt.serve.watches`; at most `max_watches` at once);
 - every mistake is an OpenAI error object with a 4xx status (see `serve_api`).
 
 Here the FastAPI app (`create_app`: routes, error handlers) and `serve`; the state behind the
@@ -31,11 +33,12 @@ from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request as HTTPRequest
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from vidtt.errors import VidttError
 from vidtt.serve.errors import APIError, from_vidtt
 from vidtt.serve.server import Server, ServeSettings
+from vidtt.serve.watches import last_event_id
 
 log = logging.getLogger("vidtt.serve")
 
@@ -60,6 +63,7 @@ def create_app(pipeline: Any, settings: ServeSettings | None = None) -> FastAPI:
     app.state.vidtt = server
     add_error_handlers(app)
     add_routes(app, server)
+    add_watch_routes(app, server)
     return app
 
 
@@ -119,6 +123,47 @@ def add_routes(app: FastAPI, server: Server) -> None:
         return server.health()
 
 
+def add_watch_routes(app: FastAPI, server: Server) -> None:
+    """`POST /v1/watches`, `GET /v1/watches`, `GET` and `DELETE /v1/watches/{id}`, and
+    `GET /v1/watches/{id}/events` (server-sent events); each needs the API key."""
+    watches = server.watches
+
+    @app.post("/v1/watches", status_code=201)
+    async def create_watch(request: HTTPRequest) -> JSONResponse:
+        server.check_key(request)
+        on = watches.max_watches > 0  # (where watches are off, the body is not read)
+        body = await server.read_json(request) if on else None
+        return JSONResponse(await watches.create(body), status_code=201)
+
+    @app.get("/v1/watches")
+    async def list_watches(request: HTTPRequest) -> dict[str, Any]:
+        server.check_key(request)
+        return watches.list()
+
+    @app.get("/v1/watches/{watch_id}")
+    async def get_watch(watch_id: str, request: HTTPRequest) -> dict[str, Any]:
+        server.check_key(request)
+        return watches.get(watch_id).card()
+
+    @app.delete("/v1/watches/{watch_id}")
+    async def delete_watch(watch_id: str, request: HTTPRequest) -> dict[str, Any]:
+        server.check_key(request)
+        return await watches.delete(watch_id)
+
+    @app.get("/v1/watches/{watch_id}/events")
+    async def watch_events(watch_id: str, request: HTTPRequest) -> Response:
+        server.check_key(request)
+        live = watches.get(watch_id)
+        after = last_event_id(
+            request.headers.get("last-event-id"), request.query_params.get("after")
+        )
+        return StreamingResponse(
+            live.events(after, watches.keep_alive),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+
+
 def is_loopback(host: str) -> bool:
     """Whether `host` (an address or a name) is this machine only."""
     name = host.strip().strip("[]").lower()
@@ -165,4 +210,18 @@ def serve(
         timeout_graceful_shutdown=int(settings.request_timeout) + 1,
         h11_max_incomplete_event_size=64 << 10,
     )
-    uvicorn.Server(config).run()
+    uvicorn_server(config).run()
+
+
+def uvicorn_server(config: Any) -> Any:
+    """A uvicorn server for `config` (whose app is `create_app`'s) that stops the watches first
+    when it shuts down: their event streams end (`event: end`) instead of holding the graceful
+    shutdown open until its timeout."""
+    import uvicorn
+
+    class Uvicorn(uvicorn.Server):  # type: ignore[misc]
+        async def shutdown(self, sockets: Any = None) -> None:
+            await config.app.state.vidtt.watches.close()
+            await super().shutdown(sockets)
+
+    return Uvicorn(config)

@@ -1,7 +1,8 @@
 """The state behind `vidtt serve`'s routes (`Server`): admission (the API key, the queue, the
 body limit), media prepared in a worker pool, non-streaming requests batched, streams generated
 one at a time, each stopped when its client goes away or its time is up; a streamed request
-of strategy segments streams its progress while its notes are made."""
+of strategy segments streams its progress while its notes are made; watches of live sources
+(`vidtt.serve.watches`) answered by the same batcher."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from vidtt.serve.errors import APIError, from_vidtt
 from vidtt.serve.protocol import ChatRequest, ServeLimits, build_request, param_of, parse_chat
 from vidtt.serve.responses import Chunks, completion
 from vidtt.serve.streams import ClosingStream, Progress, Pump, sse, wait_disconnect
+from vidtt.serve.watches import Watches
 from vidtt.types import VideoPart
 
 log = logging.getLogger("vidtt.serve")
@@ -46,6 +48,7 @@ class ServeSettings:
     retry_after: int = 1
     timestamps: bool = False  # say when each frame was taken, unless a request says otherwise
     limits: ServeLimits = field(default_factory=ServeLimits)
+    max_watches: int = 4  # watches of live sources running at once; 0: no watches
 
 
 @dataclass
@@ -72,12 +75,21 @@ class Server:
         self.pool = ThreadPoolExecutor(settings.workers, thread_name_prefix="vidtt-media")
         self.batcher: Batcher | None = None
         self.task: asyncio.Task[None] | None = None
+        self.watches = Watches(
+            pipeline,
+            settings.max_watches,
+            settings.limits.allowed_local_media_path,
+            settings.limits.max_frames,
+            settings.timestamps,
+        )
 
     async def start(self) -> None:
         self.batcher = Batcher(self.pipeline, self.settings.max_batch_size, self.settings.max_wait)
         self.task = asyncio.create_task(self.batcher.run(), name="vidtt-batcher")
+        self.watches.start(self.batcher)
 
     async def stop(self) -> None:
+        await self.watches.close()  # first: their generations are cancelled, not waited for
         if self.task is not None:
             self.task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -460,6 +472,7 @@ class Server:
             "max_batch_size": self.settings.max_batch_size,
             "waiting": len(self.batcher.jobs) if self.batcher else 0,
             "batches": self.batcher.batches if self.batcher else 0,
+            "watches": self.watches.running(),
             **self.stats.__dict__,
         }
 

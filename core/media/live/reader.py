@@ -27,6 +27,7 @@ from vidtt.types.watch import WatchOptions
 
 FIRST_BACKOFF, MAX_BACKOFF = 0.5, 8.0
 STOP_JOIN_SECONDS = 1.0
+UNTIMED_SKIPPED = 10  # frames with no timestamp passed over before one with a timestamp
 
 
 @dataclass
@@ -164,7 +165,9 @@ class Reader:
                     return
                 self.stats.decoded += 1
                 now = max(time.monotonic() - self.started, self._last_time + 1e-3)
-                if frame.time is None:  # no timestamp (some first RTSP frames): when it came
+                if frame.time is None:  # no timestamp: the first of some RTSP streams, or
+                    if offset is None and self.stats.decoded <= UNTIMED_SKIPPED:
+                        continue  # a stream with none at all (then: placed when they come)
                     at = now
                 else:
                     if offset is None:  # a new connection: its first timed frame is placed now
