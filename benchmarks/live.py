@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import os
 import statistics
 import subprocess
 import sys
@@ -86,6 +87,7 @@ class Run:
         self.memory: list[float] = []
         self.cpu_start = self._cpu()
         self.decode_cpu = 0.0
+        self.ring: list[int] = []  # the ring buffer's bytes at each answer (vidtt)
 
     def _cpu(self) -> float:
         times = self.process.cpu_times()
@@ -116,10 +118,14 @@ class Run:
                 f" of the process; {self.decode_cpu / seconds:.0%} of one core)"
             )
         if self.memory:
-            print(
-                f"  memory: {self.memory[0]:.0f} MiB after the first answer, {self.memory[-1]:.0f}"
-                f" MiB at the end (peak {max(self.memory):.0f} MiB)"
-            )
+            marks = [
+                self.memory[round(q * (len(self.memory) - 1))] for q in (0, 0.25, 0.5, 0.75, 1)
+            ]
+            print("  memory (MiB) after the first answer, at 1/4, 1/2, 3/4 and the end: "
+                  + ", ".join(f"{m:.0f}" for m in marks))  # fmt: skip
+        if self.ring:
+            print(f"  ring buffer: at most {max(self.ring) / 2**20:.0f} MiB "
+                  f"(last {self.ring[-1] / 2**20:.0f} MiB)")  # fmt: skip
 
 
 def vidtt_watch(pipe: Any, url: str, feeder: Feeder, args: argparse.Namespace) -> Run:
@@ -141,6 +147,7 @@ def vidtt_watch(pipe: Any, url: str, feeder: Feeder, args: argparse.Namespace) -
     for event in watch:
         if event.kind == "answer":
             run.record(event.latency, time.monotonic() - feeder.sent_at(last[-1]), event.skipped)
+            run.ring.append(watch.reader.ring.nbytes)
     run.decode_cpu = watch.reader.stats.cpu_seconds
     return run
 
@@ -149,6 +156,7 @@ def floor_watch(
     model: Any, processor: Any, url: str, feeder: Feeder, args: argparse.Namespace
 ) -> Run:
     """The hand-written watcher: a reader thread and a tick loop, as an expert writes them."""
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # no decoder chatter on stderr
     import cv2
     import torch
     from PIL import Image
@@ -229,6 +237,7 @@ def main() -> None:
     print(f"stream: {SIZE[0]}x{SIZE[1]} H.264 at {FPS} fps, MPEG-TS over UDP on 127.0.0.1; "
           f"every {args.every:g} s, window {args.window:g} s, {args.frames} frames, "
           f"{args.tokens} tokens an answer, {args.seconds:g} s each")  # fmt: skip
+    runs = {}
     for name in ("vidtt watch", "hand-written floor"):
         port = free_port("udp")
         feeder = Feeder(port)
@@ -241,8 +250,16 @@ def main() -> None:
                     pipe.model, pipe.processor, f"udp://127.0.0.1:{port}", feeder, args
                 )
             run.report(name, time.monotonic() - began)
+            runs[name] = run
         finally:
             feeder.close()
+    ours, floor = runs["vidtt watch"], runs["hand-written floor"]
+    for label, a, b in (
+        ("received -> answer", ours.latency, floor.latency),
+        ("sent -> answer", ours.from_source, floor.from_source),
+    ):
+        print(f"vidtt / floor, median latency {label}: "
+              f"{statistics.median(a) / statistics.median(b):.2f}x")  # fmt: skip
     print("command: python benchmarks/live.py " + " ".join(sys.argv[1:]))
 
 
