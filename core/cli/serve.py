@@ -147,6 +147,15 @@ def _add_log_options(server: Any) -> None:
         help="uvicorn's log level (info)",
     )
     server.add_argument("--no-access-log", action="store_true", help="no line per request")
+    server.add_argument(
+        "--log-format",
+        default="text",
+        choices=["text", "json"],
+        help="log lines as text (default) or one JSON object each",
+    )
+    server.add_argument(
+        "--no-ui", dest="ui", action="store_false", help="no page at / (the API only)"
+    )
 
 
 def settings_from_args(args: argparse.Namespace, model: str) -> Any:
@@ -192,6 +201,8 @@ def settings_from_args(args: argparse.Namespace, model: str) -> Any:
         max_body_bytes=int(args.max_body_mb * (1 << 20)),
         timestamps=args.timestamps,
         max_watches=args.max_watches,
+        ui=args.ui,
+        log_format=args.log_format,
         limits=ServeLimits(
             max_videos=args.max_videos,
             max_images=args.max_images,

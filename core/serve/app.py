@@ -37,7 +37,9 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from vidtt.errors import VidttError
 from vidtt.serve.errors import APIError, from_vidtt
+from vidtt.serve.preview import add_preview_routes
 from vidtt.serve.server import Server, ServeSettings
+from vidtt.serve.ui import add_ui_routes
 from vidtt.serve.watches import last_event_id
 
 log = logging.getLogger("vidtt.serve")
@@ -64,6 +66,9 @@ def create_app(pipeline: Any, settings: ServeSettings | None = None) -> FastAPI:
     add_error_handlers(app)
     add_routes(app, server)
     add_watch_routes(app, server)
+    add_preview_routes(app, server)
+    if server.settings.ui:
+        add_ui_routes(app, server)
     return app
 
 

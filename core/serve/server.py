@@ -47,6 +47,8 @@ class ServeSettings:
     max_body_bytes: int = 64 << 20
     retry_after: int = 1
     timestamps: bool = False  # say when each frame was taken, unless a request says otherwise
+    ui: bool = True  # the page at / (vidtt.serve.ui)
+    log_format: str = "text"  # "json": one JSON object a log line
     limits: ServeLimits = field(default_factory=ServeLimits)
     max_watches: int = 4  # watches of live sources running at once; 0: no watches
 
