@@ -14,13 +14,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from watching import WATCH, Recorder
 
 from vidtt import limits
 from vidtt.errors import OptionsError, SourceError
 from vidtt.media.live.ring import Frame, Ring
 from vidtt.media.live.sources import live_source
 from vidtt.pipeline.watch import split_settings
-from vidtt.testing.videos import make_video, read_frame_number
+from vidtt.testing.videos import make_video
 from vidtt.types.watch import WatchOptions
 
 pytestmark = pytest.mark.slow
@@ -35,17 +36,9 @@ def stream_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def pipe(llava_dir: Path):
-    import vidtt
-
-    return vidtt.Pipeline(
-        model=str(llava_dir),
-        backend="cpu",
-        dtype="float32",
-        sampler_options={"num_frames": 4},
-        generation={"max_new_tokens": 3},
-    )
+@pytest.fixture
+def pipe(llava):
+    return llava  # the session's tiny llava pipeline; watches ask for short answers (WATCH)
 
 
 def reader_threads() -> list[threading.Thread]:
@@ -53,16 +46,10 @@ def reader_threads() -> list[threading.Thread]:
 
 
 def test_windows_hold_the_last_seconds_with_their_times(pipe, stream_file: Path) -> None:
-    seen = []
-
-    def answer(prepared):
-        clip = prepared.conversation[0].content[0].video
-        seen.append([read_frame_number(frame) for frame in clip.array])
-        return pipe.answer([prepared])[0]
-
-    watch = pipe.watch(str(stream_file), "What?", every=1, window=2, max_events=3)
-    watch.generate = answer
-    events = list(watch)
+    watch = pipe.watch(str(stream_file), "What?", every=1, window=2, max_events=3, **WATCH)
+    recorder = Recorder(pipe, watch)
+    events = [event for event, _, _ in recorder.events()]
+    seen = recorder.seen
     assert [e.kind for e in events] == ["answer"] * 3
     assert [e.number for e in events] == sorted({e.number for e in events})
     offset = events[0].frame_times[0] - seen[0][0] / FPS  # the stream clock: frame n at n / fps
@@ -85,7 +72,7 @@ def test_a_slow_model_skips_ticks_instead_of_queueing_them(pipe, stream_file: Pa
         return pipe.answer([prepared])[0]
 
     started = time.monotonic()
-    watch = pipe.watch(str(stream_file), "What?", every=0.5, window=1, duration=5)
+    watch = pipe.watch(str(stream_file), "What?", every=0.5, window=1, duration=5, **WATCH)
     watch.generate = slow
     events = [e for e in watch if e.kind == "answer"]
     took = time.monotonic() - started
@@ -98,27 +85,22 @@ def test_a_slow_model_skips_ticks_instead_of_queueing_them(pipe, stream_file: Pa
 
 def test_when_and_yes_no_print_only_matching_answers(pipe, stream_file: Path) -> None:
     replies = iter(["No, nobody.", "Yes, a person.", "no", "YES!", "no"] * 4)
-    asked = []
-
-    def answer(prepared):
-        asked.append(prepared.conversation[0].content[-1].text)
-        return pipe.answer([prepared])[0].model_copy(update={"text": next(replies)})
-
-    watch = pipe.watch(str(stream_file), "Anyone there?", every=0.3, yes_no=True, max_events=2)
-    watch.generate = answer
-    events = list(watch)
+    settings = {"every": 0.3, "max_events": 2, **WATCH}
+    watch = pipe.watch(str(stream_file), "Anyone there?", yes_no=True, **settings)
+    recorder = Recorder(pipe, watch, lambda: next(replies))
+    events = [event for event, _, _ in recorder.events()]
     assert [e.answer for e in events] == ["Yes, a person.", "YES!"]
     assert all(e.matched for e in events)
-    assert asked[0].startswith("Anyone there?") and "yes or no" in asked[0]
+    assert recorder.asked[0].startswith("Anyone there?") and "yes or no" in recorder.asked[0]
 
     replies = iter(["a cat", "a red car", "a dog", "the red door"] * 4)
-    watch = pipe.watch(str(stream_file), "What?", every=0.3, when=r"\bred\b", max_events=2)
-    watch.generate = lambda p: pipe.answer([p])[0].model_copy(update={"text": next(replies)})
-    assert [e.answer for e in watch] == ["a red car", "the red door"]
+    watch = pipe.watch(str(stream_file), "What?", when=r"\bred\b", **settings)
+    recorder = Recorder(pipe, watch, lambda: next(replies))
+    assert [e.answer for e, _, _ in recorder.events()] == ["a red car", "the red door"]
 
 
 def test_breaking_out_stops_the_reader_and_memory_stays_bounded(pipe, stream_file) -> None:
-    watch = pipe.watch(str(stream_file), "What?", every=0.5, window=1, buffer_fps=4)
+    watch = pipe.watch(str(stream_file), "What?", every=0.5, window=1, buffer_fps=4, **WATCH)
     for event in watch:
         assert len(watch.reader.ring) <= 1 * 4 + 1
         if event.number >= 5:
@@ -135,7 +117,7 @@ def test_breaking_out_stops_the_reader_and_memory_stays_bounded(pipe, stream_fil
 def test_a_finished_file_ends_the_watch_with_a_source_event(pipe, tmp_path: Path) -> None:
     short = tmp_path / "short.ts"
     make_video(short, frames=15, fps=FPS, size=(160, 120), codec="libx264", bframes=0)
-    events = list(pipe.watch(str(short), "What?", every=0.5, reconnect_seconds=0.5))
+    events = list(pipe.watch(str(short), "What?", every=0.5, reconnect_seconds=0.5, **WATCH))
     assert events[-1].kind == "source" and "ended" in events[-1].message
     assert any(e.kind == "answer" for e in events)
 

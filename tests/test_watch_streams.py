@@ -10,46 +10,28 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from watching import WATCH, Recorder
 
 from vidtt import limits
 from vidtt.testing.streams import GrowingFile, HlsStream, RtspServer, UdpStream
-from vidtt.testing.videos import read_frame_number
 
 pytestmark = pytest.mark.slow
 FPS = 10
-OPEN = {"block_private_addresses": False}  # the streams are on 127.0.0.1
 
 
-@pytest.fixture(scope="module")
-def pipe(llava_dir: Path):
-    import vidtt
+@pytest.fixture(autouse=True)
+def private_allowed() -> Any:
+    with limits.use(limits.make(block_private_addresses=False)):  # the streams are on 127.0.0.1
+        yield
 
-    return vidtt.Pipeline(
-        model=str(llava_dir),
-        backend="cpu",
-        dtype="float32",
-        sampler_options={"num_frames": 4},
-        generation={"max_new_tokens": 2},
-        limits=limits.make(**OPEN),
-    )
+
+@pytest.fixture
+def pipe(llava: Any) -> Any:
+    return llava  # the session's tiny llava pipeline; watches ask for short answers (WATCH)
 
 
 def recorded(pipe: Any, watch: Any) -> list[tuple[Any, list[int], float]]:
-    """The answer events of `watch`, each with the numbers of the frames the model saw and when
-    the event came (monotonic); source events are kept with no numbers."""
-    seen: list[list[int]] = []
-
-    def answer(prepared: Any) -> Any:
-        clip = prepared.conversation[0].content[0].video
-        seen.append([read_frame_number(frame) for frame in clip.array])
-        return pipe.answer([prepared])[0]
-
-    watch.generate = answer
-    out = []
-    for event in watch:
-        numbers = seen[-1] if event.kind == "answer" else []
-        out.append((event, numbers, time.monotonic()))
-    return out
+    return list(Recorder(pipe, watch).events())
 
 
 def check_windows(events: list[tuple[Any, list[int], float]], stream: Any, window: float) -> None:
@@ -73,7 +55,7 @@ def check_windows(events: list[tuple[Any, list[int], float]], stream: Any, windo
 def test_hls_live_playlist(pipe, tmp_path: Path) -> None:
     with HlsStream(tmp_path / "hls", fps=FPS, segment_seconds=0.5) as stream:
         assert stream.wait_ready(10, segments=2)
-        watch = pipe.watch(stream.url, "What?", every=1, window=2, max_events=4)
+        watch = pipe.watch(stream.url, "What?", every=1, window=2, max_events=4, **WATCH)
         events = recorded(pipe, watch)
         assert stream.error is None
     check_windows(events, stream, 2)
@@ -81,7 +63,7 @@ def test_hls_live_playlist(pipe, tmp_path: Path) -> None:
 
 def test_mpegts_over_udp(pipe) -> None:
     with UdpStream(fps=FPS) as stream:
-        watch = pipe.watch(stream.url, "What?", every=1, window=2, max_events=4)
+        watch = pipe.watch(stream.url, "What?", every=1, window=2, max_events=4, **WATCH)
         events = recorded(pipe, watch)
     check_windows(events, stream, 2)
 
@@ -91,7 +73,7 @@ def test_rtsp(pipe, transport: str) -> None:
     with RtspServer(fps=FPS) as stream:
         assert stream.wait_ready(10)
         watch = pipe.watch(
-            stream.url, "What?", every=1, window=2, max_events=3, transport=transport
+            stream.url, "What?", every=1, window=2, max_events=3, transport=transport, **WATCH
         )
         events = recorded(pipe, watch)
         assert not watch.reader._thread.is_alive()  # the watch stopped its reader
@@ -104,7 +86,7 @@ def test_rtsp(pipe, transport: str) -> None:
 
 def test_ticks_come_every_few_seconds(pipe) -> None:
     with UdpStream(fps=FPS) as stream:
-        watch = pipe.watch(stream.url, "What?", every=0.8, window=1, max_events=5)
+        watch = pipe.watch(stream.url, "What?", every=0.8, window=1, max_events=5, **WATCH)
         events = recorded(pipe, watch)
     times = [at for e, _, at in events if e.kind == "answer"]
     gaps = [b - a for a, b in itertools.pairwise(times)]
@@ -115,26 +97,19 @@ def test_ticks_come_every_few_seconds(pipe) -> None:
 def test_rtsp_restart_is_a_reconnect_not_the_end(pipe) -> None:
     with RtspServer(fps=FPS) as stream:
         assert stream.wait_ready(10)
-        watch = pipe.watch(stream.url, "What?", every=0.5, window=1, read_timeout=1)
+        watch = pipe.watch(stream.url, "What?", every=0.5, window=1, read_timeout=1, **WATCH)
+        recorder = Recorder(pipe, watch)
         events: list[tuple[Any, list[int], float]] = []
-        seen: list[list[int]] = []
-
-        def answer(prepared: Any) -> Any:
-            clip = prepared.conversation[0].content[0].video
-            seen.append([read_frame_number(frame) for frame in clip.array])
-            return pipe.answer([prepared])[0]
-
-        watch.generate = answer
         restarted = 0
-        for event in watch:
-            events.append((event, seen[-1] if event.kind == "answer" else [], time.monotonic()))
+        for item in recorder.events():
+            events.append(item)
             answers = [e for e, _, _ in events if e.kind == "answer"]
             if len(answers) == 2 and not restarted:
                 restarted = stream.sent
                 stream.stop()
                 time.sleep(1.5)  # gone for a while: the reader loses it and retries
                 stream.start()
-            if restarted and len([n for n in seen if n[0] > restarted]) >= 2:
+            if restarted and len([n for n in recorder.seen if n[0] > restarted]) >= 2:
                 break
     messages = [e.message for e, _, _ in events if e.kind == "source"]
     assert messages[0].startswith("lost: ") and "reconnecting" in messages[0]
@@ -149,7 +124,13 @@ def test_rtsp_restart_is_a_reconnect_not_the_end(pipe) -> None:
 def test_a_source_gone_for_good_ends_the_watch(pipe) -> None:
     with UdpStream(fps=FPS) as stream:
         watch = pipe.watch(
-            stream.url, "What?", every=0.5, read_timeout=0.5, open_timeout=0.5, reconnect_seconds=2
+            stream.url,
+            "What?",
+            every=0.5,
+            read_timeout=0.5,
+            open_timeout=0.5,
+            reconnect_seconds=2,
+            **WATCH,
         )
         events = []
         started = None
@@ -168,18 +149,11 @@ def test_a_file_still_being_written(pipe, tmp_path: Path, container: str) -> Non
     suffix = ".ts" if container == "mpegts" else ".mkv"
     with GrowingFile(tmp_path / f"growing{suffix}", fps=FPS, container=container) as stream:
         assert stream.wait_sent(10)
-        watch = pipe.watch(stream.url, "What?", every=1, window=2, reconnect_seconds=1.5)
-        events, seen = [], []
-
-        def answer(prepared: Any) -> Any:
-            clip = prepared.conversation[0].content[0].video
-            seen.append([read_frame_number(frame) for frame in clip.array])
-            return pipe.answer([prepared])[0]
-
-        watch.generate = answer
-        for event in watch:  # one iteration: the writer stops after three answers
-            events.append((event, seen[-1] if event.kind == "answer" else [], time.monotonic()))
-            if len(seen) == 3 and stream.running:
+        watch = pipe.watch(stream.url, "What?", every=1, window=2, reconnect_seconds=1.5, **WATCH)
+        recorder, events = Recorder(pipe, watch), []
+        for item in recorder.events():  # one iteration: the writer stops after three answers
+            events.append(item)
+            if len(recorder.seen) == 3 and stream.running:
                 stream.stop()
     check_windows(events[:3], stream, 2)
     assert events[-1][0].kind == "source"
