@@ -4,12 +4,16 @@ it runs)."""
 from __future__ import annotations
 
 import argparse
+import logging
 import os
+import signal
 import sys
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from vidtt.cli.interrupt import cancel
+from vidtt.cli.interrupt import EXIT_CODE, TERMINATED_CODE, Terminated, cancel, hard_exit
 from vidtt.cli.options import (
     add_config_argument,
     add_model_options,
@@ -19,6 +23,7 @@ from vidtt.cli.options import (
 from vidtt.cli.settings import build_pipeline, command_settings
 from vidtt.engine.loading import with_frame_rule
 from vidtt.errors import OptionsError, VidttError
+from vidtt.urls import redact
 
 API_KEY_VARIABLE = "VIDTT_API_KEY"
 
@@ -215,6 +220,7 @@ def settings_from_args(args: argparse.Namespace, model: str) -> Any:
 def check_extra() -> None:
     try:
         import fastapi  # noqa: F401
+        import prometheus_client  # noqa: F401
         import uvicorn  # noqa: F401
     except ImportError as exc:
         raise MissingExtraError(
@@ -224,6 +230,44 @@ def check_extra() -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    if args.log_format == "json":
+        return serve_json_logged(args)
+    return run_server(args, lambda line: print(f"vidtt: {line}", file=sys.stderr, flush=True))
+
+
+def serve_json_logged(args: argparse.Namespace) -> int:
+    """`vidtt serve --log-format json`: every line on stderr a JSON object, from the start (the
+    model loading) to the end (an error, or the signal that stopped the server)."""
+    from vidtt.serve.logs import use_json_logs  # (the standard library only)
+
+    use_json_logs(args.log_level, not args.no_access_log)
+    log = logging.getLogger("vidtt.serve")
+    try:
+        return run_server(args, log.info)
+    except KeyboardInterrupt as stop:
+        terminated = isinstance(stop, Terminated)
+        log.warning("terminated" if terminated else "interrupted")
+        return stopped_quietly(TERMINATED_CODE if terminated else EXIT_CODE)
+    except (VidttError, OSError) as exc:
+        if args.debug:
+            raise
+        log.error("error: %s", redact(str(exc)))
+        return 2
+
+
+def stopped_quietly(code: int) -> int:
+    """After Ctrl-C or SIGTERM, as `vidtt.cli.interrupt.exit_interrupted` but without a line
+    of text: generation stops; a second signal, or a thread that cannot stop, exits at once."""
+    if threading.current_thread() is threading.main_thread():
+        for number in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(number, lambda *_: hard_exit(code))
+    if not cancel():
+        hard_exit(code)
+    return code
+
+
+def run_server(args: argparse.Namespace, say: Callable[[str], Any]) -> int:
+    """Load the model and serve it until stopped; `say` tells where it serves."""
     check_extra()
     resolved = command_settings(args)
     settings = settings_from_args(args, resolved.config.model)
@@ -231,12 +275,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from vidtt.serve.app import serve
 
-    print(
-        f"vidtt: serving {settings.served_model_name} at http://{args.host}:{args.port}/v1 "
+    say(
+        f"serving {settings.served_model_name} at http://{args.host}:{args.port}/v1 "
         f"({pipeline.engine.backend}, {pipeline.engine.dtype})"
-        + ("; API key required" if settings.api_key else ""),
-        file=sys.stderr,
-        flush=True,
+        + ("; API key required" if settings.api_key else "")
     )
     try:
         serve(

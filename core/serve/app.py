@@ -2,7 +2,9 @@
 
     app = vidtt.server.create_app(pipeline, ServeSettings(api_key="..."))
 
-- `POST /v1/chat/completions` (plain and `stream: true`), `GET /v1/models`, `GET /health`;
+- `POST /v1/chat/completions` (plain and `stream: true`), `GET /v1/models`, `GET /health`
+  (alive), `GET /ready` (200 once started, 503 once draining), `GET /metrics` (Prometheus;
+  `vidtt.serve.metrics`); with `log_format="json"`, JSON log lines (`vidtt.serve.logs`);
 - media are read and sampled in a worker pool (`Pipeline.prepare`), never on the event loop;
 - concurrent non-streaming requests are batched into `Pipeline.answer_each` (at most
   `max_batch_size` a batch, waiting at most `max_wait` seconds for company); streams generate
@@ -37,6 +39,8 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from vidtt.errors import VidttError
 from vidtt.serve.errors import APIError, from_vidtt
+from vidtt.serve.logs import use_json_logs
+from vidtt.serve.metrics import Metrics, RequestMetrics
 from vidtt.serve.preview import add_preview_routes
 from vidtt.serve.server import Server, ServeSettings
 from vidtt.serve.ui import add_ui_routes
@@ -63,8 +67,11 @@ def create_app(pipeline: Any, settings: ServeSettings | None = None) -> FastAPI:
 
     app = FastAPI(title="vidtt", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.vidtt = server
-    add_error_handlers(app)
+    access_log = server.settings.log_format == "json"
+    app.add_middleware(RequestMetrics, metrics=server.metrics, access_log=access_log)
+    add_error_handlers(app, server.metrics)
     add_routes(app, server)
+    add_operator_routes(app, server)
     add_watch_routes(app, server)
     add_preview_routes(app, server)
     if server.settings.ui:
@@ -72,12 +79,16 @@ def create_app(pipeline: Any, settings: ServeSettings | None = None) -> FastAPI:
     return app
 
 
-def add_error_handlers(app: FastAPI) -> None:
-    """Every error, ours or FastAPI's, answered as an OpenAI error object."""
+def add_error_handlers(app: FastAPI, metrics: Metrics) -> None:
+    """Every error, ours or FastAPI's, answered as an OpenAI error object (and counted)."""
+
+    def answer(error: APIError) -> JSONResponse:
+        metrics.error(error)
+        return error_response(error)
 
     @app.exception_handler(APIError)
     async def api_error(request: HTTPRequest, exc: APIError) -> JSONResponse:
-        return error_response(exc)
+        return answer(exc)
 
     @app.exception_handler(HTTPException)
     async def http_error(request: HTTPRequest, exc: HTTPException) -> JSONResponse:
@@ -87,16 +98,16 @@ def add_error_handlers(app: FastAPI) -> None:
             if exc.status_code in (404, 405)
             else str(exc.detail)
         )
-        return error_response(APIError(message, exc.status_code, kind, code=kind))
+        return answer(APIError(message, exc.status_code, kind, code=kind))
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: HTTPRequest, exc: RequestValidationError) -> JSONResponse:
-        return error_response(APIError("invalid request"))
+        return answer(APIError("invalid request"))
 
     @app.exception_handler(Exception)
     async def unexpected(request: HTTPRequest, exc: Exception) -> JSONResponse:
         log.error("unexpected error in %s %s", request.method, request.url.path, exc_info=exc)
-        return error_response(APIError("internal server error", 500, "server_error"))
+        return answer(APIError("internal server error", 500, "server_error"))
 
 
 def add_routes(app: FastAPI, server: Server) -> None:
@@ -126,6 +137,21 @@ def add_routes(app: FastAPI, server: Server) -> None:
     @app.get("/health")
     async def health() -> dict[str, Any]:
         return server.health()
+
+
+def add_operator_routes(app: FastAPI, server: Server) -> None:
+    """`GET /ready` (200 ready, 503 starting or draining) and `GET /metrics` (Prometheus' text
+    format); like `/health`, neither needs the API key."""
+
+    @app.get("/ready")
+    async def ready() -> JSONResponse:
+        status, body = server.readiness()
+        return JSONResponse(body, status_code=status)
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        body, kind = server.metrics.render()
+        return Response(body, media_type=kind)
 
 
 def add_watch_routes(app: FastAPI, server: Server) -> None:
@@ -200,18 +226,27 @@ def serve(
 ) -> None:
     """Run the server until SIGINT or SIGTERM, which let in-flight requests finish (for at
     most the request timeout) before it exits. Listening beyond this machine without an API
-    key is allowed, with a warning on stderr."""
+    key is allowed, with a warning on stderr. With `settings.log_format` "json", every log
+    line is a JSON object (`vidtt.serve.logs`), the access lines vidtt's own."""
     import uvicorn
+    from prometheus_client import disable_created_metrics
 
+    disable_created_metrics()  # /metrics without a `_created` series beside each metric
+    logs: dict[str, Any] = {}
+    if settings.log_format == "json":
+        logs["log_config"] = use_json_logs(log_level, access_log)
     warning = open_to_all(host, settings.api_key)
-    if warning:
+    if warning and logs:
+        log.warning(warning)
+    elif warning:
         print(f"vidtt: warning: {warning}", file=sys.stderr, flush=True)
     config = uvicorn.Config(
         create_app(pipeline, settings),
         host=host,
         port=port,
         log_level=log_level,
-        access_log=access_log,
+        access_log=access_log and not logs,  # (JSON: the app writes them, with durations)
+        **logs,
         timeout_graceful_shutdown=int(settings.request_timeout) + 1,
         h11_max_incomplete_event_size=64 << 10,
     )
@@ -219,13 +254,14 @@ def serve(
 
 
 def uvicorn_server(config: Any) -> Any:
-    """A uvicorn server for `config` (whose app is `create_app`'s) that stops the watches first
-    when it shuts down: their event streams end (`event: end`) instead of holding the graceful
-    shutdown open until its timeout."""
+    """A uvicorn server for `config` (whose app is `create_app`'s) that, when it shuts down,
+    answers `/ready` with 503 and stops the watches first: their event streams end (`event:
+    end`) instead of holding the graceful shutdown open until its timeout."""
     import uvicorn
 
     class Uvicorn(uvicorn.Server):  # type: ignore[misc]
         async def shutdown(self, sockets: Any = None) -> None:
+            config.app.state.vidtt.drain()
             await config.app.state.vidtt.watches.close()
             await super().shutdown(sockets)
 

@@ -1,6 +1,7 @@
 """Batching for `vidtt serve`: non-streaming requests wait briefly for company and are
 generated together (`Pipeline.answer_each`), one batch at a time, in a thread of their own; a
-request whose client went away stops at its next token (its stop event)."""
+request whose client went away stops at its next token (its stop event). An `Observer` (the
+server's metrics) hears of the batches, the answers and the media sampled for watch ticks."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ import asyncio
 import collections
 import contextlib
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from vidtt.errors import VidttError
 from vidtt.types import Answer
@@ -23,20 +25,39 @@ class Waiting:
     prepared: Any
     future: asyncio.Future[Any]
     cancel: threading.Event = field(default_factory=threading.Event)
+    ended: float | None = None  # when its batch's generation ended (time.perf_counter)
+
+
+class Observer(Protocol):
+    """What hears of the batcher's work (`vidtt.serve.metrics.Metrics`)."""
+
+    def sampled(self, prepared: Any) -> None: ...
+
+    def batch(self, size: int) -> None: ...
+
+    def answered(self, answer: Answer, stopped: bool = False) -> None: ...
 
 
 class Batcher:
     """Collects prepared non-streaming requests and generates them in batches, one batch at a
     time, in a thread of its own."""
 
-    def __init__(self, pipeline: Any, max_batch: int, max_wait: float) -> None:
+    def __init__(
+        self, pipeline: Any, max_batch: int, max_wait: float, observer: Observer | None = None
+    ) -> None:
         self.pipeline, self.max_batch, self.max_wait = pipeline, max_batch, max_wait
+        self.observer = observer
         self.jobs: collections.deque[Waiting] = collections.deque()
         self.wake = asyncio.Event()
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="vidtt-generate")
         self.batches = 0
+        self.running = 0  # rows of the batch generating now
 
-    def submit(self, prepared: Any) -> Waiting:
+    def submit(self, prepared: Any, counted: bool = False) -> Waiting:
+        """Queue `prepared` for its batch (`counted`: its sampling was reported already; else
+        the observer hears of it here, as for a watch's tick)."""
+        if self.observer is not None and not counted:
+            self.observer.sampled(prepared)
         job = Waiting(prepared, asyncio.get_running_loop().create_future())
         self.jobs.append(job)
         self.wake.set()
@@ -80,6 +101,9 @@ class Batcher:
     async def generate(self, batch: list[Waiting]) -> None:
         loop = asyncio.get_running_loop()
         self.batches += 1
+        self.running = len(batch)
+        if self.observer is not None:
+            self.observer.batch(len(batch))
         try:
             results = await loop.run_in_executor(self.executor, self._answer, batch)
         except BaseException as exc:  # never lose a job: each learns what happened
@@ -89,7 +113,13 @@ class Batcher:
             if not isinstance(exc, Exception):
                 raise
             return
+        finally:
+            self.running = 0
+        ended = time.perf_counter()
         for job, result in zip(batch, results):
+            job.ended = ended
+            if self.observer is not None and isinstance(result, Answer):
+                self.observer.answered(result, stopped=job.cancel.is_set())
             if not job.future.done():
                 job.future.set_result(result)
 

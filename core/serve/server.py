@@ -2,7 +2,8 @@
 body limit), media prepared in a worker pool, non-streaming requests batched, streams generated
 one at a time, each stopped when its client goes away or its time is up; a streamed request
 of strategy segments streams its progress while its notes are made; watches of live sources
-(`vidtt.serve.watches`) answered by the same batcher."""
+(`vidtt.serve.watches`) answered by the same batcher; the metrics (`vidtt.serve.metrics`) and
+readiness (ready once started, draining once shutdown began)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import hmac
 import json
 import logging
 import time
+import weakref
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -23,6 +25,7 @@ from starlette.responses import JSONResponse, Response
 from vidtt.errors import OptionsError, VidttError
 from vidtt.serve.batching import Batcher
 from vidtt.serve.errors import APIError, from_vidtt
+from vidtt.serve.metrics import Metrics, arrival, first_token_of
 from vidtt.serve.protocol import ChatRequest, ServeLimits, build_request, param_of, parse_chat
 from vidtt.serve.responses import Chunks, completion
 from vidtt.serve.streams import ClosingStream, Progress, Pump, sse, wait_disconnect
@@ -84,13 +87,24 @@ class Server:
             settings.limits.max_frames,
             settings.timestamps,
         )
+        self.state = "starting"  # then "ready", then "draining" once shutdown began
+        self.pumps: weakref.WeakSet[Pump] = weakref.WeakSet()  # the streams' readers
+        self.metrics = Metrics(self)
 
     async def start(self) -> None:
-        self.batcher = Batcher(self.pipeline, self.settings.max_batch_size, self.settings.max_wait)
+        s = self.settings
+        self.batcher = Batcher(self.pipeline, s.max_batch_size, s.max_wait, self.metrics)
         self.task = asyncio.create_task(self.batcher.run(), name="vidtt-batcher")
         self.watches.start(self.batcher)
+        if self.state == "starting":
+            self.state = "ready"
+
+    def drain(self) -> None:
+        """Shutdown began: `GET /ready` answers 503 from now on."""
+        self.state = "draining"
 
     async def stop(self) -> None:
+        self.drain()
         await self.watches.close()  # first: their generations are cancelled, not waited for
         if self.task is not None:
             self.task.cancel()
@@ -212,6 +226,7 @@ class Server:
             raise error from None
         except VidttError as exc:
             raise from_vidtt(exc) from None
+        self.metrics.sampled(prepared)
         frames = sum(
             len(p.video)
             for m in prepared.conversation
@@ -247,7 +262,7 @@ class Server:
 
     async def complete(self, prepared: Any, deadline: float, request: HTTPRequest) -> Response:
         assert self.batcher is not None
-        job = self.batcher.submit(prepared)
+        job = self.batcher.submit(prepared, counted=True)
         gone = asyncio.create_task(wait_disconnect(request))
         try:
             left = max(0.0, deadline - time.monotonic())
@@ -265,6 +280,9 @@ class Server:
             self.stats.failed += 1
             raise from_vidtt(result)
         self.stats.answered += 1
+        first = first_token_of(result, job.ended or time.perf_counter())
+        if first is not None:
+            self.metrics.first_token(arrival(request), first)
         return JSONResponse(completion(self.name, result))
 
     # -- streams -------------------------------------------------------------------------------
@@ -277,7 +295,7 @@ class Server:
         request: HTTPRequest,
     ) -> Response:
         answers = await self.run_timed(self.open_stream, deadline, prepared)
-        pump = Pump(answers, asyncio.get_running_loop())
+        pump = self.pump(answers, arrival(request))
         chunks = Chunks.new(self.name, chat.include_usage)
 
         def closed() -> None:
@@ -330,7 +348,9 @@ class Server:
                 future.add_done_callback(lambda _: release())
 
         return ClosingStream(
-            self.long_events(progress, future, first, chunks, deadline, pumps, closed),
+            self.long_events(
+                progress, future, first, chunks, deadline, pumps, closed, arrival(request)
+            ),
             on_close=closed,
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
@@ -345,9 +365,11 @@ class Server:
         deadline: float,
         pumps: list[Pump],
         closed: Callable[[], None],
+        arrived: float,
     ) -> AsyncIterator[str]:
         """The role, the progress chunks while the notes are made, then the answer's events
-        (as `events`); however it ends, the notes and generation stop."""
+        (as `events`); however it ends, the notes and generation stop. `arrived`: when the
+        request came (time.perf_counter)."""
         finished = False
         try:
             yield sse(chunks.first())
@@ -357,7 +379,7 @@ class Server:
                 if report is not None:
                     yield sse(chunks.progress(*report))
                 elif not future.done():
-                    yield sse(self.late().body())
+                    yield self.error_event(self.late())
                     yield "data: [DONE]\n\n"
                     finished = True
                     return
@@ -367,16 +389,16 @@ class Server:
                 prepared = future.result()
                 answers = await self.run_timed(self.open_stream, deadline, prepared)
             except APIError as exc:
-                yield sse(exc.body())
+                yield self.error_event(exc)
                 yield "data: [DONE]\n\n"
                 finished = True
                 return
             except Exception as exc:
-                yield sse(self.stream_error(exc).body())
+                yield self.error_event(self.stream_error(exc))
                 yield "data: [DONE]\n\n"
                 finished = True
                 return
-            pump = Pump(answers, asyncio.get_running_loop())
+            pump = self.pump(answers, arrived)
             pumps.append(pump)
             async for event in self.answer_events(pump, chunks, deadline):
                 yield event
@@ -424,13 +446,35 @@ class Server:
         try:
             kind, value = await asyncio.wait_for(pump.queue.get(), max(0.0, left))
         except asyncio.TimeoutError:
-            return [sse(self.late().body())], True
+            return [self.error_event(self.late())], True
         if kind == "piece":
             return [sse(chunks.piece(value))], False
         if kind == "error":
-            return [sse(self.stream_error(value).body())], True
+            return [self.error_event(self.stream_error(value))], True
         self.stats.answered += 1
         return [sse(data) for data in chunks.last(value)], True
+
+    def pump(self, answers: Any, arrived: float) -> Pump:
+        """The reader of a stream's answer (for a request that came at `arrived`), whose
+        answer is counted in the metrics (its first token too) before the client sees its end."""
+
+        def ended(answer: Any, first: float | None, stopped: bool) -> None:
+            self.metrics.answered(answer, stopped)
+            at = first if first is not None else first_token_of(answer, time.perf_counter())
+            if at is not None:
+                self.metrics.first_token(arrived, at)
+
+        pump = Pump(answers, asyncio.get_running_loop(), ended)
+        self.pumps.add(pump)
+        return pump
+
+    def streams_running(self) -> int:
+        return sum(pump.running for pump in list(self.pumps))
+
+    def error_event(self, error: APIError) -> str:
+        """The event of an error inside a stream (counted as an error answer)."""
+        self.metrics.error(error)
+        return sse(error.body())
 
     def late(self) -> APIError:
         """What a stream whose time ran out says (counted as timed out)."""
@@ -462,6 +506,18 @@ class Server:
 
     def model_card(self) -> dict[str, Any]:
         return {"id": self.name, "object": "model", "created": self.started, "owned_by": "vidtt"}
+
+    def is_ready(self) -> bool:
+        """Started (its batcher running) and not draining."""
+        running = self.task is not None and not self.task.done()
+        return self.state == "ready" and running
+
+    def readiness(self) -> tuple[int, dict[str, Any]]:
+        """`GET /ready`'s status and body."""
+        if self.is_ready():
+            return 200, {"status": "ready", "model": self.name, "in_flight": self.stats.in_flight}
+        status = self.state if self.state != "ready" else "stopped"  # (the batcher ended)
+        return 503, {"status": status}
 
     def health(self) -> dict[str, Any]:
         engine = self.pipeline.engine

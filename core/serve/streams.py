@@ -27,16 +27,28 @@ async def wait_disconnect(request: HTTPRequest) -> None:
             return
 
 
+Ended = Callable[[Any, "float | None", bool], None]  # (answer, first piece's time, stopped)
+
+
 class Pump:
     """Reads an `AnswerStream` in a thread of its own and hands its pieces to the event loop;
-    `stop` ends generation at the next token (without waiting)."""
+    `stop` ends generation at the next token (without waiting). `ended` hears of the answer
+    (also one cut short), in the pump's thread, before the loop does."""
 
-    def __init__(self, answers: Any, loop: asyncio.AbstractEventLoop) -> None:
-        self.answers, self.loop = answers, loop
+    def __init__(
+        self, answers: Any, loop: asyncio.AbstractEventLoop, ended: Ended | None = None
+    ) -> None:
+        self.answers, self.loop, self.ended = answers, loop, ended
         self.queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
         self.stopped = threading.Event()
         self.done = False
+        self.first: float | None = None  # when the first piece came (time.perf_counter)
         self.thread: threading.Thread | None = None
+
+    @property
+    def running(self) -> bool:
+        """Whether its stream is generating (or waiting for the engine)."""
+        return self.thread is not None and self.thread.is_alive()
 
     def start(self) -> None:
         self.thread = threading.Thread(target=self._read, name="vidtt-stream-pump", daemon=True)
@@ -49,16 +61,26 @@ class Pump:
     def _read(self) -> None:
         try:
             for piece in self.answers:
+                if self.first is None:
+                    self.first = time.perf_counter()
                 if self.stopped.is_set():
                     break
                 self._post("piece", piece)
             else:
                 self.done = True
+                self._heard(stopped=False)
                 self._post("answer", self.answers.answer)
         except BaseException as exc:
             self._post("error", exc)
         finally:
             self.answers.close()
+            if not self.done:
+                self._heard(stopped=True)
+
+    def _heard(self, stopped: bool) -> None:
+        answer = getattr(self.answers, "answer", None)
+        if self.ended is not None and answer is not None:
+            self.ended(answer, self.first, stopped)
 
     def stop(self) -> None:
         if self.stopped.is_set():

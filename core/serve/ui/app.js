@@ -1,0 +1,833 @@
+// The page at / of vidtt serve: choose a video, see the frames the model will see and the
+// visual-token plan, ask and follow up (answers stream in), copy the request as code.
+// Plain JS, no dependencies. It talks to GET /v1/ui/config, POST /v1/frames and
+// POST /v1/chat/completions, with the API key (when one is given) as a Bearer token.
+
+const KEY_STORE = "vidtt-api-key"; // sessionStorage: the key lives as long as the tab
+const THUMB_SIZE = 160;
+const DEBOUNCE_MS = 350;
+const PLACEHOLDER = "YOUR_VIDEO_URL_OR_PATH";
+const OPENAI_ARGS = new Set([
+  "model", "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p", "seed",
+  "stop", "n", "stream", "stream_options",
+]);
+
+const $ = (id) => document.getElementById(id);
+
+const state = {
+  config: null, // GET /v1/ui/config
+  key: sessionStorage.getItem(KEY_STORE) || "",
+  video: null, // {url, label, upload}
+  history: [], // the conversation so far, as OpenAI messages
+  last: null, // the last chat request body the page sent
+  answering: null, // the AbortController of the answer streaming in
+  framesAbort: null, // the AbortController of the strip's request
+  framesTimer: 0,
+};
+
+class ServerError extends Error {
+  constructor(message, status = 0, code = null) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+// -- small helpers ------------------------------------------------------------------------------
+
+/** An element with attributes and children (strings become text, never HTML). */
+function el(tag, attributes = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) {
+    if (value !== null && value !== undefined && value !== false) node.setAttribute(name, value);
+  }
+  node.append(...children);
+  return node;
+}
+
+/** A size in bytes as people read it: "512 bytes", "1.5 KB", "64 MB". */
+function bytes(n) {
+  const short = (x) => String(Number(x.toFixed(1)));
+  if (n < 1024) return `${n} bytes`;
+  if (n < 1 << 20) return `${short(n / 1024)} KB`;
+  return `${short(n / (1 << 20))} MB`;
+}
+
+/** Seconds as [h:]mm:ss.s (or .ss with digits = 2). */
+function clock(seconds, digits = 1) {
+  const scale = 10 ** digits;
+  const units = Math.round(seconds * scale);
+  const minutes = Math.floor(units / (60 * scale));
+  const rest = ((units % (60 * scale)) / scale).toFixed(digits).padStart(3 + digits, "0");
+  const hours = Math.floor(minutes / 60);
+  const mm = String(minutes % 60).padStart(2, "0");
+  return hours ? `${hours}:${mm}:${rest}` : `${mm}:${rest}`;
+}
+
+/** Seconds rounded as the captions round them: "3.2". */
+function seconds(value, digits = 1) {
+  const scale = 10 ** digits;
+  return (Math.round(value * scale) / scale).toFixed(digits);
+}
+
+/** 1 decimal, or 2 where 1 would give two frames the same caption. */
+function digitsFor(times) {
+  const shown = times.map((t) => clock(t, 1));
+  return new Set(shown).size === shown.length ? 1 : 2;
+}
+
+const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
+
+function numberOf(id) {
+  const input = $(id);
+  if (input.closest("[hidden]") || input.value.trim() === "") return null;
+  const value = input.valueAsNumber;
+  return Number.isFinite(value) ? value : null;
+}
+
+// -- errors -------------------------------------------------------------------------------------
+
+function showError(error) {
+  if (error?.name === "AbortError") return;
+  let message = error instanceof ServerError ? error.message : null;
+  if (message === null) {
+    console.error(error);
+    message = `Something went wrong on the page: ${error?.message ?? error}`;
+  }
+  const close = el("button", { type: "button", class: "dismiss", "aria-label": "Dismiss" }, "×");
+  close.addEventListener("click", clearError);
+  $("alert").replaceChildren(el("p", {}, message), close);
+}
+
+function clearError() {
+  $("alert").replaceChildren();
+}
+
+const sentence = (text) => text.charAt(0).toUpperCase() + text.slice(1);
+
+/** The error of a failed answer: the server's one-line message. */
+async function errorOf(response) {
+  let message = `the server answered ${response.status} ${response.statusText}`.trim();
+  let code = null;
+  try {
+    const data = await response.json();
+    if (data?.error?.message) ({ message, code } = data.error);
+  } catch {
+    // not JSON: the status line says it
+  }
+  if (response.status === 401) {
+    $("key-form").hidden = false;
+    message = state.key
+      ? `The server refused the API key: ${message}. Enter the right key above.`
+      : `This server needs an API key: enter it above (${message}).`;
+  }
+  return new ServerError(message, response.status, code);
+}
+
+// -- the API ------------------------------------------------------------------------------------
+
+/** The request body as JSON, refused here when it is over the server's body limit. */
+function encode(body) {
+  const json = JSON.stringify(body);
+  const limit = state.config?.max_body_bytes;
+  const size = limit ? new Blob([json]).size : 0;
+  if (limit && size > limit) {
+    throw new ServerError(
+      `This request would be ${bytes(size)}, over this server's limit of ${limitText()}: ` +
+        `${largeVideoHint()}. Nothing was sent.`,
+    );
+  }
+  return json;
+}
+
+function limitText() {
+  const limit = state.config.max_body_bytes;
+  return `${bytes(limit)} (${limit} bytes)`;
+}
+
+function largeVideoHint() {
+  const local = state.config?.local_media ? ", or as a file on the server" : "";
+  return `send large videos by URL${local}`;
+}
+
+/** fetch() with the key; a failed answer is thrown as a ServerError with the server's words. */
+async function api(path, json, signal) {
+  const headers = {};
+  if (state.key) headers.Authorization = `Bearer ${state.key}`;
+  const init = { headers, signal };
+  if (json !== undefined) {
+    Object.assign(init, { method: "POST", body: json });
+    headers["Content-Type"] = "application/json";
+  }
+  let response;
+  try {
+    response = await fetch(path, init);
+  } catch (error) {
+    if (error.name === "AbortError") throw error;
+    throw new ServerError("Could not reach the server: is vidtt serve still running?");
+  }
+  if (!response.ok) throw await errorOf(response);
+  return response;
+}
+
+/** The `data:` payloads of a server-sent event stream, one per event. */
+async function* sseData(response) {
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      buffer += value.replace(/\r\n?/g, "\n"); // (vidtt sends \n; other servers may not)
+      let end;
+      while ((end = buffer.indexOf("\n\n")) >= 0) {
+        const event = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        const data = event
+          .split("\n")
+          .filter((line) => line.startsWith("data:"))
+          .map((line) => line.slice(5).replace(/^ /, ""))
+          .join("\n");
+        if (data) yield data;
+      }
+    }
+  } finally {
+    reader.cancel().catch(() => {});
+  }
+}
+
+// -- the server's settings ----------------------------------------------------------------------
+
+async function loadConfig() {
+  try {
+    const response = await api("/v1/ui/config");
+    state.config = await response.json();
+  } catch (error) {
+    showError(error);
+    return false;
+  }
+  applyConfig(state.config);
+  return true;
+}
+
+function applyConfig(config) {
+  $("model").textContent = config.model;
+  document.title = `vidtt · ${config.model}`;
+  $("key-form").hidden = !(config.api_key_required || state.key);
+  $("path-form").hidden = !config.local_media;
+  const largest = Math.floor(((config.max_body_bytes - 2048) * 3) / 4);
+  $("file-limit").textContent = `about ${bytes(Math.max(0, largest))} (${largeVideoHint()})`;
+  const defaults = config.defaults ?? {};
+  const samplers = config.samplers ?? [];
+  $("sampler").replaceChildren(
+    ...samplers.map((name) =>
+      el("option", { value: name }, name),
+    ),
+  );
+  if (defaults.sampler) $("sampler").value = defaults.sampler;
+  $("transcript-field").hidden = !config.transcript_available;
+  if (defaults.transcript) $("transcript").title = `the server's default: ${defaults.transcript}`;
+  if (defaults.max_visual_tokens) $("max-visual-tokens").placeholder = defaults.max_visual_tokens;
+  $("max-tokens").placeholder = defaults.max_new_tokens ?? "";
+  const generation = defaults.generation ?? {};
+  $("temperature").placeholder = generation.do_sample ? (generation.temperature ?? "") : "0 (greedy)";
+  showSamplerFields();
+}
+
+function samplerFields(name) {
+  return state.config?.sampler_fields?.[name] ?? null;
+}
+
+/** The option the frames field sets for a sampler (num_frames, max_frames), or null. */
+function framesOption(name) {
+  const fields = samplerFields(name);
+  if (!fields) return name === "uniform" ? "num_frames" : "max_frames";
+  return ["num_frames", "max_frames"].find((option) => fields.includes(option)) ?? null;
+}
+
+function takes(name, option) {
+  const fields = samplerFields(name);
+  return fields ? fields.includes(option) : !["fps", "every"].includes(option) || name === "interval";
+}
+
+/** Show the fields the chosen sampler takes, with the server's defaults as placeholders. */
+function showSamplerFields() {
+  const name = $("sampler").value;
+  const defaults = state.config?.defaults ?? {};
+  const given = name === defaults.sampler ? (defaults.sampler_options ?? {}) : {};
+  for (const field of document.querySelectorAll("#sampling [data-option]")) {
+    const option = field.dataset.option;
+    field.hidden = !takes(name, option);
+    field.querySelector("input").placeholder = given[option] ?? "";
+  }
+  const option = framesOption(name);
+  const frames = $("frames");
+  frames.disabled = option === null;
+  frames.placeholder = option ? (given[option] ?? "") : "";
+  $("frames-hint").textContent =
+    option === "num_frames" ? "how many" : option ? "at most" : "this sampler sets its own";
+}
+
+// -- the request's fields -----------------------------------------------------------------------
+
+/** The sampling fields the page's controls set (the ones left empty are the server's). */
+function samplingFields() {
+  const out = {};
+  const sampler = $("sampler").value;
+  if (sampler && sampler !== state.config?.defaults?.sampler) out.sampler = sampler;
+  const option = framesOption(sampler);
+  const frames = numberOf("frames");
+  if (option && frames !== null) out[option] = frames;
+  for (const name of ["fps", "every", "start", "end"]) {
+    const value = numberOf(name);
+    if (value !== null) out[name] = value;
+  }
+  const budget = numberOf("max-visual-tokens");
+  if (budget !== null) out.max_visual_tokens = budget;
+  const transcript = $("transcript").value;
+  if (transcript && !$("transcript-field").hidden) out.transcript = transcript;
+  return out;
+}
+
+function answerFields() {
+  const out = {};
+  const maxTokens = numberOf("max-tokens");
+  if (maxTokens !== null) out.max_tokens = maxTokens;
+  const temperature = numberOf("temperature");
+  if (temperature !== null) out.temperature = temperature;
+  return out;
+}
+
+// -- the video ----------------------------------------------------------------------------------
+
+function setVideo(video) {
+  state.video = video;
+  if (state.history.length || $("log").children.length) {
+    newConversation(false);
+    video.label += "; the conversation starts over";
+  }
+  $("current").textContent = `Video: ${video.label}.`;
+  refreshFrames();
+}
+
+function chooseFile() {
+  const input = $("file");
+  const file = input.files?.[0];
+  if (!file) return;
+  if (!state.config) {
+    input.value = "";
+    showError(new ServerError("The page has not reached the server yet: give the API key first."));
+    return;
+  }
+  const limit = state.config.max_body_bytes;
+  const request = Math.ceil(file.size / 3) * 4 + 512; // base64, plus the request around it
+  if (request > limit) {
+    input.value = "";
+    showError(
+      new ServerError(
+        `${file.name} is ${bytes(file.size)}: as a request it would be about ${bytes(request)}, ` +
+          `over this server's limit of ${limitText()}. ${sentence(largeVideoHint())}. ` +
+          "Nothing was sent.",
+      ),
+    );
+    return;
+  }
+  clearError();
+  const reader = new FileReader();
+  reader.addEventListener("load", () => {
+    setVideo({ url: reader.result, label: `${file.name} (${bytes(file.size)})`, upload: true });
+  });
+  reader.addEventListener("error", () => showError(new ServerError(`Could not read ${file.name}.`)));
+  reader.readAsDataURL(file);
+}
+
+function chooseUrl(event) {
+  event.preventDefault();
+  const url = $("url").value.trim();
+  if (!/^https?:\/\/\S+$/i.test(url)) {
+    showError(new ServerError("Give the video's http:// or https:// URL."));
+    $("url").focus();
+    return;
+  }
+  clearError();
+  setVideo({ url, label: url, upload: false });
+}
+
+function choosePath(event) {
+  event.preventDefault();
+  const path = $("path").value.trim();
+  if (!path) {
+    showError(new ServerError("Give the path of a video in the server's media folder."));
+    $("path").focus();
+    return;
+  }
+  clearError();
+  setVideo({ url: path, label: `${path} (on the server)`, upload: false });
+}
+
+// -- the strip ----------------------------------------------------------------------------------
+
+function scheduleFrames() {
+  clearTimeout(state.framesTimer);
+  state.framesTimer = setTimeout(refreshFrames, DEBOUNCE_MS);
+}
+
+async function refreshFrames() {
+  clearTimeout(state.framesTimer);
+  if (!state.video || !state.config) return;
+  state.framesAbort?.abort();
+  const abort = new AbortController();
+  state.framesAbort = abort;
+  const body = { video: state.video.url, ...samplingFields(), thumb_size: THUMB_SIZE };
+  const question = $("question").value.trim();
+  if (question) body.question = question;
+  const maxTokens = numberOf("max-tokens");
+  if (maxTokens !== null) body.max_tokens = maxTokens;
+  setStripBusy(true, "Sampling frames…");
+  try {
+    const response = await api("/v1/frames", encode(body), abort.signal);
+    const data = await response.json();
+    if (abort.signal.aborted) return;
+    clearError();
+    renderFrames(data);
+  } catch (error) {
+    if (abort.signal.aborted) return;
+    clearStrip("The frames could not be sampled (see the message above).");
+    showError(error);
+  } finally {
+    if (state.framesAbort === abort) {
+      state.framesAbort = null;
+      $("strip").setAttribute("aria-busy", "false");
+    }
+  }
+}
+
+function setStripBusy(busy, text) {
+  $("strip").setAttribute("aria-busy", String(busy));
+  $("strip-status").textContent = text;
+}
+
+function clearStrip(text) {
+  for (const id of ["strip", "warnings", "shots", "transcript-lines"]) $(id).replaceChildren();
+  $("plan-box").hidden = $("shots").hidden = $("transcript-box").hidden = true;
+  $("strip").dataset.count = "0";
+  setStripBusy(false, text);
+}
+
+function renderFrames(data) {
+  const frames = data.frames ?? [];
+  const digits = digitsFor(frames.map((f) => f.time));
+  const shotOf = shotsByFrame(data.shots ?? []);
+  $("strip").replaceChildren(...frames.map((f, i) => frameItem(f, digits, shotOf[i])));
+  $("strip").dataset.count = String(frames.length);
+  const video = data.video ?? {};
+  const about = [
+    video.duration != null ? `${seconds(video.duration)} s` : null,
+    video.width ? `${video.width}x${video.height}` : null,
+    video.codec,
+  ].filter(Boolean);
+  // (under a budget, the plan's sentence below says why these frames)
+  const rule = data.frames_rule && !data.plan?.budget ? `: ${data.frames_rule}` : "";
+  $("strip-status").textContent =
+    `${plural(frames.length, "frame")} of ${about.join(", ") || "the video"}, ` +
+    `sampled by ${data.sampler}${rule}.`;
+  renderTimeline(frames, data.shots ?? [], video.duration);
+  renderPlan(data.plan);
+  renderTranscript(data.transcript ?? []);
+  $("warnings").replaceChildren(...(data.warnings ?? []).map((w) => el("li", {}, w)));
+}
+
+/** For each frame (by position), the shot it is in: {number, of}. */
+function shotsByFrame(shots) {
+  const out = {};
+  shots.forEach((shot, i) => {
+    for (const frame of shot.frames ?? []) out[frame] = { number: i + 1, of: shots.length };
+  });
+  return out;
+}
+
+function frameItem(frame, digits, shot) {
+  const at = seconds(frame.time, digits);
+  const image = el("img", {
+    src: frame.image,
+    alt: `frame at ${at} s`,
+    width: frame.width,
+    height: frame.height,
+    decoding: "async",
+  });
+  const time = el("time", { datetime: `PT${frame.time}S` }, clock(frame.time, digits));
+  const caption = el("figcaption", {}, time);
+  if (shot) caption.append(" ", el("span", { class: "shot" }, `shot ${shot.number}`));
+  const figure = el(
+    "figure",
+    { "data-time": frame.time, "data-index": frame.index, title: `frame ${frame.index}` },
+    image,
+    caption,
+  );
+  if (shot) figure.classList.add(shot.number % 2 ? "shot-odd" : "shot-even");
+  return el("li", {}, figure);
+}
+
+/** A bar the length of the video: the shots as bands, each frame as a tick. */
+function renderTimeline(frames, shots, duration) {
+  const box = $("shots");
+  if (!duration) {
+    box.hidden = true;
+    return;
+  }
+  const at = (t) => `${Math.min(100, Math.max(0, (t / duration) * 100))}%`;
+  const bands = shots.map((shot, i) => {
+    const band = el("span", { class: `band ${i % 2 ? "even" : "odd"}` });
+    band.style.left = at(shot.start);
+    band.style.width = `calc(${at(shot.end)} - ${at(shot.start)})`;
+    return band;
+  });
+  const ticks = frames.map((frame) => {
+    const tick = el("span", { class: "tick" });
+    tick.style.left = at(frame.time);
+    return tick;
+  });
+  const label = shots.length ? `${plural(shots.length, "shot")}; ` : "";
+  box.replaceChildren(
+    el("div", { class: "track", "aria-hidden": "true" }, ...bands, ...ticks),
+    el("p", { class: "hint" }, `${label}${clock(0)} to ${clock(duration)}`),
+  );
+  box.hidden = false;
+}
+
+/** "8 frames x 64 tokens = 512 visual tokens; budget 1024; context 2048", and a bar. */
+function renderPlan(plan) {
+  const box = $("plan-box");
+  if (!plan) {
+    box.hidden = true;
+    return;
+  }
+  const budget = plan.budget ? (plan.budget.limit ?? plan.budget.max_visual_tokens) : null;
+  const line = [
+    `${plural(plan.frames, "frame")} × ${plan.tokens_per_frame} tokens = ` +
+      `${plan.visual_tokens} visual tokens`,
+    `budget ${budget ?? "none"}`,
+    `context ${plan.context ?? "unknown"}`,
+  ].join("; ");
+  $("plan").textContent = plan.fits ? line : `${line}: does not fit`;
+  $("plan-reason").textContent = plan.reason ?? "";
+  box.classList.toggle("over", !plan.fits);
+  const scale = Math.max(plan.context ?? 0, plan.total ?? 0, budget ?? 0, 1);
+  const part = (name, tokens) => {
+    $("plan-bar").querySelector(`.${name}`).style.width = `${((tokens ?? 0) / scale) * 100}%`;
+  };
+  part("visual", plan.video_tokens ?? plan.visual_tokens);
+  part("text", plan.text_tokens);
+  part("reply", plan.max_new_tokens);
+  const mark = $("plan-bar").querySelector(".budget");
+  mark.hidden = budget === null;
+  if (budget !== null) mark.style.left = `${Math.min(100, (budget / scale) * 100)}%`;
+  box.hidden = false;
+}
+
+function renderTranscript(lines) {
+  $("transcript-lines").replaceChildren(
+    ...lines.map((line) =>
+      el(
+        "li",
+        {},
+        el("time", { datetime: `PT${line.start}S` }, `${clock(line.start)}–${clock(line.end)}`),
+        " ",
+        line.text,
+      ),
+    ),
+  );
+  $("transcript-box").hidden = lines.length === 0;
+}
+
+// -- the conversation ---------------------------------------------------------------------------
+
+function addTurn(role, text) {
+  const item = el("li", { class: `turn ${role}` });
+  const body = el("div", { class: "text" }, text);
+  const meta = el("p", { class: "meta" });
+  item.append(el("p", { class: "who" }, role === "user" ? "You" : "Answer"), body, meta);
+  $("log").append(item);
+  return { item, body, meta };
+}
+
+/** The chat request for a question: the earlier turns, then the question (with the video when
+ * it is the conversation's first). */
+function chatBody(question) {
+  const content = [];
+  if (!state.history.length && state.video) {
+    content.push({ type: "video_url", video_url: { url: state.video.url } });
+  }
+  content.push({ type: "text", text: question });
+  return {
+    model: state.config?.model,
+    messages: [...state.history, { role: "user", content }],
+    stream: true,
+    stream_options: { include_usage: true },
+    ...samplingFields(),
+    ...answerFields(),
+  };
+}
+
+async function ask(event) {
+  event?.preventDefault();
+  const box = $("question");
+  const question = box.value.trim();
+  if (state.answering) return;
+  if (!question) {
+    box.focus();
+    return;
+  }
+  const body = chatBody(question);
+  let json;
+  try {
+    json = encode(body);
+  } catch (error) {
+    showError(error);
+    return;
+  }
+  clearError();
+  const asked = addTurn("user", question);
+  if (body.messages.length === 1 && state.video) {
+    asked.meta.textContent = `about ${state.video.label}`;
+  }
+  const reply = addTurn("assistant", "");
+  const abort = new AbortController();
+  setAnswering(abort);
+  box.value = "";
+  state.last = body;
+  showCode();
+  const started = performance.now();
+  let text = "";
+  let finish = null;
+  let usage = null;
+  try {
+    const response = await api("/v1/chat/completions", json, abort.signal);
+    for await (const data of sseData(response)) {
+      if (data === "[DONE]") break;
+      const chunk = JSON.parse(data);
+      if (chunk.error) throw new ServerError(chunk.error.message, 0, chunk.error.code);
+      const choice = chunk.choices?.[0];
+      if (choice?.delta?.content) {
+        text += choice.delta.content;
+        reply.body.textContent = text;
+        $("log").scrollTop = $("log").scrollHeight;
+      }
+      finish = choice?.finish_reason ?? finish;
+      usage = chunk.usage ?? usage;
+      const progress = chunk.vidtt?.progress;
+      if (progress) reply.meta.textContent = progressText(progress);
+    }
+    state.history = [...body.messages, { role: "assistant", content: text }];
+    reply.meta.textContent = answerMeta(usage, finish, performance.now() - started);
+    reply.item.dataset.done = "true";
+  } catch (error) {
+    if (error.name === "AbortError" && text) {
+      state.history = [...body.messages, { role: "assistant", content: text }];
+      reply.meta.textContent = "stopped";
+      reply.item.dataset.done = "true";
+    } else {
+      asked.item.remove();
+      reply.item.remove();
+      if (!box.value) box.value = question;
+      showError(error);
+    }
+  } finally {
+    setAnswering(null);
+  }
+}
+
+function progressText(progress) {
+  const { done, total } = progress;
+  return done != null && total ? `preparing: ${done} of ${plural(total, "segment")}…` : "preparing…";
+}
+
+function answerMeta(usage, finish, ms) {
+  const parts = [];
+  if (usage) {
+    parts.push(plural(usage.completion_tokens, "token"));
+    if (usage.visual_tokens != null) parts.push(`${usage.visual_tokens} visual tokens seen`);
+  }
+  parts.push(`${(ms / 1000).toFixed(1)} s`);
+  if (finish === "length") parts.push("stopped at the token limit");
+  return parts.join(" · ");
+}
+
+function setAnswering(abort) {
+  state.answering = abort;
+  $("send").disabled = abort !== null;
+  $("stop").disabled = abort === null;
+  $("log").setAttribute("aria-busy", String(abort !== null));
+  if (abort === null && document.activeElement === $("stop")) $("question").focus();
+}
+
+function stop() {
+  state.answering?.abort();
+}
+
+function newConversation(focus = true) {
+  stop();
+  state.history = [];
+  $("log").replaceChildren();
+  if (focus) $("question").focus();
+}
+
+function onQuestionKey(event) {
+  if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+    event.preventDefault();
+    $("ask-form").requestSubmit();
+  }
+}
+
+// -- the request as code ------------------------------------------------------------------------
+
+/** The request with uploaded videos (data: URLs) replaced by a placeholder. */
+function shareable(body) {
+  let uploaded = false;
+  const messages = body.messages.map((message) => {
+    if (!Array.isArray(message.content)) return message;
+    const content = message.content.map((part) => {
+      const url = part.video_url?.url;
+      if (typeof url !== "string" || !url.startsWith("data:")) return part;
+      uploaded = true;
+      return { ...part, video_url: { ...part.video_url, url: PLACEHOLDER } };
+    });
+    return { ...message, content };
+  });
+  return { body: { ...body, messages }, uploaded };
+}
+
+function uploadNote(comment) {
+  return (
+    `${comment} The video was uploaded from the page: put your file's URL (http(s), or a path ` +
+    `where the server allows local files) in place of ${PLACEHOLDER}.`
+  );
+}
+
+function curlOf(request) {
+  const { body, uploaded } = shareable(request);
+  const lines = [];
+  if (uploaded) lines.push(uploadNote("#"));
+  lines.push(`curl -N ${location.origin}/v1/chat/completions \\`);
+  if (state.key) lines.push('  -H "Authorization: Bearer $VIDTT_API_KEY" \\');
+  lines.push('  -H "Content-Type: application/json" \\', "  -d @- <<'EOF'");
+  lines.push(JSON.stringify(body, null, 2), "EOF");
+  return lines.join("\n");
+}
+
+/** A JSON value as a Python literal, on one line when it fits in `width`. */
+function py(value, indent = 0, width = 88) {
+  const line = pyLine(value);
+  if (line.length + indent * 4 <= width || value === null || typeof value !== "object") {
+    return line;
+  }
+  const pad = "    ".repeat(indent + 1);
+  const end = "    ".repeat(indent);
+  const items = Array.isArray(value)
+    ? value.map((v) => `${pad}${py(v, indent + 1, width)},`)
+    : Object.entries(value).map(([k, v]) => `${pad}${JSON.stringify(k)}: ${py(v, indent + 1, width)},`);
+  const [open, close] = Array.isArray(value) ? ["[", "]"] : ["{", "}"];
+  return `${open}\n${items.join("\n")}\n${end}${close}`;
+}
+
+function pyLine(value) {
+  if (value === null || value === undefined) return "None";
+  if (value === true) return "True";
+  if (value === false) return "False";
+  if (typeof value !== "object") return JSON.stringify(value);
+  if (Array.isArray(value)) return `[${value.map(pyLine).join(", ")}]`;
+  const entries = Object.entries(value).map(([k, v]) => `${JSON.stringify(k)}: ${pyLine(v)}`);
+  return `{${entries.join(", ")}}`;
+}
+
+function pythonOf(request) {
+  const { body, uploaded } = shareable(request);
+  const args = Object.entries(body).filter(([k]) => OPENAI_ARGS.has(k));
+  const extra = Object.fromEntries(Object.entries(body).filter(([k]) => !OPENAI_ARGS.has(k)));
+  if (Object.keys(extra).length) args.push(["extra_body", extra]);
+  const key = state.key ? 'os.environ["VIDTT_API_KEY"]' : '"none"  # this server takes no key';
+  const lines = [];
+  if (uploaded) lines.push(uploadNote("#"));
+  lines.push(
+    "import os",
+    "",
+    "from openai import OpenAI",
+    "",
+    `client = OpenAI(base_url=${JSON.stringify(`${location.origin}/v1`)}, api_key=${key})`,
+    "stream = client.chat.completions.create(",
+    ...args.map(([name, value]) => `    ${name}=${py(value, 1)},`),
+    ")",
+    "for chunk in stream:",
+    "    if chunk.choices:",
+    '        print(chunk.choices[0].delta.content or "", end="", flush=True)',
+    "print()",
+  );
+  return lines.join("\n");
+}
+
+function showCode() {
+  $("copy-curl").disabled = $("copy-python").disabled = state.last === null;
+  $("copy-status").textContent = state.last ? "" : "Ask a question first.";
+}
+
+async function copy(kind) {
+  if (!state.last) return;
+  const text = kind === "curl" ? curlOf(state.last) : pythonOf(state.last);
+  const code = $("code");
+  code.value = text;
+  code.hidden = false;
+  const what = kind === "curl" ? "the curl command" : "the Python code";
+  try {
+    await navigator.clipboard.writeText(text);
+    $("copy-status").textContent = `Copied ${what}.`;
+  } catch {
+    code.focus();
+    code.select();
+    $("copy-status").textContent = `The browser would not copy: ${what} is selected below, press Ctrl+C.`;
+  }
+}
+
+// -- the API key --------------------------------------------------------------------------------
+
+async function useKey(event) {
+  event.preventDefault();
+  state.key = $("api-key").value.trim();
+  if (state.key) sessionStorage.setItem(KEY_STORE, state.key);
+  else sessionStorage.removeItem(KEY_STORE);
+  clearError();
+  if (await loadConfig()) {
+    $("current").textContent = state.video ? $("current").textContent : "Key accepted. No video chosen yet.";
+    refreshFrames();
+  }
+}
+
+// -- start --------------------------------------------------------------------------------------
+
+function start() {
+  $("api-key").value = state.key;
+  $("key-form").addEventListener("submit", useKey);
+  $("file").addEventListener("change", chooseFile);
+  $("url-form").addEventListener("submit", chooseUrl);
+  $("path-form").addEventListener("submit", choosePath);
+  $("sampler").addEventListener("change", () => {
+    showSamplerFields();
+    scheduleFrames();
+  });
+  for (const id of ["frames", "fps", "every", "start", "end", "max-visual-tokens", "max-tokens"]) {
+    $(id).addEventListener("input", scheduleFrames);
+  }
+  $("transcript").addEventListener("change", scheduleFrames);
+  $("ask-form").addEventListener("submit", ask);
+  $("question").addEventListener("keydown", onQuestionKey);
+  $("stop").addEventListener("click", stop);
+  $("new").addEventListener("click", () => newConversation());
+  $("copy-curl").addEventListener("click", () => copy("curl"));
+  $("copy-python").addEventListener("click", () => copy("python"));
+  document.addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && state.answering) stop();
+  });
+  for (const form of document.forms) form.noValidate = true; // the page says what is wrong
+  loadConfig();
+}
+
+start();

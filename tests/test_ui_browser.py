@@ -1,0 +1,625 @@
+"""The page at / of `vidtt serve` in a real browser: headless Chromium driven by Playwright,
+against a `vidtt serve` process on 127.0.0.1 with the tiny llava model.
+
+Upload a video and see its frames (the times `/v1/frames` gives), ask and get the API's own
+greedy answer streamed in, follow up, change the sampling, copy the request as curl and
+Python (both run here and give the same answer), use it all from the keyboard; bad input says
+so on the page and leaves nothing on disk. `VIDTT_SCREENSHOTS=1` also writes the screenshots
+of docs/serve.md (docs/images/serve-desktop.png and serve-phone.png).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import math
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+httpx = pytest.importorskip("httpx")
+pytest.importorskip("fastapi")
+pytest.importorskip("uvicorn")
+playwright = pytest.importorskip("playwright.sync_api")
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = Path(os.environ.get("VIDTT_CHROMIUM", "/usr/bin/chromium"))
+if not CHROMIUM.is_file():
+    pytest.skip(
+        f"no Chromium at {CHROMIUM} (apt-get install chromium, or set VIDTT_CHROMIUM)",
+        allow_module_level=True,
+    )
+
+expect = playwright.expect
+VIDTT = str(Path(sys.executable).with_name("vidtt"))
+KEY = "ui-test-key"
+MODEL = "tiny-llava"
+QUESTION = "What is happening in this video?"
+PLACEHOLDER = "YOUR_VIDEO_URL_OR_PATH"
+WAIT_MS = 20_000  # the longest any one wait on the page may take
+expect.set_options(timeout=WAIT_MS)
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "images"
+
+
+def clock(seconds: float, digits: int = 1) -> str:
+    """A time as the page writes it: mm:ss.s (JavaScript's Math.round: halves go up)."""
+    scale = 10**digits
+    minutes, rest = divmod(math.floor(seconds * scale + 0.5), 60 * scale)
+    return f"{minutes:02d}:{rest / scale:0{3 + digits}.{digits}f}"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_healthy(base: str, process: subprocess.Popen[Any], log: Path) -> None:
+    ends = time.monotonic() + 120
+    while time.monotonic() < ends:
+        if process.poll() is not None:
+            pytest.fail(f"vidtt serve exited with {process.returncode}:\n{log.read_text()}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                return
+        time.sleep(0.2)
+    pytest.fail(f"vidtt serve did not come up:\n{log.read_text()}")
+
+
+def files_in(folder: Path) -> set[Path]:
+    return set(folder.rglob("*"))
+
+
+# -- the server and the browser -----------------------------------------------------------------
+class Served:
+    def __init__(self, base: str, process: subprocess.Popen[Any], log: Path, **dirs: Path) -> None:
+        self.base, self.process, self.log = base, process, log
+        self.media, self.tmp, self.cache = dirs["media"], dirs["tmp"], dirs["cache"]
+
+    def post(self, path: str, body: Any, key: str | None = KEY) -> Any:
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        return httpx.post(f"{self.base}{path}", json=body, headers=headers, timeout=60)
+
+    def frames(self, video: str, **fields: Any) -> dict[str, Any]:
+        response = self.post("/v1/frames", {"video": video, "thumb_size": 160, **fields})
+        assert response.status_code == 200, response.text
+        return response.json()  # type: ignore[no-any-return]
+
+    def error(self, path: str, body: Any) -> str:
+        response = self.post(path, body)
+        assert 400 <= response.status_code < 500, response.text
+        return str(response.json()["error"]["message"])
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from vidtt.testing.videos import make_video
+
+    return make_video(tmp_path_factory.mktemp("clip") / "clip.mp4", frames=48)
+
+
+@pytest.fixture(scope="module")
+def server(clip: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """`vidtt serve` with a key, a 1 MB body limit, a media folder, and temp and cache folders
+    of its own (to see that nothing is left in them)."""
+    from vidtt.testing.models import make_tiny_llava
+
+    root = tmp_path_factory.mktemp("ui-serve")
+    model = make_tiny_llava(root / "model", context=2048)
+    dirs = {name: root / name for name in ("media", "tmp", "cache")}
+    for folder in dirs.values():
+        folder.mkdir()
+    shutil.copy(clip, dirs["media"] / clip.name)
+    port, log = free_port(), root / "server.log"
+    args = [
+        VIDTT, "serve", "--model", str(model), "--served-model-name", MODEL, "--frames", "4",
+        "--max-new-tokens", "8", "--host", "127.0.0.1", "--port", str(port), "--api-key", KEY,
+        "--allowed-local-media-path", str(dirs["media"]), "--max-body-mb", "1",
+        "--no-access-log",
+    ]  # fmt: skip
+    env = {
+        **os.environ,
+        "VIDTT_BACKEND": "cpu",
+        "TMPDIR": str(dirs["tmp"]),
+        "VIDTT_CACHE_DIR": str(dirs["cache"]),
+    }
+    with log.open("w") as out:
+        process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(base, process, log)
+        yield Served(base, process, log, **dirs)
+    finally:
+        process.terminate()
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(30)
+        assert "Traceback" not in log.read_text(), log.read_text()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with playwright.sync_playwright() as driver:
+        chromium = driver.chromium.launch(executable_path=str(CHROMIUM), headless=True)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def page(browser: Any, server: Served) -> Iterator[Any]:
+    """A fresh tab at 1280x900 (nothing kept between tests); any script error, or anything the
+    Content-Security-Policy refused, fails the test."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=server.base)
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.base)
+    context.set_default_timeout(WAIT_MS)
+    tab = context.new_page()
+    problems: list[str] = []
+    tab.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+    tab.on(
+        "console",
+        lambda message: (
+            problems.append(f"console: {message.text}")
+            if message.type == "error" and "status of 4" not in message.text
+            else None
+        ),
+    )  # (a 4xx answer is logged by Chromium itself; the tests make some on purpose)
+    try:
+        yield tab
+    finally:
+        context.close()
+    assert not problems, problems
+
+
+def sign_in(page: Any, key: str = KEY) -> None:
+    """Open the page, which asks for the key, and give it."""
+    page.goto("/")
+    expect(page.get_by_role("alert")).to_contain_text("This server needs an API key")
+    page.get_by_label("API key").fill(key)
+    page.get_by_role("button", name="Use key").click()
+    expect(page.locator("#model")).to_have_text(MODEL)
+    expect(page.locator("#alert")).to_be_empty()  # (and hidden)
+
+
+def upload(page: Any, path: Path, frames: int = 4) -> None:
+    page.get_by_label("Upload a video").set_input_files(path)
+    expect(page.locator("#strip figure")).to_have_count(frames)
+    expect(page.locator("#strip")).to_have_attribute("aria-busy", "false")
+
+
+def refreshed(page: Any, change: Any, **fields: Any) -> None:
+    """Do `change`, then wait until the strip shows the frames of the request with `fields`
+    (None: without that field); earlier refreshes the change made on its way are skipped."""
+
+    def wanted(response: Any) -> bool:
+        if not response.url.endswith("/v1/frames"):
+            return False
+        body = response.request.post_data_json
+        return all(body.get(k) == v for k, v in fields.items())
+
+    with page.expect_response(wanted):
+        change()
+    expect(page.locator("#strip")).to_have_attribute("aria-busy", "false")
+
+
+def strip_times(page: Any) -> list[float]:
+    times = page.locator("#strip figure").evaluate_all("all => all.map(f => f.dataset.time)")
+    return [float(t) for t in times]
+
+
+def data_url(path: Path) -> str:
+    return f"data:video/mp4;base64,{base64.b64encode(path.read_bytes()).decode()}"
+
+
+def answer_of(page: Any, turn: int) -> str:
+    """The text of the `turn`-th answer (0 first), once it has finished."""
+    answer = page.locator(".turn.assistant").nth(turn)
+    expect(answer).to_have_attribute("data-done", "true")
+    return str(answer.locator(".text").text_content())
+
+
+def plain(served: Served, body: dict[str, Any]) -> dict[str, Any]:
+    """The same request, not streamed, made with httpx."""
+    response = served.post(
+        "/v1/chat/completions", {**body, "stream": False, "stream_options": None}
+    )
+    assert response.status_code == 200, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+def ask(page: Any, question: str) -> dict[str, Any]:
+    """Type a question and press Enter; the chat request the page sent."""
+    box = page.get_by_label("Question")
+    box.fill(question)
+    with page.expect_request(lambda r: r.url.endswith("/v1/chat/completions")) as sent:
+        box.press("Enter")
+    return sent.value.post_data_json  # type: ignore[no-any-return]
+
+
+# -- the tests ----------------------------------------------------------------------------------
+def test_upload_shows_the_sampled_frames_and_the_plan(page, server, clip) -> None:
+    sign_in(page)
+    upload(page, clip)
+    expected = server.frames(data_url(clip))
+    times = [f["time"] for f in expected["frames"]]
+    assert strip_times(page) == times
+    figures = page.locator("#strip figure")
+    assert figures.locator("figcaption time").all_text_contents() == [clock(t) for t in times]
+    alts = [f"frame at {math.floor(t * 10 + 0.5) / 10:.1f} s" for t in times]
+    assert [figures.nth(i).get_by_role("img").get_attribute("alt") for i in range(4)] == alts
+    for i in range(4):
+        expect(page.get_by_role("img", name=alts[i], exact=True)).to_be_visible()
+    plan = expected["plan"]
+    line = (
+        f"4 frames × {plan['tokens_per_frame']} tokens = {plan['visual_tokens']} visual tokens; "
+        f"budget none; context {plan['context']}"
+    )
+    expect(page.locator("#plan")).to_have_text(line)
+    expect(page.locator("#plan-box")).not_to_have_class(re.compile("over"))
+    expect(page.get_by_role("status").filter(has_text="sampled by uniform")).to_contain_text(
+        "4 frames of 2.0 s, 160x120"
+    )
+    # a budget too small for the frames asked for: said in the warning style
+    page.get_by_label("Max visual tokens").fill("20")
+    expect(page.locator("#plan-box")).to_have_class(re.compile("over"))
+    expect(page.locator("#plan")).to_contain_text("budget 20; context 2048: does not fit")
+    expect(page.locator("#plan-reason")).to_contain_text("over the budget")
+
+
+def test_ask_streams_the_api_answer_and_follows_up(page, server, clip) -> None:
+    sign_in(page)
+    upload(page, clip)
+    with page.expect_response(lambda r: r.url.endswith("/v1/chat/completions")) as streamed:
+        first = ask(page, QUESTION)
+    assert streamed.value.headers["content-type"].startswith("text/event-stream")
+    assert first["stream"] is True and first["model"] == MODEL
+    assert first["messages"] == [
+        {
+            "role": "user",
+            "content": [
+                {"type": "video_url", "video_url": {"url": data_url(clip)}},
+                {"type": "text", "text": QUESTION},
+            ],
+        }
+    ]
+    reply = plain(server, first)
+    text = reply["choices"][0]["message"]["content"]
+    assert text and answer_of(page, 0) == text
+    assert reply["vidtt"]["videos"][0]["timestamps"] == strip_times(page)  # what the model saw
+    expect(page.locator(".turn.assistant .meta").first).to_contain_text("8 tokens")
+    follow = ask(page, "And then?")
+    assert follow["messages"] == [
+        *first["messages"],
+        {"role": "assistant", "content": text},
+        {"role": "user", "content": [{"type": "text", "text": "And then?"}]},
+    ]
+    assert answer_of(page, 1) == plain(server, follow)["choices"][0]["message"]["content"]
+    expect(page.locator(".turn")).to_have_count(4)
+    page.get_by_role("button", name="New conversation").click()
+    expect(page.locator(".turn")).to_have_count(0)
+    again = ask(page, "Once more?")
+    assert len(again["messages"]) == 1 and again["messages"][0]["content"][0]["type"] == "video_url"
+    answer_of(page, 0)
+
+
+def test_answer_settings_and_stop(page, server, clip) -> None:
+    """The answer settings are sent; Stop ends a long answer, keeps what came, and the server
+    stops generating it; the follow-up carries the part that came."""
+    sign_in(page)
+    upload(page, clip)
+    page.get_by_text("Answer settings").click()
+    page.get_by_label("Max answer tokens").fill("3")
+    page.get_by_label("Temperature").fill("0")
+    body = ask(page, QUESTION)
+    assert body["max_tokens"] == 3 and body["temperature"] == 0
+    assert answer_of(page, 0) == plain(server, body)["choices"][0]["message"]["content"]
+    stop = page.get_by_role("button", name="Stop")
+    expect(stop).to_be_disabled()
+
+    cancelled = httpx.get(f"{server.base}/health", timeout=5).json()["cancelled"]
+    page.get_by_label("Max answer tokens").fill("1900")  # seconds of generation
+    ask(page, QUESTION)
+    expect(page.locator(".turn.assistant").nth(1).locator(".text")).not_to_be_empty()
+    stop.click()
+    expect(page.locator(".turn.assistant .meta").nth(1)).to_have_text("stopped")
+    expect(stop).to_be_disabled()
+    expect(page.get_by_label("Question")).to_be_focused()
+    part = answer_of(page, 1)
+    page.get_by_label("Max answer tokens").fill("3")
+    follow = ask(page, "Go on.")
+    assert follow["messages"][-2] == {"role": "assistant", "content": part}
+    answer_of(page, 2)
+    health = httpx.get(f"{server.base}/health", timeout=5).json()
+    assert health["cancelled"] == cancelled + 1 and health["in_flight"] == 0
+
+
+def test_changing_the_sampling_changes_the_strip(page, server, clip) -> None:
+    sign_in(page)
+    upload(page, clip)
+    fps = page.get_by_label("Frames a second")
+    expect(fps).to_be_hidden()  # uniform takes a count, not a rate
+    frames = page.get_by_label("Frames", exact=True)
+    refreshed(page, lambda: frames.fill("6"), num_frames=6)
+    expect(page.locator("#strip figure")).to_have_count(6)
+    times = [f["time"] for f in server.frames(data_url(clip), num_frames=6)["frames"]]
+    assert strip_times(page) == times
+    expect(page.locator("#strip figcaption time")).to_have_text([clock(t) for t in times])
+
+    def to_interval() -> None:
+        page.get_by_label("Sampler").select_option("interval")
+        expect(fps).to_be_visible()
+        frames.fill("")
+        fps.fill("1.5")
+
+    refreshed(page, to_interval, sampler="interval", fps=1.5, max_frames=None)
+    expected = server.frames(data_url(clip), sampler="interval", fps=1.5)["frames"]
+    assert strip_times(page) == [f["time"] for f in expected] and len(expected) == 3
+    expect(page.locator("#strip-status")).to_contain_text("sampled by interval")
+
+
+def test_the_request_as_curl_and_python_gives_the_same_answer(page, server, clip) -> None:
+    sign_in(page)
+    upload(page, clip)
+    page.get_by_label("Frames", exact=True).fill("3")
+    expect(page.locator("#strip figure")).to_have_count(3)
+    ask(page, QUESTION)
+    answer_of(page, 0)
+    body = ask(page, "And the colours?")
+    text = answer_of(page, 1)
+    env = {**os.environ, "VIDTT_API_KEY": KEY}
+
+    page.get_by_role("button", name="Copy as curl").click()
+    expect(page.get_by_role("status").filter(has_text="Copied")).to_have_text(
+        "Copied the curl command."
+    )
+    curl = page.get_by_label("Request code").input_value()
+    assert curl == page.evaluate("navigator.clipboard.readText()")
+    assert '-H "Authorization: Bearer $VIDTT_API_KEY"' in curl and KEY not in curl
+    assert curl.startswith("# The video was uploaded from the page: put your file's URL")
+    sent = json.loads(curl.split("<<'EOF'\n", 1)[1].rsplit("\nEOF", 1)[0])
+    assert sent == json.loads(json.dumps(body).replace(data_url(clip), PLACEHOLDER))
+    if shutil.which("curl") and shutil.which("bash"):
+        run = subprocess.run(
+            ["bash", "-c", curl.replace(PLACEHOLDER, clip.name)],
+            capture_output=True, text=True, timeout=60, env=env,
+        )  # fmt: skip
+        assert run.returncode == 0, run.stderr
+        events = [line[6:] for line in run.stdout.splitlines() if line.startswith("data: {")]
+        pieces = [json.loads(e)["choices"] for e in events]
+        assert "".join(c[0]["delta"].get("content") or "" for c in pieces if c) == text
+
+    page.get_by_role("button", name="Copy as Python (openai)").click()
+    expect(page.locator("#copy-status")).to_have_text("Copied the Python code.")
+    code = page.get_by_label("Request code").input_value()
+    assert 'api_key=os.environ["VIDTT_API_KEY"]' in code and "extra_body=" in code
+    assert '"num_frames": 3' in code and PLACEHOLDER in code
+    pytest.importorskip("openai")
+    run = subprocess.run(
+        [sys.executable, "-c", code.replace(PLACEHOLDER, clip.name)],
+        capture_output=True, text=True, timeout=60, env=env,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == text + "\n"
+
+
+def test_keyboard_and_labels(page, server, clip) -> None:
+    sign_in(page)
+    for label in [
+        "API key", "Upload a video", "or a video URL", "or a file on the server", "Sampler",
+        "Start (s)", "End (s)", "Max visual tokens", "Transcript", "Question",
+        "Max answer tokens", "Temperature",
+    ]:  # fmt: skip
+        expect(page.get_by_label(label, exact=True)).to_have_count(1)
+    expect(page.get_by_label("Frames", exact=True)).to_have_count(1)
+    for name in [
+        "Use key", "Use URL", "Use path", "Send", "Stop", "New conversation", "Copy as curl",
+        "Copy as Python (openai)",
+    ]:  # fmt: skip
+        expect(page.get_by_role("button", name=name, exact=True)).to_have_count(1)
+    unnamed = page.evaluate(
+        """() => [...document.querySelectorAll("input, select, textarea, button")]
+              .filter(c => !(c.labels?.length || c.getAttribute("aria-label")
+                             || (c.tagName === "BUTTON" && c.textContent.trim())))
+              .map(c => c.outerHTML)"""
+    )
+    assert unnamed == []
+    # Tab goes through the controls in the order they are shown, each visibly focused
+    page.reload()  # (the key is kept in the tab) focus starts from the top of the page
+    expect(page.locator("#model")).to_have_text(MODEL)
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("link", name="Skip to the question")).to_be_focused()
+    expected = [
+        "api-key",
+        "use-key",
+        "file",
+        "url",
+        "use-url",
+        "path",
+        "use-path",
+        "sampler",
+        "frames",
+        "start",
+        "end",
+        "max-visual-tokens",
+        "transcript",
+        "question",
+        "send",
+        "new",
+        "summary",
+    ]  # fmt: skip  (Stop and the copy buttons are disabled until they can do something)
+    if page.locator("#transcript-field").is_hidden():  # no transcriber installed here
+        expected.remove("transcript")
+    order = []
+    for _ in expected:
+        page.keyboard.press("Tab")
+        focused = page.evaluate(
+            """() => { const e = document.activeElement;
+                 return [e.id || e.tagName.toLowerCase(), getComputedStyle(e).outlineStyle]; }"""
+        )
+        assert focused[1] != "none", focused
+        order.append(focused[0])
+    assert order == expected
+    # Shift+Enter is a new line, Enter sends
+    upload(page, clip)
+    page.get_by_role("link", name="Skip to the question").focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_label("Question")).to_be_focused()
+    page.keyboard.type("Two")
+    page.keyboard.press("Shift+Enter")
+    page.keyboard.type("lines?")
+    expect(page.get_by_label("Question")).to_have_value("Two\nlines?")
+    with page.expect_request(lambda r: r.url.endswith("/v1/chat/completions")) as sent:
+        page.keyboard.press("Enter")
+    assert sent.value.post_data_json["messages"][0]["content"][1]["text"] == "Two\nlines?"
+    answer_of(page, 0)
+    expect(page.get_by_label("Question")).to_have_value("")
+
+
+def test_bad_input_says_so_and_leaves_nothing_on_disk(page, server, clip, tmp_path) -> None:
+    before = files_in(server.tmp) | files_in(server.cache)
+    sign_in(page)
+    sent: list[str] = []
+    page.on("request", lambda r: sent.append(r.url) if "/v1/" in r.url else None)
+    alert = page.get_by_role("alert")
+
+    notes = tmp_path / "notes.txt"
+    notes.write_text("hello, this is not a video\n")
+    page.get_by_label("Upload a video").set_input_files(notes)
+    encoded = base64.b64encode(notes.read_bytes()).decode()
+    expect(alert).to_contain_text(
+        server.error("/v1/frames", {"video": f"data:text/plain;base64,{encoded}"})
+    )
+    expect(page.locator("#strip figure")).to_have_count(0)
+    disguised = tmp_path / "notes.mp4"
+    disguised.write_bytes(notes.read_bytes())
+    page.get_by_label("Upload a video").set_input_files(disguised)
+    expect(alert).to_contain_text("is not a readable video")
+    expect(alert).to_contain_text(
+        server.error("/v1/frames", {"video": f"data:video/mp4;base64,{encoded}"})
+    )
+
+    huge = tmp_path / "huge.mp4"
+    huge.write_bytes(os.urandom(1 << 20))  # 1 MB: over the limit once base64-encoded
+    sent.clear()
+    page.get_by_label("Upload a video").set_input_files(huge)
+    expect(alert).to_contain_text("huge.mp4 is 1 MB")
+    expect(alert).to_contain_text("over this server's limit of 1 MB (1048576 bytes)")
+    expect(alert).to_contain_text("Nothing was sent.")
+    assert sent == []
+
+    refused = "http://127.0.0.1:9/x.mp4"
+    page.get_by_label("or a video URL").fill(refused)
+    page.get_by_role("button", name="Use URL").click()
+    expect(alert).to_contain_text(server.error("/v1/frames", {"video": refused}))
+    expect(alert).to_contain_text("private")
+    page.get_by_label("or a video URL").fill("ftp://example.com/x.mp4")
+    page.get_by_role("button", name="Use URL").click()
+    expect(alert).to_have_text(re.compile("Give the video's http:// or https:// URL"))
+
+    page.get_by_label("or a file on the server").fill("../../etc/passwd")
+    page.get_by_role("button", name="Use path").click()
+    expect(alert).to_contain_text("outside the server's allowed media folder")
+
+    page.get_by_label("API key").fill("wrong")
+    page.get_by_role("button", name="Use key").click()
+    expect(alert).to_contain_text("The server refused the API key: incorrect API key")
+    page.get_by_label("Question").fill(QUESTION)
+    page.get_by_role("button", name="Send").click()
+    expect(alert).to_contain_text("The server refused the API key")
+    expect(page.locator(".turn")).to_have_count(0)
+    expect(page.get_by_label("Question")).to_have_value(QUESTION)  # given back to try again
+    page.get_by_role("button", name="Dismiss").click()
+    expect(page.locator("#alert")).to_be_empty()
+    assert files_in(server.tmp) | files_in(server.cache) == before  # nothing left on disk
+
+    page.get_by_label("API key").fill(KEY)
+    page.get_by_role("button", name="Use key").click()
+    page.get_by_label("or a file on the server").fill(clip.name)
+    page.get_by_role("button", name="Use path").click()
+    expect(page.locator("#strip figure")).to_have_count(4)
+    expect(page.locator("#alert")).to_be_empty()
+
+
+def test_static_files_and_no_ui(llava) -> None:
+    """In process: the page's headers and files, nothing else reachable; no page without ui."""
+    from starlette.testclient import TestClient
+
+    from vidtt.serve.app import ServeSettings, create_app
+
+    client = TestClient(create_app(llava, ServeSettings()))  # (its lifespan not run)
+    page = client.get("/")
+    assert page.status_code == 200 and page.headers["content-type"] == "text/html; charset=utf-8"
+    csp = page.headers["content-security-policy"]
+    assert "default-src 'none'" in csp and "script-src 'self'" in csp and "unsafe" not in csp
+    assert page.headers["x-content-type-options"] == "nosniff"
+    assert 'src="/ui/app.js"' in page.text and "<style" not in page.text
+    assert " style=" not in page.text and "<script>" not in page.text
+    assert not re.search(r"(src|href)=\"(https?:)?//", page.text)  # nothing from elsewhere
+    for name, kind in [("app.js", "text/javascript"), ("style.css", "text/css"),
+                       ("icon.svg", "image/svg+xml")]:  # fmt: skip
+        answer = client.get(f"/ui/{name}")
+        assert answer.status_code == 200 and answer.headers["content-type"].startswith(kind)
+        assert answer.headers["cache-control"] == "no-cache"
+        again = client.get(f"/ui/{name}", headers={"If-None-Match": answer.headers["etag"]})
+        assert again.status_code == 304 and again.content == b""
+    assert "http" not in client.get("/ui/style.css").text  # no fonts or images from elsewhere
+    for path in ["/ui/ui.py", "/ui/../ui.py", "/ui/..%2Fui.py", "/ui/%2e%2e/app.py", "/ui/",
+                 "/ui/app.js/x", "/index.html"]:  # fmt: skip
+        answer = client.get(path)
+        assert answer.status_code == 404, path
+        assert "error" in answer.json()
+    assert client.head("/").status_code == 200
+    off = TestClient(create_app(llava, ServeSettings(ui=False)))
+    assert off.get("/").status_code == 404 and off.get("/ui/app.js").status_code == 404
+
+
+@pytest.mark.skipif(not os.environ.get("VIDTT_SCREENSHOTS"), reason="VIDTT_SCREENSHOTS=1 only")
+def test_screenshots_for_the_docs(browser, server, clip) -> None:
+    """docs/images/serve-desktop.png (1280x900) and serve-phone.png (390x844)."""
+    for name, width, height in [("desktop", 1280, 900), ("phone", 390, 844)]:
+        context = browser.new_context(
+            viewport={"width": width, "height": height}, base_url=server.base,
+            color_scheme="light", device_scale_factor=1,
+        )  # fmt: skip
+        context.set_default_timeout(WAIT_MS)
+        context.add_init_script(f"sessionStorage.setItem('vidtt-api-key', {json.dumps(KEY)})")
+        tab = context.new_page()
+        tab.goto("/")
+        expect(tab.locator("#model")).to_have_text(MODEL)
+        upload(tab, clip)
+        tab.get_by_label("Frames", exact=True).fill("8")
+        tab.get_by_label("Max visual tokens").fill("160")
+        tab.get_by_text("Answer settings").click()
+        tokens = tab.get_by_label("Max answer tokens")
+        refreshed(tab, lambda: tokens.fill("24"), max_tokens=24)  # noqa: B023 (called at once)
+        expect(tab.locator("#strip figure")).to_have_count(8)
+        ask(tab, QUESTION)
+        answer_of(tab, 0)
+        tab.get_by_label("Question").fill("Which colours do you see?")
+        tab.locator("body").click(position={"x": 2, "y": 2})  # (no focus ring in the picture)
+        DOCS.mkdir(parents=True, exist_ok=True)
+        if name == "desktop":
+            tab.screenshot(path=str(DOCS / "serve-desktop.png"))
+        else:  # from the strip to the answer: the page is long at phone width
+            top, bottom = tab.evaluate(
+                """() => [document.getElementById("strip-title").getBoundingClientRect().top,
+                          document.querySelector(".turn.assistant").getBoundingClientRect().bottom]
+                         .map(y => y + window.scrollY)"""
+            )
+            clip = {"x": 0, "y": top - 24, "width": width, "height": bottom - top + 48}
+            tab.screenshot(path=str(DOCS / "serve-phone.png"), full_page=True, clip=clip)
+        context.close()
