@@ -9,7 +9,6 @@ import functools
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -27,30 +26,16 @@ openai = pytest.importorskip("openai")
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 
+from serving import wait_healthy  # noqa: E402
+
+from vidtt.testing.streams import free_port  # noqa: E402
+
 pytestmark = pytest.mark.slow
 
 VIDTT = str(Path(sys.executable).with_name("vidtt"))
 KEY = "test-key-123"
 QUESTION = "What is happening in this video?"
 MAX_FRAMES = 16
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_healthy(base: str, process: subprocess.Popen[Any] | None, log: Path) -> None:
-    ends = time.monotonic() + 180
-    while time.monotonic() < ends:
-        if process is not None and process.poll() is not None:
-            pytest.fail(f"vidtt serve exited with {process.returncode}:\n{log.read_text()}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                return
-        time.sleep(0.2)
-    pytest.fail(f"vidtt serve did not come up:\n{log.read_text()}")
 
 
 class Served:

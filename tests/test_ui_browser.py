@@ -11,16 +11,13 @@ of docs/serve.md (docs/images/serve-desktop.png and serve-phone.png).
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 import math
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,6 +27,11 @@ import pytest
 httpx = pytest.importorskip("httpx")
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
+
+from serving import wait_healthy  # noqa: E402
+
+from vidtt.testing.streams import free_port  # noqa: E402
+
 playwright = pytest.importorskip("playwright.sync_api")
 
 pytestmark = pytest.mark.slow
@@ -57,24 +59,6 @@ def clock(seconds: float, digits: int = 1) -> str:
     scale = 10**digits
     minutes, rest = divmod(math.floor(seconds * scale + 0.5), 60 * scale)
     return f"{minutes:02d}:{rest / scale:0{3 + digits}.{digits}f}"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_healthy(base: str, process: subprocess.Popen[Any], log: Path) -> None:
-    ends = time.monotonic() + 120
-    while time.monotonic() < ends:
-        if process.poll() is not None:
-            pytest.fail(f"vidtt serve exited with {process.returncode}:\n{log.read_text()}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                return
-        time.sleep(0.2)
-    pytest.fail(f"vidtt serve did not come up:\n{log.read_text()}")
 
 
 def files_in(folder: Path) -> set[Path]:
@@ -138,7 +122,7 @@ def server(clip: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ser
         process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env)
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_healthy(base, process, log)
+        wait_healthy(base, process, log, 120)
         yield Served(base, process, log, **dirs)
     finally:
         process.terminate()
