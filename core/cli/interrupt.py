@@ -16,7 +16,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 EXIT_CODE = 130
@@ -95,17 +95,20 @@ def cancel(timeout: float = JOIN_SECONDS) -> bool:
     return not any(thread.is_alive() for thread in threads)
 
 
-def exit_interrupted(terminated: bool = False) -> int:
-    """After Ctrl-C (or SIGTERM): say so, stop generation, and return 130 (143) or leave at
-    once if a thread cannot be stopped, or on a second signal."""
+def exit_interrupted(terminated: bool = False, say: Callable[[str], object] | None = None) -> int:
+    """After Ctrl-C (or SIGTERM): say so (on stderr, or through `say`: a logger's method),
+    stop generation, and return 130 (143) or leave at once if a thread cannot be stopped, or
+    on a second signal."""
     code = TERMINATED_CODE if terminated else EXIT_CODE
     if threading.current_thread() is threading.main_thread():
         for number in (signal.SIGINT, signal.SIGTERM):
             signal.signal(number, lambda *_: hard_exit(code))
-    with contextlib.suppress(OSError):
-        print(
-            f"\nvidtt: {'terminated' if terminated else 'interrupted'}", file=sys.stderr, flush=True
-        )
+    word = "terminated" if terminated else "interrupted"
+    if say is not None:
+        say(word)
+    else:
+        with contextlib.suppress(OSError):
+            print(f"\nvidtt: {word}", file=sys.stderr, flush=True)
     if not cancel():
         hard_exit(code)
     return code
