@@ -1,7 +1,7 @@
 """Batching for `vidtt serve`: non-streaming requests wait briefly for company and are
 generated together (`Pipeline.answer_each`), one batch at a time, in a thread of their own; a
 request whose client went away stops at its next token (its stop event). An `Observer` (the
-server's metrics) hears of the batches, the answers and the media sampled for watch ticks."""
+server's metrics) hears of the batches and the answers."""
 
 from __future__ import annotations
 
@@ -31,8 +31,6 @@ class Waiting:
 class Observer(Protocol):
     """What hears of the batcher's work (`vidtt.serve.metrics.Metrics`)."""
 
-    def sampled(self, prepared: Any) -> None: ...
-
     def batch(self, size: int) -> None: ...
 
     def answered(self, answer: Answer, stopped: bool = False) -> None: ...
@@ -53,11 +51,7 @@ class Batcher:
         self.batches = 0
         self.running = 0  # rows of the batch generating now
 
-    def submit(self, prepared: Any, counted: bool = False) -> Waiting:
-        """Queue `prepared` for its batch (`counted`: its sampling was reported already; else
-        the observer hears of it here, as for a watch's tick)."""
-        if self.observer is not None and not counted:
-            self.observer.sampled(prepared)
+    def submit(self, prepared: Any) -> Waiting:
         job = Waiting(prepared, asyncio.get_running_loop().create_future())
         self.jobs.append(job)
         self.wake.set()

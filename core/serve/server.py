@@ -90,6 +90,7 @@ class Server:
         self.state = "starting"  # then "ready", then "draining" once shutdown began
         self.pumps: weakref.WeakSet[Pump] = weakref.WeakSet()  # the streams' readers
         self.metrics = Metrics(self)
+        self.watches.sampled = self.metrics.sampled
 
     async def start(self) -> None:
         s = self.settings
@@ -262,7 +263,7 @@ class Server:
 
     async def complete(self, prepared: Any, deadline: float, request: HTTPRequest) -> Response:
         assert self.batcher is not None
-        job = self.batcher.submit(prepared, counted=True)
+        job = self.batcher.submit(prepared)
         gone = asyncio.create_task(wait_disconnect(request))
         try:
             left = max(0.0, deadline - time.monotonic())

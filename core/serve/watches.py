@@ -257,6 +257,7 @@ class Watches:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.batcher: Batcher | None = None
         self.closed = False
+        self.sampled: Callable[[Any], None] = lambda prepared: None  # hears of each tick
 
     def start(self, batcher: Batcher) -> None:
         self.loop, self.batcher, self.closed = asyncio.get_running_loop(), batcher, False
@@ -385,14 +386,12 @@ class Watches:
         assert self.loop is not None and self.batcher is not None
         live = LiveWatch(f"watch-{secrets.token_hex(12)}", reader, question, options, self.loop)
         batcher, limit = self.batcher, self.max_frames
-        live.watch = Watch(
-            self.pipeline,
-            reader,
-            question,
-            options,
-            answer=lambda prepared: live.generate(batcher, prepared, limit),
-            **request,
-        )
+
+        def answer(prepared: Any) -> Any:
+            self.sampled(prepared)  # the tick's window was sampled (the server's metrics)
+            return live.generate(batcher, prepared, limit)
+
+        live.watch = Watch(self.pipeline, reader, question, options, answer=answer, **request)
         self.watches[live.id] = live
         self.prune()
         live.thread.start()
