@@ -414,14 +414,18 @@ def test_http_urls_are_fetched(local_pipeline, media) -> None:
         httpd.shutdown()
 
 
-def test_missing_serve_extra_is_one_line() -> None:
+@pytest.mark.parametrize(
+    ("hidden", "named"),
+    [(["fastapi"], "fastapi"), (["prometheus_client", "uvicorn"], "uvicorn, prometheus_client")],
+)
+def test_missing_serve_extra_is_one_line(hidden: list[str], named: str) -> None:
     code = (
-        "import sys; sys.modules['fastapi'] = None\n"
+        f"import sys; sys.modules.update(dict.fromkeys({hidden!r}))\n"
         "from vidtt.cli import main; sys.exit(main(['serve']))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert done.stderr.strip() == (
-        "vidtt: error: vidtt serve needs FastAPI and uvicorn (fastapi is missing): "
+        f"vidtt: error: vidtt serve needs the serve extra ({named} not installed): "
         "pip install 'vidtt[serve]'"
     )

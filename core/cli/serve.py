@@ -4,16 +4,15 @@ it runs)."""
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
-import signal
 import sys
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from vidtt.cli.interrupt import EXIT_CODE, TERMINATED_CODE, Terminated, cancel, hard_exit
+from vidtt.cli.interrupt import Terminated, cancel, exit_interrupted
 from vidtt.cli.options import (
     add_config_argument,
     add_model_options,
@@ -29,7 +28,10 @@ API_KEY_VARIABLE = "VIDTT_API_KEY"
 
 
 class MissingExtraError(VidttError):
-    """FastAPI or uvicorn is not installed."""
+    """A package of the `serve` extra is not installed."""
+
+
+SERVE_EXTRA = ("fastapi", "uvicorn", "prometheus_client")  # what `vidtt serve` imports
 
 
 def add_parser(sub: Any, common: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -218,15 +220,18 @@ def settings_from_args(args: argparse.Namespace, model: str) -> Any:
 
 
 def check_extra() -> None:
-    try:
-        import fastapi  # noqa: F401
-        import prometheus_client  # noqa: F401
-        import uvicorn  # noqa: F401
-    except ImportError as exc:
+    """Refuse to start, in one line, when a package of the `serve` extra is missing."""
+    missing = []
+    for name in SERVE_EXTRA:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            missing.append(name)
+    if missing:
         raise MissingExtraError(
-            f"vidtt serve needs FastAPI and uvicorn ({exc.name} is missing): "
+            f"vidtt serve needs the serve extra ({', '.join(missing)} not installed): "
             "pip install 'vidtt[serve]'"
-        ) from None
+        )
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -245,25 +250,12 @@ def serve_json_logged(args: argparse.Namespace) -> int:
     try:
         return run_server(args, log.info)
     except KeyboardInterrupt as stop:
-        terminated = isinstance(stop, Terminated)
-        log.warning("terminated" if terminated else "interrupted")
-        return stopped_quietly(TERMINATED_CODE if terminated else EXIT_CODE)
+        return exit_interrupted(isinstance(stop, Terminated), say=log.warning)
     except (VidttError, OSError) as exc:
         if args.debug:
             raise
         log.error("error: %s", redact(str(exc)))
         return 2
-
-
-def stopped_quietly(code: int) -> int:
-    """After Ctrl-C or SIGTERM, as `vidtt.cli.interrupt.exit_interrupted` but without a line
-    of text: generation stops; a second signal, or a thread that cannot stop, exits at once."""
-    if threading.current_thread() is threading.main_thread():
-        for number in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(number, lambda *_: hard_exit(code))
-    if not cancel():
-        hard_exit(code)
-    return code
 
 
 def run_server(args: argparse.Namespace, say: Callable[[str], Any]) -> int:
