@@ -40,6 +40,11 @@ def test_wheel_puts_only_vidtt_at_top_level(tmp_path: Path) -> None:
         "vidtt/formatters/__init__.py",
     ):
         assert module in names
+    for page in ("index.html", "app.js", "style.css", "icon.svg"):  # the page at / of serve
+        assert f"vidtt/serve/static/{page}" in names
+    for folder, package in (("core", "vidtt"), ("samplers", "vidtt/samplers")):
+        for source in (ROOT / folder).rglob("*.py"):  # every module ships
+            assert f"{package}/{source.relative_to(ROOT / folder).as_posix()}" in names
     assert not any("tests/" in n or "benchmarks/" in n for n in names)
     [entry_points] = [n for n in names if n.endswith("entry_points.txt")]
     text = zipfile.ZipFile(wheel).read(entry_points).decode()

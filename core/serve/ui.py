@@ -60,7 +60,7 @@ class StaticFile:
 
 def load_files() -> dict[str, StaticFile]:
     """The page's files, read once from the package."""
-    folder = resources.files("vidtt.serve").joinpath("ui")
+    folder = resources.files("vidtt.serve.static")
     files = {}
     for name, media_type in FILES.items():
         body = folder.joinpath(name).read_bytes()
