@@ -26,7 +26,7 @@ openai = pytest.importorskip("openai")
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 
-from serving import wait_healthy  # noqa: E402
+from serving import serving, wait_healthy  # noqa: E402
 
 from vidtt.testing.streams import free_port  # noqa: E402
 
@@ -209,7 +209,9 @@ def test_client_mistakes_are_openai_errors(server, media) -> None:
     error = error_of(server.post({"messages": ask(clip), "num_frames": 40}), 400, "limit")
     assert error["code"] == "too_many_frames"
     error = error_of(server.post({"messages": ask(clip), "fps": 24}), 400, "48 frames")
-    assert error["code"] == "too_many_frames"
+    assert error["code"] == "too_many_frames" and error["param"] == "messages"
+    error = error_of(server.post({"messages": ask(clip), "sampler": "nope"}), 400, "nope")
+    assert error["code"] == "unknown_name_error" and error["param"] == "sampler"
     for outside in ("/etc/passwd", "../outside/secret.mp4", "escape.mp4", "file:///etc/hosts"):
         error = error_of(server.post({"messages": ask(video(outside))}), 400, "outside")
         assert error["code"] == "local_path_not_allowed"
@@ -320,27 +322,8 @@ def test_sigterm_finishes_in_flight_requests(server) -> None:
 # -- in process: a full queue, the timeout, http(s) downloads --------------------------------
 @contextlib.contextmanager
 def running(pipeline: Any, **settings: Any) -> Iterator[str]:
-    import uvicorn
-
-    from vidtt.serve.app import ServeSettings, create_app
-
-    port = free_port()
-    config = uvicorn.Config(
-        create_app(pipeline, ServeSettings(**settings)),
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(base, None, Path(os.devnull))
+    with serving(pipeline, **settings) as (base, _):
         yield base
-    finally:
-        server.should_exit = True
-        thread.join(30)
 
 
 @pytest.fixture(scope="module")

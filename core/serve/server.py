@@ -22,7 +22,7 @@ from typing import Any
 from starlette.requests import Request as HTTPRequest
 from starlette.responses import JSONResponse, Response
 
-from vidtt.errors import OptionsError, VidttError
+from vidtt.errors import OptionsError, UnknownNameError, VidttError
 from vidtt.serve.batching import Batcher
 from vidtt.serve.errors import APIError, from_vidtt
 from vidtt.serve.metrics import Metrics, arrival, first_token_of
@@ -90,7 +90,7 @@ class Server:
         self.state = "starting"  # then "ready", then "draining" once shutdown began
         self.pumps: weakref.WeakSet[Pump] = weakref.WeakSet()  # the streams' readers
         self.metrics = Metrics(self)
-        self.watches.sampled = self.metrics.sampled
+        self.watches.observer = self.metrics
 
     async def start(self) -> None:
         s = self.settings
@@ -225,6 +225,12 @@ class Server:
             error = from_vidtt(exc)
             error.param = param_of(str(exc), chat.params)
             raise error from None
+        except UnknownNameError as exc:
+            error = from_vidtt(exc)
+            installed = self.pipeline.registry.names("samplers")
+            if chat.sampler is not None and chat.sampler not in installed:
+                error.param = "sampler"
+            raise error from None
         except VidttError as exc:
             raise from_vidtt(exc) from None
         self.metrics.sampled(prepared)
@@ -240,6 +246,7 @@ class Server:
                 f"the request's videos gave {frames} frames, over this server's limit of "
                 f"{limit} per request: ask for fewer (num_frames, fps) or a shorter span "
                 "(start, end)",
+                param="messages",
                 code="too_many_frames",
             )
         return prepared
