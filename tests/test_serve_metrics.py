@@ -11,7 +11,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -22,15 +21,18 @@ import pytest
 httpx = pytest.importorskip("httpx")
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
-parser = pytest.importorskip("prometheus_client.parser")
+pytest.importorskip("prometheus_client")
 
-from test_serve import free_port, red_png, wait_healthy  # noqa: E402
+from serving import Samples, grew, scrape, serving, value, wait_healthy  # noqa: E402
+from test_serve import red_png  # noqa: E402
+
+from vidtt.testing.streams import free_port  # noqa: E402
 
 pytestmark = pytest.mark.slow
 VIDTT = str(Path(sys.executable).with_name("vidtt"))
 KEY = "metrics-key-123"
 CHAT = "/v1/chat/completions"
-Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+COUNTED = ("frames_sampled", "prompt_tokens", "visual_tokens", "generation_tokens")
 
 
 class Client:
@@ -44,50 +46,14 @@ class Client:
         return httpx.post(self.base + CHAT, json=body, headers=headers, timeout=60, **kwargs)
 
     def scrape(self) -> Samples:
-        response = httpx.get(f"{self.base}/metrics", timeout=10)
-        assert response.status_code == 200, response.text
-        assert response.headers["content-type"].startswith("text/plain")
-        return samples(response.text)
-
-
-def samples(text: str) -> Samples:
-    """Every sample of a scrape, by (name, labels)."""
-    found: Samples = {}
-    for family in parser.text_string_to_metric_families(text):
-        for sample in family.samples:
-            found[(sample.name, frozenset(sample.labels.items()))] = sample.value
-    return found
-
-
-def value(found: Samples, name: str, **labels: str) -> float:
-    return found.get((name, frozenset(labels.items())), 0.0)
-
-
-def grew(before: Samples, after: Samples, name: str, **labels: str) -> float:
-    return value(after, name, **labels) - value(before, name, **labels)
+        return scrape(self.base)
 
 
 @contextlib.contextmanager
 def running(pipeline: Any, **settings: Any) -> Iterator[Client]:
-    """An in-process server as `vidtt serve` runs it (`uvicorn_server`); stopped on leaving,
-    after which it must be draining."""
-    import uvicorn
-
-    from vidtt.serve.app import ServeSettings, create_app, uvicorn_server
-
-    port = free_port()
-    app = create_app(pipeline, ServeSettings(api_key=KEY, **settings))
-    server = uvicorn_server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(base, None, Path(os.devnull))
+    """A server with the key; once stopped, it must be draining."""
+    with serving(pipeline, api_key=KEY, **settings) as (base, app):
         yield Client(base, app)
-    finally:
-        server.should_exit = True
-        thread.join(20)
-        assert not thread.is_alive(), "the server did not stop"
     assert app.state.vidtt.readiness() == (503, {"status": "draining"})
 
 
@@ -185,6 +151,33 @@ def test_metrics_count_requests_tokens_frames_and_errors(served: Client) -> None
     for gauge in ("vidtt_queue_depth", "vidtt_requests_waiting", "vidtt_requests_running"):
         assert value(after, gauge) == 0, gauge
     assert value(after, "vidtt_watches_running") == 0 and value(after, "vidtt_ready") == 1
+
+
+@pytest.mark.usefixtures("cache_dir")
+def test_segment_notes_count_their_tokens_and_frames_once(served: Client) -> None:
+    plain = served.post({"messages": ask(), "max_tokens": 2}).json()
+    per_frame = plain["usage"]["visual_tokens"] / len(plain["vidtt"]["videos"][0]["indices"])
+    notes = {"segment_seconds": 0.5, "segment_frames": 2, "note_tokens": 3, "shots": False}
+    body = {"messages": ask(), "max_tokens": 2, "strategy": "segments", "segment_options": notes}
+    spent = []
+    for _ in range(2):  # the second finds the notes stored: nothing is spent on them again
+        before = served.scrape()
+        response = served.post(body)
+        assert response.status_code == 200, response.text
+        answer, after = response.json(), served.scrape()
+        spent.append({n: grew(before, after, f"vidtt_{n}_total") for n in COUNTED})
+        spent[-1]["answer"] = answer["usage"]
+        spent[-1]["segments"] = len(answer["vidtt"]["segments"])
+    made, stored = spent
+    assert made["segments"] == stored["segments"] == 4  # 2 s in 0.5 s windows
+    assert made["frames_sampled"] == 4 * 2
+    assert made["visual_tokens"] == 4 * 2 * per_frame
+    assert made["prompt_tokens"] >= made["answer"]["prompt_tokens"] + made["visual_tokens"]
+    assert made["answer"]["completion_tokens"] <= made["generation_tokens"]
+    assert made["generation_tokens"] <= made["answer"]["completion_tokens"] + 4 * 3
+    assert stored["frames_sampled"] == stored["visual_tokens"] == 0
+    assert stored["prompt_tokens"] == stored["answer"]["prompt_tokens"]
+    assert stored["generation_tokens"] == stored["answer"]["completion_tokens"]
 
 
 def test_an_error_inside_a_stream_is_counted(served: Client) -> None:

@@ -18,7 +18,8 @@ httpx = pytest.importorskip("httpx")
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 
-from test_serve import error_of, free_port, red_png, wait_healthy  # noqa: E402
+from serving import grew, scrape, serving  # noqa: E402
+from test_serve import error_of, red_png  # noqa: E402
 
 from vidtt.testing.videos import make_video  # noqa: E402
 
@@ -93,27 +94,11 @@ def no_threads_left(seconds: float = 8) -> None:
 
 @contextlib.contextmanager
 def running(pipeline: Any, key: str | None = KEY, **settings: Any) -> Iterator[Client]:
-    """An in-process server (`vidtt serve`'s uvicorn, watches stopped at shutdown); on leaving,
-    it is stopped and no watch or reader thread may be left."""
-    import uvicorn
-
-    from vidtt.serve.app import ServeSettings, create_app, uvicorn_server
-
-    port = free_port()
-    app = create_app(pipeline, ServeSettings(api_key=key, **settings))
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
-    server = uvicorn_server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(base, None, Path(os.devnull))
+    """A server (watches stopped at shutdown); on leaving, it is stopped and no watch or
+    reader thread may be left."""
+    with serving(pipeline, api_key=key, **settings) as (base, app):
         yield Client(base, app, key)
-    finally:
-        server.should_exit = True
-        thread.join(20)
-        assert not thread.is_alive(), "the server did not stop"
-        no_threads_left()
+    no_threads_left()
 
 
 @pytest.fixture(scope="module")
@@ -151,6 +136,7 @@ def served(pipe: Any, media: Path) -> Iterator[Client]:
 
 def test_a_watch_streams_its_answers_and_replays_them(served: Client, media: Path) -> None:
     batches = served.call("GET", "/health").json()["batches"]
+    before = scrape(served.base)
     card = served.started(
         source="live.ts", question="What is shown?", every=0.5, max_events=3, **QUICK
     )
@@ -170,6 +156,17 @@ def test_a_watch_streams_its_answers_and_replays_them(served: Client, media: Pat
         assert answer["latency"] >= 0 and answer["answer"] and 1 <= len(answer["frame_times"]) <= 4
     end = events[-1][2]
     assert end["status"] == "ended" and "max_events" in end["reason"]
+    metrics = scrape(served.base)
+    for kind in {e[1] for e in events} - {"end"}:
+        told = sum(e[1] == kind for e in events)
+        assert grew(before, metrics, "vidtt_watch_events_total", kind=kind) == told, kind
+    assert grew(before, metrics, "vidtt_watch_latency_seconds_count") == 3
+    latency = grew(before, metrics, "vidtt_watch_latency_seconds_sum")
+    assert latency == pytest.approx(sum(a["latency"] for a in answers), abs=1e-6)
+    skipped = grew(before, metrics, "vidtt_watch_ticks_skipped_total")
+    assert skipped == sum(a["skipped"] for a in answers)
+    frames = grew(before, metrics, "vidtt_frames_sampled_total")
+    assert frames == sum(len(a["frame_times"]) for a in answers)  # each tick's window, sampled
 
     replay = served.events(card["events_url"], {"Last-Event-ID": "1"}, seconds=5)
     assert [e[0] for e in replay] == ["2", "3", None] and replay[0][2] == answers[1]

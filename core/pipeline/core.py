@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +57,7 @@ from vidtt.types import (
     SegmentNote,
     TextPart,
     Timings,
+    Usage,
     VideoPart,
 )
 from vidtt.validation import describe
@@ -71,6 +72,9 @@ class Prepared:
     timestamps: bool
     sampling: float  # seconds spent sampling
     segments: list[SegmentNote] | None = None  # the timeline (strategy segments)
+    # tokens generated for it already (the segment notes, a refine pass's first answer)
+    spent: Usage = field(default_factory=Usage.zero)
+    spent_frames: int = 0  # frames sampled for it that its prompt does not hold (the notes')
 
     def batch_key(self) -> str:
         """Requests with equal keys can be generated together."""

@@ -23,6 +23,7 @@ like any other request (batched, streamed), and carries the timeline (`Answer.se
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 import sys
@@ -48,6 +49,7 @@ from vidtt.types import (
     SegmentOptions,
     TextPart,
     Transcript,
+    Usage,
     VideoPart,
     VideoSource,
 )
@@ -276,6 +278,8 @@ class Timeline:
     transcript: Transcript | None = None
     made: int = 0  # notes made now (the others were stored)
     keys: list[str | None] = field(default_factory=list)
+    usage: Usage = field(default_factory=Usage.zero)  # the tokens of the notes made now
+    frames: int = 0  # the frames sampled for the notes made now
 
 
 def note_prompt(start: float, end: float, lines: list[str]) -> str:
@@ -330,6 +334,7 @@ def timeline(
         keys.append(key)
         prompts.append(prompt)
     todo = [n for n, note in enumerate(notes) if note is None]
+    usage, frames = Usage.zero(), 0
     bar = progress_bar(pipe, len(ranges), len(ranges) - len(todo), progress)
     try:
         for batch in chunks(todo, options.batch_size):
@@ -344,6 +349,7 @@ def timeline(
             ]
             answers = pipe.gathered(ready)  # with other videos' notes asked for meanwhile
             for n, clip, answer in zip(batch, clips, answers):
+                usage, frames = usage + answer.usage, frames + len(clip)
                 lines = transcript.within(*ranges[n]).lines() if transcript is not None else []
                 note = SegmentNote(
                     start=ranges[n][0],
@@ -360,7 +366,7 @@ def timeline(
     finally:
         bar.close()
     done = [n for n in notes if n is not None]
-    return Timeline(done, span.start, span.end, how, transcript, len(todo), keys)
+    return Timeline(done, span.start, span.end, how, transcript, len(todo), keys, usage, frames)
 
 
 def chunks(items: list[int], size: int) -> Iterator[list[int]]:
@@ -572,14 +578,18 @@ def prepare(
     options = pipe.generation_options({**(generation or {}), **request.generation})
     text = final_prompt(pipe, request, line, question, options)
     conversation = [Message(role="user", content=[TextPart(text=text)])]
-    prepared = Prepared(conversation, options, False, time.perf_counter() - started, line.notes)
+    prepared = Prepared(
+        conversation, options, False, time.perf_counter() - started, line.notes, line.usage,
+        line.frames,
+    )  # fmt: skip
     seg = segment_options(pipe, request)
     if not seg.refine:
         return prepared
-    first = pipe.answer([prepared])[0].text
+    draft = pipe.answer([prepared])[0]
+    first, spent = draft.text, line.usage + draft.usage
     chosen = cited(first, line.notes)[: seg.refine_segments]
     if not chosen:
-        return prepared
+        return dataclasses.replace(prepared, spent=spent)
     video = the_video(request)
     span = span_of(pipe, request, VideoSource.of(video))
     parts: list[Any] = []
@@ -594,4 +604,5 @@ def prepare(
         + "again, citing the times."
     )
     conversation = [Message(role="user", content=[*parts, TextPart(text=again)])]
-    return Prepared(conversation, options, True, time.perf_counter() - started, line.notes)
+    seconds = time.perf_counter() - started
+    return Prepared(conversation, options, True, seconds, line.notes, spent, line.frames)

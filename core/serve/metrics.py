@@ -25,10 +25,12 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from vidtt.serve.logs import access_line
-from vidtt.types import Answer, VideoPart
+from vidtt.types import Answer, Usage, VideoPart
+from vidtt.types.watch import WatchEvent
 from vidtt.version import __version__
 
 if TYPE_CHECKING:
+    from vidtt.pipeline.core import Prepared
     from vidtt.serve.errors import APIError
     from vidtt.serve.server import Server
 
@@ -103,6 +105,19 @@ class Metrics:
             "vidtt_sampling_duration_seconds", "Seconds spent reading and sampling a request's "
             "media (a watch tick's too)", registry=registry, buckets=SAMPLING_BUCKETS,
         )  # fmt: skip
+        self.watch_events = Counter(
+            "vidtt_watch_events", "Events of the watches, by kind (answer; source: lost, back or "
+            "ended)",
+            ["kind"], registry=registry,
+        )  # fmt: skip
+        self.watch_latency = Histogram(
+            "vidtt_watch_latency_seconds", "From the last frame of a watch tick's window "
+            "reaching the server to the tick's answer", registry=registry, buckets=TTFT_BUCKETS,
+        )  # fmt: skip
+        self.watch_skipped = Counter(
+            "vidtt_watch_ticks_skipped", "Watch ticks passed over while the model was busy",
+            registry=registry,
+        )  # fmt: skip
         self.errors = Counter(
             "vidtt_errors", "Error answers, by class (the OpenAI error's code, else its type) "
             "and HTTP status (5xx: the server's fault); errors inside a stream included",
@@ -135,18 +150,31 @@ class Metrics:
     def error(self, error: APIError) -> None:
         self.errors.labels(error.code or error.type, str(error.status)).inc()
 
-    def sampled(self, prepared: Any) -> None:
-        """A request's (or watch tick's) media were sampled: its frames and seconds."""
+    def sampled(self, prepared: Prepared) -> None:
+        """A request's (or watch tick's) media were sampled: its frames and seconds, and the
+        tokens and frames already spent on it (strategy segments: its notes)."""
         frames = sum(
             len(part.video)
             for message in prepared.conversation
             for part in message.content
             if isinstance(part, VideoPart)
         )
-        self.frames.inc(frames)
-        seconds = getattr(prepared, "sampling", None)
-        if isinstance(seconds, (int, float)):
-            self.sampling.observe(seconds)
+        self.frames.inc(frames + prepared.spent_frames)
+        self.sampling.observe(prepared.sampling)
+        self.count(prepared.spent)
+
+    def count(self, usage: Usage) -> None:
+        self.prompt_tokens.inc(usage.prompt_tokens)
+        self.visual_tokens.inc(usage.visual_tokens)
+        self.generation_tokens.inc(usage.generated_tokens)
+
+    def watched(self, event: WatchEvent) -> None:
+        """A watch told of something: an answer (its latency, the ticks skipped) or news of
+        its source."""
+        self.watch_events.labels(event.kind).inc()
+        if event.latency is not None:
+            self.watch_latency.observe(event.latency)
+        self.watch_skipped.inc(event.skipped)
 
     def batch(self, size: int) -> None:
         self.batch_size.observe(size)
@@ -154,9 +182,7 @@ class Metrics:
     def answered(self, answer: Answer, stopped: bool = False) -> None:
         """An answer was generated (`stopped`: cut short because its client went away)."""
         usage = answer.usage
-        self.prompt_tokens.inc(usage.prompt_tokens)
-        self.visual_tokens.inc(usage.visual_tokens)
-        self.generation_tokens.inc(usage.generated_tokens)
+        self.count(usage)
         if usage.generated_tokens > 1:
             self.tpot.observe(answer.timings.decode / (usage.generated_tokens - 1))
         if not stopped:

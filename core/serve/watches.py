@@ -23,7 +23,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from vidtt import limits
 from vidtt.errors import LimitError, VidttError
@@ -52,6 +52,24 @@ class Stopping(Exception):
     """Raised in a watch's thread when it is being stopped."""
 
 
+class Observer(Protocol):
+    """What hears of the watches' work (`vidtt.serve.metrics.Metrics`)."""
+
+    def sampled(self, prepared: Any) -> None: ...
+
+    def watched(self, event: WatchEvent) -> None: ...
+
+
+class Unheard:
+    """The observer of watches no one observes."""
+
+    def sampled(self, prepared: Any) -> None:
+        pass
+
+    def watched(self, event: WatchEvent) -> None:
+        pass
+
+
 class LiveWatch:
     """One watch: its thread, its status, its last events and the subscribers' wake-up."""
 
@@ -62,9 +80,10 @@ class LiveWatch:
         question: str,
         options: WatchOptions,
         loop: asyncio.AbstractEventLoop,
+        observer: Observer,
     ) -> None:
         self.id, self.reader, self.question, self.options = watch_id, reader, question, options
-        self.loop = loop
+        self.loop, self.observer = loop, observer
         self.created = int(time.time())
         self.status = "running"  # then "ended" (by itself) or "stopped" (DELETE, shutdown)
         self.reason: str | None = None
@@ -152,6 +171,7 @@ class LiveWatch:
 
     # -- on the loop -------------------------------------------------------------------------
     def publish(self, event: WatchEvent) -> None:
+        self.observer.watched(event)
         self.seq += 1
         if event.kind == "answer":
             self.answers += 1
@@ -257,7 +277,7 @@ class Watches:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.batcher: Batcher | None = None
         self.closed = False
-        self.sampled: Callable[[Any], None] = lambda prepared: None  # hears of each tick
+        self.observer: Observer = Unheard()  # hears of each tick's sampling and each event
 
     def start(self, batcher: Batcher) -> None:
         self.loop, self.batcher, self.closed = asyncio.get_running_loop(), batcher, False
@@ -384,11 +404,12 @@ class Watches:
     ) -> LiveWatch:
         """Register and start the watch of an opened reader."""
         assert self.loop is not None and self.batcher is not None
-        live = LiveWatch(f"watch-{secrets.token_hex(12)}", reader, question, options, self.loop)
+        watch_id, observer = f"watch-{secrets.token_hex(12)}", self.observer
+        live = LiveWatch(watch_id, reader, question, options, self.loop, observer)
         batcher, limit = self.batcher, self.max_frames
 
         def answer(prepared: Any) -> Any:
-            self.sampled(prepared)  # the tick's window was sampled (the server's metrics)
+            observer.sampled(prepared)  # the tick's window was sampled
             return live.generate(batcher, prepared, limit)
 
         live.watch = Watch(self.pipeline, reader, question, options, answer=answer, **request)

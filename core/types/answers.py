@@ -106,6 +106,17 @@ class Usage(BaseModel):
     visual_tokens: int = Field(description="input tokens that stand for image or video content")
     generated_tokens: int
 
+    @classmethod
+    def zero(cls) -> Usage:
+        return cls(prompt_tokens=0, visual_tokens=0, generated_tokens=0)
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+            visual_tokens=self.visual_tokens + other.visual_tokens,
+            generated_tokens=self.generated_tokens + other.generated_tokens,
+        )
+
 
 class Timings(BaseModel):
     """Seconds spent in each stage of one request."""
