@@ -1,14 +1,16 @@
-"""What the tests that start `vidtt serve` share: waiting for it to come up, and reading its
-/metrics."""
+"""What the tests that start `vidtt serve` share: an in-process server, waiting for one to come
+up, its error objects, its /metrics, and a local http server of files to fetch."""
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +56,50 @@ def serving(pipeline: Any, **settings: Any) -> Iterator[tuple[str, Any]]:
         server.should_exit = True
         thread.join(30)
         assert not thread.is_alive(), "the server did not stop"
+
+
+def error_of(response: Any, status: int, *words: str) -> dict[str, Any]:
+    """The OpenAI error object of `response`: its status, its four fields, one line that holds
+    each of `words`."""
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert set(error) == {"message", "type", "param", "code"}
+    message = error["message"]
+    assert message and "\n" not in message and "Traceback" not in message, message
+    for word in words:
+        assert word in message, message
+    return error  # type: ignore[no-any-return]
+
+
+class QuietServer(ThreadingHTTPServer):
+    """An http server on 127.0.0.1 that logs nothing, not even a client's hang-up."""
+
+    daemon_threads = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        pass
+
+
+class QuietFiles(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def http_server(handler: type[BaseHTTPRequestHandler] | Any) -> Iterator[str]:
+    """`handler` served on a free port of 127.0.0.1 (its base URL), until leaving."""
+    httpd = QuietServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def http_files(folder: Path) -> contextlib.AbstractContextManager[str]:
+    """The files of `folder` over http on 127.0.0.1 (its base URL), until leaving."""
+    return http_server(functools.partial(QuietFiles, directory=str(folder)))
 
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]

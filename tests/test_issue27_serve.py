@@ -14,7 +14,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +25,11 @@ psutil = pytest.importorskip("psutil")
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 
-from test_serve import VIDTT, ask, error_of, free_port, video, wait_healthy  # noqa: E402
+from serving import error_of, http_server, wait_healthy  # noqa: E402
+from test_serve import VIDTT, ask, video  # noqa: E402
 
 import vidtt  # noqa: E402
+from vidtt.testing.streams import free_port  # noqa: E402
 
 pytestmark = pytest.mark.slow
 CONTEXT = 8192  # the tiny model's context: text over 32 characters a token is refused
@@ -237,22 +239,10 @@ class Pages(BaseHTTPRequestHandler):
             self.reply(404)
 
 
-class QuietServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request: object, client_address: object) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def pages() -> Iterator[str]:
-    httpd = QuietServer(("127.0.0.1", 0), Pages)
-    threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with http_server(Pages) as base:
+        yield base
 
 
 def test_media_url_mistakes_are_one_line_400s(server, pages) -> None:

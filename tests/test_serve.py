@@ -5,17 +5,14 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import functools
 import json
 import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +23,7 @@ openai = pytest.importorskip("openai")
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 
-from serving import serving, wait_healthy  # noqa: E402
+from serving import error_of, http_files, serving, wait_healthy  # noqa: E402
 
 from vidtt.testing.streams import free_port  # noqa: E402
 
@@ -179,16 +176,6 @@ def test_per_request_sampling_fields(server) -> None:
     picked = create(server, messages, extra_body={"sampler": "interval", "every": 0.5})
     assert picked.vidtt["videos"][0]["sampler"] == "interval"
     assert picked.vidtt["videos"][0]["timestamps"] == [0.0, 0.5, 1.0, 1.5]
-
-
-def error_of(response: Any, status: int, *words: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    error = response.json()["error"]
-    assert set(error) == {"message", "type", "param", "code"}
-    assert "Traceback" not in error["message"]
-    for word in words:
-        assert word in error["message"], error["message"]
-    return error  # type: ignore[no-any-return]
 
 
 def test_client_mistakes_are_openai_errors(server, media) -> None:
@@ -373,28 +360,19 @@ def red_png() -> str:
 
 
 def test_http_urls_are_fetched(local_pipeline, media) -> None:
-    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(media))
-    handler.log_message = lambda *args: None  # type: ignore[attr-defined,method-assign]
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True).start()
-    files = f"http://127.0.0.1:{httpd.server_address[1]}"
-    try:
-        with running(local_pipeline) as base:
-            body = {
-                "messages": ask(
-                    video(f"{files}/h264.mp4"),
-                    {"type": "image_url", "image_url": {"url": f"{files}/red.png"}},
-                ),
-                "max_tokens": 4,
-            }
-            answer = httpx.post(f"{base}/v1/chat/completions", json=body, timeout=60)
-            assert answer.status_code == 200, answer.text
-            assert answer.json()["usage"]["visual_tokens"] == 64 + 16
-            missing = {"messages": ask(video(f"{files}/missing.mp4"))}
-            error_of(httpx.post(f"{base}/v1/chat/completions", json=missing, timeout=60), 400,
-                     "404")  # fmt: skip
-    finally:
-        httpd.shutdown()
+    with http_files(media) as files, running(local_pipeline) as base:
+        body = {
+            "messages": ask(
+                video(f"{files}/h264.mp4"),
+                {"type": "image_url", "image_url": {"url": f"{files}/red.png"}},
+            ),
+            "max_tokens": 4,
+        }
+        answer = httpx.post(f"{base}/v1/chat/completions", json=body, timeout=60)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["usage"]["visual_tokens"] == 64 + 16
+        missing = {"messages": ask(video(f"{files}/missing.mp4"))}
+        error_of(httpx.post(f"{base}/v1/chat/completions", json=missing, timeout=60), 400, "404")
 
 
 @pytest.mark.parametrize(

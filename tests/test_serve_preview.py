@@ -6,15 +6,12 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import functools
 import io
 import os
 import random
 import tempfile
-import threading
 from collections.abc import Iterator
 from fractions import Fraction
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +21,7 @@ httpx = pytest.importorskip("httpx")
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 
-from serving import wait_healthy  # noqa: E402
-
-from vidtt.testing.streams import free_port  # noqa: E402
+from serving import error_of, http_files, serving  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -73,24 +68,8 @@ class Client:
 
 @contextlib.contextmanager
 def running(pipeline: Any, **settings: Any) -> Iterator[Client]:
-    """An in-process server as `vidtt serve` runs it (`uvicorn_server`), stopped on leaving."""
-    import uvicorn
-
-    from vidtt.serve.app import ServeSettings, create_app, uvicorn_server
-
-    port = free_port()
-    app = create_app(pipeline, ServeSettings(**settings))
-    server = uvicorn_server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(base, None, Path(os.devnull), 60)
+    with serving(pipeline, **settings) as (base, app):
         yield Client(base, app, settings.get("api_key"))
-    finally:
-        server.should_exit = True
-        thread.join(20)
-        assert not thread.is_alive(), "the server did not stop"
 
 
 def make_cuts(path: Path) -> Path:
@@ -184,27 +163,8 @@ def small(llava: Any, temp: Path) -> Iterator[Client]:
 @pytest.fixture(scope="module")
 def files(media: Path) -> Iterator[str]:
     """An http server on 127.0.0.1 serving the media folder."""
-    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(media))
-    handler.log_message = lambda *args: None  # type: ignore[attr-defined,method-assign]
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-
-
-def error_of(response: Any, status: int, *words: str) -> dict[str, Any]:
-    """The OpenAI error object of `response`: its status, its four fields, one line."""
-    assert response.status_code == status, response.text
-    error = response.json()["error"]
-    assert set(error) == {"message", "type", "param", "code"}
-    message = error["message"]
-    assert message and "\n" not in message and "Traceback" not in message, message
-    for word in words:
-        assert word in message, message
-    return error  # type: ignore[no-any-return]
+    with http_files(media) as base:
+        yield base
 
 
 def data_url(data: bytes, mime: str = "video/mp4") -> str:

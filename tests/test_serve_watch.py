@@ -18,8 +18,8 @@ httpx = pytest.importorskip("httpx")
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 
-from serving import grew, scrape, serving  # noqa: E402
-from test_serve import error_of, red_png  # noqa: E402
+from serving import error_of, grew, scrape, serving  # noqa: E402
+from test_serve import red_png  # noqa: E402
 
 from vidtt.testing.videos import make_video  # noqa: E402
 
