@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pty
+import select
 import subprocess
 import time
 from typing import Any
@@ -23,13 +24,17 @@ class Terminal:
     def read_until(self, marker: bytes, times: int = 1, timeout: float = 120) -> None:
         """Read until `marker` was seen `times` times in all (fails after `timeout` seconds)."""
         deadline = time.monotonic() + timeout
-        while self.seen.count(marker) < times and time.monotonic() < deadline:
-            if not self.read():
+        while self.seen.count(marker) < times:
+            left = deadline - time.monotonic()
+            if left <= 0 or not self.read(left):
                 break
         assert self.seen.count(marker) >= times, self.seen[-500:]
 
-    def read(self) -> bytes:
-        """What the command printed next (b"" once it closed the terminal)."""
+    def read(self, timeout: float = 60) -> bytes:
+        """What the command printed next (b"" once it closed the terminal); fails when it
+        prints nothing for `timeout` seconds."""
+        ready, _, _ = select.select([self.primary], [], [], timeout)
+        assert ready, f"nothing printed for {timeout:g} s: {self.seen[-500:]!r}"
         try:
             chunk = os.read(self.primary, 4096)
         except OSError:
