@@ -3,29 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
+from commands import console, in_process
 
 import vidtt
 from vidtt.errors import OptionsError
 
-VIDTT = str(Path(sys.executable).with_name("vidtt"))
 PER_FRAME = 16  # the tiny llava: 32 px images in 8 px patches
-
-
-def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [VIDTT, *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=cwd,
-        env={**os.environ, "VIDTT_BACKEND": "cpu"},
-    )
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +76,9 @@ def test_config_file_and_run_requests(llava_dir, videos, tmp_path) -> None:
         {"id": "bad", "videos": [str(videos["h264"])], "question": "Q?", "max_visual_tokens": 0},
     ]
     requests.write_text("".join(json.dumps(x) + "\n" for x in lines))
-    out = cli("run", str(config), "--input", str(requests), "--output", str(tmp_path / "o.jsonl"))
+    out = console(
+        "run", str(config), "--input", str(requests), "--output", str(tmp_path / "o.jsonl")
+    )
     records = {
         r["id"]: r for r in map(json.loads, (tmp_path / "o.jsonl").read_text().split("\n")[:-1])
     }
@@ -101,7 +88,7 @@ def test_config_file_and_run_requests(llava_dir, videos, tmp_path) -> None:
 
 
 def test_cli_ask_and_sample_explain(llava_dir, videos, tmp_path) -> None:
-    ask = cli(
+    ask = console(
         "ask",
         str(videos["h264"]),
         "-q",
@@ -117,7 +104,7 @@ def test_cli_ask_and_sample_explain(llava_dir, videos, tmp_path) -> None:
     assert ask.returncode == 0, ask.stderr
     assert len(json.loads(ask.stdout)["videos"][0]["indices"]) == 3
 
-    explain = cli(
+    explain = console(
         "sample",
         str(videos["h264"]),
         "--model",
@@ -131,7 +118,7 @@ def test_cli_ask_and_sample_explain(llava_dir, videos, tmp_path) -> None:
     assert "frames chosen by: 3 frames at 32x32 use 48 of 50 visual tokens" in explain.stdout
     assert "contact sheet: h264-frames.png" in explain.stdout
     assert (tmp_path / "h264-frames.png").stat().st_size > 0
-    plain = cli(
+    plain = in_process(
         "sample",
         str(videos["h264"]),
         "--model",
@@ -145,7 +132,7 @@ def test_cli_ask_and_sample_explain(llava_dir, videos, tmp_path) -> None:
     )
     plan = json.loads(plain.stdout)["plan"]
     assert plan["budget"] is None and plan["visual_tokens"] == 2 * PER_FRAME
-    too_many = cli(
+    too_many = in_process(
         "sample",
         str(videos["h264"]),
         "--model",
@@ -157,5 +144,5 @@ def test_cli_ask_and_sample_explain(llava_dir, videos, tmp_path) -> None:
         "5",
     )
     assert too_many.returncode == 2 and "the most frames that fit is 3" in too_many.stderr
-    no_model = cli("sample", str(videos["h264"]), "--explain")
+    no_model = in_process("sample", str(videos["h264"]), "--explain")
     assert no_model.returncode == 2 and "--explain: name the model with --model" in no_model.stderr

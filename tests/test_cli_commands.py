@@ -3,34 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from commands import console, in_process
 from PIL import Image
 from tiny_models import job_config
 
 from vidtt.media.sheet import LABEL_HEIGHT
 
-VIDTT = str(Path(sys.executable).with_name("vidtt"))
 QUESTION = "What is happening in this video?"
-
-
-def vidtt(
-    *args: str,
-    stdin: str | None = None,
-    env: dict[str, str] | None = None,
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [VIDTT, *args],
-        capture_output=True,
-        text=True,
-        input=stdin,
-        timeout=300,
-        env={**os.environ, "VIDTT_BACKEND": "cpu", **(env or {})},
-    )
 
 
 def model_args(folder: Path) -> list[str]:
@@ -38,12 +20,14 @@ def model_args(folder: Path) -> list[str]:
 
 
 def test_ask_plain_stream_and_json(llava_dir, videos) -> None:
-    plain = vidtt("ask", str(videos["h264"]), "-q", QUESTION, *model_args(llava_dir))
+    plain = console("ask", str(videos["h264"]), "-q", QUESTION, *model_args(llava_dir))
     assert plain.returncode == 0, plain.stderr
-    stream = vidtt("ask", str(videos["h264"]), "-q", QUESTION, "--stream", *model_args(llava_dir))
+    stream = in_process(
+        "ask", str(videos["h264"]), "-q", QUESTION, "--stream", *model_args(llava_dir)
+    )
     assert stream.returncode == 0 and stream.stdout == plain.stdout
     data = json.loads(
-        vidtt(
+        in_process(
             "ask",
             str(videos["h264"]),
             str(videos["vp9"]),
@@ -64,14 +48,14 @@ def test_ask_with_a_config_file(llava_dir, videos, tmp_path) -> None:
         f"model: {llava_dir}\nsampler: interval\n"
         "sampler_options: {every: 0.5}\ngeneration: {max_new_tokens: 4}\n"
     )
-    out = vidtt("ask", str(videos["h264"]), "-q", QUESTION, "--config", str(config), "--json")
+    out = console("ask", str(videos["h264"]), "-q", QUESTION, "--config", str(config), "--json")
     data = json.loads(out.stdout)
     assert data["videos"][0]["timestamps"] == [0.0, 0.5, 1.0, 1.5]
     assert data["usage"]["generated_tokens"] == 4
 
 
 def test_sample_out_sheet_and_json(videos, tmp_path) -> None:
-    out = vidtt(
+    out = console(
         "sample",
         str(videos["h264_gop"]),
         "--frames",
@@ -95,7 +79,7 @@ def test_sample_out_sheet_and_json(videos, tmp_path) -> None:
 
 
 def test_sample_interval_table(videos) -> None:
-    out = vidtt("sample", str(videos["h264"]), "--every", "0.5")
+    out = console("sample", str(videos["h264"]), "--every", "0.5")
     assert out.returncode == 0
     assert "interval took 4 frames" in out.stdout and "1.500 s" in out.stdout
 
@@ -110,7 +94,7 @@ def test_run_resumes_and_records_bad_lines(llava_dir, videos, tmp_path) -> None:
     ]
     requests.write_text("\n".join(json.dumps(x) for x in lines) + "\nnot json\n")
     answers = tmp_path / "answers.jsonl"
-    first = vidtt("run", str(config), "--input", str(requests), "--output", str(answers))
+    first = console("run", str(config), "--input", str(requests), "--output", str(answers))
     assert first.returncode == 1  # some requests failed
     assert "1 request line(s) are invalid" in first.stderr and "not JSON" in first.stderr
     records = [json.loads(line) for line in answers.read_text().splitlines()]
@@ -121,14 +105,14 @@ def test_run_resumes_and_records_bad_lines(llava_dir, videos, tmp_path) -> None:
 
     more = {"id": "c", "videos": [str(videos["vp9"])], "question": QUESTION}
     requests.write_text(requests.read_text() + json.dumps(more) + "\n")
-    second = vidtt("run", str(config), "--input", str(requests), "--output", str(answers))
+    second = in_process("run", str(config), "--input", str(requests), "--output", str(answers))
     records = [json.loads(line) for line in answers.read_text().splitlines()]
     assert [r["id"] for r in records] == ["a", "b", 3, "c"]  # one record per id, input order
     assert "error" not in records[3] and "1 already done" in second.stderr
 
 
 def test_chat_through_stdin(llava_dir, videos) -> None:
-    out = vidtt(
+    out = console(
         "chat",
         str(videos["h264"]),
         *model_args(llava_dir),
@@ -138,38 +122,43 @@ def test_chat_through_stdin(llava_dir, videos) -> None:
     assert len(out.stdout.splitlines()) >= 2
 
 
-@pytest.mark.parametrize(
-    "args,message",
-    [
-        (
-            ["ask", "missing.mp4", "-q", "hi", "--model", "{model}"],
-            "video 1 (missing.mp4): video not",
-        ),
-        (
-            ["ask", "{video}", "-q", "hi", "--model", "{model}", "--sampler", "fancy"],
-            "unknown sampler 'fancy'",
-        ),
-        (
-            ["ask", "{video}", "-q", "hi", "--model", "{model}", "--backend", "cuda"],
-            "backend 'cuda' is unavailable",
-        ),
-        (["ask", "{video}", "-q", " ", "--model", "{model}"], "question is empty"),
-        (["ask", "{video}", "-q", "hi", "--model", "/no/such/model"], "does not exist"),
-        (["ask", "{video}", "-q", "hi", "--config", "/no/such.yaml"], "config file /no/such.yaml"),
-        (["ask", "{video}", "-q", "hi", "--model", "{model}", "--frames", "0"], "num_frames"),
-        (["sample", "{video}", "--frames", "500"], "asked for 500 frames"),
-        (["sample", "{video}", "--sheet", "{tmp}/sheet.txt"], "use a .png"),
-        (["run", "{tmp}/none.yaml", "--input", "x", "--output", "y"], "does not exist"),
-    ],
-)
+USER_ERRORS = [
+    (
+        ["ask", "missing.mp4", "-q", "hi", "--model", "{model}"],
+        "video 1 (missing.mp4): video not",
+    ),
+    (
+        ["ask", "{video}", "-q", "hi", "--model", "{model}", "--sampler", "fancy"],
+        "unknown sampler 'fancy'",
+    ),
+    (
+        ["ask", "{video}", "-q", "hi", "--model", "{model}", "--backend", "cuda"],
+        "backend 'cuda' is unavailable",
+    ),
+    (["ask", "{video}", "-q", " ", "--model", "{model}"], "question is empty"),
+    (["ask", "{video}", "-q", "hi", "--model", "/no/such/model"], "does not exist"),
+    (["ask", "{video}", "-q", "hi", "--config", "/no/such.yaml"], "config file /no/such.yaml"),
+    (["ask", "{video}", "-q", "hi", "--model", "{model}", "--frames", "0"], "num_frames"),
+    (["sample", "{video}", "--frames", "500"], "asked for 500 frames"),
+    (["sample", "{video}", "--sheet", "{tmp}/sheet.txt"], "use a .png"),
+    (["run", "{tmp}/none.yaml", "--input", "x", "--output", "y"], "does not exist"),
+]
+
+
+FIRST_OF_EACH = {args[0]: args for args, _ in reversed(USER_ERRORS)}  # command: its first case
+
+
+@pytest.mark.parametrize("args,message", USER_ERRORS)
 def test_user_errors_are_one_line(args, message, llava_dir, videos, tmp_path) -> None:
+    # each command's first case through the console script, the others in this process
+    run = console if FIRST_OF_EACH[args[0]] == args else in_process
     args = [a.format(model=llava_dir, video=videos["h264"], tmp=tmp_path) for a in args]
-    out = vidtt(*args)
+    out = run(*args)
     assert out.returncode == 2
     assert out.stderr.startswith("vidtt: error: ") and message in out.stderr
     assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1
 
 
 def test_debug_shows_the_traceback(videos) -> None:
-    out = vidtt("--debug", "sample", str(videos["h264"]), "--frames", "500")
+    out = console("--debug", "sample", str(videos["h264"]), "--frames", "500")
     assert out.returncode != 0 and "Traceback" in out.stderr

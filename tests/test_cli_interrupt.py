@@ -5,16 +5,15 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
+from commands import VIDTT, wait_for_input
 from terminal import Terminal
 
 pytestmark = pytest.mark.slow
 
-VIDTT = str(Path(sys.executable).with_name("vidtt"))
 ENV = {**os.environ, "VIDTT_BACKEND": "cpu"}
 
 
@@ -69,15 +68,22 @@ def test_ctrl_c_while_loading_or_sampling(llava_dir, videos, tmp_path, delay) ->
 
 def test_ctrl_c_in_chat_waiting_and_answering(llava_dir, videos, tmp_path) -> None:
     config = long_config(tmp_path, llava_dir)
-    process = start("chat", str(videos["h264"]), "--config", str(config), stdin=subprocess.PIPE)
-    time.sleep(6)  # loaded, waiting for a question on stdin
-    interrupted(process)
+    command = ["chat", str(videos["h264"]), "--config", str(config)]
+    waiting = start(*command, stdin=subprocess.PIPE)  # both start at once: they load together
+    answering = start(*command, stdin=subprocess.PIPE)
+    try:
+        wait_for_input(waiting, otherwise=6)  # loaded, waiting for a question on stdin
+        interrupted(waiting)
 
-    process = start("chat", str(videos["h264"]), "--config", str(config), stdin=subprocess.PIPE)
-    process.stdin.write(b"What is happening?\n")
-    process.stdin.flush()
-    assert process.stdout.read(1)  # answering
-    interrupted(process)
+        answering.stdin.write(b"What is happening?\n")
+        answering.stdin.flush()
+        assert answering.stdout.read(1)  # answering
+        interrupted(answering)
+    finally:
+        for process in (waiting, answering):
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
 
 
 def test_chat_at_a_terminal_has_line_editing_and_history(llava_dir, videos, tmp_path) -> None:

@@ -5,18 +5,15 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
+from commands import console, in_process
 
 from vidtt.cli import build_parser
 
 pytestmark = pytest.mark.slow
 
-VIDTT = str(Path(sys.executable).with_name("vidtt"))
 SHARED = [
     "--frames",
     "--max-side",
@@ -37,16 +34,6 @@ GENERATION = [
     "--seed",
     "--stop",
 ]
-
-
-def vidtt(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [VIDTT, *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "VIDTT_BACKEND": "cpu", **(env or {})},
-    )
 
 
 def commands() -> dict:
@@ -73,14 +60,14 @@ def test_every_argument_has_help() -> None:
 
 def test_debug_is_accepted_after_the_command(videos) -> None:
     for args in (["--debug", "sample"], ["sample", "--debug"]):
-        out = vidtt(*args, str(videos["h264"]), "--frames", "500")
+        out = console(*args, str(videos["h264"]), "--frames", "500")
         assert out.returncode != 0 and "Traceback" in out.stderr
-    out = vidtt("sample", str(videos["h264"]), "--frames", "500")
+    out = console("sample", str(videos["h264"]), "--frames", "500")
     assert out.returncode == 2 and "Traceback" not in out.stderr
 
 
 def sample_json(*args: str) -> dict:
-    out = vidtt("sample", *args, "--json")
+    out = console("sample", *args, "--json")
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)
 
@@ -93,9 +80,11 @@ def test_sampling_flags_reach_the_sampler(videos, tmp_path) -> None:
     assert data["sampler"] == "interval" and len(data["frames"]) == 4
     data = sample_json(video, "--every", "0.5", "-o", "max_frames=2")
     assert len(data["frames"]) == 2
-    out = vidtt("sample", video, "--frames", "2", "--max-side", "80", "--out", str(tmp_path / "m"))
+    out = console(
+        "sample", video, "--frames", "2", "--max-side", "80", "--out", str(tmp_path / "m")
+    )
     assert "took 2 frames at 80x60" in out.stdout
-    out = vidtt("sample", video, "--frames", "2", "--size", "64x32")
+    out = console("sample", video, "--frames", "2", "--size", "64x32")
     assert "at 64x32" in out.stdout
 
 
@@ -139,20 +128,20 @@ def test_frames_follows_the_samplers_count_option(plugin_dist, videos) -> None:
         """,
     )
     env = {"PYTHONPATH": str(site)}
-    out = vidtt("sample", str(videos["h264"]), "--sampler", "first", "--frames", "3", env=env)
+    out = console("sample", str(videos["h264"]), "--sampler", "first", "--frames", "3", env=env)
     assert out.returncode == 0, out.stderr
     assert "first took 3 frames" in out.stdout
-    out = vidtt("sample", str(videos["h264"]), "--sampler", "first", "-o", "count=2", env=env)
+    out = console("sample", str(videos["h264"]), "--sampler", "first", "-o", "count=2", env=env)
     assert "first took 2 frames" in out.stdout
-    out = vidtt("sample", str(videos["h264"]), "--sampler", "fixed", "--frames", "3", env=env)
+    out = console("sample", str(videos["h264"]), "--sampler", "fixed", "--frames", "3", env=env)
     assert out.returncode == 2 and "has no frame-count option" in out.stderr
     assert "-o KEY=VALUE" in out.stderr
 
 
 def test_bad_sampler_option_is_one_line(videos) -> None:
-    out = vidtt("sample", str(videos["h264"]), "-o", "wobble=3")
+    out = console("sample", str(videos["h264"]), "-o", "wobble=3")
     assert out.returncode == 2 and "wobble: unknown option" in out.stderr
-    out = vidtt("sample", str(videos["h264"]), "-o", "novalue")
+    out = console("sample", str(videos["h264"]), "-o", "novalue")
     assert out.returncode == 2 and "expected KEY=VALUE" in out.stderr
 
 
@@ -161,7 +150,7 @@ def test_every_problem_is_reported_before_the_model_loads(llava_dir, videos, tmp
     unreadable.write_bytes(videos["h264"].read_bytes())
     unreadable.chmod(0)
     started = time.monotonic()
-    out = vidtt(
+    out = console(
         "ask",
         str(videos["h264"]),
         str(tmp_path / "missing.mp4"),
@@ -177,12 +166,12 @@ def test_every_problem_is_reported_before_the_model_loads(llava_dir, videos, tmp
     assert len(message.splitlines()) == 1 and message.startswith("vidtt: error: 3 problems: ")
     for part in ("max_new_tokens", "video 2", "question is empty"):
         assert part in message
-    out = vidtt(
+    out = console(
         "ask", str(videos["h264"]), "-q", "hi", "--model", str(llava_dir), "--frames", "500"
     )
     assert out.returncode == 2 and "asked for 500 frames" in out.stderr
     if os.geteuid() != 0:  # root reads anything
-        out = vidtt("ask", str(unreadable), "-q", "hi", "--model", str(llava_dir))
+        out = console("ask", str(unreadable), "-q", "hi", "--model", str(llava_dir))
         assert out.returncode == 2 and "permission denied" in out.stderr
     assert time.monotonic() - started < 20  # no model was loaded (each would take seconds)
 
@@ -190,32 +179,33 @@ def test_every_problem_is_reported_before_the_model_loads(llava_dir, videos, tmp
 def test_generation_flags_reach_the_model(llava_dir, videos) -> None:
     common = ["ask", str(videos["h264"]), "-q", "What?", "--model", str(llava_dir)]
     common += ["--frames", "2", "--json"]
-    greedy = json.loads(vidtt(*common, "--max-new-tokens", "6").stdout)
+    greedy = json.loads(in_process(*common, "--max-new-tokens", "6").stdout)
     assert greedy["usage"]["generated_tokens"] <= 6
-    one = vidtt(*common, "--max-new-tokens", "6", "--temperature", "1.5", "--seed", "3")
-    two = vidtt(*common, "--max-new-tokens", "6", "--temperature", "1.5", "--seed", "3")
+    # the same seed gives the same tokens in a new process and in this one
+    one = console(*common, "--max-new-tokens", "6", "--temperature", "1.5", "--seed", "3")
+    two = in_process(*common, "--max-new-tokens", "6", "--temperature", "1.5", "--seed", "3")
     assert one.returncode == 0, one.stderr
     assert json.loads(one.stdout)["token_ids"] == json.loads(two.stdout)["token_ids"]
-    out = vidtt(*common, "--top-p", "2")
+    out = in_process(*common, "--top-p", "2")
     assert out.returncode == 2 and "top_p" in out.stderr
 
 
 def test_sheet_folder_is_made_or_refused_first(videos, tmp_path) -> None:
     sheet = tmp_path / "new" / "deeper" / "sheet.png"
-    out = vidtt("sample", str(videos["h264"]), "--frames", "2", "--sheet", str(sheet))
+    out = console("sample", str(videos["h264"]), "--frames", "2", "--sheet", str(sheet))
     assert out.returncode == 0 and sheet.exists()
     (tmp_path / "file").write_text("x")
     started = time.monotonic()
-    out = vidtt("sample", str(videos["h264"]), "--sheet", str(tmp_path / "file" / "s.png"))
+    out = console("sample", str(videos["h264"]), "--sheet", str(tmp_path / "file" / "s.png"))
     assert out.returncode == 2 and "--sheet: cannot create the folder" in out.stderr
     assert time.monotonic() - started < 10
 
 
 def test_demo_says_where_its_files_are(tmp_path) -> None:
-    first = vidtt("demo", env={"VIDTT_CACHE": str(tmp_path)})
+    first = console("demo", env={"VIDTT_CACHE": str(tmp_path)})
     assert first.returncode == 0, first.stderr
     assert "making" in first.stderr and str(tmp_path / "demo") in first.stderr
     assert str(tmp_path / "demo" / "tiny-llava") in first.stdout
-    second = vidtt("demo", env={"VIDTT_CACHE": str(tmp_path)})
+    second = in_process("demo", env={"VIDTT_CACHE": str(tmp_path)})
     assert second.returncode == 0 and "making" not in second.stderr
     assert str(tmp_path / "demo" / "sample.mp4") in second.stdout

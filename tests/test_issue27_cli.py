@@ -18,26 +18,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from commands import VIDTT, console, in_process, wait_for_input
 from PIL import Image
 from terminal import Terminal
 
 import vidtt
 from vidtt.cli import build_parser
 
-VIDTT = str(Path(sys.executable).with_name("vidtt"))
 ROOT = Path(__file__).parent.parent
 ENV = {**os.environ, "VIDTT_BACKEND": "cpu"}
-
-
-def vidtt_run(*args: str, env: dict[str, str] | None = None, stdin: str | None = None):
-    return subprocess.run(
-        [VIDTT, *args],
-        capture_output=True,
-        text=True,
-        input=stdin,
-        timeout=300,
-        env={**ENV, **(env or {})},
-    )
 
 
 def one_line_error(done: subprocess.CompletedProcess[str]) -> str:
@@ -50,16 +39,17 @@ def one_line_error(done: subprocess.CompletedProcess[str]) -> str:
 # -- 1. the rule `vidtt ask --json` reports -----------------------------------------------------
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("flags", "rule"),
+    ("flags", "rule", "run"),
     [
-        (["--frames", "4"], "your settings (num_frames=4)"),
-        (["--every", "0.5"], "your settings (every=0.5)"),
-        (["--fps", "2", "--stream"], "your settings (fps=2.0)"),
+        (["--frames", "4"], "your settings (num_frames=4)", in_process),
+        (["--every", "0.5"], "your settings (every=0.5)", in_process),
+        (["--fps", "2", "--stream"], "your settings (fps=2.0)", console),
     ],
+    ids=["frames", "every", "fps-stream"],
 )
-def test_ask_json_names_the_users_settings(llava_dir, videos, flags, rule) -> None:
+def test_ask_json_names_the_users_settings(llava_dir, videos, flags, rule, run) -> None:
     command = ["ask", str(videos["h264"]), str(videos["vp9"]), "-q", "What?", "--json"]
-    done = vidtt_run(*command, "--model", str(llava_dir), "--max-new-tokens", "2", *flags)
+    done = run(*command, "--model", str(llava_dir), "--max-new-tokens", "2", *flags)
     assert done.returncode == 0, done.stderr
     answer = json.loads(done.stdout[done.stdout.index("{") :])  # after the streamed text
     assert [v["rule"] for v in answer["videos"]] == [rule, rule]
@@ -69,7 +59,7 @@ def test_ask_json_names_the_users_settings(llava_dir, videos, flags, rule) -> No
 # -- 2. a budget on `vidtt sample` needs a model --------------------------------------------------
 @pytest.mark.parametrize("flags", [["--fit-context"], ["--max-visual-tokens", "100"]])
 def test_sample_budget_without_a_model_is_an_error(videos, flags) -> None:
-    line = one_line_error(vidtt_run("sample", str(videos["h264"]), *flags))
+    line = one_line_error(console("sample", str(videos["h264"]), *flags))
     assert "needs --model" in line
 
 
@@ -84,7 +74,7 @@ def test_sample_help_describes_its_own_budget_flags() -> None:
 @pytest.mark.slow
 def test_sample_budget_with_a_model_chooses_the_frames(llava_dir, videos) -> None:
     command = ["sample", str(videos["h264"]), "--model", str(llava_dir)]
-    done = vidtt_run(*command, "--max-visual-tokens", "100")
+    done = console(*command, "--max-visual-tokens", "100")
     assert done.returncode == 0, done.stderr
     assert "frames chosen by: the visual-token budget" in done.stdout
     assert "took 6 frames" in done.stdout  # 16 tokens a frame
@@ -98,7 +88,7 @@ def test_every_config_flag_video_and_question_problem_together(videos, tmp_path)
     )
     corrupt = tmp_path / "corrupt.mp4"
     corrupt.write_bytes(b"\x00not a video" * 100)
-    done = vidtt_run(
+    done = console(
         "ask", str(tmp_path / "missing.mp4"), str(corrupt), str(videos["h264"]), "-q", " ",
         "--config", str(config), "--top-p", "2",
     )  # fmt: skip
@@ -119,7 +109,7 @@ def test_every_config_flag_video_and_question_problem_together(videos, tmp_path)
 
 
 def test_bad_flags_hide_no_other_problem(videos) -> None:
-    done = vidtt_run("ask", str(videos["h264"]), "-q", "?", "--dtype", "fp99", "--sampler", "nope")
+    done = console("ask", str(videos["h264"]), "-q", "?", "--dtype", "fp99", "--sampler", "nope")
     line = one_line_error(done)
     assert "2 problems" in line and "dtype" in line and "unknown sampler 'nope'" in line
 
@@ -136,7 +126,7 @@ def test_config_file_reports_every_problem_from_python(tmp_path) -> None:
 @pytest.mark.slow
 def test_every_video_that_fails_to_sample_is_named(llava_dir, videos) -> None:
     command = ["ask", str(videos["h264"]), str(videos["vp9"]), "-q", "?"]
-    line = one_line_error(vidtt_run(*command, "--model", str(llava_dir), "--every", "100"))
+    line = one_line_error(console(*command, "--model", str(llava_dir), "--every", "100"))
     assert "2 problems" in line and "video 1 (" in line and "video 2 (" in line
 
 
@@ -153,7 +143,7 @@ def test_every_video_that_fails_to_sample_is_named(llava_dir, videos) -> None:
     ],
 )
 def test_misspellings_get_a_suggestion_and_their_usage(videos, words, usage, hint) -> None:
-    done = vidtt_run(*(w.format(video=videos["h264"]) for w in words))
+    done = console(*(w.format(video=videos["h264"]) for w in words))
     assert done.returncode == 2
     assert hint in done.stderr, done.stderr
     assert done.stderr.startswith(f"usage: {usage} "), done.stderr
@@ -210,8 +200,8 @@ def test_lists_in_yaml_flow_style_are_read() -> None:
 def test_piped_chat_ends_at_an_empty_line(llava_dir, videos) -> None:
     command = ["chat", str(videos["h264"]), "--model", str(llava_dir), "--frames", "2"]
     command += ["--max-new-tokens", "3"]
-    one = vidtt_run(*command, stdin="What is it?\n")
-    two = vidtt_run(*command, stdin="What is it?\n\nAnd then?\n")
+    one = in_process(*command, stdin="What is it?\n")
+    two = console(*command, stdin="What is it?\n\nAnd then?\n")  # through a real pipe
     assert one.returncode == two.returncode == 0, two.stderr
     assert one.stdout and two.stdout == one.stdout  # the line after the empty one is not asked
 
@@ -227,6 +217,7 @@ def test_ctrl_c_in_a_terminal_chat_stops_the_answer_then_ends(llava_dir, videos,
     with Terminal(command, {**ENV, "VIDTT_CACHE": str(tmp_path)}) as terminal:
         process = terminal.process
         terminal.read_until(b"you> ")
+        wait_for_input(process)  # a Ctrl-C before the wait is only seen after the next key
         process.send_signal(signal.SIGINT)  # at the prompt: a hint, and the chat goes on
         terminal.read_until(b"you> ", times=2, timeout=30)
         assert b"Ctrl-C again" in terminal.seen and process.poll() is None
@@ -240,6 +231,7 @@ def test_ctrl_c_in_a_terminal_chat_stops_the_answer_then_ends(llava_dir, videos,
         terminal.read_until(b"you> ", times=3, timeout=30)
         assert time.monotonic() - started < 15
         assert b"answer stopped" in terminal.seen and process.poll() is None
+        wait_for_input(process)
         process.send_signal(signal.SIGINT)  # a second Ctrl-C in a row ends the chat
         process.wait(timeout=30)
     seen = terminal.seen
@@ -278,7 +270,7 @@ def test_run_takes_config_as_a_flag(llava_dir, videos, tmp_path) -> None:
     requests = tmp_path / "in.jsonl"
     requests.write_text(json.dumps({"id": "a", "videos": [str(videos["h264"])], "question": "?"}))
     out = tmp_path / "out.jsonl"
-    done = vidtt_run("run", "--config", str(config), "--input", str(requests), "--output", str(out))
+    done = console("run", "--config", str(config), "--input", str(requests), "--output", str(out))
     assert done.returncode == 0, done.stderr
     [record] = [json.loads(line) for line in out.read_text().splitlines()]
     assert record["id"] == "a" and "error" not in record
@@ -349,7 +341,7 @@ def test_quiet_ray_run_prints_only_its_summary(llava_dir, videos, tmp_path) -> N
     requests.write_text(json.dumps({"id": "a", "videos": [str(videos["h264"])], "question": "?"}))
     out = tmp_path / "out.jsonl"
     command = ["run", str(config), "--input", str(requests), "--output", str(out)]
-    done = vidtt_run(*command, "--ray", "--quiet")
+    done = console(*command, "--ray", "--quiet")
     assert done.returncode == 0, done.stderr
     assert done.stderr.splitlines() == [
         f"vidtt: 1 answered, 0 failed, 0 already done; answers in {out}"
@@ -371,7 +363,7 @@ def test_contact_sheet_cells_take_the_frames_shape() -> None:
 def test_sample_says_each_file_it_writes(videos, tmp_path) -> None:
     sheet, frames = tmp_path / "sheet.png", tmp_path / "frames"
     command = ["sample", str(videos["h264"]), "--frames", "3", "--out", str(frames)]
-    done = vidtt_run(*command, "--sheet", str(sheet), "--json")
+    done = console(*command, "--sheet", str(sheet), "--json")
     assert done.returncode == 0, done.stderr
     json.loads(done.stdout)  # stdout stays JSON
     wrote = [line.removeprefix("vidtt: wrote ") for line in done.stderr.splitlines()]
@@ -381,7 +373,7 @@ def test_sample_says_each_file_it_writes(videos, tmp_path) -> None:
 
 @pytest.mark.slow
 def test_demo_output_starts_with_its_report(tmp_path) -> None:
-    done = vidtt_run("demo", "--backend", "cpu", env={"VIDTT_CACHE": str(tmp_path)})
+    done = console("demo", "--backend", "cpu", env={"VIDTT_CACHE": str(tmp_path)})
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("video:    "), done.stdout[:80]
 
@@ -396,5 +388,5 @@ def test_demo_output_starts_with_its_report(tmp_path) -> None:
     ],
 )
 def test_a_frame_count_over_the_limit_names_the_limit_in_force(videos, flags, env, limit) -> None:
-    line = one_line_error(vidtt_run("sample", str(videos["h264"]), *flags, env=env))
+    line = one_line_error(console("sample", str(videos["h264"]), *flags, env=env))
     assert f"over the limit of {limit} frames" in line and "10000" not in line, line

@@ -4,14 +4,13 @@ option values of every kind (Python and the `vidtt sample` command) and frame li
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import av
 import numpy as np
 import pytest
+from commands import console, in_process
 from media import assert_exact, full_decode
 
 import vidtt
@@ -292,59 +291,61 @@ def test_huge_sizes_are_refused_by_the_pixel_limit(tmp_path_factory) -> None:
     assert clip.array.shape == (1, 48, 64, 3)
 
 
-@pytest.mark.parametrize(
-    "arguments,words",
-    [
-        (["--frames", "0"], "num_frames"),
-        (["--frames", "nan"], "--frames"),
-        (["--frames", "99999999999999999999999"], "over the limit of 2048 frames"),
-        (["--frames", "25"], "num_frames <= 24"),
-        (["--size", "0x5"], "positive"),
-        (["--size", "5x"], "--size"),
-        (["--size", "3x5x7"], "--size"),
-        (["--size", "99999999999999999999"], "max_pixels"),
-        (["--max-side", "nan"], "--max-side"),
-        (["--start", "nan"], "finite"),
-        (["--start", "5"], "no frames"),
-        (["--end", "-inf"], "--end"),
-        (["--every", "0"], "greater than 0"),
-        (["--every", "inf"], "finite"),
-        (["--fps", "nan"], "finite"),
-        (["--every", "0.5", "--fps", "2"], "not both"),
-        (["--sampler", "keyframe", "--every", "1"], "unknown option"),
-        (["-o", "num_frames=Infinity"], "finite"),
-        (["-o", "size=[0,5]"], "positive"),
-        (["-o", "novalue"], "KEY=VALUE"),
-    ],
-)
+BAD_VALUES = [
+    (["--frames", "0"], "num_frames"),
+    (["--frames", "nan"], "--frames"),
+    (["--frames", "99999999999999999999999"], "over the limit of 2048 frames"),
+    (["--frames", "25"], "num_frames <= 24"),
+    (["--size", "0x5"], "positive"),
+    (["--size", "5x"], "--size"),
+    (["--size", "3x5x7"], "--size"),
+    (["--size", "99999999999999999999"], "max_pixels"),
+    (["--max-side", "nan"], "--max-side"),
+    (["--start", "nan"], "finite"),
+    (["--start", "5"], "no frames"),
+    (["--end", "-inf"], "--end"),
+    (["--every", "0"], "greater than 0"),
+    (["--every", "inf"], "finite"),
+    (["--fps", "nan"], "finite"),
+    (["--every", "0.5", "--fps", "2"], "not both"),
+    (["--sampler", "keyframe", "--every", "1"], "unknown option"),
+    (["-o", "num_frames=Infinity"], "finite"),
+    (["-o", "size=[0,5]"], "positive"),
+    (["-o", "novalue"], "KEY=VALUE"),
+]
+
+
+@pytest.mark.parametrize("arguments,words", BAD_VALUES)
 def test_the_sample_command_refuses_bad_values_in_words(
     tmp_path_factory: pytest.TempPathFactory, arguments: list[str], words: str
 ) -> None:
     path = _one_second(tmp_path_factory)
-    done = _vidtt("sample", str(path), *arguments)
+    run = console if arguments == BAD_VALUES[0][0] else in_process  # the first: a real process
+    done = run("sample", str(path), *arguments)
     assert done.returncode == 2, done
     assert "Traceback" not in done.stderr and words in done.stderr, done.stderr
 
 
-@pytest.mark.parametrize(
-    "arguments,indices,size",
-    [
-        (["--frames", "3"], [4, 12, 20], (64, 48)),
-        (["--size", "7X9", "--frames", "1"], [12], (7, 9)),
-        (["--max-side", "1", "--frames", "1"], [12], (1, 1)),
-        (["--every", "1e-300"], list(range(24)), (64, 48)),
-        (["--fps", "1e308", "-o", "max_frames=2"], [0, 23], (64, 48)),
-        (["--sampler", "interval", "--frames", "1000000000000"], [0], (64, 48)),
-        (["-o", "size=[3,4]", "--frames", "1"], [12], (3, 4)),
-        (["--start", "0.5", "--end", "0.75", "--frames", "2"], [13, 16], (64, 48)),
-    ],
-)
+EDGE_VALUES = [
+    (["--frames", "3"], [4, 12, 20], (64, 48)),
+    (["--size", "7X9", "--frames", "1"], [12], (7, 9)),
+    (["--max-side", "1", "--frames", "1"], [12], (1, 1)),
+    (["--every", "1e-300"], list(range(24)), (64, 48)),
+    (["--fps", "1e308", "-o", "max_frames=2"], [0, 23], (64, 48)),
+    (["--sampler", "interval", "--frames", "1000000000000"], [0], (64, 48)),
+    (["-o", "size=[3,4]", "--frames", "1"], [12], (3, 4)),
+    (["--start", "0.5", "--end", "0.75", "--frames", "2"], [13, 16], (64, 48)),
+]
+
+
+@pytest.mark.parametrize("arguments,indices,size", EDGE_VALUES)
 def test_the_sample_command_takes_edge_values(
     tmp_path_factory: pytest.TempPathFactory, arguments: list[str], indices: list[int], size: tuple
 ) -> None:
     path = _one_second(tmp_path_factory)
     out = tmp_path_factory.mktemp("frames")
-    done = _vidtt("sample", str(path), *arguments, "--out", str(out))
+    run = console if arguments == EDGE_VALUES[0][0] else in_process  # the first: a real process
+    done = run("sample", str(path), *arguments, "--out", str(out))
     assert done.returncode == 0, done.stderr
     written = sorted(out.iterdir())
     assert [int(p.name.split("-")[1]) for p in written] == indices
@@ -426,10 +427,3 @@ def _one_second(factory: pytest.TempPathFactory) -> Path:
         root.mkdir(exist_ok=True)
         make_video(path, frames=24, size=SMALL, gop=6)
     return path
-
-
-def _vidtt(*arguments: str) -> subprocess.CompletedProcess[str]:
-    script = Path(sys.executable).with_name("vidtt")
-    return subprocess.run(
-        [str(script), *arguments], capture_output=True, text=True, timeout=60, check=False
-    )

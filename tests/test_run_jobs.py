@@ -4,20 +4,18 @@ answers equal to one-by-one asks, and nothing lost when a run is interrupted."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from commands import console, in_process
 from tiny_models import job_config
 
 import vidtt
 from vidtt.jobs.local import plan_job, read_output, run_jobs
 from vidtt.media.frame_cache import FrameCache
 
-VIDTT = str(Path(sys.executable).with_name("vidtt"))
 QUESTION = "What is happening in this video?"
 
 
@@ -54,15 +52,13 @@ def job_files(llava_dir, videos, tmp_path):
     return config, write_jsonl(folder / "requests.jsonl", lines), folder / "out" / "answers.jsonl"
 
 
-def run(config: Path, requests: Path, output: Path, *extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [VIDTT, "run", str(config), "--input", str(requests), "--output", str(output), *extra],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd="/",  # relative paths resolve against the JSONL file's folder, not here
-        env={**os.environ, "VIDTT_BACKEND": "cpu"},
-    )
+def run(
+    config: Path, requests: Path, output: Path, *extra: str, through=console
+) -> subprocess.CompletedProcess:
+    """`vidtt run` through the console script (or `through=in_process`), away from the
+    JSONL file: relative paths resolve against the JSONL file's folder, not the working one."""
+    command = ["run", str(config), "--input", str(requests), "--output", str(output), *extra]
+    return through(*command, cwd="/")
 
 
 def test_reruns_keep_one_record_per_id_and_retry_failures(job_files, videos) -> None:
@@ -88,12 +84,12 @@ def test_reruns_keep_one_record_per_id_and_retry_failures(job_files, videos) -> 
     assert "vidtt run" in first.stderr  # the progress bar
 
     shutil.copy(videos["mpeg4"], output.parent.parent / "late.mp4")
-    second = run(config, requests, output)
+    second = run(config, requests, output, through=in_process)
     assert "1 answered, 4 failed, 4 already done" in second.stderr
     assert [r["id"] for r in records(output)] == ids  # errors replaced, not appended
     assert "error" not in {r["id"]: r for r in records(output)}["late"]
 
-    third = run(config, requests, output, "--no-retry-failed")
+    third = run(config, requests, output, "--no-retry-failed", through=in_process)
     assert third.returncode == 0 and "0 answered, 0 failed, 9 already done" in third.stderr
     assert len(records(output)) == len(ids)
 

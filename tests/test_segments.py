@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from commands import console, in_process
 
 import vidtt
 from vidtt.config import load_config
@@ -305,10 +303,8 @@ def test_timeline_formats() -> None:
     assert json.loads(render_timeline(notes, "json"))["segments"][1]["end"] == 3700
 
 
-def vidtt_cli(*args: str, cache: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "VIDTT_CACHE_DIR": str(cache), "HF_HUB_OFFLINE": "1"}
-    command = [sys.executable, "-m", "vidtt", *args]
-    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=180)
+def hub_offline(cache: Path) -> dict[str, str]:
+    return {"VIDTT_CACHE_DIR": str(cache), "HF_HUB_OFFLINE": "1"}
 
 
 MODEL_FLAGS = ("--backend", "cpu", "--dtype", "float32", "--max-new-tokens", "5")
@@ -319,18 +315,25 @@ def test_ask_long_json_and_summarize_console_scripts(
     llava_dir: Path, clip12: Path, tmp_path: Path, cache_dir: Path
 ) -> None:
     model = ("--model", str(llava_dir), *MODEL_FLAGS, *SEGMENT_FLAGS)
-    asked = vidtt_cli(
-        "ask", str(clip12), "-q", "What?", "--long", "--json", *model, cache=cache_dir
+    asked = console(
+        "ask", str(clip12), "-q", "What?", "--long", "--json", *model, env=hub_offline(cache_dir)
     )
     assert asked.returncode == 0, asked.stderr
     data = json.loads(asked.stdout)
     assert data["strategy"] == "segments"
     assert [(s["start"], s["end"]) for s in data["segments"]] == [(0, 3), (3, 6), (6, 9), (9, 12)]
     out = tmp_path / "chapters.vtt"
-    summed = vidtt_cli("summarize", str(clip12), "--output", str(out), *model, cache=cache_dir)
+    summed = in_process(
+        "summarize", str(clip12), "--output", str(out), *model, env=hub_offline(cache_dir)
+    )
     assert summed.returncode == 0, summed.stderr
     assert out.read_text().startswith("WEBVTT\n\n1\n00:00:00.000 --> 00:00:03.000\n")
-    bad = vidtt_cli(
-        "summarize", str(clip12), *model, "--segment-option", "max_segments=0", cache=cache_dir
+    bad = console(  # a real process: its stderr is the one line and nothing else
+        "summarize",
+        str(clip12),
+        *model,
+        "--segment-option",
+        "max_segments=0",
+        env=hub_offline(cache_dir),
     )
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "max_segments" in bad.stderr

@@ -10,18 +10,17 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
 
 import httpx
 import pytest
+from commands import VIDTT, console, in_process
 
 import vidtt
 from vidtt.settings.resolve import Settings, resolve
 
-VIDTT = str(Path(sys.executable).with_name("vidtt"))
 MODEL_RULE = "the model's Qwen2VLVideoProcessor: fps=2, max_frames=3"
 
 
@@ -69,13 +68,13 @@ def test_python_pipeline_takes_resolved_settings(qwen_at_2fps: Path, videos) -> 
 
 
 def test_vidtt_ask_reports_the_models_rule(qwen_at_2fps: Path, videos) -> None:
-    command = [VIDTT, "ask", str(videos["h264"]), "-q", "What?", "--model", str(qwen_at_2fps)]
+    command = ["ask", str(videos["h264"]), "-q", "What?", "--model", str(qwen_at_2fps)]
     command += ["--backend", "cpu", "--max-new-tokens", "2", "--json"]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    done = console(*command)
     assert done.returncode == 0, done.stderr
     [used] = json.loads(done.stdout)["videos"]
     assert used["rule"].startswith(MODEL_RULE) and len(used["indices"]) == 3
-    done = subprocess.run([*command, "--frames", "2"], capture_output=True, text=True, timeout=300)
+    done = in_process(*command, "--frames", "2")
     assert done.returncode == 0, done.stderr
     [used] = json.loads(done.stdout)["videos"]
     assert used["rule"] == "your settings (num_frames=2)" and len(used["indices"]) == 2
@@ -87,8 +86,7 @@ def test_vidtt_run_reports_the_models_rule(qwen_at_2fps: Path, videos, tmp_path:
     requests = tmp_path / "in.jsonl"
     requests.write_text(json.dumps({"id": "a", "videos": [str(videos["h264"])], "question": "?"}))
     out = tmp_path / "out.jsonl"
-    command = [VIDTT, "run", str(config), "--input", str(requests), "--output", str(out), "--quiet"]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    done = console("run", str(config), "--input", str(requests), "--output", str(out), "--quiet")
     assert done.returncode == 0, done.stderr
     [record] = [json.loads(line) for line in out.read_text().splitlines()]
     assert record["videos"][0]["rule"].startswith(MODEL_RULE), record

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from commands import console, in_process
 from tiny_models import job_config
 
 import vidtt
@@ -31,8 +32,6 @@ from vidtt.media.store import (
 )
 from vidtt.types import Clip, VideoInfo
 from vidtt.types.shots import Shot
-
-VIDTT = str(Path(sys.executable).with_name("vidtt"))
 
 
 @pytest.fixture(autouse=True)
@@ -357,14 +356,9 @@ def test_the_module_keeps_one_store_per_folder() -> None:
 
 
 # -- vidtt cache --------------------------------------------------------------------------------
-def vidtt_cache(*args: str, folder: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [VIDTT, "cache", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "VIDTT_CACHE_DIR": str(folder)},
-    )
+def vidtt_cache(*args: str, folder: Path, through=in_process) -> subprocess.CompletedProcess:
+    """`vidtt cache ARGS` in this process (or `through=console`), its cache in `folder`."""
+    return through("cache", *args, env={"VIDTT_CACHE_DIR": str(folder)})
 
 
 def test_the_cache_command_shows_and_clears(cache_folder: Path, tmp_path: Path) -> None:
@@ -372,7 +366,7 @@ def test_the_cache_command_shows_and_clears(cache_folder: Path, tmp_path: Path) 
     store.put_json("notes", "a", "x")
     store.put_json("notes", "b", "y")
     store.put_clip("c", a_clip())
-    info = vidtt_cache(folder=cache_folder)
+    info = vidtt_cache(folder=cache_folder, through=console)
     assert info.returncode == 0, info.stderr
     assert f"cache folder: {cache_folder}" in info.stdout
     assert "frames" in info.stdout and "notes" in info.stdout and "2.0 GiB" in info.stdout
@@ -416,11 +410,8 @@ def test_the_cache_command_errors_in_one_line(cache_folder: Path, tmp_path: Path
         got = vidtt_cache(*args, folder=cache_folder)
         assert got.returncode == 2, (args, got.stdout)
         assert got.stderr.count("\n") == 1 and message in got.stderr, got.stderr
-    bad = subprocess.run(
-        [VIDTT, "cache"],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "VIDTT_CACHE_DIR": str(cache_folder), "VIDTT_CACHE_MAX_BYTES": "lots"},
+    bad = console(
+        "cache", env={"VIDTT_CACHE_DIR": str(cache_folder), "VIDTT_CACHE_MAX_BYTES": "lots"}
     )
     assert bad.returncode == 2 and "VIDTT_CACHE_MAX_BYTES must be bytes" in bad.stderr
     wrong = vidtt_cache("purge", folder=cache_folder)
@@ -428,14 +419,12 @@ def test_the_cache_command_errors_in_one_line(cache_folder: Path, tmp_path: Path
 
 
 # -- vidtt run: a dataset asked twice is decoded once -------------------------------------------
-def vidtt_run(config: Path, requests: Path, output: Path, folder: Path, *extra: str):
-    return subprocess.run(
-        [VIDTT, "run", str(config), "--input", str(requests), "--output", str(output), *extra],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "VIDTT_BACKEND": "cpu", "VIDTT_CACHE_DIR": str(folder)},
-    )
+def vidtt_run(
+    config: Path, requests: Path, output: Path, folder: Path, *extra: str, through=console
+):
+    """`vidtt run` through the console script (or `through=in_process`), its cache in `folder`."""
+    command = ["run", str(config), "--input", str(requests), "--output", str(output), *extra]
+    return through(*command, env={"VIDTT_CACHE_DIR": str(folder)})
 
 
 def records(path: Path) -> dict:
@@ -472,7 +461,9 @@ def test_a_second_run_over_the_same_videos_decodes_nothing(
         store.put_clip(path.stem, clip)
     before = {p.name: p.stat().st_size for p in entries(cache_folder, "frames")}
 
-    second = vidtt_run(config, requests, tmp_path / "two.jsonl", cache_folder, "--quiet")
+    second = vidtt_run(
+        config, requests, tmp_path / "two.jsonl", cache_folder, "--quiet", through=in_process
+    )
     assert second.returncode == 0, second.stderr
     assert {p.name: p.stat().st_size for p in entries(cache_folder, "frames")} == before
     one, two = records(tmp_path / "one.jsonl"), records(tmp_path / "two.jsonl")
@@ -481,7 +472,13 @@ def test_a_second_run_over_the_same_videos_decodes_nothing(
         assert record["videos"][0]["timestamps"] == marked[record["videos"][0]["source"]]
 
     fresh = vidtt_run(
-        config, requests, tmp_path / "three.jsonl", cache_folder, "--no-cache", "--quiet"
+        config,
+        requests,
+        tmp_path / "three.jsonl",
+        cache_folder,
+        "--no-cache",
+        "--quiet",
+        through=in_process,
     )
     assert fresh.returncode == 0, fresh.stderr
     for id_, record in records(tmp_path / "three.jsonl").items():
