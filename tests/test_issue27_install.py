@@ -151,7 +151,7 @@ def test_a_cached_model_is_read_from_the_cache_at_once(tmp_path, silent_hub) -> 
     )
     done = run_python(code, env)
     cache_only, hidden, seconds = done.stdout.split()
-    assert cache_only == "True" and hidden == "16" and int(seconds) < 20, done
+    assert cache_only == "True" and hidden == "16" and int(seconds) < 45, done  # not a hub wait
 
 
 def test_the_hub_is_asked_once_per_model(monkeypatch) -> None:
