@@ -80,11 +80,15 @@ class Prepared:
         """Requests with equal keys can be generated together."""
         return f"{self.timestamps}|{self.options.model_dump_json()}"
 
-    def size(self) -> int:
-        """A rough prompt length, to batch requests of similar length."""
-        frames = sum(
+    def frames(self) -> int:
+        """The video frames its prompt holds."""
+        return sum(
             len(p.video) for m in self.conversation for p in m.content if isinstance(p, VideoPart)
         )
+
+    def size(self) -> int:
+        """A rough prompt length, to batch requests of similar length."""
+        frames = self.frames()
         text = sum(
             len(p.text) for m in self.conversation for p in m.content if isinstance(p, TextPart)
         )

@@ -25,7 +25,7 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from vidtt.serve.logs import access_line
-from vidtt.types import Answer, Usage, VideoPart
+from vidtt.types import Answer, Usage
 from vidtt.types.watch import WatchEvent
 from vidtt.version import __version__
 
@@ -153,13 +153,7 @@ class Metrics:
     def sampled(self, prepared: Prepared) -> None:
         """A request's (or watch tick's) media were sampled: its frames and seconds, and the
         tokens and frames already spent on it (strategy segments: its notes)."""
-        frames = sum(
-            len(part.video)
-            for message in prepared.conversation
-            for part in message.content
-            if isinstance(part, VideoPart)
-        )
-        self.frames.inc(frames + prepared.spent_frames)
+        self.frames.inc(prepared.frames() + prepared.spent_frames)
         self.sampling.observe(prepared.sampling)
         self.count(prepared.spent)
 

@@ -30,7 +30,6 @@ from vidtt.serve.protocol import ChatRequest, ServeLimits, build_request, param_
 from vidtt.serve.responses import Chunks, completion
 from vidtt.serve.streams import ClosingStream, Progress, Pump, sse, wait_disconnect
 from vidtt.serve.watches import Watches
-from vidtt.types import VideoPart
 
 log = logging.getLogger("vidtt.serve")
 DRAIN_BYTES = 16 << 20  # an oversized body is read (and dropped) up to this much before 413
@@ -234,12 +233,7 @@ class Server:
         except VidttError as exc:
             raise from_vidtt(exc) from None
         self.metrics.sampled(prepared)
-        frames = sum(
-            len(p.video)
-            for m in prepared.conversation
-            for p in m.content
-            if isinstance(p, VideoPart)
-        )
+        frames = prepared.frames()
         limit = self.settings.limits.max_frames
         if frames > limit:
             raise APIError(
