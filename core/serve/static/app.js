@@ -654,15 +654,22 @@ function answerMeta(usage, finish, ms) {
 }
 
 function setAnswering(abort) {
+  // Read before Stop is disabled: a disabled button drops the focus.
+  const onStop = document.activeElement === $("stop");
   state.answering = abort;
   $("send").disabled = abort !== null;
   $("stop").disabled = abort === null;
   $("log").setAttribute("aria-busy", String(abort !== null));
-  if (abort === null && document.activeElement === $("stop")) $("question").focus();
+  if (abort === null && onStop) $("question").focus();
 }
 
 function stop() {
   state.answering?.abort();
+}
+
+function stopAndAsk() {
+  stop();
+  $("question").focus();
 }
 
 function newConversation(focus = true) {
@@ -819,7 +826,7 @@ function start() {
   $("transcript").addEventListener("change", scheduleFrames);
   $("ask-form").addEventListener("submit", ask);
   $("question").addEventListener("keydown", onQuestionKey);
-  $("stop").addEventListener("click", stop);
+  $("stop").addEventListener("click", stopAndAsk);
   $("new").addEventListener("click", () => newConversation());
   $("copy-curl").addEventListener("click", () => copy("curl"));
   $("copy-python").addEventListener("click", () => copy("python"));
