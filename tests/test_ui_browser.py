@@ -11,6 +11,7 @@ of docs/serve.md (docs/images/serve-desktop.png and serve-phone.png).
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import math
 import os
@@ -85,6 +86,24 @@ class Served:
         assert 400 <= response.status_code < 500, response.text
         return str(response.json()["error"]["message"])
 
+    def upload_error(self, data: bytes) -> str:
+        """What the server says of `data` uploaded as the page uploads a file not a video."""
+        headers = {"Authorization": f"Bearer {KEY}", "Content-Type": "application/octet-stream"}
+        response = httpx.post(f"{self.base}/v1/uploads", content=data, headers=headers)
+        assert response.status_code == 400, response.text
+        return str(response.json()["error"]["message"])
+
+    def upload(self, url: str) -> int:
+        """The status of `GET /v1/uploads/{id}` for an upload: URL (200 while it is kept)."""
+        name = url.removeprefix("upload:")
+        headers = {"Authorization": f"Bearer {KEY}"}
+        return httpx.get(f"{self.base}/v1/uploads/{name}", headers=headers).status_code
+
+
+def video_url(body: dict[str, Any]) -> str:
+    """The URL of the (first) video of a chat request the page sent."""
+    return str(body["messages"][0]["content"][0]["video_url"]["url"])
+
 
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -93,13 +112,12 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_video(tmp_path_factory.mktemp("clip") / "clip.mp4", frames=48)
 
 
-@pytest.fixture(scope="module")
-def server(clip: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+@contextlib.contextmanager
+def launched(root: Path, clip: Path, *flags: str) -> Iterator[Served]:
     """`vidtt serve` with a key, a 1 MB body limit, a media folder, and temp and cache folders
-    of its own (to see that nothing is left in them)."""
+    of its own (to see that nothing is left in them), and `flags`."""
     from vidtt.testing.models import make_tiny_llava
 
-    root = tmp_path_factory.mktemp("ui-serve")
     model = make_tiny_llava(root / "model", context=2048)
     dirs = {name: root / name for name in ("media", "tmp", "cache")}
     for folder in dirs.values():
@@ -110,7 +128,7 @@ def server(clip: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ser
         VIDTT, "serve", "--model", str(model), "--served-model-name", MODEL, "--frames", "4",
         "--max-new-tokens", "8", "--host", "127.0.0.1", "--port", str(port), "--api-key", KEY,
         "--allowed-local-media-path", str(dirs["media"]), "--max-body-mb", "1",
-        "--no-access-log",
+        "--no-access-log", *flags,
     ]  # fmt: skip
     env = {
         **os.environ,
@@ -132,6 +150,13 @@ def server(clip: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ser
             process.kill()
             process.wait(30)
         assert "Traceback" not in log.read_text(), log.read_text()
+    assert not list(dirs["tmp"].iterdir())  # the uploads went with the server
+
+
+@pytest.fixture(scope="module")
+def server(clip: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    with launched(tmp_path_factory.mktemp("ui-serve"), clip) as served:
+        yield served
 
 
 @pytest.fixture(scope="module")
@@ -262,6 +287,22 @@ def test_upload_shows_the_sampled_frames_and_the_plan(page, server, clip) -> Non
     expect(page.locator("#plan-box")).to_have_class(re.compile("over"))
     expect(page.locator("#plan")).to_contain_text("budget 20; context 2048: does not fit")
     expect(page.locator("#plan-reason")).to_contain_text("over the budget")
+    # the file went once, as an upload that the strip's requests name; another video drops it
+    with page.expect_request(lambda r: r.url.endswith("/v1/frames")) as strip:
+        page.get_by_label("Max visual tokens").fill("")
+    uploaded = strip.value.post_data_json["video"]
+    assert uploaded.startswith("upload:upload-") and server.upload(uploaded) == 200
+    expect(page.locator("#file-hint")).to_have_text(
+        "up to 1 MB (1048576 bytes); send large videos by URL, or as a file on the server"
+    )
+    page.get_by_label("or a file on the server").fill(clip.name)
+    page.get_by_role("button", name="Use path").click()
+    expect(page.locator("#current")).to_contain_text("(on the server)")
+    for _ in range(50):
+        if server.upload(uploaded) == 404:
+            break
+        page.wait_for_timeout(100)
+    assert server.upload(uploaded) == 404
 
 
 def test_ask_streams_the_api_answer_and_follows_up(page, server, clip) -> None:
@@ -271,11 +312,13 @@ def test_ask_streams_the_api_answer_and_follows_up(page, server, clip) -> None:
         first = ask(page, QUESTION)
     assert streamed.value.headers["content-type"].startswith("text/event-stream")
     assert first["stream"] is True and first["model"] == MODEL
+    uploaded = video_url(first)
+    assert uploaded.startswith("upload:upload-")  # sent once, named by every request
     assert first["messages"] == [
         {
             "role": "user",
             "content": [
-                {"type": "video_url", "video_url": {"url": data_url(clip)}},
+                {"type": "video_url", "video_url": {"url": uploaded}},
                 {"type": "text", "text": QUESTION},
             ],
         }
@@ -373,12 +416,13 @@ def test_the_request_as_curl_and_python_gives_the_same_answer(page, server, clip
     curl = page.get_by_label("Request code").input_value()
     assert curl == page.evaluate("navigator.clipboard.readText()")
     assert '-H "Authorization: Bearer $VIDTT_API_KEY"' in curl and KEY not in curl
-    assert curl.startswith("# The video was uploaded from the page: put your file's URL")
+    assert curl.startswith("# upload:... is the video uploaded from the page; the server keeps")
+    assert "--data-binary @video.mp4" in curl and PLACEHOLDER not in curl
     sent = json.loads(curl.split("<<'EOF'\n", 1)[1].rsplit("\nEOF", 1)[0])
-    assert sent == json.loads(json.dumps(body).replace(data_url(clip), PLACEHOLDER))
+    assert sent == body and video_url(sent).startswith("upload:")  # runs as it is
     if shutil.which("curl") and shutil.which("bash"):
         run = subprocess.run(
-            ["bash", "-c", curl.replace(PLACEHOLDER, clip.name)],
+            ["bash", "-c", curl],
             capture_output=True, text=True, timeout=60, env=env,
         )  # fmt: skip
         assert run.returncode == 0, run.stderr
@@ -390,10 +434,10 @@ def test_the_request_as_curl_and_python_gives_the_same_answer(page, server, clip
     expect(page.locator("#copy-status")).to_have_text("Copied the Python code.")
     code = page.get_by_label("Request code").input_value()
     assert 'api_key=os.environ["VIDTT_API_KEY"]' in code and "extra_body=" in code
-    assert '"num_frames": 3' in code and PLACEHOLDER in code
+    assert '"num_frames": 3' in code and video_url(body) in code and PLACEHOLDER not in code
     pytest.importorskip("openai")
     run = subprocess.run(
-        [sys.executable, "-c", code.replace(PLACEHOLDER, clip.name)],
+        [sys.executable, "-c", code],
         capture_output=True, text=True, timeout=60, env=env,
     )  # fmt: skip
     assert run.returncode == 0, run.stderr
@@ -483,25 +527,22 @@ def test_bad_input_says_so_and_leaves_nothing_on_disk(page, server, clip, tmp_pa
     notes = tmp_path / "notes.txt"
     notes.write_text("hello, this is not a video\n")
     page.get_by_label("Upload a video").set_input_files(notes)
-    encoded = base64.b64encode(notes.read_bytes()).decode()
-    expect(alert).to_contain_text(
-        server.error("/v1/frames", {"video": f"data:text/plain;base64,{encoded}"})
-    )
+    expect(alert).to_contain_text(server.upload_error(notes.read_bytes()))
+    expect(alert).to_contain_text("is not a readable video")
     expect(page.locator("#strip figure")).to_have_count(0)
+    expect(page.locator("#current")).to_have_text("No video chosen yet.")
     disguised = tmp_path / "notes.mp4"
     disguised.write_bytes(notes.read_bytes())
     page.get_by_label("Upload a video").set_input_files(disguised)
     expect(alert).to_contain_text("is not a readable video")
-    expect(alert).to_contain_text(
-        server.error("/v1/frames", {"video": f"data:video/mp4;base64,{encoded}"})
-    )
+    expect(page.locator("#strip figure")).to_have_count(0)
 
     huge = tmp_path / "huge.mp4"
-    huge.write_bytes(os.urandom(1 << 20))  # 1 MB: over the limit once base64-encoded
+    huge.write_bytes(os.urandom((1 << 20) + 1))  # one byte over the server's limit
     sent.clear()
     page.get_by_label("Upload a video").set_input_files(huge)
-    expect(alert).to_contain_text("huge.mp4 is 1 MB")
-    expect(alert).to_contain_text("over this server's limit of 1 MB (1048576 bytes)")
+    expect(alert).to_contain_text("huge.mp4 is 1 MB, over the 1 MB (1048576 bytes) this server")
+    expect(alert).to_contain_text("Send large videos by URL, or as a file on the server.")
     expect(alert).to_contain_text("Nothing was sent.")
     assert sent == []
 
@@ -536,6 +577,29 @@ def test_bad_input_says_so_and_leaves_nothing_on_disk(page, server, clip, tmp_pa
     page.get_by_role("button", name="Use path").click()
     expect(page.locator("#strip figure")).to_have_count(4)
     expect(page.locator("#alert")).to_be_empty()
+
+
+def test_a_server_without_uploads_gets_the_file_in_each_request(browser, clip, tmp_path) -> None:
+    """`--max-uploads-mb 0`: the page sends the file as a data: URL, within the body limit."""
+    with launched(tmp_path, clip, "--max-uploads-mb", "0") as served:
+        context = browser.new_context(base_url=served.base)
+        context.set_default_timeout(WAIT_MS)
+        page = context.new_page()
+        try:
+            sign_in(page)
+            expect(page.locator("#file-hint")).to_contain_text("up to about 766.5 KB; send large")
+            upload(page, clip)
+            assert strip_times(page) == [f["time"] for f in served.frames(data_url(clip))["frames"]]
+            body = ask(page, QUESTION)
+            assert video_url(body) == data_url(clip)
+            answer = answer_of(page, 0)
+            assert answer == plain(served, body)["choices"][0]["message"]["content"]
+            page.get_by_role("button", name="Copy as curl").click()
+            curl = page.get_by_label("Request code").input_value()
+            assert curl.startswith("# The video was uploaded from the page: put your file's URL")
+            assert PLACEHOLDER in curl and "data:" not in curl
+        finally:
+            context.close()
 
 
 def test_static_files_and_no_ui(llava) -> None:

@@ -111,7 +111,7 @@ def _add_queue_options(server: Any) -> None:
 
 
 def _add_request_limits(server: Any) -> None:
-    """--max-body-mb, --max-videos, --max-images, --max-frames."""
+    """--max-body-mb, --max-videos, --max-images, --max-frames, --max-uploads-mb."""
     server.add_argument(
         "--max-body-mb",
         type=float,
@@ -131,6 +131,14 @@ def _add_request_limits(server: Any) -> None:
         default=256,
         metavar="N",
         help="video frames per request, all its videos together (256)",
+    )
+    server.add_argument(
+        "--max-uploads-mb",
+        type=float,
+        default=1024.0,
+        metavar="MB",
+        help="all the videos uploaded with POST /v1/uploads together, kept an hour after "
+        "their last use; 0 turns uploads off (1024)",
     )
 
 
@@ -185,6 +193,7 @@ def settings_from_args(args: argparse.Namespace, model: str) -> Any:
         "--max-images": args.max_images,
         "--max-wait-ms": args.max_wait_ms,
         "--max-watches": args.max_watches,
+        "--max-uploads-mb": args.max_uploads_mb,
     }.items():
         if value < 0:
             raise OptionsError(f"{flag} must be 0 or more, not {value:g}")
@@ -208,6 +217,7 @@ def settings_from_args(args: argparse.Namespace, model: str) -> Any:
         max_body_bytes=int(args.max_body_mb * (1 << 20)),
         timestamps=args.timestamps,
         max_watches=args.max_watches,
+        max_upload_bytes=int(args.max_uploads_mb * (1 << 20)),
         ui=args.ui,
         log_format=args.log_format,
         limits=ServeLimits(

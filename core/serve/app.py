@@ -12,6 +12,8 @@
 - a client that goes away stops its generation (its row of a batch, or its stream) at the next
   token; a request over `request_timeout` gets 504 and is stopped the same way;
 - at most `max_queue` requests at once; the next gets 503 with Retry-After;
+- `/v1/uploads`: a video uploaded once and named by later requests as `upload:ID`
+  (`vidtt.serve.uploads`);
 - `/v1/watches`: live sources asked a question every few seconds, their events sent as
   server-sent events (`vidtt.serve.watches`; at most `max_watches` at once);
 - every mistake is an OpenAI error object with a 4xx status (see `serve_api`).
@@ -44,6 +46,7 @@ from vidtt.serve.metrics import Metrics, RequestMetrics
 from vidtt.serve.preview import add_preview_routes
 from vidtt.serve.server import Server, ServeSettings
 from vidtt.serve.ui import add_ui_routes
+from vidtt.serve.uploads import add_upload_routes
 from vidtt.serve.watches import last_event_id
 
 log = logging.getLogger("vidtt.serve")
@@ -74,6 +77,7 @@ def create_app(pipeline: Any, settings: ServeSettings | None = None) -> FastAPI:
     add_operator_routes(app, server)
     add_watch_routes(app, server)
     add_preview_routes(app, server)
+    add_upload_routes(app, server)
     if server.settings.ui:
         add_ui_routes(app, server)
     return app

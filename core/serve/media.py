@@ -1,6 +1,7 @@
 """Media URLs of a chat request, as what a `Pipeline` samples: http(s) URLs as they are
-(fetched later under `vidtt.limits`), `data:` URLs as bytes (videos) or PIL images, and local
-paths only inside the allowed folder (after following symlinks)."""
+(fetched later under `vidtt.limits`), `data:` URLs as bytes (videos) or PIL images, `upload:`
+URLs as the server's copy of an upload (`vidtt.serve.uploads`), and local paths only inside
+the allowed folder (after following symlinks)."""
 
 from __future__ import annotations
 
@@ -10,19 +11,37 @@ import os
 import re
 import urllib.parse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vidtt.errors import VidttError
 from vidtt.serve.errors import APIError, from_vidtt
 from vidtt.urls import printable
 
+if TYPE_CHECKING:
+    from vidtt.serve.uploads import Uploads
 
-def media_value(url: str, video: bool, param: str, allowed: Path | None) -> Any:
+
+def media_value(
+    url: str, video: bool, param: str, allowed: Path | None, uploads: Uploads | None = None
+) -> Any:
     """What the pipeline reads for one URL: the URL itself (http/https), bytes or a PIL image
-    (data:), or a checked absolute path (file: URLs and paths, inside the allowed folder)."""
+    (data:), the upload's file (upload:), or a checked absolute path (file: URLs and paths,
+    inside the allowed folder)."""
     scheme = url.split(":", 1)[0].lower() if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:", url) else ""
     if scheme in ("http", "https"):
         return url
+    if scheme == "upload":
+        if not video:
+            raise APIError(
+                f"{param}: upload: URLs name videos; send images as data: URLs", param=param
+            )
+        if uploads is None or not uploads.on:
+            raise APIError(
+                f"{param}: this server takes no uploads; send the video as an http(s) or data: URL",
+                param=param,
+                code="upload_not_found",
+            )
+        return uploads.source(url, param)
     if scheme == "data":
         data = decode_data_url(url, video, param)
         return data if video else open_image(data, param)
@@ -33,8 +52,8 @@ def media_value(url: str, video: bool, param: str, allowed: Path | None) -> Any:
         return local_path(urllib.parse.unquote(parsed.path), param, allowed)
     if scheme and len(scheme) > 1:  # (one letter: a Windows drive)
         raise APIError(
-            f"{param}: the URL scheme {scheme!r} is not allowed; use http(s), data: or a file "
-            "inside the server's allowed media folder",
+            f"{param}: the URL scheme {scheme!r} is not allowed; use http(s), data:, upload: or "
+            "a file inside the server's allowed media folder",
             param=param,
             code="invalid_url",
         )

@@ -12,7 +12,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vidtt.interfaces import COUNT_OPTIONS
 from vidtt.pipeline.request import SAMPLING_KEYS, Request, parse_request
@@ -20,6 +20,9 @@ from vidtt.serve.errors import APIError
 from vidtt.serve.media import media_value
 from vidtt.types import ImagePart, Message, TextPart, VideoPart
 from vidtt.types.answers import MAX_NEW_TOKENS, MAX_SEED
+
+if TYPE_CHECKING:
+    from vidtt.serve.uploads import Uploads
 
 MAX_STOP = 4  # OpenAI's limit on stop sequences
 MAX_SAMPLING_VALUE = 10**9  # frames, pixels, frames a second or seconds (31 years): no more
@@ -71,6 +74,7 @@ class ServeLimits:
     max_images: int = 16
     max_frames: int = 256  # video frames over all the videos of a request
     allowed_local_media_path: Path | None = None  # resolved; None: no local files
+    uploads: Uploads | None = None  # where upload: URLs are read (the server's); None: none
 
 
 @dataclass
@@ -408,5 +412,5 @@ def _part(part: dict[str, Any], where: str, limits: ServeLimits) -> Any:
         url, param = part.get(key), f"{where}.{key}"
     if not isinstance(url, str) or not url:
         raise APIError(f"{param} must be a URL string", param=param)
-    media = media_value(url, video, param, limits.allowed_local_media_path)
+    media = media_value(url, video, param, limits.allowed_local_media_path, limits.uploads)
     return VideoPart(video=media) if video else ImagePart(image=media)

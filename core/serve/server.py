@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hmac
 import json
 import logging
@@ -29,6 +30,7 @@ from vidtt.serve.metrics import Metrics, arrival, first_token_of
 from vidtt.serve.protocol import ChatRequest, ServeLimits, build_request, param_of, parse_chat
 from vidtt.serve.responses import Chunks, completion
 from vidtt.serve.streams import ClosingStream, Progress, Pump, sse, wait_disconnect
+from vidtt.serve.uploads import Uploads
 from vidtt.serve.watches import Watches
 
 log = logging.getLogger("vidtt.serve")
@@ -53,6 +55,8 @@ class ServeSettings:
     log_format: str = "text"  # "json": one JSON object a log line
     limits: ServeLimits = field(default_factory=ServeLimits)
     max_watches: int = 4  # watches of live sources running at once; 0: no watches
+    max_upload_bytes: int = 1 << 30  # all the uploads (POST /v1/uploads) together; 0: none
+    upload_ttl: float = 3600.0  # seconds an upload is kept after a request last named it
 
 
 @dataclass
@@ -71,7 +75,9 @@ class Server:
     """The state behind the routes: pipeline, pools, batcher, counters."""
 
     def __init__(self, pipeline: Any, settings: ServeSettings) -> None:
-        self.pipeline, self.settings = pipeline, settings
+        self.uploads = Uploads(settings.max_upload_bytes, settings.upload_ttl)
+        limits = dataclasses.replace(settings.limits, uploads=self.uploads)
+        self.pipeline, self.settings = pipeline, dataclasses.replace(settings, limits=limits)
         self.name = settings.served_model_name or pipeline.config.model
         self.names = {self.name, pipeline.config.model}
         self.started = int(time.time())
@@ -113,6 +119,7 @@ class Server:
         if self.batcher is not None:
             await asyncio.to_thread(self.batcher.close)
         self.pool.shutdown(wait=False, cancel_futures=True)
+        self.uploads.close()
 
     # -- admission -----------------------------------------------------------------------------
     def check_key(self, request: HTTPRequest) -> None:
@@ -153,16 +160,13 @@ class Server:
 
         return release
 
-    async def read_json(self, request: HTTPRequest) -> Any:
-        limit = self.settings.max_body_bytes
+    async def read_body(
+        self, request: HTTPRequest, sink: Callable[[bytes], Any], limit: int | None = None
+    ) -> int:
+        """Hand the body to `sink` chunk by chunk; its size. Over `max_body_bytes` (or a lower
+        `limit`) it is 413, once the client has sent on (up to DRAIN_BYTES) to see it."""
+        limit = min(self.settings.max_body_bytes, limit or self.settings.max_body_bytes)
         declared = request.headers.get("content-length", "")
-        too_big = APIError(
-            f"the request body is larger than this server's limit of {limit} bytes; send "
-            "large videos by URL",
-            status=413,
-            code="request_too_large",
-        )
-        body = bytearray()
         seen = 0
         over = declared.isdigit() and int(declared) > limit
         async for chunk in request.stream():
@@ -172,9 +176,19 @@ class Server:
                 if seen > limit + DRAIN_BYTES:
                     break
                 continue  # read on (and drop) so the client gets to see the 413
-            body += chunk
+            sink(chunk)
         if over:
-            raise too_big
+            raise APIError(
+                f"the request body is larger than this server's limit of {limit} bytes; send "
+                "large videos by URL",
+                status=413,
+                code="request_too_large",
+            )
+        return seen
+
+    async def read_json(self, request: HTTPRequest) -> Any:
+        body = bytearray()
+        await self.read_body(request, body.extend)
         try:
             return json.loads(body)
         except (ValueError, RecursionError) as exc:  # ValueError: also a number of >4300 digits

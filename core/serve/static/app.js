@@ -1,7 +1,8 @@
 // The page at / of vidtt serve: choose a video, see the frames the model will see and the
 // visual-token plan, ask and follow up (answers stream in), copy the request as code.
-// Plain JS, no dependencies. It talks to GET /v1/ui/config, POST /v1/frames and
-// POST /v1/chat/completions, with the API key (when one is given) as a Bearer token.
+// Plain JS, no dependencies. It talks to GET /v1/ui/config, POST /v1/uploads (a file is sent
+// once, then named as upload:ID), POST /v1/frames and POST /v1/chat/completions, with the API
+// key (when one is given) as a Bearer token.
 
 const KEY_STORE = "vidtt-api-key"; // sessionStorage: the key lives as long as the tab
 const THUMB_SIZE = 160;
@@ -17,7 +18,7 @@ const $ = (id) => document.getElementById(id);
 const state = {
   config: null, // GET /v1/ui/config
   key: sessionStorage.getItem(KEY_STORE) || "",
-  video: null, // {url, label, upload}
+  video: null, // {url, label, upload}: upload is the upload's id, true for a data: URL
   history: [], // the conversation so far, as OpenAI messages
   last: null, // the last chat request body the page sent
   answering: null, // the AbortController of the answer streaming in
@@ -140,6 +141,17 @@ function encode(body) {
   return json;
 }
 
+/** The largest file the page can send: an upload, or else a data: URL inside the body limit. */
+function fileLimit() {
+  const { max_upload_bytes: upload, max_body_bytes: body } = state.config;
+  return upload ?? Math.max(0, Math.floor(((body - 2048) * 3) / 4));
+}
+
+function fileLimitText() {
+  const limit = fileLimit();
+  return state.config.max_upload_bytes ? `${bytes(limit)} (${limit} bytes)` : `about ${bytes(limit)}`;
+}
+
 function limitText() {
   const limit = state.config.max_body_bytes;
   return `${bytes(limit)} (${limit} bytes)`;
@@ -150,14 +162,21 @@ function largeVideoHint() {
   return `send large videos by URL${local}`;
 }
 
-/** fetch() with the key; a failed answer is thrown as a ServerError with the server's words. */
-async function api(path, json, signal) {
-  const headers = {};
-  if (state.key) headers.Authorization = `Bearer ${state.key}`;
+function keyHeaders() {
+  return state.key ? { Authorization: `Bearer ${state.key}` } : {};
+}
+
+/** fetch() with the key, POSTing `json` (a JSON text) or else `file` when given; a failed
+ * answer is thrown as a ServerError with the server's words. */
+async function api(path, json, signal, file) {
+  const headers = keyHeaders();
   const init = { headers, signal };
   if (json !== undefined) {
     Object.assign(init, { method: "POST", body: json });
     headers["Content-Type"] = "application/json";
+  } else if (file) {
+    Object.assign(init, { method: "POST", body: file });
+    headers["Content-Type"] = file.type.startsWith("video/") ? file.type : "application/octet-stream";
   }
   let response;
   try {
@@ -215,8 +234,7 @@ function applyConfig(config) {
   document.title = `vidtt · ${config.model}`;
   $("key-form").hidden = !(config.api_key_required || state.key);
   $("path-form").hidden = !config.local_media;
-  const largest = Math.floor(((config.max_body_bytes - 2048) * 3) / 4);
-  $("file-limit").textContent = `about ${bytes(Math.max(0, largest))} (${largeVideoHint()})`;
+  $("file-limit").textContent = `${fileLimitText()}; ${largeVideoHint()}`;
   const defaults = config.defaults ?? {};
   const samplers = config.samplers ?? [];
   $("sampler").replaceChildren(
@@ -301,6 +319,7 @@ function answerFields() {
 // -- the video ----------------------------------------------------------------------------------
 
 function setVideo(video) {
+  if (state.video?.upload !== video.upload) forgetUpload(state.video);
   state.video = video;
   if (state.history.length || $("log").children.length) {
     newConversation(false);
@@ -310,7 +329,7 @@ function setVideo(video) {
   refreshFrames();
 }
 
-function chooseFile() {
+async function chooseFile() {
   const input = $("file");
   const file = input.files?.[0];
   if (!file) return;
@@ -319,26 +338,49 @@ function chooseFile() {
     showError(new ServerError("The page has not reached the server yet: give the API key first."));
     return;
   }
-  const limit = state.config.max_body_bytes;
-  const request = Math.ceil(file.size / 3) * 4 + 512; // base64, plus the request around it
-  if (request > limit) {
+  if (file.size > fileLimit()) {
     input.value = "";
     showError(
       new ServerError(
-        `${file.name} is ${bytes(file.size)}: as a request it would be about ${bytes(request)}, ` +
-          `over this server's limit of ${limitText()}. ${sentence(largeVideoHint())}. ` +
-          "Nothing was sent.",
+        `${file.name} is ${bytes(file.size)}, over the ${fileLimitText()} this server takes ` +
+          `from the page. ${sentence(largeVideoHint())}. Nothing was sent.`,
       ),
     );
     return;
   }
   clearError();
+  const label = `${file.name} (${bytes(file.size)})`;
+  if (state.config.max_upload_bytes === null) {
+    readAsDataUrl(file, label);
+    return;
+  }
+  $("current").textContent = `Uploading ${label}…`;
+  try {
+    const card = await (await api("/v1/uploads", undefined, undefined, file)).json();
+    setVideo({ url: card.url, label, upload: card.id });
+  } catch (error) {
+    input.value = "";
+    $("current").textContent = state.video ? `Video: ${state.video.label}.` : "No video chosen yet.";
+    showError(error);
+  }
+}
+
+/** A server that takes no uploads: the file goes in each request as a data: URL. */
+function readAsDataUrl(file, label) {
   const reader = new FileReader();
-  reader.addEventListener("load", () => {
-    setVideo({ url: reader.result, label: `${file.name} (${bytes(file.size)})`, upload: true });
-  });
+  reader.addEventListener("load", () => setVideo({ url: reader.result, label, upload: true }));
   reader.addEventListener("error", () => showError(new ServerError(`Could not read ${file.name}.`)));
   reader.readAsDataURL(file);
+}
+
+/** Drop the server's copy of an upload the page no longer uses (best effort). */
+function forgetUpload(video) {
+  if (typeof video?.upload !== "string") return;
+  fetch(`/v1/uploads/${encodeURIComponent(video.upload)}`, {
+    method: "DELETE",
+    headers: keyHeaders(),
+    keepalive: true,
+  }).catch(() => {});
 }
 
 function chooseUrl(event) {
@@ -688,15 +730,18 @@ function onQuestionKey(event) {
 
 // -- the request as code ------------------------------------------------------------------------
 
-/** The request with uploaded videos (data: URLs) replaced by a placeholder. */
+/** The request with videos sent as data: URLs replaced by a placeholder; `uploaded` says how
+ * the page sent a file ("data", "upload") or is null. */
 function shareable(body) {
-  let uploaded = false;
+  let uploaded = null;
   const messages = body.messages.map((message) => {
     if (!Array.isArray(message.content)) return message;
     const content = message.content.map((part) => {
       const url = part.video_url?.url;
-      if (typeof url !== "string" || !url.startsWith("data:")) return part;
-      uploaded = true;
+      if (typeof url !== "string") return part;
+      if (url.startsWith("upload:")) uploaded = "upload";
+      if (!url.startsWith("data:")) return part;
+      uploaded = "data";
       return { ...part, video_url: { ...part.video_url, url: PLACEHOLDER } };
     });
     return { ...message, content };
@@ -704,17 +749,33 @@ function shareable(body) {
   return { body: { ...body, messages }, uploaded };
 }
 
-function uploadNote(comment) {
-  return (
-    `${comment} The video was uploaded from the page: put your file's URL (http(s), or a path ` +
-    `where the server allows local files) in place of ${PLACEHOLDER}.`
-  );
+/** The comment lines saying where the uploaded video is, and how to send another. */
+function uploadNote(uploaded, comment) {
+  if (uploaded === "data") {
+    return [
+      `${comment} The video was uploaded from the page: put your file's URL (http(s), or a path ` +
+        `where the server allows local files) in place of ${PLACEHOLDER}.`,
+    ];
+  }
+  const hours = state.config?.upload_ttl ? ` ${lifetime(state.config.upload_ttl)}` : "";
+  return [
+    `${comment} upload:... is the video uploaded from the page; the server keeps it${hours} ` +
+      "after its last use.",
+    `${comment} To send a file of your own, upload it and use the "url" it answers:`,
+    `${comment}   curl ${state.key ? '-H "Authorization: Bearer $VIDTT_API_KEY" ' : ""}` +
+      `-H "Content-Type: video/mp4" --data-binary @video.mp4 ${location.origin}/v1/uploads`,
+  ];
+}
+
+function lifetime(seconds) {
+  if (seconds >= 3600 && seconds % 3600 === 0) return plural(seconds / 3600, "hour");
+  return seconds >= 120 ? `${seconds / 60} minutes` : `${seconds} s`;
 }
 
 function curlOf(request) {
   const { body, uploaded } = shareable(request);
   const lines = [];
-  if (uploaded) lines.push(uploadNote("#"));
+  if (uploaded) lines.push(...uploadNote(uploaded, "#"));
   lines.push(`curl -N ${location.origin}/v1/chat/completions \\`);
   if (state.key) lines.push('  -H "Authorization: Bearer $VIDTT_API_KEY" \\');
   lines.push('  -H "Content-Type: application/json" \\', "  -d @- <<'EOF'");
@@ -754,7 +815,7 @@ function pythonOf(request) {
   if (Object.keys(extra).length) args.push(["extra_body", extra]);
   const key = state.key ? 'os.environ["VIDTT_API_KEY"]' : '"none"  # this server takes no key';
   const lines = [];
-  if (uploaded) lines.push(uploadNote("#"));
+  if (uploaded) lines.push(...uploadNote(uploaded, "#"));
   lines.push(
     "import os",
     "",
