@@ -20,7 +20,7 @@ httpx = pytest.importorskip("httpx")
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 
-from serving import error_of, serving  # noqa: E402
+from serving import error_of, scrape, serving, value  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -232,9 +232,36 @@ def test_the_least_recently_named_make_room(
         assert client.chat(first["url"]).status_code == 200  # first is now the newer
         third = client.upload(clip)
         assert sorted(files_in(client.folder)) == sorted([first["id"], third["id"]])
+        found = scrape(client.base)
+        assert value(found, "vidtt_uploads") == 2
+        assert value(found, "vidtt_upload_bytes") == 2 * len(clip)
         error_of(client.chat(second["url"]), 400, second["url"])
         error_of(client.send(other + clip + clip), 413, f"{2 * len(clip) + len(clip) // 2} bytes")
         assert sorted(files_in(client.folder)) == sorted([first["id"], third["id"]])
+
+
+def test_room_is_reserved_as_bytes_arrive(tmp_path: Path) -> None:
+    """The store's bound holds while uploads arrive: room is made as each chunk comes, and
+    when uploads on their way hold it, the next is told to come back (503)."""
+    from vidtt.serve.errors import APIError
+    from vidtt.serve.uploads import Uploads
+
+    store = Uploads(max_bytes=100, ttl=3600)
+    name, path = store.new_path()
+    path.write_bytes(b"x" * 60)
+    store.reserve(60)
+    store.add(name, path, 60, {})
+    store.reserve(30)  # arriving: 30 more fit beside the 60 kept
+    store.reserve(30)  # no room: the kept upload goes
+    assert store.usage() == (0, 0) and not path.exists() and store.arriving == 60
+    with pytest.raises(APIError) as refused:
+        store.reserve(41)
+    assert refused.value.status == 503 and refused.value.headers == {"Retry-After": "1"}
+    store.release(60)
+    store.reserve(100)
+    assert store.arriving == 100
+    store.close()
+    assert store.folder is None and not path.parent.exists()
 
 
 def test_an_upload_unused_for_its_lifetime_is_dropped(pipe: Any, temp: Path, clip: bytes) -> None:

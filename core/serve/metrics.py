@@ -203,6 +203,7 @@ class ServerState:
     def collect(self) -> Iterator[Any]:
         server = self.server
         batcher = server.batcher
+        uploads, upload_bytes = server.uploads.usage()
         gauges = {
             "vidtt_queue_depth": (
                 "Requests in the server (sampling, waiting or generating); once it reaches "
@@ -219,6 +220,9 @@ class ServerState:
                 (batcher.running if batcher else 0) + server.streams_running(),
             ),
             "vidtt_watches_running": ("Watches of live sources running", server.watches.running()),
+            "vidtt_uploads": ("Uploads kept (POST /v1/uploads)", uploads),
+            "vidtt_upload_bytes": ("Bytes the uploads kept hold; at most --max-uploads-mb",
+                                   upload_bytes),
             "vidtt_max_queue": ("Requests the server takes at once (--max-queue)",
                                 server.settings.max_queue),
             "vidtt_ready": ("1 while GET /ready answers 200, else 0", int(server.is_ready())),

@@ -8,8 +8,9 @@ it once, as raw bytes, instead of a base64 `data:` URL in every request.
 
 Each upload is a file in a folder of the server's own (made on the first upload, removed when
 the server stops). An upload is kept for `ttl` seconds after it was last named; all of them
-together hold at most `max_bytes`, the least recently named going first to make room. A body
-refused (too large, not a video, its client gone) leaves nothing behind.
+together, those still arriving included, hold at most `max_bytes` on disk, the least recently
+named going first to make room. A body refused (too large, not a video, its client gone)
+leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ class Uploads:
     def __init__(self, max_bytes: int, ttl: float) -> None:
         self.max_bytes, self.ttl = max_bytes, ttl
         self.items: dict[str, Upload] = {}
+        self.arriving = 0  # bytes written of uploads not yet kept
         self.folder: Path | None = None
         self.lock = threading.Lock()
 
@@ -82,17 +84,38 @@ class Uploads:
         name = f"upload-{secrets.token_hex(12)}"
         return name, folder / name
 
+    def reserve(self, size: int) -> None:
+        """Room for `size` more bytes of an upload on its way, made by dropping the least
+        recently named uploads; 503 while uploads still arriving hold the rest."""
+        with self.lock:
+            self._expire(time.time())
+            if self.held() + self.arriving + size > self.max_bytes:
+                for old in sorted(self.items.values(), key=lambda u: u.used):
+                    self._drop(old.id)
+                    if self.held() + self.arriving + size <= self.max_bytes:
+                        break
+            if self.held() + self.arriving + size > self.max_bytes:
+                raise APIError(
+                    "the server's room for uploads (--max-uploads-mb) is held by uploads still "
+                    "arriving: try again shortly",
+                    503,
+                    "server_busy",
+                    code="uploads_busy",
+                    headers={"Retry-After": "1"},
+                )
+            self.arriving += size
+
+    def release(self, size: int) -> None:
+        """Give back the room of an upload on its way that was not kept."""
+        with self.lock:
+            self.arriving -= size
+
     def add(self, name: str, path: Path, size: int, video: dict[str, Any]) -> Upload:
-        """Keep the file written at `path`, making room for it by dropping the least recently
-        named uploads."""
+        """Keep the file written at `path` (`size` bytes, reserved as they came)."""
         now = time.time()
         upload = Upload(name, path, size, now, now, video)
         with self.lock:
-            self._expire(now)
-            for old in sorted(self.items.values(), key=lambda u: u.used):
-                if self.held() + size <= self.max_bytes:
-                    break
-                self._drop(old.id)
+            self.arriving -= size
             self.items[name] = upload
         return upload
 
@@ -131,6 +154,11 @@ class Uploads:
 
     def held(self) -> int:
         return sum(u.bytes for u in self.items.values())
+
+    def usage(self) -> tuple[int, int]:
+        """The uploads kept, and the bytes they hold."""
+        with self.lock:
+            return len(self.items), self.held()
 
     def close(self) -> None:
         """Remove every upload and the folder (the server stops)."""
@@ -211,10 +239,17 @@ async def receive(server: Server, request: HTTPRequest) -> dict[str, Any]:
     uploads = server.uploads
     deadline = time.monotonic() + server.settings.request_timeout
     name, path = uploads.new_path()
-    kept = False
+    kept, size = False, 0
+
+    def write(chunk: bytes) -> None:
+        nonlocal size
+        uploads.reserve(len(chunk))
+        size += len(chunk)
+        file.write(chunk)
+
     try:
         with open(path, "xb") as file:
-            size = await server.read_body(request, file.write, uploads.max_bytes)
+            await server.read_body(request, write, uploads.max_bytes)
         if size == 0:
             raise APIError("the upload is empty: send the video's bytes as the request body")
         try:
@@ -226,6 +261,7 @@ async def receive(server: Server, request: HTTPRequest) -> dict[str, Any]:
         return card
     finally:
         if not kept:
+            uploads.release(size)
             with contextlib.suppress(OSError):
                 path.unlink()
 
