@@ -1,6 +1,6 @@
 """The page's strip (`POST /v1/frames`) and the operator routes, measured on a real server.
 
-    python benchmarks/page.py [--rounds 15] [--frames 8] [--requests 400]
+    python benchmarks/page.py [--rounds 15] [--frames 8] [--requests 400] [--asks 8]
 
 Starts `vidtt serve`'s app (`create_app`, `uvicorn_server`) on 127.0.0.1 with the tiny
 llava-interleave-shaped model and 480p videos of benchmarks/throughput.py, then:
@@ -14,7 +14,12 @@ llava-interleave-shaped model and 480p videos of benchmarks/throughput.py, then:
       them again when a question is asked;
   (b) the metrics middleware: `GET /health` from 8 threads, `--requests` in all, through the
       app as served against the same app with `RequestMetrics` taken out, requests/s of both;
-  (c) a scrape: `GET /metrics` after those requests, its size and median time.
+  (c) a scrape: `GET /metrics` after those requests, its size and median time;
+  (d) a page session on one large file (854x480, 16 s, lossless H.264: about 27 MB): `--asks`
+      strip requests, the sampling changed each time (4 to 11 frames), with the file sent as
+      a data: URL in every request (what the page did before uploads; base64 made once, not
+      timed) against the file uploaded once (`POST /v1/uploads`) and named as upload:ID;
+      the seconds and the bytes sent of each.
 
 Printed: each measurement, the ratio to its peer, and the server's settings.
 """
@@ -24,6 +29,7 @@ from __future__ import annotations
 import argparse
 import base64
 import io
+import json
 import statistics
 import sys
 import threading
@@ -162,6 +168,50 @@ def scrape(base: str, times: int = 20) -> tuple[float, int]:
     return statistics.median(seconds), size
 
 
+def large_video() -> Path:
+    from throughput import DATA
+
+    from vidtt.testing import make_video
+
+    path = DATA / "page-large.mp4"
+    if not path.exists():
+        options = {"preset": "ultrafast", "qp": "0"}  # lossless: a large file
+        make_video(path, frames=480, fps=30, size=(854, 480), gop=60, options=options)
+    return path
+
+
+def session(base: str, path: Path, asks: int) -> dict[str, tuple[float, int]]:
+    """(d): seconds and bytes sent for `asks` strip requests of one file, inline or uploaded."""
+    import httpx
+
+    data = path.read_bytes()
+    inline = f"data:video/mp4;base64,{base64.b64encode(data).decode()}"
+    json_type = {"Content-Type": "application/json"}
+
+    def asked(client: httpx.Client, video: str) -> int:
+        sent = 0
+        for n in range(asks):
+            body = json.dumps({"video": video, "num_frames": 4 + n % 8}).encode()
+            response = client.post(f"{base}/v1/frames", content=body, headers=json_type)
+            assert response.status_code == 200, response.text
+            sent += len(body)
+        return sent
+
+    out = {}
+    with httpx.Client(timeout=300) as client:
+        started = time.perf_counter()
+        sent = asked(client, inline)
+        out["data: URL in every request"] = (time.perf_counter() - started, sent)
+        started = time.perf_counter()
+        answer = client.post(
+            f"{base}/v1/uploads", content=data, headers={"Content-Type": "video/mp4"}
+        )
+        assert answer.status_code == 201, answer.text
+        sent = len(data) + asked(client, answer.json()["url"])
+        out["uploaded once, upload:ID"] = (time.perf_counter() - started, sent)
+    return out
+
+
 def p90(values: list[float]) -> float:
     return statistics.quantiles(values, n=10)[-1] if len(values) > 1 else values[0]
 
@@ -175,6 +225,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--frames", type=int, default=8)
     parser.add_argument("--requests", type=int, default=400)
+    parser.add_argument("--asks", type=int, default=8)
     args = parser.parse_args()
 
     from vidtt.media.frame_cache import FrameCache
@@ -187,7 +238,7 @@ def main() -> int:
     pipe = vidtt.Pipeline(model=str(tiny), backend="cpu", sampler_options=options)
     print(f"model: {tiny} (tiny llava-interleave shape), videos: 854x480 H.264, 8 s at 30 fps")
     print(f"command: python benchmarks/page.py --rounds {args.rounds} --frames {args.frames} "
-          f"--requests {args.requests}")  # fmt: skip
+          f"--requests {args.requests} --asks {args.asks}")  # fmt: skip
 
     server, thread, base = served(cold, paths[0].parent)
     try:
@@ -200,6 +251,8 @@ def main() -> int:
         warm, _ = strip(base, paths, args.rounds, args.frames)
         with_metrics = hammer(base, args.requests)
         scrape_seconds, scrape_bytes = scrape(base)
+        large = large_video()
+        sessions = session(base, large, args.asks)
     finally:
         stop(server, thread)
     server, thread, base = served(pipe, paths[0].parent, metrics=False)
@@ -221,6 +274,15 @@ def main() -> int:
     print(f"    without it (the same app)       {without:8.1f} requests/s")
     print(f"    ratio                           {with_metrics / without:.2f}x")
     print(f"\n(c) GET /metrics: {scrape_bytes:,} bytes, median {scrape_seconds * 1000:.1f} ms")
+    size = large.stat().st_size
+    print(f"\n(d) {args.asks} strip requests of one {size / (1 << 20):.1f} MB file:")
+    for name, (seconds, sent) in sessions.items():
+        print(f"    {name:28} {seconds:7.2f} s   {sent / (1 << 20):7.1f} MB sent")
+    (inline, inline_sent), (uploaded, uploaded_sent) = sessions.values()
+    print(
+        f"    ratio                        {uploaded / inline:.2f}x the time, "
+        f"{uploaded_sent / inline_sent:.2f}x the bytes"
+    )
     return 0
 
 
