@@ -293,7 +293,8 @@ def test_upload_shows_the_sampled_frames_and_the_plan(page, server, clip) -> Non
     uploaded = strip.value.post_data_json["video"]
     assert uploaded.startswith("upload:upload-") and server.upload(uploaded) == 200
     expect(page.locator("#file-hint")).to_have_text(
-        "up to 1 MB (1048576 bytes); send large videos by URL, or as a file on the server"
+        "up to 1 MB (1048576 bytes); send large videos by URL, or as a file on the server. "
+        "You can also drop a file on this panel."
     )
     page.get_by_label("or a file on the server").fill(clip.name)
     page.get_by_role("button", name="Use path").click()
@@ -372,6 +373,55 @@ def test_answer_settings_and_stop(page, server, clip) -> None:
     answer_of(page, 2)
     health = httpx.get(f"{server.base}/health", timeout=5).json()
     assert health["cancelled"] == cancelled + 1 and health["in_flight"] == 0
+
+
+def drop(page: Any, path: Path) -> None:
+    """Drag `path` over the video panel (which shows it takes it) and drop it there."""
+    transfer = page.evaluate_handle(
+        """([name, data]) => {
+            const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+            const transfer = new DataTransfer();
+            transfer.items.add(new File([bytes], name, { type: "video/mp4" }));
+            return transfer;
+        }""",
+        [path.name, base64.b64encode(path.read_bytes()).decode()],
+    )
+    panel = page.locator("section.media")
+    panel.dispatch_event("dragover", {"dataTransfer": transfer})
+    expect(panel).to_have_class(re.compile("dropping"))
+    panel.dispatch_event("drop", {"dataTransfer": transfer})
+    expect(panel).not_to_have_class(re.compile("dropping"))
+
+
+def test_a_file_dropped_on_the_panel_is_uploaded_its_progress_shown(page, server, tmp_path) -> None:
+    from vidtt.testing.videos import make_video
+
+    sign_in(page)
+    video = make_video(tmp_path / "dropped.mp4", frames=48, size=(320, 240), options={"qp": "0"})
+    size = video.stat().st_size
+    assert 200_000 < size < 1 << 20, size  # seconds at the throttled rate, within the limit
+    shown = f"{round(size / 1024, 1):g}"  # as the page writes sizes
+    network = page.context.new_cdp_session(page)
+    network.send("Network.enable")
+    slow = {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": 150_000}
+    network.send("Network.emulateNetworkConditions", slow)
+    with page.expect_response(lambda r: r.url.endswith("/v1/uploads")) as uploaded:
+        drop(page, video)
+        bar = page.get_by_role("progressbar", name="Upload progress")
+        expect(bar).to_be_visible()
+        expect(page.locator("#current")).to_have_text(f"Uploading dropped.mp4 ({shown} KB)…")
+        page.wait_for_function(
+            "() => { const v = document.getElementById('upload-progress').value; "
+            "return v > 0 && v < 1; }",
+            polling=20,
+        )  # part of the way
+    network.send("Network.emulateNetworkConditions", {**slow, "uploadThroughput": -1})
+    assert uploaded.value.status == 201
+    expect(bar).to_be_hidden()
+    expect(page.locator("#strip figure")).to_have_count(4)
+    expect(page.locator("#current")).to_have_text(f"Video: dropped.mp4 ({shown} KB).")
+    times = [f["time"] for f in server.frames(uploaded.value.json()["url"])["frames"]]
+    assert strip_times(page) == times
 
 
 def test_changing_the_sampling_changes_the_strip(page, server, clip) -> None:

@@ -24,6 +24,7 @@ const state = {
   answering: null, // the AbortController of the answer streaming in
   framesAbort: null, // the AbortController of the strip's request
   framesTimer: 0,
+  uploading: null, // the XMLHttpRequest of the upload on its way
 };
 
 class ServerError extends Error {
@@ -234,7 +235,7 @@ function applyConfig(config) {
   document.title = `vidtt · ${config.model}`;
   $("key-form").hidden = !(config.api_key_required || state.key);
   $("path-form").hidden = !config.local_media;
-  $("file-limit").textContent = `${fileLimitText()}; ${largeVideoHint()}`;
+  $("file-limit").textContent = `up to ${fileLimitText()}; ${largeVideoHint()}`;
   const defaults = config.defaults ?? {};
   const samplers = config.samplers ?? [];
   $("sampler").replaceChildren(
@@ -329,10 +330,15 @@ function setVideo(video) {
   refreshFrames();
 }
 
-async function chooseFile() {
+function chooseFile() {
+  const file = $("file").files?.[0];
+  if (file) useFile(file);
+}
+
+/** A file chosen or dropped: refused here when over the limit, else uploaded (or read as a
+ * data: URL where the server takes no uploads). */
+async function useFile(file) {
   const input = $("file");
-  const file = input.files?.[0];
-  if (!file) return;
   if (!state.config) {
     input.value = "";
     showError(new ServerError("The page has not reached the server yet: give the API key first."));
@@ -356,13 +362,84 @@ async function chooseFile() {
   }
   $("current").textContent = `Uploading ${label}…`;
   try {
-    const card = await (await api("/v1/uploads", undefined, undefined, file)).json();
+    const card = await uploadFile(file);
     setVideo({ url: card.url, label, upload: card.id });
   } catch (error) {
+    if (error?.name === "AbortError") return; // another file took its place
     input.value = "";
     $("current").textContent = state.video ? `Video: ${state.video.label}.` : "No video chosen yet.";
     showError(error);
   }
+}
+
+/** POST /v1/uploads with the file as the body, its progress shown; the upload's card. An
+ * upload still on its way is given up for this one. */
+function uploadFile(file) {
+  state.uploading?.abort();
+  const bar = $("upload-progress");
+  const xhr = new XMLHttpRequest();
+  state.uploading = xhr;
+  xhr.open("POST", "/v1/uploads");
+  for (const [name, value] of Object.entries(keyHeaders())) xhr.setRequestHeader(name, value);
+  xhr.setRequestHeader("Content-Type", file.type.startsWith("video/") ? file.type : "application/octet-stream");
+  bar.value = 0;
+  bar.hidden = false;
+  xhr.upload.addEventListener("progress", (event) => {
+    if (event.lengthComputable) bar.value = event.loaded / event.total;
+  });
+  return new Promise((resolve, reject) => {
+    const done = () => {
+      if (state.uploading === xhr) {
+        state.uploading = null;
+        bar.hidden = true;
+      }
+    };
+    xhr.addEventListener("load", async () => {
+      done();
+      const response = new Response(xhr.responseText, { status: xhr.status, statusText: xhr.statusText });
+      if (response.ok) resolve(await response.json());
+      else reject(await errorOf(response));
+    });
+    xhr.addEventListener("error", () => {
+      done();
+      reject(new ServerError("Could not reach the server: is vidtt serve still running?"));
+    });
+    xhr.addEventListener("abort", () => {
+      done();
+      reject(new DOMException("The upload was given up", "AbortError"));
+    });
+    xhr.send(file);
+  });
+}
+
+/** Files dropped on the video panel are used as if chosen; elsewhere they are ignored (not
+ * opened by the browser in place of the page). */
+function acceptDrops() {
+  const panel = document.querySelector(".media");
+  const hasFiles = (event) => event.dataTransfer?.types?.includes("Files");
+  window.addEventListener("dragover", (event) => {
+    if (hasFiles(event)) event.preventDefault();
+  });
+  window.addEventListener("drop", (event) => {
+    if (hasFiles(event)) event.preventDefault();
+  });
+  panel.addEventListener("dragover", (event) => {
+    if (!hasFiles(event)) return;
+    event.preventDefault();
+    event.dataTransfer.dropEffect = "copy";
+    panel.classList.add("dropping");
+  });
+  panel.addEventListener("dragleave", (event) => {
+    if (!panel.contains(event.relatedTarget)) panel.classList.remove("dropping");
+  });
+  panel.addEventListener("drop", (event) => {
+    panel.classList.remove("dropping");
+    const file = event.dataTransfer?.files?.[0];
+    if (!file) return;
+    event.preventDefault();
+    $("file").value = "";
+    useFile(file);
+  });
 }
 
 /** A server that takes no uploads: the file goes in each request as a data: URL. */
@@ -875,6 +952,7 @@ function start() {
   $("api-key").value = state.key;
   $("key-form").addEventListener("submit", useKey);
   $("file").addEventListener("change", chooseFile);
+  acceptDrops();
   $("url-form").addEventListener("submit", chooseUrl);
   $("path-form").addEventListener("submit", choosePath);
   $("sampler").addEventListener("change", () => {
