@@ -424,6 +424,49 @@ def test_a_file_dropped_on_the_panel_is_uploaded_its_progress_shown(page, server
     assert strip_times(page) == times
 
 
+def test_an_upload_the_server_no_longer_has_is_sent_again(page, server, clip) -> None:
+    """Expired, or the server restarted: the page sends its file again and the request once
+    more, the conversation naming the new upload; nothing is lost, no error shown."""
+    sign_in(page)
+    upload(page, clip)
+    first = ask(page, QUESTION)
+    answer_of(page, 0)
+    sent: list[Any] = []
+    page.on("request", lambda r: sent.append(r) if "/v1/" in r.url else None)
+
+    def lose(url: str) -> None:
+        name = url.removeprefix("upload:")
+        headers = {"Authorization": f"Bearer {KEY}"}
+        assert httpx.delete(f"{server.base}/v1/uploads/{name}", headers=headers).status_code == 200
+
+    lose(video_url(first))
+    box = page.get_by_label("Question")
+    box.fill("And then?")
+    box.press("Enter")
+    text = answer_of(page, 1)
+    posts = [(r.url.rsplit("/", 1)[1], r.post_data_json if "chat" in r.url else None) for r in sent]
+    assert [name for name, _ in posts] == ["completions", "uploads", "completions"]
+    again = posts[2][1]
+    renewed = video_url(again)
+    assert renewed != video_url(first) and server.upload(renewed) == 200
+    assert again["messages"][1:] == [
+        {"role": "assistant", "content": answer_of(page, 0)},
+        {"role": "user", "content": [{"type": "text", "text": "And then?"}]},
+    ]
+    assert text == plain(server, again)["choices"][0]["message"]["content"]
+    expect(page.locator("#alert")).to_be_empty()
+    expect(page.locator("#current")).to_have_text(re.compile(r"^Video: clip\.mp4 \("))
+
+    lose(renewed)  # the strip too
+    refreshed(page, lambda: page.get_by_label("Frames", exact=True).fill("5"), num_frames=5)
+    expect(page.locator("#strip figure")).to_have_count(5)
+    expect(page.locator("#alert")).to_be_empty()
+    follow = ask(page, "Anything else?")
+    assert video_url(follow) not in (renewed, video_url(first))  # the newest upload
+    assert server.upload(video_url(follow)) == 200
+    answer_of(page, 2)
+
+
 def test_changing_the_sampling_changes_the_strip(page, server, clip) -> None:
     sign_in(page)
     upload(page, clip)

@@ -18,7 +18,7 @@ const $ = (id) => document.getElementById(id);
 const state = {
   config: null, // GET /v1/ui/config
   key: sessionStorage.getItem(KEY_STORE) || "",
-  video: null, // {url, label, upload}: upload is the upload's id, true for a data: URL
+  video: null, // {url, label, upload, file}: upload is the upload's id, true for a data: URL
   history: [], // the conversation so far, as OpenAI messages
   last: null, // the last chat request body the page sent
   answering: null, // the AbortController of the answer streaming in
@@ -363,7 +363,7 @@ async function useFile(file) {
   $("current").textContent = `Uploading ${label}…`;
   try {
     const card = await uploadFile(file);
-    setVideo({ url: card.url, label, upload: card.id });
+    setVideo({ url: card.url, label, upload: card.id, file });
   } catch (error) {
     if (error?.name === "AbortError") return; // another file took its place
     input.value = "";
@@ -410,6 +410,34 @@ function uploadFile(file) {
     });
     xhr.send(file);
   });
+}
+
+/** After the server said it no longer has the page's upload (kept an hour after its last use,
+ * and not across restarts): send the file again, and name the new upload in the
+ * conversation. Whether it did; an error of the new upload is thrown. */
+async function uploadAgain(error) {
+  const video = state.video;
+  if (error?.code !== "upload_not_found" || !video?.file) return false;
+  $("current").textContent = `Uploading ${video.label} again (the server no longer had it)…`;
+  const card = await uploadFile(video.file);
+  const old = video.url;
+  Object.assign(video, { url: card.url, upload: card.id });
+  $("current").textContent = `Video: ${video.label}.`;
+  state.history = JSON.parse(JSON.stringify(state.history).replaceAll(old, card.url));
+  return true;
+}
+
+/** `api` for a request that may name the page's upload: where the server no longer has it,
+ * the file is sent again and the request once more (`sent.json` then names the new one). */
+async function apiNaming(path, sent, signal) {
+  const old = state.video?.url;
+  try {
+    return await api(path, sent.json, signal);
+  } catch (error) {
+    if (signal?.aborted || !(await uploadAgain(error))) throw error;
+    sent.json = sent.json.replaceAll(old, state.video.url);
+    return api(path, sent.json, signal);
+  }
 }
 
 /** Files dropped on the video panel are used as if chosen; elsewhere they are ignored (not
@@ -504,7 +532,7 @@ async function refreshFrames() {
   if (maxTokens !== null) body.max_tokens = maxTokens;
   setStripBusy(true, "Sampling frames…");
   try {
-    const response = await api("/v1/frames", encode(body), abort.signal);
+    const response = await apiNaming("/v1/frames", { json: encode(body) }, abort.signal);
     const data = await response.json();
     if (abort.signal.aborted) return;
     clearError();
@@ -698,9 +726,9 @@ async function ask(event) {
     return;
   }
   const body = chatBody(question);
-  let json;
+  const sent = {};
   try {
-    json = encode(body);
+    sent.json = encode(body);
   } catch (error) {
     showError(error);
     return;
@@ -721,7 +749,8 @@ async function ask(event) {
   let finish = null;
   let usage = null;
   try {
-    const response = await api("/v1/chat/completions", json, abort.signal);
+    const response = await apiNaming("/v1/chat/completions", sent, abort.signal);
+    if (sent.json !== JSON.stringify(body)) Object.assign(body, JSON.parse(sent.json));
     for await (const data of sseData(response)) {
       if (data === "[DONE]") break;
       const chunk = JSON.parse(data);
