@@ -1,5 +1,6 @@
-"""What the tests that start `vidtt serve` share: an in-process server, waiting for one to come
-up, its error objects, its /metrics, and a local http server of files to fetch."""
+"""What the tests that start `vidtt serve` share: an in-process server and the tiny pipeline it
+serves, waiting for one to come up, its error objects, its /metrics, a temp folder of its own
+and a local http server of files to fetch."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import contextlib
 import functools
 import os
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -32,6 +34,31 @@ def wait_healthy(
                 return
         time.sleep(0.2)
     pytest.fail(f"vidtt serve did not come up:\n{log.read_text()}")
+
+
+def tiny_pipeline(llava: Any, frames: int = 4, **extra: Any) -> Any:
+    """A pipeline over the session's tiny llava engine: `frames` uniform frames, 4 new tokens."""
+    import vidtt
+
+    return vidtt.Pipeline(
+        model=llava.config.model,
+        engine=llava.engine,
+        sampler_options={"num_frames": frames},
+        generation={"max_new_tokens": 4},
+        **extra,
+    )
+
+
+@contextlib.contextmanager
+def moved_temp(factory: pytest.TempPathFactory, name: str) -> Iterator[Path]:
+    """The process's temp folder moved to a new one (Python's and, for native code, TMPDIR),
+    to see what a server leaves in it."""
+    factory.getbasetemp()  # made before the temp folder moves
+    folder = factory.mktemp(name)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TMPDIR", str(folder))
+        patch.setattr(tempfile, "tempdir", str(folder))
+        yield folder
 
 
 @contextlib.contextmanager

@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-import vidtt
 from vidtt.testing import make_video
 
 openai = pytest.importorskip("openai")
 pytest.importorskip("uvicorn")
 
+from serving import tiny_pipeline  # noqa: E402
 from test_serve import running  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("cache_dir")  # each test its own empty cache
@@ -44,15 +44,6 @@ class Slow:
         return self.real(prepared, stops)
 
 
-def pipeline(llava: Any) -> Any:
-    return vidtt.Pipeline(
-        model=llava.config.model,
-        engine=llava.engine,
-        sampler_options={"num_frames": 2},
-        generation={"max_new_tokens": 4},
-    )
-
-
 def body(video: Path, segment_seconds: float) -> dict[str, Any]:
     content = [
         {"type": "video_url", "video_url": {"url": f"file://{video}"}},
@@ -76,7 +67,7 @@ def body(video: Path, segment_seconds: float) -> dict[str, Any]:
 def serve(llava: Any, video: Path) -> Any:
     from vidtt.serve.protocol import ServeLimits
 
-    pipe = pipeline(llava)
+    pipe = tiny_pipeline(llava, frames=2)
     limits = ServeLimits(allowed_local_media_path=video.parent.resolve())
     return pipe, running(pipe, limits=limits)
 

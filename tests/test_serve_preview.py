@@ -21,7 +21,7 @@ httpx = pytest.importorskip("httpx")
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 
-from serving import error_of, http_files, serving  # noqa: E402
+from serving import error_of, http_files, moved_temp, serving, tiny_pipeline  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -98,12 +98,7 @@ def files_in(folder: Path) -> set[str]:
 
 @pytest.fixture(scope="module")
 def temp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """The process's temp folder for this module (Python's and, for native code, TMPDIR)."""
-    tmp_path_factory.getbasetemp()  # made before the temp folder moves
-    folder = tmp_path_factory.mktemp("server-tmp")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("TMPDIR", str(folder))
-        patch.setattr(tempfile, "tempdir", str(folder))
+    with moved_temp(tmp_path_factory, "server-tmp") as folder:
         yield folder
 
 
@@ -124,21 +119,9 @@ def media(videos: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> 
     return folder
 
 
-def pipeline_of(llava: Any, **extra: Any) -> Any:
-    import vidtt
-
-    return vidtt.Pipeline(
-        model=llava.config.model,
-        engine=llava.engine,
-        sampler_options={"num_frames": 4},
-        generation={"max_new_tokens": 4},
-        **extra,
-    )
-
-
 @pytest.fixture(scope="module")
 def pipe(llava: Any) -> Any:
-    return pipeline_of(llava)
+    return tiny_pipeline(llava)
 
 
 @pytest.fixture(scope="module")
@@ -155,7 +138,7 @@ def served(pipe: Any, media: Path, temp: Path) -> Iterator[Client]:
 def small(llava: Any, temp: Path) -> Iterator[Client]:
     """A second server: no key, no local media, a 4 KB body limit; it fetches from 127.0.0.1."""
     with running(
-        pipeline_of(llava, limits={"block_private_addresses": False}), max_body_bytes=SMALL_BODY
+        tiny_pipeline(llava, limits={"block_private_addresses": False}), max_body_bytes=SMALL_BODY
     ) as client:
         yield client
 
