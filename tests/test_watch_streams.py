@@ -90,7 +90,10 @@ def test_ticks_come_every_few_seconds(pipe) -> None:
         events = recorded(pipe, watch)
     times = [at for e, _, at in events if e.kind == "answer"]
     gaps = [b - a for a, b in itertools.pairwise(times)]
-    assert all(0.4 < gap < 1.3 for gap in gaps), gaps  # one answer a tick, in step
+    # one answer a tick, in step: a late tick (two test processes share two cores) is made up
+    # by the next, never a tick missed (a gap of two) nor a backlog (answers back to back)
+    assert all(0.2 < gap < 1.6 for gap in gaps), gaps
+    assert 0.6 < (times[-1] - times[0]) / len(gaps) < 1.0, gaps
     assert all(e.skipped == 0 for e, _, _ in events)
 
 
