@@ -141,6 +141,8 @@ def launched(root: Path, clip: Path, *flags: str) -> Iterator[Served]:
     base = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(base, process, log, 120)
+        said = log.read_text()  # where the page is, beside the API
+        assert f"at {base}/v1 " in said and f"; the page at {base}/\n" in said, said
         yield Served(base, process, log, **dirs)
     finally:
         process.terminate()

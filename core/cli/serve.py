@@ -268,6 +268,11 @@ def serve_json_logged(args: argparse.Namespace) -> int:
         return 2
 
 
+def format_host(host: str) -> str:
+    """`host` as a URL holds it: an IPv6 address in brackets."""
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
 def run_server(args: argparse.Namespace, say: Callable[[str], Any]) -> int:
     """Load the model and serve it until stopped; `say` tells where it serves."""
     check_extra()
@@ -277,10 +282,12 @@ def run_server(args: argparse.Namespace, say: Callable[[str], Any]) -> int:
 
     from vidtt.serve.app import serve
 
+    root = f"http://{format_host(args.host)}:{args.port}"
     say(
-        f"serving {settings.served_model_name} at http://{args.host}:{args.port}/v1 "
+        f"serving {settings.served_model_name} at {root}/v1 "
         f"({pipeline.engine.backend}, {pipeline.engine.dtype})"
         + ("; API key required" if settings.api_key else "")
+        + (f"; the page at {root}/" if settings.ui else "")
     )
     try:
         serve(
