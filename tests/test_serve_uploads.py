@@ -194,6 +194,29 @@ def test_refused_bodies_leave_nothing(
     assert held() == before
 
 
+def test_a_client_gone_mid_upload_leaves_nothing(served: Client, temp: Path, clip: bytes) -> None:
+    import socket
+
+    store = served.app.state.vidtt.uploads
+    before = sorted(p for p in temp.rglob("*") if p.is_file())
+    host, port = served.base.removeprefix("http://").split(":")
+    head = (
+        f"POST /v1/uploads HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {KEY}\r\n"
+        f"Content-Type: video/mp4\r\nContent-Length: {len(clip) * 4}\r\n\r\n"
+    )
+    with socket.create_connection((host, int(port))) as connection:
+        connection.sendall(head.encode() + clip)  # a quarter of what it said it would send
+        deadline = time.monotonic() + 10
+        while store.arriving == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert store.arriving > 0  # on its way, its room reserved
+    deadline = time.monotonic() + 10
+    while store.arriving and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert store.arriving == 0
+    assert sorted(p for p in temp.rglob("*") if p.is_file()) == before
+
+
 def test_an_upload_is_for_videos_only(served: Client, clip: bytes) -> None:
     card = served.upload(clip)
     content = [
