@@ -469,6 +469,45 @@ def test_an_upload_the_server_no_longer_has_is_sent_again(page, server, clip) ->
     answer_of(page, 2)
 
 
+def test_a_reload_keeps_the_video_the_conversation_and_the_fields(page, server, clip) -> None:
+    sign_in(page)
+    upload(page, clip)
+    refreshed(page, lambda: page.get_by_label("Frames", exact=True).fill("3"), num_frames=3)
+    page.get_by_text("Answer settings").click()
+    page.get_by_label("Max answer tokens").fill("5")
+    first = ask(page, QUESTION)
+    text = answer_of(page, 0)
+    meta = page.locator(".turn.assistant .meta").first.text_content()
+
+    page.reload()
+    expect(page.locator("#model")).to_have_text(MODEL)  # the key was kept too
+    expect(page.locator(".turn")).to_have_count(2)
+    expect(page.locator(".turn.user .text")).to_have_text(QUESTION)
+    assert answer_of(page, 0) == text
+    expect(page.locator(".turn.assistant .meta")).to_have_text(str(meta))
+    expect(page.get_by_label("Frames", exact=True)).to_have_value("3")
+    expect(page.get_by_label("Max answer tokens")).to_have_value("5")
+    expect(page.locator("#strip figure")).to_have_count(3)
+    expect(page.locator("#current")).to_have_text(re.compile(r"^Video: clip\.mp4 \("))
+    follow = ask(page, "And then?")
+    assert follow["messages"] == [
+        *first["messages"],
+        {"role": "assistant", "content": text},
+        {"role": "user", "content": [{"type": "text", "text": "And then?"}]},
+    ]
+    assert follow["max_tokens"] == 5 and follow["num_frames"] == 3
+    answer_of(page, 1)
+
+    page.get_by_role("button", name="New conversation").click()
+    page.reload()
+    expect(page.locator("#strip figure")).to_have_count(3)  # the video stays
+    expect(page.locator(".turn")).to_have_count(0)
+    again = ask(page, "Once more?")
+    assert len(again["messages"]) == 1 and video_url(again) == video_url(first)
+    answer_of(page, 0)
+    expect(page.locator("#alert")).to_be_empty()
+
+
 def test_changing_the_sampling_changes_the_strip(page, server, clip) -> None:
     sign_in(page)
     upload(page, clip)

@@ -5,6 +5,11 @@
 // key (when one is given) as a Bearer token.
 
 const KEY_STORE = "vidtt-api-key"; // sessionStorage: the key lives as long as the tab
+const SESSION_STORE = "vidtt-session"; // sessionStorage: the video and conversation, for a reload
+const KEPT_FIELDS = [
+  "sampler", "frames", "fps", "every", "start", "end", "max-visual-tokens", "transcript",
+  "max-tokens", "temperature",
+];
 const THUMB_SIZE = 160;
 const DEBOUNCE_MS = 350;
 const PLACEHOLDER = "YOUR_VIDEO_URL_OR_PATH";
@@ -25,6 +30,7 @@ const state = {
   framesAbort: null, // the AbortController of the strip's request
   framesTimer: 0,
   uploading: null, // the XMLHttpRequest of the upload on its way
+  restored: false, // whether the tab's session was looked for (once, with the first config)
 };
 
 class ServerError extends Error {
@@ -227,7 +233,60 @@ async function loadConfig() {
     return false;
   }
   applyConfig(state.config);
+  if (!state.restored) {
+    state.restored = true;
+    restoreSession();
+  }
   return true;
+}
+
+// -- a reload keeps the tab's session -------------------------------------------------------------
+
+/** Keep the video (its upload or URL; a file itself cannot be kept), the conversation as shown
+ * and sent, and the fields, for a reload of this tab. An answer still coming is left out. */
+function saveSession() {
+  const video = state.video && { url: state.video.url, label: state.video.label, upload: state.video.upload };
+  let turns = [...$("log").children].map((item) => ({
+    role: item.classList.contains("user") ? "user" : "assistant",
+    text: item.querySelector(".text").textContent,
+    meta: item.querySelector(".meta").textContent,
+  }));
+  if (state.answering) turns = turns.slice(0, -2);
+  const fields = Object.fromEntries(KEPT_FIELDS.map((id) => [id, $(id).value]));
+  const session = { video, turns, history: state.history, last: state.last, fields };
+  try {
+    sessionStorage.setItem(SESSION_STORE, JSON.stringify(session));
+  } catch {
+    sessionStorage.removeItem(SESSION_STORE); // over the tab's storage (a video as a data: URL)
+  }
+}
+
+/** The tab's session as it was before a reload, if there is one. */
+function restoreSession() {
+  let session = null;
+  try {
+    session = JSON.parse(sessionStorage.getItem(SESSION_STORE) ?? "null");
+  } catch {
+    // not ours, or damaged: start afresh
+  }
+  if (!session) return;
+  for (const [id, value] of Object.entries(session.fields ?? {})) {
+    if (KEPT_FIELDS.includes(id)) $(id).value = value;
+  }
+  showSamplerFields();
+  for (const turn of session.turns ?? []) {
+    const shown = addTurn(turn.role === "user" ? "user" : "assistant", String(turn.text ?? ""));
+    shown.meta.textContent = String(turn.meta ?? "");
+    if (turn.role !== "user") shown.item.dataset.done = "true";
+  }
+  state.history = Array.isArray(session.history) ? session.history : [];
+  state.last = session.last ?? null;
+  showCode();
+  if (session.video?.url) {
+    state.video = session.video;
+    $("current").textContent = `Video: ${session.video.label}.`;
+    refreshFrames();
+  }
 }
 
 function applyConfig(config) {
@@ -1002,6 +1061,7 @@ function start() {
     if (event.key === "Escape" && state.answering) stop();
   });
   for (const form of document.forms) form.noValidate = true; // the page says what is wrong
+  window.addEventListener("pagehide", saveSession);
   loadConfig();
 }
 
