@@ -329,6 +329,10 @@ def test_ask_streams_the_api_answer_and_follows_up(page, server, clip) -> None:
     reply = plain(server, first)
     text = reply["choices"][0]["message"]["content"]
     assert text and answer_of(page, 0) == text
+    copy = page.locator(".turn.assistant").first.get_by_role("button", name="Copy the answer")
+    copy.click()
+    expect(copy).to_have_text("Copied")
+    assert page.evaluate("navigator.clipboard.readText()") == text
     assert reply["vidtt"]["videos"][0]["timestamps"] == strip_times(page)  # what the model saw
     expect(page.locator(".turn.assistant .meta").first).to_contain_text("8 tokens")
     follow = ask(page, "And then?")

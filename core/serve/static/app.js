@@ -753,8 +753,27 @@ function addTurn(role, text) {
   const body = el("div", { class: "text" }, text);
   const meta = el("p", { class: "meta" });
   item.append(el("p", { class: "who" }, role === "user" ? "You" : "Answer"), body, meta);
+  if (role === "assistant") item.append(copyButton(body));
   $("log").append(item);
   return { item, body, meta };
+}
+
+/** "Copy" for an answer (shown once it is done): its text to the clipboard. */
+function copyButton(body) {
+  const button = el("button", { type: "button", class: "copy-answer", "aria-label": "Copy the answer" }, "Copy");
+  button.addEventListener("click", async () => {
+    try {
+      await navigator.clipboard.writeText(body.textContent);
+      button.textContent = "Copied";
+    } catch {
+      window.getSelection()?.selectAllChildren(body);
+      button.textContent = "Selected: press Ctrl+C";
+    }
+    setTimeout(() => {
+      button.textContent = "Copy";
+    }, 2000);
+  });
+  return button;
 }
 
 /** The chat request for a question: the earlier turns, then the question (with the video when
