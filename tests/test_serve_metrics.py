@@ -129,6 +129,13 @@ def test_metrics_count_requests_tokens_frames_and_errors(served: Client) -> None
     assert by("vidtt_prompt_tokens_total") == sum(u["prompt_tokens"] for u in usages)
     assert by("vidtt_generation_tokens_total") == sum(u["completion_tokens"] for u in usages)
     assert by("vidtt_visual_tokens_total") == sum(u["visual_tokens"] for u in usages)
+    for name, field in (("prompt", "prompt_tokens"), ("generation", "completion_tokens")):
+        histogram = f"vidtt_request_{name}_tokens"
+        assert by(f"{histogram}_count") == 2  # one an answer
+        assert by(f"{histogram}_sum") == sum(u[field] for u in usages)
+    assert by("vidtt_request_generation_tokens_bucket", le="5.0") == 2  # at most 4 and 3
+    assert by("vidtt_request_prompt_tokens_bucket", le="1.0") == 0
+    assert by("vidtt_request_prompt_tokens_bucket", le="+Inf") == 2
     assert by("vidtt_frames_sampled_total") == sum(frames) == 8
     assert by("vidtt_sampling_duration_seconds_count") == 2
     assert by("vidtt_batch_size_count") == 1 and by("vidtt_batch_size_sum") == 1

@@ -53,6 +53,7 @@ SAMPLING_BUCKETS = (
     *(160.0, 320.0, 640.0),
 )
 BATCH_BUCKETS = (1, 2, 3, 4, 5, 6, 7, 8, 12, 16, 24, 32, 48, 64, 96, 128, 256)
+TOKEN_BUCKETS = tuple(m * 10**e for e in range(6) for m in (1, 2, 5))  # vLLM's 1-2-5 steps
 
 
 class Metrics:
@@ -93,6 +94,14 @@ class Metrics:
         self.generation_tokens = Counter(
             "vidtt_generation_tokens", "Tokens generated", registry=registry
         )
+        self.request_prompt = Histogram(
+            "vidtt_request_prompt_tokens", "Prompt tokens of each answer (visual included)",
+            registry=registry, buckets=TOKEN_BUCKETS,
+        )  # fmt: skip
+        self.request_generation = Histogram(
+            "vidtt_request_generation_tokens", "Tokens generated for each answer",
+            registry=registry, buckets=TOKEN_BUCKETS,
+        )  # fmt: skip
         self.finished = Counter(
             "vidtt_request_success", "Answers generated to their end, by finish reason",
             ["finished_reason"], registry=registry,
@@ -177,6 +186,8 @@ class Metrics:
         """An answer was generated (`stopped`: cut short because its client went away)."""
         usage = answer.usage
         self.count(usage)
+        self.request_prompt.observe(usage.prompt_tokens)
+        self.request_generation.observe(usage.generated_tokens)
         if usage.generated_tokens > 1:
             self.tpot.observe(answer.timings.decode / (usage.generated_tokens - 1))
         if not stopped:
