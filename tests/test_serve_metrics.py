@@ -140,6 +140,8 @@ def test_metrics_count_requests_tokens_frames_and_errors(served: Client) -> None
     assert by("vidtt_sampling_duration_seconds_count") == 2
     assert by("vidtt_batch_size_count") == 1 and by("vidtt_batch_size_sum") == 1
     assert by("vidtt_batch_size_bucket", le="1.0") == 1
+    assert by("vidtt_request_queue_seconds_count") == 1  # the plain request's row
+    assert 0 <= by("vidtt_request_queue_seconds_sum") < by("vidtt_time_to_first_token_seconds_sum")
     reasons = [plain.json()["choices"][0]["finish_reason"], final["choices"][0]["finish_reason"]]
     for reason in set(reasons):
         assert by("vidtt_request_success_total", finished_reason=reason) == reasons.count(reason)

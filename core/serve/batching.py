@@ -25,13 +25,14 @@ class Waiting:
     prepared: Any
     future: asyncio.Future[Any]
     cancel: threading.Event = field(default_factory=threading.Event)
+    queued: float = field(default_factory=time.perf_counter)  # when it began to wait
     ended: float | None = None  # when its batch's generation ended (time.perf_counter)
 
 
 class Observer(Protocol):
     """What hears of the batcher's work (`vidtt.serve.metrics.Metrics`)."""
 
-    def batch(self, size: int) -> None: ...
+    def batch(self, waited: list[float]) -> None: ...
 
     def answered(self, answer: Answer, stopped: bool = False) -> None: ...
 
@@ -97,7 +98,8 @@ class Batcher:
         self.batches += 1
         self.running = len(batch)
         if self.observer is not None:
-            self.observer.batch(len(batch))
+            started = time.perf_counter()
+            self.observer.batch([started - job.queued for job in batch])
         try:
             results = await loop.run_in_executor(self.executor, self._answer, batch)
         except BaseException as exc:  # never lose a job: each learns what happened

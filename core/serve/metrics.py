@@ -83,6 +83,10 @@ class Metrics:
             "vidtt_batch_size", "Requests (rows) generated together, per batch of the batcher",
             registry=registry, buckets=BATCH_BUCKETS,
         )  # fmt: skip
+        self.queue_time = Histogram(
+            "vidtt_request_queue_seconds", "Seconds a prepared request (or watch tick) waited "
+            "for its batch to start", registry=registry, buckets=TTFT_BUCKETS,
+        )  # fmt: skip
         self.prompt_tokens = Counter(
             "vidtt_prompt_tokens", "Prompt tokens of the answers generated (visual included)",
             registry=registry,
@@ -179,8 +183,11 @@ class Metrics:
             self.watch_latency.observe(event.latency)
         self.watch_skipped.inc(event.skipped)
 
-    def batch(self, size: int) -> None:
-        self.batch_size.observe(size)
+    def batch(self, waited: list[float]) -> None:
+        """A batch starts: its size, and how long each of its rows waited for it."""
+        self.batch_size.observe(len(waited))
+        for seconds in waited:
+            self.queue_time.observe(seconds)
 
     def answered(self, answer: Answer, stopped: bool = False) -> None:
         """An answer was generated (`stopped`: cut short because its client went away)."""
