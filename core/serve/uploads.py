@@ -37,11 +37,13 @@ from vidtt.types import VideoSource
 if TYPE_CHECKING:
     from vidtt.serve.server import Server
 
-UPLOAD_URL = re.compile(r"^upload:(?P<id>[A-Za-z0-9_-]{1,64})$")
+UPLOAD_URL = re.compile(r"^upload:(?P<id>[A-Za-z0-9_-]{1,64})$")  # what requests name
 
 
 @dataclass
 class Upload:
+    """One upload kept: its file, size, and what its container says of the video."""
+
     id: str
     path: Path
     bytes: int
