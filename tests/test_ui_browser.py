@@ -376,7 +376,14 @@ def test_answer_settings_and_stop(page, server, clip) -> None:
     page.get_by_label("Max answer tokens").fill("3")
     follow = ask(page, "Go on.")
     assert follow["messages"][-2] == {"role": "assistant", "content": part}
-    answer_of(page, 2)
+    api = server.post("/v1/chat/completions", {**follow, "stream": False, "stream_options": None})
+    if api.status_code == 200:
+        assert answer_of(page, 2) == api.json()["choices"][0]["message"]["content"]
+    else:  # a part long enough to fill the context (a busy machine stops it late): said so
+        assert api.json()["error"]["code"] == "context_length_exceeded", api.text
+        expect(page.get_by_role("alert")).to_contain_text(api.json()["error"]["message"])
+        expect(page.get_by_label("Question")).to_have_value("Go on.")  # given back
+
     health = httpx.get(f"{server.base}/health", timeout=5).json()
     assert health["cancelled"] == cancelled + 1 and health["in_flight"] == 0
 
@@ -714,6 +721,17 @@ def test_bad_input_says_so_and_leaves_nothing_on_disk(page, server, clip, tmp_pa
     page.get_by_label("or a file on the server").fill(clip.name)
     page.get_by_role("button", name="Use path").click()
     expect(page.locator("#strip figure")).to_have_count(4)
+    expect(page.locator("#alert")).to_be_empty()
+
+    # an answer's error stays while the strip refreshes (only the strip's own are cleared)
+    page.get_by_text("Answer settings").click()
+    page.get_by_label("Max answer tokens").fill("5000")  # over the 2048-token context
+    said = server.error("/v1/chat/completions", ask(page, QUESTION))
+    expect(alert).to_contain_text(said)
+    refreshed(page, lambda: page.get_by_label("Frames", exact=True).fill("3"), num_frames=3)
+    expect(page.locator("#strip figure")).to_have_count(3)
+    expect(alert).to_contain_text(said)
+    page.get_by_role("button", name="Dismiss").click()
     expect(page.locator("#alert")).to_be_empty()
 
 

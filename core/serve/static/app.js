@@ -95,7 +95,9 @@ function numberOf(id) {
 
 // -- errors -------------------------------------------------------------------------------------
 
-function showError(error) {
+/** Show `error` at the top of the page; `about` says what it is about ("video": the video and
+ * its strip, "answer": a question), so that the strip's next success clears only its own. */
+function showError(error, about = "video") {
   if (error?.name === "AbortError") return;
   let message = error instanceof ServerError ? error.message : null;
   if (message === null) {
@@ -103,12 +105,16 @@ function showError(error) {
     message = `Something went wrong on the page: ${error?.message ?? error}`;
   }
   const close = el("button", { type: "button", class: "dismiss", "aria-label": "Dismiss" }, "×");
-  close.addEventListener("click", clearError);
+  close.addEventListener("click", () => clearError());
   $("alert").replaceChildren(el("p", {}, message), close);
+  $("alert").dataset.about = about;
 }
 
-function clearError() {
+/** Clear the error shown (only one about `about`, when given). */
+function clearError(about = null) {
+  if (about !== null && $("alert").dataset.about !== about) return;
   $("alert").replaceChildren();
+  delete $("alert").dataset.about;
 }
 
 const sentence = (text) => text.charAt(0).toUpperCase() + text.slice(1);
@@ -594,7 +600,7 @@ async function refreshFrames() {
     const response = await apiNaming("/v1/frames", { json: encode(body) }, abort.signal);
     const data = await response.json();
     if (abort.signal.aborted) return;
-    clearError();
+    clearError("video");
     renderFrames(data);
   } catch (error) {
     if (abort.signal.aborted) return;
@@ -808,7 +814,7 @@ async function ask(event) {
   try {
     sent.json = encode(body);
   } catch (error) {
-    showError(error);
+    showError(error, "answer");
     return;
   }
   clearError();
@@ -856,7 +862,7 @@ async function ask(event) {
       asked.item.remove();
       reply.item.remove();
       if (!box.value) box.value = question;
-      showError(error);
+      showError(error, "answer");
     }
   } finally {
     setAnswering(null);
