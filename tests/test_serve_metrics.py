@@ -8,6 +8,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -160,6 +161,40 @@ def test_metrics_count_requests_tokens_frames_and_errors(served: Client) -> None
     for gauge in ("vidtt_queue_depth", "vidtt_requests_waiting", "vidtt_requests_running"):
         assert value(after, gauge) == 0, gauge
     assert value(after, "vidtt_watches_running") == 0 and value(after, "vidtt_ready") == 1
+
+
+def test_the_grafana_dashboard_reads_metrics_the_server_has(served: Client) -> None:
+    """docs/grafana-dashboard.json: every metric its queries name is one a server exposes (so
+    a renamed metric breaks this test, not an operator's dashboard), histogram quantiles of
+    buckets only, panels with their own ids and places, queries of the chosen data source."""
+    path = Path(__file__).parent.parent / "docs" / "grafana-dashboard.json"
+    dashboard = json.loads(path.read_text())
+    assert served.post({"messages": ask(), "max_tokens": 2}).status_code == 200
+    assert served.post({"messages": ask()}, key=None).status_code == 401  # an error's series
+    exposed = {name for name, _ in served.scrape()}
+    panels = dashboard["panels"]
+    queries = [target["expr"] for panel in panels for target in panel["targets"]]
+    named = set(re.findall(r"\bvidtt_[a-z_]+", " ".join(queries)))
+    assert len(named) >= 15 and not named - exposed, sorted(named - exposed)
+    import promql_parser as promql  # (the dev extra)
+
+    grafana = {"$__rate_interval": "5m", "$__range": "1h", "$job": ".*"}  # as Grafana fills in
+    for query in queries:
+        promql.parse(re.sub(r"\$\w+", lambda m: grafana[m[0]], query))  # (a ValueError if not)
+    for query in queries:
+        for inner in re.findall(r"histogram_quantile\([0-9.]+, sum by \(le\) \(rate\((\w+)", query):
+            assert inner.endswith("_bucket"), query
+    assert len({panel["id"] for panel in panels}) == len(panels)
+    places = {tuple(panel["gridPos"].values()) for panel in panels}
+    assert len(places) == len(panels) and all(
+        p["gridPos"]["x"] + p["gridPos"]["w"] <= 24 for p in panels
+    )
+    [source] = [v for v in dashboard["templating"]["list"] if v["type"] == "datasource"]
+    assert source["query"] == "prometheus"
+    for panel in panels:
+        assert panel["datasource"]["uid"] == f"${{{source['name']}}}", panel["title"]
+        assert len({t["refId"] for t in panel["targets"]}) == len(panel["targets"])
+    assert "grafana-dashboard.json" in (path.parent / "serve.md").read_text()
 
 
 @pytest.mark.usefixtures("cache_dir")
