@@ -375,7 +375,7 @@ def config_of(server: Server) -> dict[str, Any]:
         "model": server.name,
         "api_key_required": bool(settings.api_key),
         "max_body_bytes": settings.max_body_bytes,
-        "max_upload_bytes": upload_limit(server),
+        "max_upload_bytes": server.uploads.largest(settings.max_body_bytes),
         "upload_ttl": server.uploads.ttl,
         "local_media": limits.allowed_local_media_path is not None,
         "samplers": samplers,
@@ -394,13 +394,6 @@ def config_of(server: Server) -> dict[str, Any]:
         "context": pipeline.engine.context_size(),
         "watches": settings.max_watches > 0,
     }
-
-
-def upload_limit(server: Server) -> int | None:
-    """The largest upload `POST /v1/uploads` takes, or None where uploads are off."""
-    if not server.uploads.on:
-        return None
-    return min(server.settings.max_body_bytes, server.uploads.max_bytes)
 
 
 def defaults_of(server: Server) -> dict[str, Any]:

@@ -163,9 +163,9 @@ class Server:
     async def read_body(
         self, request: HTTPRequest, sink: Callable[[bytes], Any], limit: int | None = None
     ) -> int:
-        """Hand the body to `sink` chunk by chunk; its size. Over `max_body_bytes` (or a lower
-        `limit`) it is 413, once the client has sent on (up to DRAIN_BYTES) to see it."""
-        limit = min(self.settings.max_body_bytes, limit or self.settings.max_body_bytes)
+        """Hand the body to `sink` chunk by chunk; its size. Over `limit` (default
+        `max_body_bytes`) it is 413, once the client has sent on (up to DRAIN_BYTES) to see it."""
+        limit = limit or self.settings.max_body_bytes
         declared = request.headers.get("content-length", "")
         seen = 0
         over = declared.isdigit() and int(declared) > limit

@@ -77,6 +77,10 @@ class Uploads:
     def on(self) -> bool:
         return self.max_bytes > 0
 
+    def largest(self, max_body: int) -> int | None:
+        """The largest upload taken under a body limit of `max_body` (None: uploads are off)."""
+        return min(max_body, self.max_bytes) if self.on else None
+
     def new_path(self) -> tuple[str, Path]:
         """A fresh id and the path its bytes are written to (not yet an upload)."""
         with self.lock:
@@ -251,7 +255,7 @@ async def receive(server: Server, request: HTTPRequest) -> dict[str, Any]:
 
     try:
         with open(path, "xb") as file:
-            await server.read_body(request, write, uploads.max_bytes)
+            await server.read_body(request, write, uploads.largest(server.settings.max_body_bytes))
         if size == 0:
             raise APIError("the upload is empty: send the video's bytes as the request body")
         try:

@@ -179,17 +179,14 @@ function keyHeaders() {
   return state.key ? { Authorization: `Bearer ${state.key}` } : {};
 }
 
-/** fetch() with the key, POSTing `json` (a JSON text) or else `file` when given; a failed
- * answer is thrown as a ServerError with the server's words. */
-async function api(path, json, signal, file) {
+/** fetch() with the key, POSTing `json` (a JSON text) when given; a failed answer is thrown
+ * as a ServerError with the server's words. */
+async function api(path, json, signal) {
   const headers = keyHeaders();
   const init = { headers, signal };
   if (json !== undefined) {
     Object.assign(init, { method: "POST", body: json });
     headers["Content-Type"] = "application/json";
-  } else if (file) {
-    Object.assign(init, { method: "POST", body: file });
-    headers["Content-Type"] = file.type.startsWith("video/") ? file.type : "application/octet-stream";
   }
   let response;
   try {
@@ -290,7 +287,7 @@ function restoreSession() {
   showCode();
   if (session.video?.url) {
     state.video = session.video;
-    $("current").textContent = `Video: ${session.video.label}.`;
+    showCurrent();
     refreshFrames();
   }
 }
@@ -387,12 +384,15 @@ function answerFields() {
 function setVideo(video) {
   if (state.video?.upload !== video.upload) forgetUpload(state.video);
   state.video = video;
-  if (state.history.length || $("log").children.length) {
-    newConversation(false);
-    video.label += "; the conversation starts over";
-  }
-  $("current").textContent = `Video: ${video.label}.`;
+  const restarted = state.history.length > 0 || $("log").children.length > 0;
+  if (restarted) newConversation(false);
+  showCurrent(restarted ? "; the conversation starts over" : "");
   refreshFrames();
+}
+
+/** Say which video is chosen (`note` added to its label), or that none is. */
+function showCurrent(note = "") {
+  $("current").textContent = state.video ? `Video: ${state.video.label}${note}.` : "No video chosen yet.";
 }
 
 function chooseFile() {
@@ -432,7 +432,7 @@ async function useFile(file) {
   } catch (error) {
     if (error?.name === "AbortError") return; // another file took its place
     input.value = "";
-    $("current").textContent = state.video ? `Video: ${state.video.label}.` : "No video chosen yet.";
+    showCurrent();
     showError(error);
   }
 }
@@ -487,7 +487,7 @@ async function uploadAgain(error) {
   const card = await uploadFile(video.file);
   const old = video.url;
   Object.assign(video, { url: card.url, upload: card.id });
-  $("current").textContent = `Video: ${video.label}.`;
+  showCurrent();
   state.history = JSON.parse(JSON.stringify(state.history).replaceAll(old, card.url));
   return true;
 }
@@ -833,8 +833,9 @@ async function ask(event) {
   let finish = null;
   let usage = null;
   try {
+    const first = sent.json;
     const response = await apiNaming("/v1/chat/completions", sent, abort.signal);
-    if (sent.json !== JSON.stringify(body)) Object.assign(body, JSON.parse(sent.json));
+    if (sent.json !== first) Object.assign(body, JSON.parse(sent.json)); // the upload sent again
     for await (const data of sseData(response)) {
       if (data === "[DONE]") break;
       const chunk = JSON.parse(data);
