@@ -93,11 +93,12 @@ class Served:
         assert response.status_code == 400, response.text
         return str(response.json()["error"]["message"])
 
-    def upload(self, url: str) -> int:
-        """The status of `GET /v1/uploads/{id}` for an upload: URL (200 while it is kept)."""
+    def upload(self, url: str, method: str = "GET") -> int:
+        """The status of `GET` (or `method`) `/v1/uploads/{id}` for an upload: URL (GET: 200
+        while it is kept)."""
         name = url.removeprefix("upload:")
         headers = {"Authorization": f"Bearer {KEY}"}
-        return httpx.get(f"{self.base}/v1/uploads/{name}", headers=headers).status_code
+        return httpx.request(method, f"{self.base}/v1/uploads/{name}", headers=headers).status_code
 
 
 def video_url(body: dict[str, Any]) -> str:
@@ -448,9 +449,7 @@ def test_an_upload_the_server_no_longer_has_is_sent_again(page, server, clip) ->
     page.on("request", lambda r: sent.append(r) if "/v1/" in r.url else None)
 
     def lose(url: str) -> None:
-        name = url.removeprefix("upload:")
-        headers = {"Authorization": f"Bearer {KEY}"}
-        assert httpx.delete(f"{server.base}/v1/uploads/{name}", headers=headers).status_code == 200
+        assert server.upload(url, "DELETE") == 200
 
     lose(video_url(first))
     box = page.get_by_label("Question")
