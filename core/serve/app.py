@@ -1,6 +1,6 @@
 """`vidtt serve`: an OpenAI-compatible HTTP server over a `Pipeline` (FastAPI + uvicorn).
 
-    app = vidtt.server.create_app(pipeline, ServeSettings(api_key="..."))
+    app = vidtt.serve.app.create_app(pipeline, ServeSettings(api_key="..."))
 
 - `POST /v1/chat/completions` (plain and `stream: true`), `GET /v1/models`, `GET /health`
   (alive), `GET /ready` (200 once started, 503 once draining), `GET /metrics` (Prometheus;
