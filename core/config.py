@@ -329,11 +329,6 @@ def _setting_problems(error: ValidationError, source: ConfigSource | None) -> li
     return found
 
 
-def read_config_file(path: Path) -> dict[str, Any]:
-    """Parse a YAML, TOML or JSON file into a dict, with errors naming the file."""
-    return read_config(path)[0]
-
-
 def read_config(path: Path) -> tuple[dict[str, Any], dict[Loc, int]]:
     """The settings in a YAML, TOML or JSON file, and (YAML) the line of each setting."""
     suffix = path.suffix.lower()

@@ -36,11 +36,6 @@ def config_path(args: argparse.Namespace) -> str | None:
     return flag or given  # type: ignore[no-any-return]
 
 
-def command_config(args: argparse.Namespace, config_file: str | None = None) -> PipelineConfig:
-    """The config file (or the defaults) with the command-line options on top."""
-    return command_settings_unchecked(args, config_file).config
-
-
 def command_settings_unchecked(
     args: argparse.Namespace, config_file: str | None = None
 ) -> Settings:

@@ -113,11 +113,6 @@ def resolve_host(url: str, host: str, port: int, limits: Limits) -> list[str]:
     return addresses
 
 
-def check_url(url: str, limits: Limits) -> None:
-    """Refuse malformed and non-http(s) URLs and, when limits say so, private addresses."""
-    resolve(url, limits)
-
-
 class Deadline:
     """The wall-clock budget of one download (`download_seconds`)."""
 
