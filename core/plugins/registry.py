@@ -1,9 +1,9 @@
 """The registry: which samplers, formatters, backends and transcribers exist, and from where.
 
 Plugins are found through the `vidtt` entry-point group, built-ins included (see
-`vidtt.discovery`), and loaded one by one on first use into a pluggy `PluginManager`. A plugin
-that fails to import, whose hook raises, that registers something invalid or that defines a hook
-no spec knows (a misspelling) is recorded and skipped with one warning;
+`vidtt.plugins.discovery`), and loaded one by one on first use into a pluggy `PluginManager`.
+A plugin that fails to import, whose hook raises, that registers something invalid or that
+defines a hook no spec knows (a misspelling) is recorded and skipped with one warning;
 `VIDTT_STRICT_PLUGINS=1` makes that raise, and leaves the registry unloaded so the next use
 raises again.
 """
