@@ -203,7 +203,7 @@ class PipelineConfig(BaseModel):
         return []
 
     def _option_problems(self, sampler: Any) -> list[str]:
-        limits = self.limits or limits_module.current()
+        limits = limits_module.over(self.limits)
         try:
             options = sampler.options_model.model_validate(self.sampler_options)
         except ValidationError as exc:
@@ -216,8 +216,9 @@ class PipelineConfig(BaseModel):
                 for loc, text in problems(exc)
             ]
         for key in ("num_frames", "min_frames"):
-            if self._over_limit(key, limits, getattr(options, key, None)):
-                return [f"{self.where(('sampler_options', key))}: {self._over_limit(key, limits)}"]
+            said = self._over_limit(key, limits, getattr(options, key, None))
+            if said:  # (a count the sampler defaults to is over a lowered limit too)
+                return [f"{self.where(('sampler_options', key))}: {said}"]
         return []
 
     def _over_limit(self, key: str, limits: Limits, count: Any = None) -> str:
@@ -228,9 +229,10 @@ class PipelineConfig(BaseModel):
             return ""
         if count <= limits.max_frames:
             return ""
+        whose = "" if key in self.sampler_options else " (the sampler's default)"
         return (
-            f"{key}={count} is over the limit of {limits.max_frames} frames; ask for fewer or "
-            "raise limits max_frames"
+            f"{key}={count}{whose} is over the limit of {limits.max_frames} frames; ask for "
+            f"fewer (sampler_options {key}) or raise limits max_frames"
         )
 
 

@@ -75,9 +75,20 @@ def current() -> Limits:
     return _scoped.get() or process_default()
 
 
-def make(base: Limits | None = None, **changes: Any) -> Limits:
-    """`base` (default: the current limits) with `changes`, validated."""
+def over(given: Limits | None, base: Limits | None = None) -> Limits:
+    """`given` laid over `base` (default: the limits in force): only the limits `given`
+    names change, so a config's `limits:` block keeps the `VIDTT_LIMIT_*` values it does not
+    name. A `Limits` made by `make` names them all."""
     base = base or current()
+    if given is None:
+        return base
+    named = given.model_dump(include=given.model_fields_set)
+    return base.model_copy(update=named) if named else base
+
+
+def make(base: Limits | None = None, **changes: Any) -> Limits:
+    """`base` (the limits it names, over the current ones) with `changes`, validated."""
+    base = over(base)
     try:
         return Limits.model_validate({**base.model_dump(), **changes})
     except ValidationError as exc:
@@ -93,8 +104,10 @@ def set_default(**changes: Any) -> Limits:
 
 @contextmanager
 def use(limits: Limits | None = None, **changes: Any) -> Iterator[Limits]:
-    """Apply `limits` (or the current ones with `changes`) within the block."""
-    chosen = make(limits, **changes) if changes else (limits or current())
+    """Apply `limits` (the ones it names, over the current ones) with `changes` within the
+    block."""
+    chosen = over(limits)
+    chosen = make(chosen, **changes) if changes else chosen
     token = _scoped.set(chosen)
     try:
         yield chosen

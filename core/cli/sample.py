@@ -106,15 +106,15 @@ def write_outputs(args: argparse.Namespace, clip: Clip) -> None:
 
 def explained_clip(args: argparse.Namespace, settings: Settings, processor: Any) -> tuple:
     """The clip the model's pipeline would sample (its budget applied), and the plan."""
-    from vidtt import limits
+
     from vidtt.budget.explain import describe, plan_sampling
-    from vidtt.media.sample import sample_video
+    from vidtt.media.sample import media_context, sample_video
 
     if "model" not in settings.config.model_fields_set:
         raise OptionsError("--explain: name the model with --model (or a config file's model)")
     options, plan, processor, formatter = plan_sampling(settings, args.video, processor)
     rule = f"the visual-token budget: {plan.reason}" if plan else settings.rule
-    with limits.use(settings.config.limits):
+    with media_context(settings.config.limits):
         clip = sample_video(args.video, settings.sampler, options, rule=rule)
     return clip, describe(clip, plan, processor, formatter)
 

@@ -13,14 +13,14 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from vidtt import limits
 from vidtt.cli.interrupt import make_cancellable
 from vidtt.cli.options import config_from_args
 from vidtt.config import ConfigProblems, PipelineConfig, join_problems, load_config
 from vidtt.engine.loading import with_frame_rule
 from vidtt.errors import ConfigError, OptionsError, VidttError
-from vidtt.media.sample import label_of, sample_video
+from vidtt.media.sample import label_of, media_context, sample_video
 from vidtt.pipeline.preflight import question_problems, video_problems
+from vidtt.pipeline.resolved import strategy_of
 from vidtt.settings.resolve import Settings
 from vidtt.types import Clip, VideoSource
 
@@ -126,7 +126,7 @@ def unreadable_videos(videos: Sequence[Any], settings: Settings | None) -> list[
     if settings is not None and not _is_instance(settings, PyAVSampler):
         return []
     found: list[VidttError] = []
-    with limits.use(settings.config.limits if settings is not None else None):
+    with media_context(settings.config.limits if settings is not None else None):
         for number, video in enumerate(videos, 1):
             try:
                 source = VideoSource.of(video)
@@ -156,7 +156,7 @@ def sample_all(settings: Settings, videos: Sequence[Any]) -> list[Clip]:
     sampler, options = settings.sampler, settings.sampler_options()
     clips: list[Clip] = []
     found: list[VidttError] = []
-    with limits.use(settings.config.limits):
+    with media_context(settings.config.limits):
         for number, video in enumerate(videos, 1):
             try:
                 clips.append(
@@ -178,7 +178,7 @@ def prepared(args: argparse.Namespace, question: Any = None, ask: bool = True) -
         config.max_visual_tokens
         or config.fit
         or config.transcript != "off"
-        or config.strategy == "segments"
+        or strategy_of(config, None) == "segments"
     ):  # planned with the processor, heard or cut into segments: the pipeline samples them
         return build_pipeline(settings, processor), list(args.videos)
     clips = sample_all(settings, args.videos)

@@ -38,10 +38,6 @@ class Deferred:
     timestamps: bool
 
 
-def is_segments(pipe: Any, request: Request) -> bool:
-    return (request.strategy or pipe.config.strategy) == "segments"
-
-
 class SampleActor:
     """A CPU actor: the config's pipeline around the processor alone (no weights), sampling
     each request's media with the frame cache; rows out carry the pickled `Prepared`. `rule`
@@ -96,11 +92,11 @@ class SampleActor:
 
     def prepare(self, request: Request, text: str) -> Any:
         """The sampled request, or (strategy segments) the request checked and deferred."""
-        if not is_segments(self.pipe, request):
-            return self.pipe.prepare(request, self.timestamps)
+        resolved = self.pipe.resolve(request, self.timestamps)  # bad options fail here
+        if resolved.strategy == "direct":
+            return self.pipe.prepare(resolved)
         from vidtt.pipeline import segments
 
-        segments.segment_options(self.pipe, request)  # bad options fail here, in one line
         segments.the_video(request)
         return Deferred(text, self.timestamps)
 

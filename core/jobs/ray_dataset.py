@@ -42,15 +42,15 @@ def first_video(request: Request) -> str:
 def worker_config(config: PipelineConfig) -> dict[str, Any]:
     """The config as the workers will rebuild it: the settings given (and only those, so
     defaults are applied there as here), a local model folder made absolute, and the limits
-    in force here when the config sets none."""
+    in force here (the config's over the process's), whole: a worker may not have this
+    process's `VIDTT_LIMIT_*` variables."""
     from vidtt import limits
 
     updates: dict[str, Any] = {}
     model = Path(config.model).expanduser()
     if model.exists() and not model.is_absolute():
         updates["model"] = str(model.resolve())
-    if config.limits is None:
-        updates["limits"] = limits.process_default()
+    updates["limits"] = limits.over(config.limits, limits.process_default())
     copied = config.model_copy(update=updates)
     settings: dict[str, Any] = copied.model_dump(mode="json", exclude_unset=True)
     settings.update({k: json.loads(json.dumps(v, default=_plain)) for k, v in updates.items()})

@@ -3,14 +3,28 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from vidtt import limits
 from vidtt.errors import VidttError
 from vidtt.interfaces import Sampler, SamplerOptions
+from vidtt.limits import Limits
+from vidtt.media.fetch import downloads_reused
 from vidtt.media.frame_cache import FrameCache, source_key
 from vidtt.types import Clip, VideoSource
 from vidtt.urls import redact
+
+
+@contextmanager
+def media_context(given: Limits | None = None) -> Iterator[Limits]:
+    """What every strategy samples inside, entered once per request: the `given` limits (a
+    config's, over those in force) and download reuse (a URL probed, scanned for shots,
+    sampled in batches and refined is fetched once)."""
+    with limits.use(given) as chosen, downloads_reused():
+        yield chosen
 
 
 def sample_video(

@@ -11,13 +11,11 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
-from vidtt import limits
 from vidtt.budget.schema import BudgetPlan
 from vidtt.config import PipelineConfig
 from vidtt.engine import generate
@@ -31,10 +29,10 @@ from vidtt.interfaces import (
     Sampler,
     SamplerOptions,
 )
-from vidtt.media.fetch import downloads_reused
 from vidtt.media.frame_cache import FrameCache
 from vidtt.media.images import load_image
-from vidtt.media.sample import sample_video
+from vidtt.media.sample import media_context, sample_video
+from vidtt.pipeline import segments
 from vidtt.pipeline.gather import Gather
 from vidtt.pipeline.messages import (
     check_media_tokens,
@@ -43,7 +41,9 @@ from vidtt.pipeline.messages import (
     parse_messages,
     question_message,
 )
+from vidtt.pipeline.prepared import Prepared
 from vidtt.pipeline.request import Request, parse_request
+from vidtt.pipeline.resolved import Resolved, resolve_request
 from vidtt.pipeline.speech import Heard, Speech, listen, mode_of, trimmed
 from vidtt.plugins.choose import choose_formatter
 from vidtt.plugins.registry import Registry
@@ -54,45 +54,11 @@ from vidtt.types import (
     GenerationOptions,
     ImagePart,
     Message,
-    SegmentNote,
     TextPart,
     Timings,
-    Usage,
     VideoPart,
 )
 from vidtt.validation import describe
-
-
-@dataclass
-class Prepared:
-    """A request with its media sampled, ready to be formatted and generated."""
-
-    conversation: list[Message]
-    options: GenerationOptions
-    timestamps: bool
-    sampling: float  # seconds spent sampling
-    segments: list[SegmentNote] | None = None  # the timeline (strategy segments)
-    # tokens generated for it already (the segment notes, a refine pass's first answer)
-    spent: Usage = field(default_factory=Usage.zero)
-    spent_frames: int = 0  # frames sampled for it that its prompt does not hold (the notes')
-
-    def batch_key(self) -> str:
-        """Requests with equal keys can be generated together."""
-        return f"{self.timestamps}|{self.options.model_dump_json()}"
-
-    def frames(self) -> int:
-        """The video frames its prompt holds."""
-        return sum(
-            len(p.video) for m in self.conversation for p in m.content if isinstance(p, VideoPart)
-        )
-
-    def size(self) -> int:
-        """A rough prompt length, to batch requests of similar length."""
-        frames = self.frames()
-        text = sum(
-            len(p.text) for m in self.conversation for p in m.content if isinstance(p, TextPart)
-        )
-        return frames * 1000 + text // 4
 
 
 class Pipeline:
@@ -276,7 +242,7 @@ class Pipeline:
         from vidtt.pipeline.watch import Watch, open_reader, split_settings
 
         options, request = split_settings(settings, self.config.watch)
-        with limits.use(self.config.limits):
+        with media_context(self.config.limits):
             reader = open_reader(source, options)
         try:
             return Watch(self, reader, question, options, **request)
@@ -293,84 +259,74 @@ class Pipeline:
             raise OptionsError(f"generation options: {describe(exc)}") from None
 
     # -- steps ------------------------------------------------------------------------------
+    def resolve(
+        self,
+        request: Request | Resolved | dict[str, Any],
+        timestamps: bool = False,
+        generation: dict[str, Any] | None = None,
+    ) -> Resolved:
+        """The request resolved against this pipeline's config, once (see
+        `vidtt.pipeline.resolved`): what every strategy reads."""
+        return resolve_request(self, request, timestamps, generation)
+
     def prepare(
         self,
-        request: Request | dict[str, Any],
+        request: Request | Resolved | dict[str, Any],
         timestamps: bool = False,
         generation: dict[str, Any] | None = None,
         progress: Callable[[int, int], None] | None = None,
     ) -> Prepared:
-        """Check a request and sample its media (safe to call from several threads).
+        """Check a request and sample its media (safe to call from several threads), every
+        strategy inside the config's media context (limits, download reuse, frame cache).
         `progress` hears this request's segment notes made, (done, total), under strategy
         segments (see `vidtt.pipeline.segments.prepare`)."""
-        request = parse_request(request)
-        if (request.strategy or self.config.strategy) == "segments":
-            from vidtt.pipeline import segments
+        resolved = self.resolve(request, timestamps, generation)
+        with media_context(self.config.limits):
+            if resolved.strategy == "segments":
+                return segments.prepare(self, resolved, progress)
+            return self.prepare_direct(resolved)
 
-            return segments.prepare(self, request, timestamps, generation, progress)
-        conversation = request.conversation()
+    def prepare_direct(self, resolved: Resolved) -> Prepared:
+        """The `direct` strategy: the conversation with its videos sampled (within the
+        budget) and their transcripts beside them."""
+        conversation = resolved.request.conversation()
         check_text_size(conversation, self.engine.context_size())  # before any tokenizing
         check_media_tokens(conversation, self.processor)
-        options = self.generation_options({**(generation or {}), **request.generation})
-        sampler, sampler_options = self.sampler_for(request)
         started = time.perf_counter()
-        mode = request.transcript or self.config.transcript
-        with limits.use(self.config.limits), downloads_reused():  # probed, then sampled
-            conversation = self.resolve_media(conversation, videos=False)
-            heard = self.hear(request, conversation, sampler_options, options, mode)
-            sampler_options, plan = self.plan_frames(
-                request, with_transcripts(conversation, heard), sampler, sampler_options, options
-            )
-            resolved = self.resolve_media(
-                conversation, sampler, sampler_options, plan, images=False
-            )
-        attach_transcripts(resolved, heard)
-        if request.timestamps is None:  # frame times tie what is said to what is shown
-            timestamps = timestamps or mode != "off"
+        conversation = self.resolve_media(conversation, videos=False)  # probed, then sampled
+        heard = self.hear(resolved, conversation)
+        sampler_options, plan = self.plan_frames(resolved, with_transcripts(conversation, heard))
+        sampled = self.resolve_media(
+            conversation, resolved.sampler, sampler_options, plan, images=False
+        )
+        attach_transcripts(sampled, heard)
         return Prepared(
-            conversation=resolved,
-            options=options,
-            timestamps=timestamps if request.timestamps is None else request.timestamps,
+            conversation=sampled,
+            options=resolved.generation,
+            timestamps=resolved.timestamps,
             sampling=time.perf_counter() - started,
         )
 
-    def hear(
-        self,
-        request: Request,
-        conversation: list[Message],
-        sampler_options: SamplerOptions,
-        generation: GenerationOptions,
-        mode: str,
-    ) -> list[Heard]:
-        """Each video's transcript over the sampled time range, within the transcript-token
-        cap (the request's, the config's, or half of the context with `fit: context`)."""
-        if mode == "off":
+    def hear(self, resolved: Resolved, conversation: list[Message]) -> list[Heard]:
+        """Each video's transcript over the sampled time range, within the resolved
+        transcript-token cap."""
+        if resolved.transcript == "off":
             return []
         videos = [p.video for m in conversation for p in m.content if isinstance(p, VideoPart)]
-        span = (sampler_options.start, sampler_options.end, mode == "required")
+        options = resolved.sampler_options
+        span = (options.start, options.end, resolved.transcript == "required")
         if self.formatter.takes_audio(self.processor):  # the model hears the audio itself
             return [listen(v, n, *span) for n, v in enumerate(videos, 1)]
         heard = [self.speech.hear(v, n, *span) for n, v in enumerate(videos, 1)]
-        cap, rule = self.transcript_cap(request, generation)
+        cap = resolved.transcript_cap
         if cap is not None:
             share = max(1, cap // max(1, len(heard)))
             for h in heard:
                 if h.transcript is not None:
-                    h.transcript = trimmed(h.transcript, share, self.count_tokens, rule)
+                    h.transcript = trimmed(
+                        h.transcript, share, self.count_tokens, resolved.transcript_rule
+                    )
         return heard
-
-    def transcript_cap(
-        self, request: Request, generation: GenerationOptions
-    ) -> tuple[int | None, str]:
-        """The most transcript tokens a request may take, and the rule that says so."""
-        cap = request.max_transcript_tokens or self.config.max_transcript_tokens
-        if cap is not None:
-            return cap, f"max_transcript_tokens={cap}"
-        context = self.engine.context_size()
-        if (request.fit or self.config.fit) == "context" and context:
-            half = max(1, (context - generation.max_new_tokens) // 2)
-            return half, f"fit: context (at most half of the {context}-token context)"
-        return None, ""
 
     def count_tokens(self, texts: list[str]) -> list[int]:
         """Tokens of each text, as the model's tokenizer counts them."""
@@ -462,24 +418,18 @@ class Pipeline:
         return sampler, sampler.options(**{**base, **wanted})
 
     def plan_frames(
-        self,
-        request: Request,
-        conversation: list[Message],
-        sampler: Sampler,
-        options: SamplerOptions,
-        generation: GenerationOptions,
+        self, resolved: Resolved, conversation: list[Message]
     ) -> tuple[SamplerOptions, BudgetPlan | None]:
-        """The sampler options within the request's (or the config's) visual-token budget,
-        and the plan; unchanged without a budget."""
+        """The sampler options within the resolved visual-token budget, and the plan;
+        unchanged without a budget."""
         from vidtt.budget.request import budget_of, plan_request
 
-        settings = {"max_visual_tokens": self.config.max_visual_tokens, "fit": self.config.fit}
-        settings.update(request.model_dump(include={"max_visual_tokens", "fit"}, exclude_none=True))
-        budget = budget_of(settings)
+        budget = budget_of(resolved.budget)
+        sampler, options = resolved.sampler, resolved.sampler_options
         if budget is None:
             return options, None
         key = sampler.frames_option()
-        given = dict(request.sampler_options)
+        given = dict(resolved.request.sampler_options)
         if sampler.name == self.config.sampler:
             given = {**self.config.sampler_options, **given}
         return plan_request(
@@ -491,7 +441,7 @@ class Pipeline:
             conversation=conversation,
             explicit=given.get(key) if key else None,
             context=self.engine.context_size(),
-            max_new_tokens=generation.max_new_tokens,
+            max_new_tokens=resolved.generation.max_new_tokens,
         )
 
     def resolve_media(

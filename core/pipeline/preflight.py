@@ -10,9 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from vidtt import limits
 from vidtt.errors import OptionsError, VidttError
-from vidtt.media.sample import label_of, sample_video
+from vidtt.media.sample import label_of, media_context, sample_video
 from vidtt.settings.resolve import Settings
 from vidtt.types import Clip, VideoSource
 
@@ -45,7 +44,7 @@ def video_problems(videos: Sequence[Any]) -> list[VidttError]:
 def sample_videos(settings: Settings, videos: Sequence[Any]) -> list[Clip]:
     """Sample each video with the settings' sampler, options, frame rule and limits."""
     sampler, options = settings.sampler, settings.sampler_options()
-    with limits.use(settings.config.limits):
+    with media_context(settings.config.limits):
         return [
             sample_video(video, sampler, options, rule=settings.rule, number=number)
             for number, video in enumerate(videos, 1)

@@ -32,14 +32,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
-
 from vidtt.errors import OptionsError
 from vidtt.interfaces import Sampler
-from vidtt.media.frame_cache import source_key
-from vidtt.media.sample import sample_video
+from vidtt.media.frame_cache import FrameCache, source_key
+from vidtt.media.sample import media_context, sample_video
 from vidtt.media.store import content_key
-from vidtt.pipeline.request import Request, parse_request
+from vidtt.pipeline.prepared import Prepared
+from vidtt.pipeline.request import Request
+from vidtt.pipeline.resolved import Resolved
+from vidtt.pipeline.speech import trimmed
 from vidtt.types import (
     Clip,
     GenerationOptions,
@@ -54,10 +55,9 @@ from vidtt.types import (
     VideoSource,
 )
 from vidtt.types.clock import clock
-from vidtt.validation import describe
 
 if TYPE_CHECKING:
-    from vidtt.pipeline.core import Pipeline, Prepared
+    from vidtt.pipeline.core import Pipeline
 
 NOTES = "notes"  # the store's kind for segment notes
 KEY_VERSION = 1  # bumped when what a note means changes
@@ -71,16 +71,7 @@ TIME = r"(?:\d+:)?\d{1,2}:\d{2}"
 RANGE = re.compile(rf"({TIME})\s*(?:-|–|—|to|until)\s*({TIME})|({TIME})")
 
 
-# -- options, the video, the range ------------------------------------------------------------
-def segment_options(pipe: Pipeline, request: Request) -> SegmentOptions:
-    """The config's segment options with the request's over them."""
-    base = pipe.config.segment_options.model_dump(exclude_unset=True)
-    try:
-        return SegmentOptions.model_validate({**base, **request.segment_options})
-    except ValidationError as exc:
-        raise OptionsError(f"segment_options: {describe(exc)}") from None
-
-
+# -- the video, the range ---------------------------------------------------------------------
 def the_video(request: Request) -> Any:
     """The request's one video (the segments strategy answers about one at a time)."""
     if request.videos is not None:
@@ -112,16 +103,21 @@ def the_question(request: Request) -> str:
 
 @dataclass
 class Span:
-    """The range of the video the segments cover, and how it was sampled."""
+    """The range of the video the segments cover, and how it is sampled (through the
+    pipeline's frame cache)."""
 
+    video: Any
     start: float
     end: float
     sampler: Sampler
     options: dict[str, Any]  # uniform options over the pipeline's (size, max_side)
+    cache: FrameCache | None = None
 
 
-def span_of(pipe: Pipeline, request: Request, source: VideoSource) -> Span:
-    _, options = pipe.sampler_for(request)
+def span_of(pipe: Pipeline, resolved: Resolved) -> Span:
+    video = the_video(resolved.request)
+    source = VideoSource.of(video)
+    options = resolved.sampler_options
     uniform = pipe.registry.sampler("uniform")
     info = uniform.probe(source)
     if info is None or not info.duration:
@@ -131,7 +127,7 @@ def span_of(pipe: Pipeline, request: Request, source: VideoSource) -> Span:
     if end <= start:
         raise OptionsError(f"{source.label}: nothing to sample between {start} and {end} s")
     keep = {k: v for k, v in options.model_dump(include={"size", "max_side"}).items() if v}
-    return Span(start, end, uniform, keep)
+    return Span(video, start, end, uniform, keep, pipe.cache)
 
 
 # -- cutting ------------------------------------------------------------------------------------
@@ -190,9 +186,10 @@ def from_shots(
 
 
 def cut(
-    pipe: Pipeline, source: VideoSource, span: Span, options: SegmentOptions
+    pipe: Pipeline, span: Span, options: SegmentOptions
 ) -> tuple[list[tuple[float, float]], str]:
     """The segments of the span and how they were cut (`shots` or `windows`)."""
+    source = VideoSource.of(span.video)
     if options.shots and "scene" in pipe.registry.names("samplers"):
         scene = pipe.registry.sampler("scene")
         find = getattr(scene, "shot_times", None)
@@ -280,6 +277,7 @@ class Timeline:
     keys: list[str | None] = field(default_factory=list)
     usage: Usage = field(default_factory=Usage.zero)  # the tokens of the notes made now
     frames: int = 0  # the frames sampled for the notes made now
+    span: Span | None = None  # what was cut, and how it is sampled
 
 
 def note_prompt(start: float, end: float, lines: list[str]) -> str:
@@ -289,84 +287,147 @@ def note_prompt(start: float, end: float, lines: list[str]) -> str:
 
 def timeline(
     pipe: Pipeline,
-    request: Request | dict[str, Any],
+    request: Request | Resolved | dict[str, Any],
     timestamps: bool = False,
     generation: dict[str, Any] | None = None,
     progress: Any = None,
 ) -> Timeline:
-    """The request's video cut into segments, each described (or its note found stored)."""
-    request = parse_request(request)
+    """The request's video cut into segments, each described (or its note found stored),
+    inside the pipeline's media context."""
+    resolved = pipe.resolve(request, timestamps, generation)
+    with media_context(pipe.config.limits):
+        return describe_video(pipe, resolved, progress)
+
+
+@dataclass
+class Pending:
+    """The notes of a timeline being made: found in the store, or still to make."""
+
+    ranges: list[tuple[float, float]]
+    notes: list[SegmentNote | None]
+    keys: list[str | None]
+    prompts: list[str]
+    transcript: Transcript | None
+
+    def todo(self) -> list[int]:
+        return [n for n, note in enumerate(self.notes) if note is None]
+
+    def lines(self, n: int) -> list[str]:
+        """The transcript lines said in segment `n`."""
+        if self.transcript is None:
+            return []
+        return self.transcript.within(*self.ranges[n]).lines()
+
+
+def describe_video(pipe: Pipeline, resolved: Resolved, progress: Any = None) -> Timeline:
+    """The timeline of a resolved request (called inside its media context)."""
     if not callable(getattr(pipe.model, "generate", None)):
         raise OptionsError(
             "strategy segments needs the model to describe the segments, and this pipeline's "
             "engine has no weights (a processor-only engine)"
         )
-    options = segment_options(pipe, request)
-    video = the_video(request)
-    source = VideoSource.of(video)
-    span = span_of(pipe, request, source)
-    ranges, how = cut(pipe, source, span, options)
-    overrides = {**(generation or {}), **request.generation, "max_new_tokens": options.note_tokens}
-    overrides.pop("min_new_tokens", None)
-    note_options = pipe.generation_options(overrides)
-    mode = request.transcript or pipe.config.transcript
+    options = resolved.segments
+    span = span_of(pipe, resolved)
+    ranges, how = cut(pipe, span, options)
     transcript = None
-    if mode != "off":
-        heard = pipe.speech.hear(video, 1, span.start, span.end, mode == "required")
-        transcript = heard.transcript
-    vkey = video_key(source) if source.kind != "frames" else None
-    store = store_of(pipe)
-    notes: list[SegmentNote | None] = []
-    keys: list[str | None] = []
-    prompts: list[str] = []
-    for a, b in ranges:
-        lines = transcript.within(a, b).lines() if transcript is not None else []
-        prompt = note_prompt(a, b, lines)
-        sampling = {
-            "sampler": span.sampler.name,
-            "frames": options.segment_frames,
-            "cut": how,
-            **span.options,
-        }
-        key = note_key(vkey, pipe, a, b, sampling, note_options, timestamps, prompt)
-        found = store.get_json(NOTES, key) if key is not None else None
-        notes.append(SegmentNote.model_validate({**found, "cached": True}) if found else None)
-        keys.append(key)
-        prompts.append(prompt)
-    todo = [n for n, note in enumerate(notes) if note is None]
+    if resolved.transcript != "off":
+        required = resolved.transcript == "required"
+        transcript = pipe.speech.hear(span.video, 1, span.start, span.end, required).transcript
+    note_options = notes_generation(resolved)
+    pending = look_up(pipe, resolved, span, ranges, how, note_options, transcript)
+    todo = pending.todo()
     usage, frames = Usage.zero(), 0
     bar = progress_bar(pipe, len(ranges), len(ranges) - len(todo), progress)
     try:
         for batch in chunks(todo, options.batch_size):
-            started = time.perf_counter()
-            clips = sample_segments(
-                pipe, video, span, [ranges[n] for n in batch], options.segment_frames, how
-            )
-            sampling_time = (time.perf_counter() - started) / len(batch)
-            ready = [
-                segment_request(pipe, clip, prompts[n], note_options, timestamps, sampling_time)
-                for n, clip in zip(batch, clips)
-            ]
-            answers = pipe.gathered(ready)  # with other videos' notes asked for meanwhile
-            for n, clip, answer in zip(batch, clips, answers):
-                usage, frames = usage + answer.usage, frames + len(clip)
-                lines = transcript.within(*ranges[n]).lines() if transcript is not None else []
-                note = SegmentNote(
-                    start=ranges[n][0],
-                    end=ranges[n][1],
-                    note=answer.text.strip(),
-                    frames=list(clip.timestamps),
-                    transcript=lines,
-                )
-                if keys[n] is not None:
-                    store.put_json(NOTES, keys[n], note.model_dump(exclude={"cached"}))
-                notes[n] = note
-            del clips, ready  # the frames go once described
+            used, seen = make_notes(pipe, span, pending, batch, how, note_options, resolved)
+            usage, frames = usage + used, frames + seen
             bar.update(len(batch))
     finally:
         bar.close()
-    done = [n for n in notes if n is not None]
-    return Timeline(done, span.start, span.end, how, transcript, len(todo), keys, usage, frames)
+    done = [n for n in pending.notes if n is not None]
+    return Timeline(
+        done, span.start, span.end, how, transcript, len(todo), pending.keys, usage, frames, span
+    )
+
+
+def notes_generation(resolved: Resolved) -> GenerationOptions:
+    """The request's generation options for segment notes: `note_tokens` new tokens at most,
+    and no minimum."""
+    asked = resolved.generation.model_dump(exclude_unset=True)
+    asked.pop("min_new_tokens", None)
+    asked["max_new_tokens"] = resolved.segments.note_tokens
+    return GenerationOptions.model_validate(asked)
+
+
+def look_up(
+    pipe: Pipeline,
+    resolved: Resolved,
+    span: Span,
+    ranges: list[tuple[float, float]],
+    how: str,
+    note_options: GenerationOptions,
+    transcript: Transcript | None,
+) -> Pending:
+    """Each segment's prompt and store key, and its note where one is stored."""
+    source = VideoSource.of(span.video)
+    vkey = video_key(source) if source.kind != "frames" else None
+    store = store_of(pipe)
+    sampling = {
+        "sampler": span.sampler.name,
+        "frames": resolved.segments.segment_frames,
+        "cut": how,
+        **span.options,
+    }
+    pending = Pending(ranges, [], [], [], transcript)
+    for n, (a, b) in enumerate(ranges):
+        prompt = note_prompt(a, b, pending.lines(n))
+        timestamps = resolved.note_timestamps
+        key = note_key(vkey, pipe, a, b, sampling, note_options, timestamps, prompt)
+        found = store.get_json(NOTES, key) if key is not None else None
+        pending.notes.append(
+            SegmentNote.model_validate({**found, "cached": True}) if found else None
+        )
+        pending.keys.append(key)
+        pending.prompts.append(prompt)
+    return pending
+
+
+def make_notes(
+    pipe: Pipeline,
+    span: Span,
+    pending: Pending,
+    batch: list[int],
+    how: str,
+    note_options: GenerationOptions,
+    resolved: Resolved,
+) -> tuple[Usage, int]:
+    """Describe the segments of one batch, store their notes: the tokens and frames used."""
+    started = time.perf_counter()
+    frames_each = resolved.segments.segment_frames
+    clips = sample_segments(span, [pending.ranges[n] for n in batch], frames_each, how)
+    sampling_time = (time.perf_counter() - started) / len(batch)
+    ready = [
+        segment_request(clip, pending.prompts[n], note_options, resolved, sampling_time)
+        for n, clip in zip(batch, clips)
+    ]
+    answers = pipe.gathered(ready)  # with other videos' notes asked for meanwhile
+    usage, frames = Usage.zero(), 0
+    store = store_of(pipe)
+    for n, clip, answer in zip(batch, clips, answers):
+        usage, frames = usage + answer.usage, frames + len(clip)
+        note = SegmentNote(
+            start=pending.ranges[n][0],
+            end=pending.ranges[n][1],
+            note=answer.text.strip(),
+            frames=list(clip.timestamps),
+            transcript=pending.lines(n),
+        )
+        key = pending.keys[n]
+        if key is not None:
+            store.put_json(NOTES, key, note.model_dump(exclude={"cached"}))
+        pending.notes[n] = note
+    return usage, frames
 
 
 def chunks(items: list[int], size: int) -> Iterator[list[int]]:
@@ -406,7 +467,7 @@ class CallbackBar:
 
 
 def sample_segments(
-    pipe: Pipeline, video: Any, span: Span, ranges: list[tuple[float, float]], frames: int, how: str
+    span: Span, ranges: list[tuple[float, float]], frames: int, how: str
 ) -> list[Clip]:
     """`frames` frames of each range: equal windows in one uniform pass over them all (the
     uniform spacing puts `frames` in each), shots (or a pass that did not) one pass each."""
@@ -414,22 +475,25 @@ def sample_segments(
         options = span.sampler.options(
             **span.options, num_frames=frames * len(ranges), start=ranges[0][0], end=ranges[-1][1]
         )
-        clip = sample_video(video, span.sampler, options, rule="segments strategy")
+        clip = sample_video(span.video, span.sampler, options, rule=RULE, cache=span.cache)
         parts = [part(clip, k * frames, (k + 1) * frames) for k in range(len(ranges))]
         if len(clip) == frames * len(ranges) and all(
             all(a - 1e-6 <= t < b + 1e-6 for t in p.timestamps) for p, (a, b) in zip(parts, ranges)
         ):
             return parts
-    return [sample_range(video, span, a, b, frames) for a, b in ranges]
+    return [sample_range(span, a, b, frames) for a, b in ranges]
 
 
-def sample_range(video: Any, span: Span, start: float, end: float, frames: int) -> Clip:
+RULE = "segments strategy"  # the frame rule a segment's clip names
+
+
+def sample_range(span: Span, start: float, end: float, frames: int) -> Clip:
     options = span.sampler.options(**span.options, num_frames=frames, start=start, end=end)
     try:
-        return sample_video(video, span.sampler, options, rule="segments strategy")
+        return sample_video(span.video, span.sampler, options, rule=RULE, cache=span.cache)
     except OptionsError:  # fewer frames in a short segment than asked for: all it has
         options = span.sampler.options(**span.options, start=start, end=end)
-        return sample_video(video, span.sampler, options, rule="segments strategy")
+        return sample_video(span.video, span.sampler, options, rule=RULE, cache=span.cache)
 
 
 def part(clip: Clip, a: int, b: int) -> Clip:
@@ -449,17 +513,10 @@ def part(clip: Clip, a: int, b: int) -> Clip:
 
 
 def segment_request(
-    pipe: Pipeline,
-    clip: Clip,
-    prompt: str,
-    options: GenerationOptions,
-    timestamps: bool,
-    sampling: float,
+    clip: Clip, prompt: str, options: GenerationOptions, resolved: Resolved, sampling: float
 ) -> Prepared:
-    from vidtt.pipeline.core import Prepared
-
     message = Message(role="user", content=[VideoPart(video=clip), TextPart(text=prompt)])
-    return Prepared([message], options, timestamps, sampling)
+    return Prepared([message], options, resolved.note_timestamps, sampling)
 
 
 # -- answering from the timeline --------------------------------------------------------------
@@ -494,20 +551,15 @@ def ask_text(question: str) -> str:
     return f"\nQuestion: {question}\n{cite}"
 
 
-def final_prompt(
-    pipe: Pipeline, request: Request, line: Timeline, question: str, generation: GenerationOptions
-) -> str:
-    """The text-only prompt: the timeline, the transcript lines (within the cap), the question."""
+def final_prompt(pipe: Pipeline, resolved: Resolved, line: Timeline, question: str) -> str:
+    """The text-only prompt: the timeline, the transcript lines (within the resolved cap),
+    the question; the notes shortened where the whole would not fit the context."""
+    generation = resolved.generation
     lines: list[str] = []
     if line.transcript is not None:
-        from vidtt.pipeline.speech import trimmed
-
         transcript = line.transcript
-        cap, rule = pipe.transcript_cap(request, generation)
-        context = pipe.engine.context_size()
-        if cap is None and context:
-            cap, rule = max(1, (context - generation.max_new_tokens) // 2), "half of the context"
-        if cap is not None:
+        if resolved.transcript_cap is not None:
+            cap, rule = resolved.transcript_cap, resolved.transcript_rule
             transcript = trimmed(transcript, cap, pipe.count_tokens, rule)
         lines = transcript.lines()
     text = timeline_text(line, lines) + ask_text(question)
@@ -558,44 +610,49 @@ def seconds(text: str) -> float:
 
 
 def prepare(
-    pipe: Pipeline,
-    request: Request | dict[str, Any],
-    timestamps: bool = False,
-    generation: dict[str, Any] | None = None,
-    progress: Callable[[int, int], None] | None = None,
+    pipe: Pipeline, resolved: Resolved, progress: Callable[[int, int], None] | None = None
 ) -> Prepared:
     """The request answered from its video's timeline: the notes made (or found), and the
-    final prompt ready to generate (after the refine pass, when asked for). `progress`, when
-    given, hears (done, total) once the segments are known and after each batch of notes (an
-    exception it raises stops the notes there: those made are stored already); without it,
-    the tqdm bar of `pipe.progress`."""
-    from vidtt.pipeline.core import Prepared
-
-    request = parse_request(request)
+    final prompt ready to generate (after the refine pass, when asked for). Called inside
+    the request's media context (`Pipeline.prepare`). `progress`, when given, hears (done,
+    total) once the segments are known and after each batch of notes (an exception it raises
+    stops the notes there: those made are stored already); without it, the tqdm bar of
+    `pipe.progress`."""
     started = time.perf_counter()
-    line = timeline(pipe, request, timestamps, generation, progress)
-    question = the_question(request)
-    options = pipe.generation_options({**(generation or {}), **request.generation})
-    text = final_prompt(pipe, request, line, question, options)
+    line = describe_video(pipe, resolved, progress)
+    question = the_question(resolved.request)
+    options = resolved.generation
+    text = final_prompt(pipe, resolved, line, question)
     conversation = [Message(role="user", content=[TextPart(text=text)])]
     prepared = Prepared(
         conversation, options, False, time.perf_counter() - started, line.notes, line.usage,
         line.frames,
     )  # fmt: skip
-    seg = segment_options(pipe, request)
-    if not seg.refine:
+    if not resolved.segments.refine:
         return prepared
+    return refined(pipe, resolved, line, prepared, text, started)
+
+
+def refined(
+    pipe: Pipeline,
+    resolved: Resolved,
+    line: Timeline,
+    prepared: Prepared,
+    text: str,
+    started: float,
+) -> Prepared:
+    """The refine pass: a first answer from the timeline, then the segments it cited looked
+    at again with `refine_frames` frames each (sampled from the same span and cache)."""
+    seg = resolved.segments
     draft = pipe.answer([prepared])[0]
     first, spent = draft.text, line.usage + draft.usage
     chosen = cited(first, line.notes)[: seg.refine_segments]
-    if not chosen:
+    if not chosen or line.span is None:
         return dataclasses.replace(prepared, spent=spent)
-    video = the_video(request)
-    span = span_of(pipe, request, VideoSource.of(video))
     parts: list[Any] = []
     for number, n in enumerate(chosen, 1):
         note = line.notes[n]
-        clip = sample_range(video, span, note.start, note.end, seg.refine_frames)
+        clip = sample_range(line.span, note.start, note.end, seg.refine_frames)
         parts += [TextPart(text=f"Video {number}: {note.span()}"), VideoPart(video=clip)]
     again = (
         text
@@ -605,4 +662,4 @@ def prepare(
     )
     conversation = [Message(role="user", content=[*parts, TextPart(text=again)])]
     seconds = time.perf_counter() - started
-    return Prepared(conversation, options, True, seconds, line.notes, spent, line.frames)
+    return Prepared(conversation, prepared.options, True, seconds, line.notes, spent, line.frames)

@@ -29,6 +29,7 @@ from vidtt.budget.schema import BudgetPlan
 from vidtt.errors import VidttError
 from vidtt.pipeline.core import with_transcripts
 from vidtt.pipeline.request import SAMPLING_KEYS, parse_request
+from vidtt.pipeline.resolved import strategy_of
 from vidtt.pipeline.speech import Heard
 from vidtt.serve.errors import APIError, from_vidtt
 from vidtt.serve.protocol import ChatRequest, ServeLimits, parse_chat
@@ -217,7 +218,7 @@ def notes(server: Server, refused: APIError | None) -> list[str]:
             "a chat completion with these fields would be refused (400, see plan.reason); "
             "the frames shown are sampled without its visual-token budget"
         )
-    if getattr(server.pipeline.config, "strategy", None) == "segments":
+    if strategy_of(server.pipeline.config, None) == "segments":
         out.append(
             "this server answers by strategy segments (a timeline of segment notes); these are "
             'the frames of "strategy": "direct"'

@@ -1,0 +1,169 @@
+"""One request path: a request resolved once, every strategy inside the same media context
+(the config's limits, download reuse, the frame cache)."""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from commands import in_process
+from serving import QuietFiles, http_server
+
+import vidtt
+from vidtt import limits
+from vidtt.errors import LimitError, SourceError
+from vidtt.pipeline.request import parse_line
+from vidtt.pipeline.segments import MemoryStore
+from vidtt.serve.protocol import ServeLimits, build_request, parse_chat
+from vidtt.testing import make_video
+
+pytestmark = pytest.mark.usefixtures("cache_dir")
+SEGMENTS = {"min_segment": 2, "max_segments": 6, "shots": False, "note_tokens": 4, "batch_size": 2}
+
+
+@pytest.fixture(scope="module")
+def clip12(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_video(tmp_path_factory.mktemp("path") / "twelve.mp4", frames=120, fps=10)
+
+
+class Counted(QuietFiles):
+    """Files over http, each request counted by path."""
+
+    counts: dict[str, int]
+
+    def do_GET(self) -> None:
+        self.counts[self.path] = self.counts.get(self.path, 0) + 1
+        super().do_GET()
+
+
+@pytest.fixture()
+def served(clip12: Path) -> Any:
+    counts: dict[str, int] = {}
+    handler = type("Handler", (Counted,), {"counts": counts})
+    with http_server(functools.partial(handler, directory=str(clip12.parent))) as base:
+        yield f"{base}/{clip12.name}", counts
+
+
+def pipeline(model: Path, **config: Any) -> Any:
+    pipe = vidtt.Pipeline(
+        model=str(model),
+        backend="cpu",
+        dtype="float32",
+        sampler_options={"num_frames": 4},
+        generation={"max_new_tokens": 4},
+        **config,
+    )
+    pipe.note_store = MemoryStore()
+    return pipe
+
+
+def test_long_over_http_is_downloaded_once_with_the_configs_limits(
+    llava_dir: Path, served: Any
+) -> None:
+    """The config allows 127.0.0.1; the probe, every batch of notes and the refine pass read
+    one download."""
+    url, counts = served
+    pipe = pipeline(llava_dir, limits={"block_private_addresses": False})
+    options = {**SEGMENTS, "refine": True, "refine_frames": 2}
+    answer = pipe.ask(url, "What happens?", strategy="segments", segment_options=options)
+    assert len(answer.segments) == 6  # 3 batches of notes, then the final prompt
+    assert counts == {"/twelve.mp4": 1}
+    pipe.ask(url, "What happens?", strategy="direct")  # a plain ask: its own one download
+    assert counts == {"/twelve.mp4": 2}
+
+
+def test_long_command_takes_the_configs_limits(
+    llava_dir: Path, served: Any, tmp_path: Path
+) -> None:
+    """`vidtt ask --long` with a config that allows private addresses fetches the video
+    (it was refused on --long only), once."""
+    url, counts = served
+    config = tmp_path / "pipeline.json"
+    config.write_text(
+        json.dumps(
+            {
+                "model": str(llava_dir),
+                "backend": "cpu",
+                "dtype": "float32",
+                "limits": {"block_private_addresses": False},
+                "segment_options": SEGMENTS,
+            }
+        )
+    )
+    done = in_process("ask", url, "-q", "What?", "--long", "--json", "--config", str(config))
+    assert done.returncode == 0, done.stderr
+    assert len(json.loads(done.stdout)["segments"]) == 6
+    assert counts == {"/twelve.mp4": 1}
+
+
+@pytest.mark.parametrize("strategy", ["direct", "segments"])
+def test_a_config_limit_stops_every_strategy(
+    llava_dir: Path, clip12: Path, served: Any, strategy: str
+) -> None:
+    url, counts = served
+    small = pipeline(llava_dir, limits={"max_pixels": 100})
+    with pytest.raises(LimitError, match="max_pixels"):
+        small.ask(str(clip12), "What?", strategy=strategy, segment_options=SEGMENTS)
+    guarded = pipeline(llava_dir)  # private addresses refused by default, for notes too
+    with pytest.raises(SourceError, match="private"):
+        guarded.ask(url, "What?", strategy=strategy, segment_options=SEGMENTS)
+    assert counts == {}
+
+
+def test_a_config_limits_block_keeps_the_environments_other_limits(
+    llava_dir: Path, clip12: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`limits: {max_pixels: ...}` changes max_pixels only: VIDTT_LIMIT_MAX_FRAMES stays."""
+    monkeypatch.setenv("VIDTT_LIMIT_MAX_FRAMES", "3")
+    monkeypatch.setattr(limits, "_process_default", None)
+    with pytest.raises(vidtt.ConfigError, match="num_frames=4 is over the limit of 3 frames"):
+        pipeline(llava_dir, limits={"max_pixels": 4096 * 4096})
+    config = vidtt.PipelineConfig.model_validate({"limits": {"max_pixels": 4096 * 4096}})
+    with limits.use(config.limits) as chosen:
+        assert (chosen.max_frames, chosen.max_pixels) == (3, 4096 * 4096)
+        with pytest.raises(LimitError, match="over the limit of 3"):
+            vidtt.sample(str(clip12), num_frames=8)
+
+
+def test_every_entry_resolves_a_request_alike(llava_dir: Path, clip12: Path) -> None:
+    """The same fields from Python, a `vidtt run` line and a chat completion resolve to the
+    same strategy, sampler, options, generation, transcript cap and segment options."""
+    pipe = pipeline(llava_dir, strategy="segments", fit="context")
+    fields = {
+        "videos": [str(clip12)],
+        "question": "When does it change?",
+        "fps": 2,
+        "max_new_tokens": 3,
+        "segment_options": {"min_segment": 4},
+    }
+    python = pipe.resolve(fields)
+    _, line = parse_line(json.dumps(fields), 1)
+    chat = {
+        "messages": [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "video_url", "video_url": {"url": str(clip12)}},
+                    {"type": "text", "text": fields["question"]},
+                ],
+            }
+        ],
+        "max_tokens": 3,
+        "fps": 2,
+        "segment_options": {"min_segment": 4},
+    }
+    served_limits = ServeLimits(allowed_local_media_path=clip12.parent.resolve())
+    served = pipe.resolve(build_request(parse_chat(chat, served_limits), served_limits))
+    for resolved in (pipe.resolve(line), served):
+        assert resolved.strategy == python.strategy == "segments"
+        assert resolved.sampler.name == python.sampler.name
+        assert resolved.sampler_options == python.sampler_options
+        assert resolved.generation.max_new_tokens == python.generation.max_new_tokens == 3
+        assert (resolved.transcript_cap, resolved.segments) == (
+            python.transcript_cap,
+            python.segments,
+        )
+    assert python.segments.min_segment == 4 and python.sampler_options.fps == 2
