@@ -14,6 +14,7 @@ import math
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +23,7 @@ from vidtt.limits import Limits
 from vidtt.media.containers import NO_NESTED_OPENS, main_video_stream
 from vidtt.media.live.follow import FollowFile
 from vidtt.media.live.ring import Frame, Ring
-from vidtt.media.live.sources import LiveSource, describe_failure, open_container
+from vidtt.media.live.sources import Connection, LiveSource, describe_failure
 from vidtt.types.watch import WatchOptions
 
 FIRST_BACKOFF, MAX_BACKOFF = 0.5, 8.0
@@ -56,10 +57,16 @@ class Reader:
         self._ready = threading.Event()  # set once the first open succeeded or failed
         self._first_error: VidttError | None = None
         self._last_time = -math.inf
+        self._lost_at: float | None = None  # when the source was lost, until a frame comes
+        self._backoff = FIRST_BACKOFF
+        self._refused = False  # the download rule cut the source off: not retried
+        self._kept_before = 0  # frames kept before the current connection
+        self._attempt_at = 0.0  # when the current connection was begun
         self._thread = threading.Thread(target=self._run, name="vidtt-live-reader", daemon=True)
 
     def start(self) -> Reader:
-        """Start reading; raise the source's one-line `SourceError` if it cannot be opened."""
+        """Start reading; return at the first frame. Raise the source's one-line `SourceError`
+        if it cannot be opened or sends no frame within `open_timeout + read_timeout`."""
         self.started = time.monotonic()
         self._thread.start()
         wait = self.options.open_timeout + self.options.read_timeout + 5.0
@@ -84,57 +91,76 @@ class Reader:
         """Whether frames may still come."""
         return self.ended is None and not self._stop.is_set()
 
+    def release(self) -> None:
+        """Stop reading and let go of the frames kept (the ring's memory): for a watch that
+        has ended but is still listed."""
+        self.stop()
+        self.ring.clear()
+
     # -- the thread --------------------------------------------------------------------------
     def _run(self) -> None:
-        lost_at: float | None = None
-        backoff = FIRST_BACKOFF
         while not self._stop.is_set():
+            kept = self.stats.kept
             try:
-                with self._opened() as container:
-                    if lost_at is not None:
-                        self.stats.reconnects += 1
-                        self.news.put(f"back after {time.monotonic() - lost_at:.1f} s")
-                    self._ready.set()
-                    lost_at, backoff = None, FIRST_BACKOFF
-                    self._read(container)
+                with self._opened() as connection:
+                    if self.source.kind == "file":
+                        self._ready.set()
+                    self._read(connection)
                     reason = "the stream ended"
             except VidttError as exc:
-                if not self._ready.is_set():  # the first open: the caller hears it
+                if not self._ready.is_set():  # the first connection: the caller hears it
                     self._first_error = exc
                     self.ended = str(exc)
                     self._ready.set()
                     return
-                if isinstance(exc, LimitError):  # reconnecting would not help
+                if isinstance(exc, LimitError) or self._refused:  # retrying would not help
                     self._end(str(exc))
                     return
                 reason = str(exc)
-            if self._stop.is_set():
+            if self.stats.kept > kept:  # frames came: a new drop, retried from the start
+                self._lost_at, self._backoff = None, FIRST_BACKOFF
+            if self._stop.is_set() or not self._retry(reason):
                 return
-            if self.source.kind == "file":
-                idle = self.options.reconnect_seconds
-                self._end(f"{reason} (the file has not grown for {idle:g} s)")
-                return
-            if lost_at is None:
-                lost_at = time.monotonic()
-                self.news.put(f"lost: {reason}; reconnecting")
-            elif time.monotonic() - lost_at + backoff > self.options.reconnect_seconds:
-                self._end(f"gone for {time.monotonic() - lost_at:.0f} s: {reason}")
-                return
-            self._stop.wait(backoff)
-            backoff = min(backoff * 2, MAX_BACKOFF)
+
+    def _retry(self, reason: str) -> bool:
+        """Wait before the next connection (backoff); False when the source is gone for good."""
+        if self.source.kind == "file":
+            idle = self.options.reconnect_seconds
+            self._end(f"{reason} (the file has not grown for {idle:g} s)")
+            return False
+        if self._lost_at is None:
+            self._lost_at = time.monotonic()
+            self.news.put(f"lost: {reason}; reconnecting")
+        elif time.monotonic() - self._lost_at + self._backoff > self.options.reconnect_seconds:
+            self._end(f"gone for {time.monotonic() - self._lost_at:.0f} s: {reason}")
+            return False
+        self._stop.wait(self._backoff)
+        self._backoff = min(self._backoff * 2, MAX_BACKOFF)
+        return True
+
+    def _first_frame(self) -> None:
+        """The first frame of a connection: the source is there (again)."""
+        if self._lost_at is not None:
+            self.stats.reconnects += 1
+            self.news.put(f"back after {time.monotonic() - self._lost_at:.1f} s")
+        self._ready.set()
 
     def _end(self, why: str) -> None:
         self.ended = why
         self.news.put(f"ended: {why}")
 
     def _opened(self) -> Any:
-        """A context manager: the container of a new connection (a file: followed)."""
-        from contextlib import closing
-
+        """The connection of a new attempt (a file: followed), as a context manager with its
+        `container` and `refused` (why the download rule cut it off, if it did)."""
+        self._attempt_at = time.monotonic()
         if self.source.kind != "file":
-            return closing(
-                open_container(self.source, self.options.open_timeout, self.options.read_timeout)
-            )
+            timeouts = (self.options.open_timeout, self.options.read_timeout)
+            connection = Connection(self.source, self.limits, timeouts)
+            try:
+                return connection.open()
+            except SourceError:
+                self._refused = connection.refused is not None
+                raise
         import av
 
         follow = FollowFile(self.source.target, self.options.reconnect_seconds, self._stop)
@@ -150,17 +176,18 @@ class Reader:
             ) from None
         return _Both(container, follow)
 
-    def _read(self, container: Any) -> None:
+    def _read(self, connection: Any) -> None:
         """Decode until the stream ends or fails (`SourceError`) or the reader stops."""
         import av
 
-        stream = main_video_stream(container)
+        stream = main_video_stream(connection.container)
         stream.codec_context.thread_count = 1  # the model keeps the other cores
         offset: float | None = None
         keep_from = -math.inf
         cpu = time.thread_time()
+        watchdog = self._watchdog(connection)
         try:
-            for frame in _frames(container, stream, self.stats):
+            for frame in _frames(connection.container, stream, self.stats, watchdog):
                 if self._stop.is_set():
                     return
                 self.stats.decoded += 1
@@ -175,22 +202,51 @@ class Reader:
                     at = frame.time + offset
                 if at <= self._last_time or at < keep_from:
                     continue
-                self._check_size(frame)
-                if self.source.kind == "file":  # played at its own speed
-                    self._stop.wait(max(0.0, self.started + at - time.monotonic()))
-                array = frame.to_ndarray(format="rgb24")
-                self._last_time, keep_from = at, at + 1.0 / self.options.buffer_fps
-                self.ring.push(Frame(at, time.monotonic(), array, self.stats.decoded - 1))
-                self.stats.kept += 1
+                self._keep(frame, at)
+                keep_from = at + 1.0 / self.options.buffer_fps
                 now_cpu = time.thread_time()
                 self.stats.cpu_seconds += now_cpu - cpu
                 cpu = now_cpu
         except (av.error.FFmpegError, OSError) as exc:
+            watchdog(frame=False)  # the rule's refusal, when that is what cut it off
             raise SourceError(
                 describe_failure(self.source, exc, self.options.read_timeout)
             ) from None
         finally:
             self.stats.cpu_seconds += time.thread_time() - cpu
+
+    def _keep(self, frame: Any, at: float) -> None:
+        """Put `frame` (at stream time `at`) in the ring, as RGB."""
+        self._check_size(frame)
+        if self.source.kind == "file":  # played at its own speed
+            self._stop.wait(max(0.0, self.started + at - time.monotonic()))
+        array = frame.to_ndarray(format="rgb24")
+        self._last_time = at
+        self.ring.push(Frame(at, time.monotonic(), array, self.stats.decoded - 1))
+        if self.stats.kept == self._kept_before:
+            self._first_frame()
+        self.stats.kept += 1
+
+    def _watchdog(self, connection: Any) -> Callable[..., None]:
+        """Called at every packet: a `SourceError` when the download rule cut the source off
+        (not retried), or when no frame was decoded for `open_timeout + read_timeout` seconds
+        (a source that connects but sends nothing to show: a drop, retried with backoff)."""
+        limit = self.options.open_timeout + self.options.read_timeout
+        last = [self._attempt_at, self.stats.decoded]
+        self._kept_before = self.stats.kept
+
+        def check(frame: bool = True) -> None:
+            if connection.refused:
+                self._refused = True
+                raise SourceError(connection.refused)
+            if not frame or self.source.kind == "file":
+                return
+            if self.stats.decoded > last[1]:
+                last[:] = [time.monotonic(), self.stats.decoded]
+            elif time.monotonic() - last[0] > limit:
+                raise SourceError(f"{self.source.label} sent no frame for {limit:g} s")
+
+        return check
 
     def _check_size(self, frame: Any) -> None:
         if frame.width * frame.height > self.limits.max_pixels:
@@ -200,12 +256,16 @@ class Reader:
             )
 
 
-def _frames(container: Any, stream: Any, stats: ReaderStats) -> Any:
+def _frames(container: Any, stream: Any, stats: ReaderStats, check: Callable[[], None]) -> Any:
     """The stream's frames; a packet that does not decode (lost or damaged on the way) is
-    counted in `stats.damaged` and passed over, as a player would."""
+    counted in `stats.damaged` and passed over, as a player would. `check` runs at every
+    packet of every stream (a source that sends only other streams is still checked)."""
     import av
 
-    for packet in container.demux(stream):
+    for packet in container.demux():
+        check()
+        if packet.stream_index != stream.index:
+            continue
         try:
             yield from packet.decode()
         except av.error.InvalidDataError:
@@ -218,8 +278,10 @@ class _Both:
     def __init__(self, container: Any, follow: FollowFile) -> None:
         self.container, self.follow = container, follow
 
+    refused: str | None = None
+
     def __enter__(self) -> Any:
-        return self.container
+        return self
 
     def __exit__(self, *_: Any) -> None:
         self.container.close()

@@ -48,6 +48,12 @@ class Ring:
             oldest = self._frames[-1].time - (self.seconds if seconds is None else seconds)
             return [f for f in self._frames if f.time >= oldest]
 
+    def clear(self) -> None:
+        """Let go of every frame (a watch that ended keeps no memory)."""
+        with self._lock:
+            self._frames.clear()
+            self._bytes = 0
+
     @property
     def nbytes(self) -> int:
         return self._bytes

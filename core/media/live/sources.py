@@ -14,6 +14,8 @@ a message. FFmpeg may open only the protocols a kind of source needs.
 from __future__ import annotations
 
 import os
+import re
+import stat
 import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -24,14 +26,15 @@ from vidtt.media.fetch import resolve_host
 from vidtt.urls import printable, redact
 
 LiveKind = Literal["rtsp", "http", "udp", "device", "file"]
-PROTOCOLS = {  # what FFmpeg may open for each kind (an HLS playlist opens its segments)
-    "rtsp": "rtsp,rtsps,tcp,udp,rtp,tls,srtp",
-    "http": "http,https,tcp,tls,crypto,hls",
+PROTOCOLS = {  # what FFmpeg may open itself for each kind
+    "rtsp": "rtsp,tcp,udp,rtp",  # to vidtt's relay on 127.0.0.1 (TLS is the relay's), RTP
+    "http": "none",  # vidtt opens the source and all it names (`checked.Opener`)
     "udp": "udp,rtp",
 }
 DEFAULT_PORTS = {"rtsp": 554, "rtsps": 322, "http": 80, "https": 443}
 PROBE = {"analyzeduration": "500000", "probesize": "1000000"}  # start within about a second
 SCHEMES_HINT = "give rtsp://, rtsps://, http(s):// (HLS), udp://HOST:PORT, /dev/videoN or a file"
+CAMERA = re.compile(r"/dev/video\d{1,3}")  # what a camera's path must resolve to
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,8 @@ class LiveSource:
     label: str  # credentials hidden, one line
     format: str | None = None
     options: dict[str, str] = field(default_factory=dict)
+    address: str = ""  # a network source's checked address (what vidtt connects to)
+    port: int = 0
 
     @property
     def local(self) -> bool:
@@ -59,14 +64,13 @@ def live_source(text: str, limits: Limits, transport: str = "tcp") -> LiveSource
         raise SourceError(f"the source '{printable(text)}' contains control characters")
     scheme = text.split("://", 1)[0].lower() if "://" in text else ""
     if scheme in ("rtsp", "rtsps"):
-        _check_host(text, scheme, limits)
+        address, port = _check_host(text, scheme, limits)
         options = {"rtsp_transport": transport, "protocol_whitelist": PROTOCOLS["rtsp"]}
-        return LiveSource("rtsp", text, redact(text), None, {**PROBE, **options})
+        return LiveSource("rtsp", text, redact(text), None, {**PROBE, **options}, address, port)
     if scheme in ("http", "https"):
-        _check_host(text, scheme, limits)
-        return LiveSource(
-            "http", text, redact(text), None, {**PROBE, "protocol_whitelist": PROTOCOLS["http"]}
-        )
+        address, port = _check_host(text, scheme, limits)
+        options = {"protocol_whitelist": PROTOCOLS["http"], "http_persistent": "0"}
+        return LiveSource("http", text, redact(text), None, {**PROBE, **options}, address, port)
     if scheme == "udp":
         _udp_address(text)
         options = {"protocol_whitelist": PROTOCOLS["udp"], "overrun_nonfatal": "1"}
@@ -83,7 +87,8 @@ def live_source(text: str, limits: Limits, transport: str = "tcp") -> LiveSource
     return _file(text)
 
 
-def _check_host(url: str, scheme: str, limits: Limits) -> None:
+def _check_host(url: str, scheme: str, limits: Limits) -> tuple[str, int]:
+    """The checked address and port of a network source's host (see `resolve_host`)."""
     try:
         parts = urllib.parse.urlsplit(url)
         port = parts.port or DEFAULT_PORTS[scheme]
@@ -93,7 +98,7 @@ def _check_host(url: str, scheme: str, limits: Limits) -> None:
         raise SourceError(f"malformed URL '{redact(url)}': it names no host")
     if any(c.isspace() for c in url):
         raise SourceError(f"malformed URL '{redact(url)}': it contains spaces")
-    resolve_host(url, parts.hostname, port, limits)
+    return resolve_host(url, parts.hostname, port, limits)[0], port
 
 
 def _udp_address(url: str) -> None:
@@ -111,12 +116,25 @@ def _udp_address(url: str) -> None:
 
 
 def _device(path: str) -> LiveSource:
-    if not os.path.exists(path):
+    """A camera: a path that is, or links to, a `/dev/videoN` character device. Any other
+    path is refused with the same words whether it exists or not."""
+    shown = printable(path)
+    real = os.path.realpath(path)
+    if not CAMERA.fullmatch(real):
         raise SourceError(
-            f"no camera at {printable(path)}: check the device (ls /dev/video*) and that this "
+            f"{shown} is not a camera: give /dev/videoN (or v4l2:///dev/videoN), a "
+            "video4linux2 device (ls /dev/video*)"
+        )
+    try:
+        is_device = stat.S_ISCHR(os.stat(real).st_mode)
+    except OSError:
+        is_device = False
+    if not is_device:
+        raise SourceError(
+            f"no camera at {shown}: check the device (ls /dev/video*) and that this "
             "user may read it (the video group)"
         )
-    return LiveSource("device", path, printable(path), "v4l2", {})
+    return LiveSource("device", real, shown, "v4l2", {})
 
 
 def _file(path: str) -> LiveSource:
@@ -149,18 +167,86 @@ def describe_failure(source: LiveSource, exc: BaseException, timeout: float) -> 
     return f"cannot read {source.label}: {redact(str(reason))}"
 
 
-def open_container(source: LiveSource, open_timeout: float, read_timeout: float) -> Any:
-    """A PyAV container reading `source` (not a file: see `follow.FollowFile` for those)."""
+class Connection:
+    """One connection to a network, camera or UDP source: its PyAV `container`, and what vidtt
+    opened for it (an HTTP opener, an RTSP relay), closed together. `refused` says why the
+    download rule cut it off (a redirect, a private host), when it did: reconnecting would
+    not help."""
+
+    def __init__(self, source: LiveSource, limits: Limits, timeouts: tuple[float, float]) -> None:
+        self.source, self.timeouts = source, timeouts
+        self.guard = _guard(source, limits, timeouts)
+        self.container: Any = None
+
+    def open(self) -> Connection:
+        """Open the container (a one-line `SourceError` when it cannot be); closed on failure."""
+        try:
+            self.container = _open(self.source, self.guard, self.timeouts)
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    @property
+    def refused(self) -> str | None:
+        return getattr(self.guard, "refused", None)
+
+    def close(self) -> None:
+        if self.container is not None:
+            self.container.close()
+        if self.guard is not None:
+            self.guard.close()
+
+    def __enter__(self) -> Connection:
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        self.close()
+
+
+def _guard(source: LiveSource, limits: Limits, timeouts: tuple[float, float]) -> Any:
+    """What stands between FFmpeg and the network for `source`: the checked HTTP opener, the
+    RTSP relay, or nothing (a camera, a UDP port)."""
+    if source.kind == "http":
+        from vidtt.media.live.checked import Opener
+
+        return Opener(limits, *timeouts)
+    if source.kind == "rtsp":
+        from vidtt.media.live.relay import RtspRelay
+
+        parts = urllib.parse.urlsplit(source.target)
+        tls = parts.hostname if parts.scheme.lower() == "rtsps" else None
+        return RtspRelay(source.label, source.address, source.port, tls, timeouts[0])
+    return None
+
+
+def _open(source: LiveSource, guard: Any, timeouts: tuple[float, float]) -> Any:
+    """The PyAV container of `source`, through `guard`."""
     import av
 
+    target, io_open = source.target, None
+    if source.kind == "http":
+        io_open = guard
     try:
+        if source.kind == "rtsp":
+            target = _relayed(source.target, guard.start().port)
         return av.open(
-            source.target,
+            target,
             mode="r",
             format=source.format,
             options=source.options,
-            timeout=(open_timeout, read_timeout),
+            timeout=timeouts,
             metadata_errors="ignore",
+            io_open=io_open,
         )
     except (av.error.FFmpegError, OSError) as exc:
-        raise SourceError(describe_failure(source, exc, open_timeout)) from None
+        refused = getattr(guard, "refused", None)
+        raise SourceError(refused or describe_failure(source, exc, timeouts[0])) from None
+
+
+def _relayed(url: str, port: int) -> str:
+    """`url` pointed at the relay on 127.0.0.1:`port` (credentials, path and query kept)."""
+    parts = urllib.parse.urlsplit(url)
+    userinfo = parts.netloc.rpartition("@")[0]
+    netloc = f"{userinfo}@127.0.0.1:{port}" if userinfo else f"127.0.0.1:{port}"
+    return urllib.parse.urlunsplit(("rtsp", netloc, parts.path, parts.query, ""))
