@@ -105,12 +105,18 @@ def resolve_host(url: str, host: str, port: int, limits: Limits) -> list[str]:
     if limits.block_private_addresses:
         for text in addresses:
             address = ipaddress.ip_address(text)
-            if not address.is_global or address.is_multicast:
+            if not public_address(address):
                 raise SourceError(
                     f"refused {redact(url)}: {host} is a private, loopback or link-local "
                     f"address ({address}); {ALLOW_HINT}"
                 )
     return addresses
+
+
+def public_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """The address rule: whether `address` may be reached while private addresses are
+    blocked (global unicast). Downloads and live sources both ask it."""
+    return address.is_global and not address.is_multicast
 
 
 class Deadline:
@@ -277,10 +283,10 @@ def _fetch_into(url: str, out: IO[bytes], limits: Limits) -> None:
             location = _get(transport, target, out, deadline, limits)
             if location is None:
                 return
-            _check_redirect(seen, location, limits)
+            check_redirect(seen, location, limits)
 
 
-def _check_redirect(seen: list[str], location: str, limits: Limits) -> None:
+def check_redirect(seen: list[str], location: str, limits: Limits) -> None:
     """Add the redirect target to `seen`, or refuse a loop, one redirect too many, or a
     target that is not an http(s) URL."""
     first = redact(seen[0])
@@ -309,7 +315,7 @@ def _get(transport: Any, target: Target, out: IO[bytes], deadline: Deadline, lim
 
     shown = redact(target.url)
     try:
-        request = _pinned_request(target, deadline)
+        request = pinned_request(target, deadline.timeout().as_dict())
         response = transport.handle_request(request)
         try:
             if response.status_code in REDIRECTS and "location" in response.headers:
@@ -335,8 +341,8 @@ def _get(transport: Any, target: Target, out: IO[bytes], deadline: Deadline, lim
     return None
 
 
-def _pinned_request(target: Target, deadline: Deadline) -> Any:
-    """A request to the resolved address that names the host in the Host header and TLS."""
+def pinned_request(target: Target, timeout: dict[str, float | None]) -> Any:
+    """A GET to the resolved address that names the host in the Host header and TLS."""
     import httpx
 
     url = httpx.URL(target.url)
@@ -347,7 +353,7 @@ def _pinned_request(target: Target, deadline: Deadline) -> Any:
         "GET",
         url.copy_with(host=target.address),
         headers={"Host": host_header, "User-Agent": "vidtt", "Accept-Encoding": "identity"},
-        extensions={"timeout": deadline.timeout().as_dict(), "sni_hostname": target.host},
+        extensions={"timeout": timeout, "sni_hostname": target.host},
     )
 
 
