@@ -4,7 +4,9 @@ Keyed by the source's identity (a file's path, size and modification time; a URL
 bytes) and the sampler with its options. Frame arrays given directly are not cached. Two
 threads asking for the same key at once share one decode. With a `store` (`vidtt.media.store`)
 the cache has a second level on disk, shared by processes: a Clip missing from memory is read
-from there, and a Clip sampled is written there too, so a second process decodes nothing.
+from there, and a Clip sampled is written there too, so a second process decodes nothing. A
+store that cannot be used is a miss on every read and a no-op on every write (it warns once):
+sampling goes on without it.
 """
 
 from __future__ import annotations
@@ -132,7 +134,7 @@ class FrameCache(Generic[V]):
         if disk_key is not None and isinstance(made, Clip):
             try:
                 self.store.put_clip(disk_key, made)
-            except (OSError, VidttError, ValueError) as exc:  # a full disk, a read-only cache
+            except (OSError, VidttError, ValueError) as exc:  # metadata that is not JSON-able
                 self._warn(exc)
         return made
 

@@ -147,7 +147,7 @@ class Store:
             if entry.get("sha256") != _digest(_dump(entry["value"])):
                 raise ValueError("damaged")
         except RecursionError:
-            self._odd(kind, name, "is nested too deeply")
+            self._odd(kind, name, "is nested too deeply: read as missing, removed")
         except (ValueError, TypeError):
             pass
         else:
@@ -172,7 +172,7 @@ class Store:
         try:
             return _clip_from(data)
         except RecursionError:
-            self._odd("frames", name, "is nested too deeply")
+            self._odd("frames", name, "is nested too deeply: read as missing, removed")
         except (
             ValueError,
             TypeError,
@@ -276,9 +276,12 @@ class Store:
                 try:
                     return _read_file(folder, name, self.max_bytes)
                 except _NotAFile as odd:
-                    self._odd(kind, name, f"is {odd}, not a file")
-                    with contextlib.suppress(OSError):
-                        os.unlink(name, dir_fd=folder)
+                    try:
+                        os.unlink(name, dir_fd=folder)  # a link goes, not what it points at
+                    except OSError:  # a folder
+                        self._odd(kind, name, f"is {odd}, not a file: read as missing")
+                    else:
+                        self._odd(kind, name, f"is {odd}, not a file: read as missing, removed")
                     return None
         except FileNotFoundError:
             return None
@@ -371,9 +374,7 @@ class Store:
         self._warn_once("unusable", message)
 
     def _odd(self, kind: str, name: str, what: str) -> None:
-        self._warn_once(
-            "odd", f"the cache entry {self.root / kind / name} {what}: read as missing, removed"
-        )
+        self._warn_once("odd", f"the cache entry {self.root / kind / name} {what}")
 
     def _warn_once(self, topic: str, message: str) -> None:
         with self._lock:
