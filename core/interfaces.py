@@ -20,6 +20,25 @@ RATE_OPTIONS = ("every", "fps")  # one frame every N seconds, N frames a second
 FRAME_OPTIONS = frozenset({*COUNT_OPTIONS, *RATE_OPTIONS, "min_frames"})
 RATE_SAMPLER = "interval"  # the built-in sampler that takes a rate
 COUNT_SAMPLER = "uniform"  # the built-in sampler that takes a count
+# What an option given replaces in the options it lies over: a count or a rate replaces the
+# other counts and rates (a cap on a rate's frames, `max_frames`, stays unless a count is
+# given); `size` and `max_side` replace each other.
+REPLACES: dict[str, frozenset[str]] = {
+    "num_frames": frozenset({"fps", "every", "max_frames"}),
+    "max_frames": frozenset({"num_frames"}),
+    "fps": frozenset({"num_frames", "every"}),
+    "every": frozenset({"num_frames", "fps"}),
+    "size": frozenset({"max_side"}),
+    "max_side": frozenset({"size"}),
+}
+
+
+def options_over(given: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
+    """Sampler options `given` (flags, a request's fields) laid over `base` (a config's): key
+    by key, except that a given option drops the base options it replaces (`REPLACES`). The
+    one rule for every entry point (docs/guide.md, "How settings combine")."""
+    dropped = {name for key in given for name in REPLACES.get(key, ())}
+    return {**{k: v for k, v in base.items() if k not in dropped}, **given}
 
 
 class SamplerOptions(BaseModel):

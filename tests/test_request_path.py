@@ -48,13 +48,9 @@ def served(clip12: Path) -> Any:
 
 
 def pipeline(model: Path, **config: Any) -> Any:
+    settings = {"sampler_options": {"num_frames": 4}, "generation": {"max_new_tokens": 4}}
     pipe = vidtt.Pipeline(
-        model=str(model),
-        backend="cpu",
-        dtype="float32",
-        sampler_options={"num_frames": 4},
-        generation={"max_new_tokens": 4},
-        **config,
+        model=str(model), backend="cpu", dtype="float32", **{**settings, **config}
     )
     pipe.note_store = MemoryStore()
     return pipe
@@ -167,3 +163,25 @@ def test_every_entry_resolves_a_request_alike(llava_dir: Path, clip12: Path) -> 
             python.segments,
         )
     assert python.segments.min_segment == 4 and python.sampler_options.fps == 2
+
+
+def test_flags_and_request_fields_lie_over_a_config_by_one_rule(
+    llava_dir: Path, clip12: Path, tmp_path: Path
+) -> None:
+    """A rate given (`--every`, `"every"`) replaces the config's rate and keeps its cap on the
+    frames (`max_frames`); a count given replaces both."""
+    config = {"sampler": "interval", "sampler_options": {"every": 1, "max_frames": 4}}
+    path = tmp_path / "sampling.json"
+    path.write_text(json.dumps(config))
+    flags = in_process("sample", str(clip12), "--config", str(path), "--every", "0.5", "--json")
+    assert flags.returncode == 0, flags.stderr
+    shown = json.loads(flags.stdout)
+    frames = (shown[0] if isinstance(shown, list) else shown)["frames"]
+    pipe = pipeline(llava_dir, **config)
+    fields = {"videos": [str(clip12)], "question": "What?"}
+    rate = pipe.resolve({**fields, "every": 0.5}).sampler_options
+    assert (rate.every, rate.max_frames, len(frames)) == (0.5, 4, 4)
+    cap = pipe.resolve({**fields, "max_frames": 6}).sampler_options
+    assert (cap.every, cap.max_frames) == (1, 6)
+    count = pipe.resolve({**fields, "num_frames": 6})
+    assert (count.sampler.name, count.sampler_options.num_frames) == ("uniform", 6)

@@ -17,7 +17,7 @@ from typing import Any, NoReturn
 
 from vidtt.config import DEFAULT_MODEL, ConfigProblems, ConfigSource, PipelineConfig, validate
 from vidtt.errors import OptionsError
-from vidtt.interfaces import RATE_OPTIONS
+from vidtt.interfaces import RATE_OPTIONS, options_over
 from vidtt.plugins.registry import Registry
 from vidtt.settings.resolve import sampler_taking
 from vidtt.types import TRANSCRIPT_MODES
@@ -431,6 +431,7 @@ def sampler_settings(
     options = dict(base.sampler_options)
     if name != base.sampler:  # keep only what the newly chosen sampler understands
         options = {k: v for k, v in options.items() if _accepts(registry, name, k)}
+    given: dict[str, Any] = {}
     if getattr(args, "frames", None) is not None:
         sampler = registry.sampler(name)
         key = sampler.frames_option()
@@ -439,26 +440,12 @@ def sampler_settings(
                 f"--frames: sampler {name!r} has no frame-count option; set its own options "
                 "with -o KEY=VALUE (see its documentation)"
             )
-        options[key] = args.frames
-    _override_exclusive(options, args, ("size", "max_side"))
-    _override_exclusive(options, args, TIMED_OPTIONS)
-    for key in ("start", "end"):
+        given[key] = args.frames
+    for key in ("size", "max_side", *TIMED_OPTIONS, "start", "end"):
         if getattr(args, key, None) is not None:
-            options[key] = getattr(args, key)
-    for key, value in getattr(args, "sampler_option", None) or []:
-        options[key] = value
-    return name, options
-
-
-def _override_exclusive(
-    options: dict[str, Any], args: argparse.Namespace, keys: tuple[str, ...]
-) -> None:
-    """A command-line value for one of `keys` replaces whichever of them the config set."""
-    given = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
-    if given:
-        for key in keys:
-            options.pop(key, None)
-        options.update(given)
+            given[key] = getattr(args, key)
+    given.update(getattr(args, "sampler_option", None) or [])
+    return name, options_over(given, options)
 
 
 def _accepts(registry: Registry, sampler: str, option: str) -> bool:
@@ -504,4 +491,33 @@ def config_from_args(
         config = validate(data, ConfigSource("command-line options"))
     except ConfigProblems as exc:  # its other settings are checked where `base` came from
         raise ConfigProblems(exc.found, exc.rest and exc.rest.set_source(source)) from None
-    return config.set_source(source)
+    return unknown_options(args, config.set_source(source), registry or base.registry())
+
+
+def unknown_options(
+    args: argparse.Namespace, config: PipelineConfig, registry: Registry
+) -> PipelineConfig:
+    """`config`, unless an `-o KEY=...` names an option its sampler does not have: then
+    `ConfigProblems` with the closest spelling (`-o num_frame=8`: did you mean num_frames?),
+    whose `rest` (the config without those keys) finds the other problems in the same run."""
+    try:
+        model = registry.sampler(config.sampler).options_model
+    except Exception:  # an unknown sampler: reported when the config is checked
+        return config
+    if model.model_config.get("extra") != "forbid":  # a plugin's that takes any key
+        return config
+    known = list(model.model_fields)
+    given = [key for key, _ in getattr(args, "sampler_option", None) or []]
+    unknown = [key for key in dict.fromkeys(given) if key not in known]
+    if not unknown:
+        return config
+    found = []
+    for key in unknown:
+        close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+        hint = f"did you mean -o {close[0]}=...?" if close else f"its options: {', '.join(known)}"
+        found.append(
+            f"command-line options: sampler {config.sampler!r}: {key}: unknown option ({hint})"
+        )
+    kept = {k: v for k, v in config.sampler_options.items() if k not in unknown}
+    rest = config.model_copy(update={"sampler_options": kept}).set_source(config.source)
+    raise ConfigProblems(found, rest)

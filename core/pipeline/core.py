@@ -23,11 +23,10 @@ from vidtt.engine.core import Engine
 from vidtt.engine.streaming import AnswerStream
 from vidtt.errors import FormatterError, OptionsError, VidttError
 from vidtt.interfaces import (
-    COUNT_OPTIONS,
-    RATE_OPTIONS,
     PromptFormatter,
     Sampler,
     SamplerOptions,
+    options_over,
 )
 from vidtt.media.frame_cache import FrameCache
 from vidtt.media.images import load_image
@@ -412,10 +411,7 @@ class Pipeline:
         named = request.sampler
         sampler = self.registry.sampler(named) if named else self.settings.sampler_taking(wanted)
         base = self.settings.sampler_values if sampler.name == self.sampler.name else {}
-        decides = {*COUNT_OPTIONS, *RATE_OPTIONS}  # a request's count or rate replaces ours
-        if set(wanted) & decides:
-            base = {k: v for k, v in base.items() if k not in decides}
-        return sampler, sampler.options(**{**base, **wanted})
+        return sampler, sampler.options(**options_over(wanted, base))
 
     def plan_frames(
         self, resolved: Resolved, conversation: list[Message]
