@@ -219,8 +219,9 @@ def test_a_torchvision_that_does_not_match_torch_is_one_line(
 
     assert re.fullmatch(
         r"vidtt: error: torchvision (\S+) does not match torch (\S+) \(operator "
-        r"torchvision::nms does not exist\): install the torchvision built for your torch "
-        r"\(pip install torch torchvision together, from the same index\)",
+        r"torchvision::nms does not exist\): install the torchvision built for this torch: "
+        r"pip uninstall -y torchvision && pip install torch==[0-9.]+ torchvision"
+        r"( --index-url https://download\.pytorch\.org/whl/\S+)?",
         line,
     ), line
     assert f"torchvision {version('torchvision')} " in line and f"torch {version('torch')}" in line

@@ -46,6 +46,8 @@ from vidtt.plugin_api import (
 )
 
 DEFAULT_MODEL = "openai/whisper-small"
+# How a Whisper folder on disk is named, wherever a hub model cannot be had.
+LOCAL = "(--transcriber-option model=FOLDER; in a config, transcriber_options: {model: FOLDER})"
 TIME_PRECISION = 0.02  # seconds per timestamp token
 WINDOW = 30.0  # seconds: Whisper's input
 
@@ -422,14 +424,21 @@ def _first_line(error: BaseException) -> str:
 
 def _load(model: str, revision: str | None, device: str, dtype: str) -> Loaded:
     import torch
+
+    from vidtt.settings.packages import check_torchvision
+
+    check_torchvision()  # transformers imports it for the model: a mismatch is one line
     from transformers import AutoConfig, WhisperForConditionalGeneration, WhisperProcessor
 
     what = f"cannot load whisper model {model!r}"
     todo = (
         "pass a Whisper checkpoint: a hub id such as openai/whisper-small, or a folder made "
-        "with save_pretrained"
+        f"with save_pretrained {LOCAL}"
     )
-    hub = hub_options(model, revision, False)
+    try:
+        hub = hub_options(model, revision, False)
+    except ModelLoadError as exc:  # not cached, and the hub out of reach (or offline mode)
+        raise ModelLoadError(f"whisper: {exc} {LOCAL}") from None
     try:
         config = AutoConfig.from_pretrained(model, **hub)
     except Exception as exc:

@@ -1,7 +1,7 @@
 """`vidtt demo`: the whole path on a made-up video and a tiny random-weight model, no download.
 
-Both are made once in the cache folder (`VIDTT_CACHE`, default ~/.cache/vidtt) by the helpers in
-`vidtt.testing`.
+Both are made once in vidtt's cache folder (`VIDTT_CACHE_DIR`, as `vidtt cache` and the store
+use; the older `VIDTT_CACHE` still works, with a warning) by the helpers in `vidtt.testing`.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,9 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> argparse.ArgumentPa
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from vidtt.pipeline.core import Pipeline
+    from vidtt.settings.packages import check_torchvision
 
+    check_torchvision()  # the tiny model is built with transformers, which imports it
     video, model = demo_paths()
     if not (video.exists() and (model / "config.json").exists()):
         print(
@@ -54,13 +57,35 @@ def cmd_demo(args: argparse.Namespace) -> int:
         "The model has random weights, so the answer is gibberish: this run only shows the "
         'whole path working.\nFor a real answer: vidtt ask VIDEO -q "..." --model '
         "llava-hf/llava-interleave-qwen-0.5b-hf (or a local model folder).\n"
-        f"The files stay in {video.parent} (VIDTT_CACHE moves it); delete it to start afresh."
+        f"The files stay in {video.parent} (VIDTT_CACHE_DIR moves it); delete it to start afresh."
     )
     return 0
 
 
+OLD_CACHE_ENV = "VIDTT_CACHE"
+
+
 def cache_dir() -> Path:
-    return Path(os.environ.get("VIDTT_CACHE") or Path.home() / ".cache" / "vidtt")
+    """vidtt's cache folder (`vidtt.media.store.cache_dir`: `$VIDTT_CACHE_DIR`, ...). The old
+    `$VIDTT_CACHE`, set alone, is still used; either way it gets a one-line warning."""
+    from vidtt.media.store import cache_dir as store_dir
+
+    old = os.environ.get(OLD_CACHE_ENV)
+    if not old:
+        return store_dir()
+    if os.environ.get("VIDTT_CACHE_DIR"):
+        warnings.warn(
+            f"{OLD_CACHE_ENV} is no longer read and VIDTT_CACHE_DIR is set: unset {OLD_CACHE_ENV}",
+            FutureWarning,
+            stacklevel=2,
+        )
+        return store_dir()
+    warnings.warn(
+        f"{OLD_CACHE_ENV} is deprecated: set VIDTT_CACHE_DIR={old} instead (used this time)",
+        FutureWarning,
+        stacklevel=2,
+    )
+    return Path(old).expanduser()
 
 
 def demo_paths(cache: Path | None = None) -> tuple[Path, Path]:
