@@ -83,10 +83,27 @@ def check_context(
         return
     visual = int(sum((inputs["input_ids"] == i).sum() for i in visual_token_ids(processor)))
     raise ContextOverflowError(
+        overflow_message(prompt, visual, frames, options.max_new_tokens, limit)
+    )
+
+
+def overflow_message(prompt: int, visual: int, frames: int, new: int, limit: int) -> str:
+    """What a prompt of `prompt` tokens (`visual` of them for `frames` frames) with `new` new
+    tokens says when it does not fit a `limit`-token context: the numbers, and the options
+    that choose frames that fit (as the command line and as a config or request spell them)."""
+    room = limit - new - (prompt - visual)  # visual tokens the rest of the prompt leaves
+    said = (
         f"the prompt needs {prompt} tokens ({visual} for images and {frames} video frames) plus "
-        f"max_new_tokens={options.max_new_tokens}, but the model's context is {limit} tokens: "
-        "sample fewer frames (num_frames / max_frames), use smaller frames where the model "
-        "scales with size, or lower max_new_tokens"
+        f"max_new_tokens={new}, {prompt + new} in all, but the model's context is {limit} tokens"
+    )
+    if (visual > 0 and room <= 0) or (visual == 0 and frames == 0):
+        return f"{said}: the text alone leaves no room; shorten it or lower max_new_tokens"
+    budget = f"--max-visual-tokens {room}" if visual > 0 else "--max-visual-tokens N"
+    return (
+        f"{said}: pass --fit-context (fit: context) to choose the frames that fit, or {budget} "
+        "(max_visual_tokens) to cap their tokens at what is left, with no frame count (--frames, "
+        "num_frames) so that it chooses; or sample fewer frames or smaller ones, or lower "
+        "max_new_tokens"
     )
 
 
