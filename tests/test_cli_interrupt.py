@@ -32,7 +32,7 @@ def start(*args: str, **kwargs) -> subprocess.Popen:
         [VIDTT, *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        env={**ENV, "VIDTT_CACHE": kwargs.pop("cache", os.environ.get("VIDTT_CACHE", ""))},
+        env={**ENV, "VIDTT_CACHE_DIR": kwargs.pop("cache", os.environ.get("VIDTT_CACHE_DIR", ""))},
         **kwargs,
     )
 
@@ -89,7 +89,7 @@ def test_ctrl_c_in_chat_waiting_and_answering(llava_dir, videos, tmp_path) -> No
 def test_chat_at_a_terminal_has_line_editing_and_history(llava_dir, videos, tmp_path) -> None:
     command = [VIDTT, "chat", str(videos["h264"]), "--model", str(llava_dir), "--frames", "2"]
     command += ["--max-new-tokens", "2"]
-    with Terminal(command, {**ENV, "VIDTT_CACHE": str(tmp_path)}) as terminal:
+    with Terminal(command, {**ENV, "VIDTT_CACHE_DIR": str(tmp_path)}) as terminal:
         terminal.read_until(b"you> ")
         terminal.write(b"What is hapening?" + b"\x1b[D" * 6 + b"p\n")  # 6 x left, a fix
         terminal.read_until(b"you> ", times=2)

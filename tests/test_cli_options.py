@@ -202,10 +202,10 @@ def test_sheet_folder_is_made_or_refused_first(videos, tmp_path) -> None:
 
 
 def test_demo_says_where_its_files_are(tmp_path) -> None:
-    first = console("demo", env={"VIDTT_CACHE": str(tmp_path)})
+    first = console("demo", env={"VIDTT_CACHE_DIR": str(tmp_path)})
     assert first.returncode == 0, first.stderr
     assert "making" in first.stderr and str(tmp_path / "demo") in first.stderr
     assert str(tmp_path / "demo" / "tiny-llava") in first.stdout
-    second = in_process("demo", env={"VIDTT_CACHE": str(tmp_path)})
+    second = in_process("demo", env={"VIDTT_CACHE_DIR": str(tmp_path)})
     assert second.returncode == 0 and "making" not in second.stderr
     assert str(tmp_path / "demo" / "sample.mp4") in second.stdout

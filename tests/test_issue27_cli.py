@@ -214,7 +214,7 @@ def test_ctrl_c_in_a_terminal_chat_stops_the_answer_then_ends(llava_dir, videos,
         "generation: {min_new_tokens: 900, max_new_tokens: 900}\n"
     )
     command = [VIDTT, "chat", str(videos["h264"]), "--config", str(config)]
-    with Terminal(command, {**ENV, "VIDTT_CACHE": str(tmp_path)}) as terminal:
+    with Terminal(command, {**ENV, "VIDTT_CACHE_DIR": str(tmp_path)}) as terminal:
         process = terminal.process
         terminal.read_until(b"you> ")
         wait_for_input(process)  # a Ctrl-C before the wait is only seen after the next key
@@ -373,7 +373,7 @@ def test_sample_says_each_file_it_writes(videos, tmp_path) -> None:
 
 @pytest.mark.slow
 def test_demo_output_starts_with_its_report(tmp_path) -> None:
-    done = console("demo", "--backend", "cpu", env={"VIDTT_CACHE": str(tmp_path)})
+    done = console("demo", "--backend", "cpu", env={"VIDTT_CACHE_DIR": str(tmp_path)})
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("video:    "), done.stdout[:80]
 

@@ -40,6 +40,8 @@ from vidtt.plugin_api import (
 from vidtt.transcribers.whisper import audio_span, check_overlap, pairs
 
 DEFAULT_MODEL = "small"  # Systran/faster-whisper-small: openai/whisper-small in CTranslate2
+# How a model folder on disk is named, wherever a hub model cannot be had.
+LOCAL = "(--transcriber-option model=FOLDER; in a config, transcriber_options: {model: FOLDER})"
 INSTALL = (
     "the faster-whisper transcriber needs the faster-whisper package: "
     "pip install 'vidtt[speech-fast]' (or pip install faster-whisper)"
@@ -174,7 +176,10 @@ def _load(opts: FasterWhisperOptions, device: str, index: int, compute: str) -> 
     name = opts.model
     local = False
     if not os.path.isdir(name):  # a size name or a hub id: the quick hub check first
-        hub = hub_options(_MODELS.get(name, name), opts.revision, False)
+        try:
+            hub = hub_options(_MODELS.get(name, name), opts.revision, False)
+        except ModelLoadError as exc:  # not cached, and the hub out of reach (or offline)
+            raise ModelLoadError(f"faster-whisper: {exc} {LOCAL}") from None
         local = bool(hub.get("local_files_only"))
     try:
         return faster_whisper.WhisperModel(
@@ -190,7 +195,8 @@ def _load(opts: FasterWhisperOptions, device: str, index: int, compute: str) -> 
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise ModelLoadError(
             f"cannot load faster-whisper model {name!r}: {first}; pass a size name (small, "
-            "large-v3, ...), a CTranslate2 hub id or a folder made with ct2-transformers-converter"
+            "large-v3, ...), a CTranslate2 hub id or a folder made with ct2-transformers-converter "
+            + LOCAL
         ) from None
 
 

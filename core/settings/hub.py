@@ -22,6 +22,11 @@ UNREACHABLE = (
     "in the local cache; download it where there is network, or pass a local folder made with "
     "save_pretrained"
 )
+OFFLINE = (
+    "cannot load {model!r}: offline mode is on (HF_HUB_OFFLINE=1) and the model is not in the "
+    "local cache; unset HF_HUB_OFFLINE to download it, or pass a local folder made with "
+    "save_pretrained"
+)
 TIMEOUT = 5.0  # seconds for the whole probe: name lookup, connection and the answer's headers
 REMEMBERED = 60.0  # seconds a probe's answer stands for later reads in this process
 
@@ -59,7 +64,7 @@ def check_hub(model: str, revision: str | None = None, timeout: float = TIMEOUT)
         return False
     if offline:
         if not cached:
-            raise ModelLoadError(UNREACHABLE.format(model=model, endpoint=endpoint))
+            raise ModelLoadError(OFFLINE.format(model=model))
         cache_only = False  # transformers reads the cache alone in offline mode already
     else:
         up = reachable(endpoint, timeout)
