@@ -826,3 +826,66 @@ def test_screenshots_for_the_docs(browser, server, clip) -> None:
             clip = {"x": 0, "y": top - 24, "width": width, "height": bottom - top + 48}
             tab.screenshot(path=str(DOCS / "serve-phone.png"), full_page=True, clip=clip)
         context.close()
+
+
+def in_view(page: Any, selector: str, within: str = "#log") -> bool:
+    """Whether the whole of the last `selector` is inside `within`'s visible box."""
+    return bool(
+        page.evaluate(
+            """([selector, within]) => {
+                const all = document.querySelectorAll(selector);
+                const box = all[all.length - 1].getBoundingClientRect();
+                const view = document.querySelector(within).getBoundingClientRect();
+                const inside = box.top >= view.top - 0.5 && box.bottom <= view.bottom + 0.5;
+                return box.height > 0 && inside;
+            }""",
+            [selector, within],
+        )
+    )
+
+
+def test_copy_stays_in_view_after_a_long_answer(page, server, clip) -> None:
+    """An answer longer than the conversation's box scrolls it as it streams; once done, its
+    meta line and Copy button are in view too (they appear after the last text came)."""
+    sign_in(page)
+    upload(page, clip)
+    page.get_by_text("Answer settings").click()
+    page.get_by_label("Max answer tokens").fill("400")
+    page.get_by_label("Temperature").fill("0")
+    ask(page, QUESTION)
+    answer_of(page, 0)
+    log = page.locator("#log")
+    assert log.evaluate("e => e.scrollHeight > e.clientHeight")  # longer than its box
+    copy = page.locator(".turn.assistant").last.get_by_role("button", name="Copy the answer")
+    expect(copy).to_be_visible()
+    assert in_view(page, ".turn.assistant .copy-answer"), "the Copy button is scrolled out"
+    copy.click()
+    expect(copy).to_have_text("Copied")
+
+
+def test_a_repeated_error_is_shown_anew(page, server) -> None:
+    """The same error twice in a row is not left looking unchanged: it says how many times it
+    came, and flashes again; a different error, or a cleared one, starts over."""
+    sign_in(page)
+    alert = page.get_by_role("alert")
+    refused = "http://127.0.0.1:9/x.mp4"
+    said = server.error("/v1/frames", {"video": refused})
+    page.get_by_label("or a video URL").fill(refused)
+    use = page.get_by_role("button", name="Use URL")
+    use.click()
+    expect(alert).to_have_text(said + "×")  # the text, and the Dismiss button's ×
+    expect(page.locator("#alert")).to_have_class(re.compile(r"\bflash\b"))
+    page.evaluate("document.querySelector('#alert').classList.remove('flash')")
+    use.click()
+    expect(alert).to_have_text(f"{said} (2 times)×")
+    expect(page.locator("#alert")).to_have_class(re.compile(r"\bflash\b"))  # flashed again
+    use.click()
+    expect(alert).to_have_text(f"{said} (3 times)×")
+    page.get_by_label("or a file on the server").fill("../../etc/passwd")
+    page.get_by_role("button", name="Use path").click()
+    expect(alert).to_contain_text("outside the server's allowed media folder")
+    expect(alert).not_to_contain_text("times)")
+    page.get_by_role("button", name="Dismiss").click()
+    expect(page.locator("#alert")).to_be_empty()
+    use.click()
+    expect(alert).to_have_text(said + "×")

@@ -95,8 +95,14 @@ function numberOf(id) {
 
 // -- errors -------------------------------------------------------------------------------------
 
+/** The error shown last, `{ message, about, times }`: kept while a new try of the same thing
+ * runs (a try clears the alert), forgotten when it is dismissed or the thing goes well. */
+let lastError = null;
+
 /** Show `error` at the top of the page; `about` says what it is about ("video": the video and
- * its strip, "answer": a question), so that the strip's next success clears only its own. */
+ * its strip, "answer": a question), so that the strip's next success clears only its own. The
+ * same error again is counted ("(2 times)") and flashes: it is visibly new, and a screen reader
+ * hears it again. */
 function showError(error, about = "video") {
   if (error?.name === "AbortError") return;
   let message = error instanceof ServerError ? error.message : null;
@@ -104,17 +110,30 @@ function showError(error, about = "video") {
     console.error(error);
     message = `Something went wrong on the page: ${error?.message ?? error}`;
   }
+  const times = lastError?.message === message ? lastError.times + 1 : 1;
+  lastError = { message, about, times };
   const close = el("button", { type: "button", class: "dismiss", "aria-label": "Dismiss" }, "×");
-  close.addEventListener("click", () => clearError());
-  $("alert").replaceChildren(el("p", {}, message), close);
-  $("alert").dataset.about = about;
+  close.addEventListener("click", () => {
+    lastError = null;
+    clearError();
+  });
+  const alert = $("alert");
+  alert.replaceChildren(el("p", {}, times > 1 ? `${message} (${times} times)` : message), close);
+  alert.dataset.about = about;
+  alert.classList.remove("flash");
+  void alert.offsetWidth; // restart the flash
+  alert.classList.add("flash");
 }
 
-/** Clear the error shown (only one about `about`, when given). */
+/** Clear the error shown (only one about `about`, when given: that went well, so an error
+ * about it later is a new one). */
 function clearError(about = null) {
-  if (about !== null && $("alert").dataset.about !== about) return;
-  $("alert").replaceChildren();
-  delete $("alert").dataset.about;
+  const alert = $("alert");
+  if (about !== null && lastError?.about === about) lastError = null;
+  if (about !== null && alert.dataset.about !== about) return;
+  alert.replaceChildren();
+  alert.classList.remove("flash");
+  delete alert.dataset.about;
 }
 
 const sentence = (text) => text.charAt(0).toUpperCase() + text.slice(1);
@@ -764,6 +783,11 @@ function addTurn(role, text) {
   return { item, body, meta };
 }
 
+/** Scroll the conversation to its end (the answer coming in, then its meta line and Copy). */
+function scrollLog() {
+  $("log").scrollTop = $("log").scrollHeight;
+}
+
 /** "Copy" for an answer (shown once it is done): its text to the clipboard. */
 function copyButton(body) {
   const button = el("button", { type: "button", class: "copy-answer", "aria-label": "Copy the answer" }, "Copy");
@@ -844,7 +868,7 @@ async function ask(event) {
       if (choice?.delta?.content) {
         text += choice.delta.content;
         reply.body.textContent = text;
-        $("log").scrollTop = $("log").scrollHeight;
+        scrollLog();
       }
       finish = choice?.finish_reason ?? finish;
       usage = chunk.usage ?? usage;
@@ -854,11 +878,14 @@ async function ask(event) {
     state.history = [...body.messages, { role: "assistant", content: text }];
     reply.meta.textContent = answerMeta(usage, finish, performance.now() - started);
     reply.item.dataset.done = "true";
+    scrollLog(); // the meta line and Copy appear under the text: keep them in view
+    clearError("answer");
   } catch (error) {
     if (error.name === "AbortError" && text) {
       state.history = [...body.messages, { role: "assistant", content: text }];
       reply.meta.textContent = "stopped";
       reply.item.dataset.done = "true";
+      scrollLog();
     } else {
       asked.item.remove();
       reply.item.remove();
