@@ -12,13 +12,13 @@ Pipelines apply the `limits` of their config while they sample. Going past a lim
 from __future__ import annotations
 
 import contextvars
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from vidtt import envs
 from vidtt.errors import ConfigError
 from vidtt.validation import describe
 
@@ -45,13 +45,8 @@ class Limits(BaseModel):
 
 def from_environment() -> Limits:
     """Defaults overridden by `VIDTT_LIMIT_<NAME>` variables, e.g. VIDTT_LIMIT_MAX_FRAMES=64."""
-    changes = {}
-    for name in Limits.model_fields:
-        value = os.environ.get(f"VIDTT_LIMIT_{name.upper()}")
-        if value is not None:
-            changes[name] = value
     try:
-        return Limits.model_validate(changes)
+        return Limits.model_validate(envs.limit_values(Limits.model_fields))
     except ValidationError as exc:
         raise ConfigError(f"VIDTT_LIMIT_* environment variables: {describe(exc)}") from None
 

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from vidtt import envs
 from vidtt.cli.interrupt import Terminated, cancel, exit_interrupted
 from vidtt.cli.options import (
     add_config_argument,
@@ -205,7 +206,7 @@ def settings_from_args(args: argparse.Namespace, model: str) -> Any:
         if not folder.is_dir():
             raise OptionsError(f"--allowed-local-media-path {folder}: no such folder")
         allowed = Path(os.path.realpath(folder))
-    key = args.api_key if args.api_key is not None else os.environ.get(API_KEY_VARIABLE)
+    key = args.api_key if args.api_key is not None else envs.get(API_KEY_VARIABLE)
     return ServeSettings(
         served_model_name=args.served_model_name or model,
         api_key=key or None,

@@ -15,6 +15,7 @@ import pickle
 from dataclasses import dataclass, replace
 from typing import Any
 
+from vidtt import envs
 from vidtt.config import PipelineConfig
 from vidtt.jobs.records import answer_record, error_text, record_line
 from vidtt.pipeline.request import Request
@@ -26,7 +27,8 @@ STORE_ENV = ("VIDTT_CACHE_DIR", "VIDTT_CACHE_MAX_BYTES")  # where segment notes 
 def store_env() -> dict[str, str]:
     """The driver's store settings, for generation actors that may not have started with them
     (a cluster this process was already connected to)."""
-    return {name: os.environ[name] for name in STORE_ENV if name in os.environ}
+    given = {name: envs.raw(name) for name in STORE_ENV}
+    return {name: value for name, value in given.items() if value is not None}
 
 
 @dataclass

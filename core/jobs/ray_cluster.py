@@ -13,30 +13,22 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from vidtt import envs
 from vidtt.errors import ConfigError, OptionsError, VidttError
 
-FORWARDED_ENV = (
-    "VIDTT_PLUGINS",
-    "VIDTT_DISABLE_PLUGINS",
-    "VIDTT_STRICT_PLUGINS",
-    "VIDTT_PLUGIN_TIMEOUT",
-    "VIDTT_BACKEND",
+FORWARDED_ENV = (  # besides vidtt's own (`vidtt.envs.forwarded`)
     "HF_HUB_OFFLINE",
     "HF_HUB_DISABLE_PROGRESS_BARS",
     "TRANSFORMERS_VERBOSITY",
     "TRANSFORMERS_NO_ADVISORY_WARNINGS",
 )
-FORWARDED_PREFIXES = ("VIDTT_LIMIT_",)
 NO_RAY = "--ray needs Ray, which is not installed here: pip install 'vidtt[ray]'"
 
 
 def forwarded_env() -> dict[str, str]:
     """The driver's variables that change what the workers do (never credentials)."""
-    return {
-        name: value
-        for name, value in os.environ.items()
-        if name in FORWARDED_ENV or name.startswith(FORWARDED_PREFIXES)
-    }
+    own = {name: os.environ[name] for name in FORWARDED_ENV if name in os.environ}
+    return {**own, **envs.forwarded()}
 
 
 def import_ray() -> Any:

@@ -4,9 +4,9 @@ A formatter: an explicit name must fit the model; `auto` takes the best one that
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
+from vidtt import envs
 from vidtt.errors import BackendUnavailableError, FormatterError, OptionsError
 from vidtt.interfaces import Backend, PromptFormatter
 from vidtt.plugins.registry import Registry
@@ -29,7 +29,7 @@ def select_backend(name: str | None = None, registry: Registry | None = None) ->
     """The backend for `name` (None or `auto`: `VIDTT_BACKEND`, else the best available)."""
     registry = registry or default_registry
     if not name or name == "auto":
-        name = os.environ.get(ENV, "").strip() or "auto"
+        name = envs.get(ENV)
     if name == "auto":
         return auto_backend(registry)
     family, index = parse_backend_name(name)

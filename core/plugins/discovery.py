@@ -9,12 +9,13 @@ allow list keeps the plugins both lists name.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
+
+from vidtt import envs
 
 GROUP = "vidtt"
 BUILTIN_DISTRIBUTION = "vidtt"
@@ -27,10 +28,7 @@ _timed_out_lock = threading.Lock()
 
 def env_list(name: str) -> list[str] | None:
     """The comma-separated names in environment variable `name`, or None when it is unset."""
-    value = os.environ.get(name)
-    if value is None:
-        return None
-    return [item.strip() for item in value.split(",") if item.strip()]
+    return envs.get(name)  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True)
@@ -104,7 +102,7 @@ def import_plugin(ep: metadata.EntryPoint) -> Any:
     with _timed_out_lock:
         if key in _timed_out:
             raise TimeoutError(_timed_out[key] + " (earlier in this process; not tried again)")
-    timeout = float(os.environ.get("VIDTT_PLUGIN_TIMEOUT", "10"))
+    timeout = float(envs.get("VIDTT_PLUGIN_TIMEOUT"))
     outcome: dict[str, Any] = {}
 
     def load() -> None:

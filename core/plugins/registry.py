@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import difflib
 import inspect
-import os
 import threading
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -23,6 +22,7 @@ from typing import Any, TypeVar
 
 import pluggy
 
+from vidtt import envs
 from vidtt.errors import PluginError, RegistryError, UnknownNameError
 from vidtt.interfaces import Backend, PromptFormatter, Sampler, Transcriber
 from vidtt.plugins import hookspecs
@@ -147,7 +147,7 @@ class Registry:
     def strict(self) -> bool:
         if self._strict is not None:
             return self._strict
-        return os.environ.get("VIDTT_STRICT_PLUGINS", "").lower() in ("1", "true", "yes", "on")
+        return bool(envs.get("VIDTT_STRICT_PLUGINS"))
 
     # -- loading ----------------------------------------------------------------------------
     def load(self) -> None:
