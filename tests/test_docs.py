@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import re
 from pathlib import Path
 
@@ -62,3 +63,61 @@ def test_readme_test_command_is_what_ci_runs() -> None:
     readme = (ROOT / "README.md").read_text()
     [command] = re.findall(r"```bash\n(pip install -e .*pytest.*)\n```", readme)
     assert command in (ROOT / ".ci" / "run").read_text()
+
+
+def subparser(name: str) -> argparse.ArgumentParser:
+    [commands] = [a for a in build_parser()._actions if a.dest == "command"]
+    return commands.choices[name]  # type: ignore[no-any-return]
+
+
+def test_serve_options_table_lists_every_server_flag() -> None:
+    """Every flag of `vidtt serve`'s own group is a row of docs/serve.md's Options table (the
+    shared model, sampling and generation flags are named under it, as `vidtt ask`'s)."""
+    text = (ROOT / "docs" / "serve.md").read_text()
+    table = text[text.index("## Options") : text.index("## Errors")]
+    rows = [line for line in table.splitlines() if line.startswith("| `")]
+    flagged = {flag for row in rows for flag in re.findall(r"`(--[a-z-]+)", row.split(" | ")[0])}
+    [group] = [g for g in subparser("serve")._action_groups if g.title == "server"]
+    flags = {f for a in group._group_actions for f in a.option_strings if f.startswith("--")}
+    assert flags and flags <= flagged, f"not in the Options table: {sorted(flags - flagged)}"
+    assert "Rows to add" not in text and "to be written" not in text
+
+
+def exit_codes_in_code() -> set[int]:
+    """Every exit status a command returns: `return N` in the commands, and the interrupt
+    module's codes."""
+    from vidtt.cli import interrupt
+
+    found = {interrupt.EXIT_CODE, interrupt.TERMINATED_CODE}
+    for module in (ROOT / "core" / "cli").glob("*.py"):
+        source = module.read_text()
+        found |= {int(n) for n in re.findall(r"^\s+return (\d+)\b", source, re.M)}
+        found |= {int(n) for n in re.findall(r"return (\d+) if .* else (?:\d+)", source)}
+    return found
+
+
+def test_the_exit_statuses_documented_are_the_commands_own() -> None:
+    """The guide's exit-status table holds every status a command returns and no other; each
+    status named anywhere in the guide is one of them; the commands that return 1 are named in
+    its row."""
+    text = (ROOT / "docs" / "guide.md").read_text()
+    table = text[text.index("The exit status, on every command:") :].split("\n\n")[1]
+    rows = dict(re.findall(r"^\| (\d+) \| (.*) \|$", table, re.M))
+    codes = exit_codes_in_code()
+    assert {int(c) for c in rows} == codes, (sorted(rows), sorted(codes))
+    named = {
+        int(n) for n in re.findall(r"(?:exit status|exits with status|with status) (\d+)", text)
+    }
+    assert named <= codes, sorted(named - codes)
+    for module in (ROOT / "core" / "cli").glob("*.py"):
+        if re.search(r"^\s+return 1\b|return 1 if", module.read_text(), re.M):
+            assert f"`vidtt {module.stem}`" in rows["1"], f"vidtt {module.stem} returns 1"
+
+
+def test_the_cache_folder_has_one_name_in_the_docs() -> None:
+    """`VIDTT_CACHE_DIR` in the README and the guides; the old `VIDTT_CACHE` only where it is
+    called old (docs/environment.md lists it as such)."""
+    for page in [ROOT / "README.md", *(ROOT / "docs" / n for n in ("guide.md", "serve.md"))]:
+        for line in page.read_text().splitlines():
+            if re.search(r"VIDTT_CACHE\b(?!_)", line):
+                assert re.search(r"old|older|deprecated", line), f"{page.name}: {line}"
