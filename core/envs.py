@@ -227,9 +227,13 @@ def cache_dir() -> Path:
     given, old = get("VIDTT_CACHE_DIR"), get("VIDTT_CACHE")
     if old is not None:
         if given is not None:
-            _warn_once("VIDTT_CACHE is no longer read and VIDTT_CACHE_DIR is set: unset it")
+            _warn_once(
+                "VIDTT_CACHE is no longer read and VIDTT_CACHE_DIR is set: unset VIDTT_CACHE"
+            )
         else:
-            _warn_once(f"VIDTT_CACHE is deprecated: set VIDTT_CACHE_DIR={old} instead")
+            _warn_once(
+                f"VIDTT_CACHE is deprecated: set VIDTT_CACHE_DIR={old} instead (used this time)"
+            )
             return old  # type: ignore[no-any-return]
     if given is not None:
         return given  # type: ignore[no-any-return]

@@ -111,7 +111,9 @@ def test_one_cache_folder_variable(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert envs.cache_dir() == tmp_path / "xdg" / "vidtt"
     monkeypatch.setenv("VIDTT_CACHE", str(tmp_path / "old"))
-    with pytest.warns(FutureWarning, match="set VIDTT_CACHE_DIR=") as said:
+    with pytest.warns(
+        FutureWarning, match="VIDTT_CACHE is deprecated: set VIDTT_CACHE_DIR="
+    ) as said:
         assert envs.cache_dir() == tmp_path / "old"
     assert len(said) == 1 and "\n" not in str(said[0].message)
     with warnings.catch_warnings():
@@ -120,6 +122,12 @@ def test_one_cache_folder_variable(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
     monkeypatch.setenv("VIDTT_CACHE_DIR", str(tmp_path / "new"))
     with pytest.warns(FutureWarning, match="VIDTT_CACHE is no longer read"):
         assert envs.cache_dir() == tmp_path / "new"
+    from vidtt.cli.demo import cache_dir as demo_dir
+    from vidtt.media.store import cache_dir as store_dir
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # said once already
+        assert demo_dir() == store_dir() == tmp_path / "new"  # the demo's folder is the store's
 
 
 def test_ray_jobs_get_the_variables_the_table_sends(monkeypatch: pytest.MonkeyPatch) -> None:

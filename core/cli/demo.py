@@ -7,12 +7,11 @@ use; the older `VIDTT_CACHE` still works, with a warning) by the helpers in `vid
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import warnings
 from pathlib import Path
 from typing import Any
 
+from vidtt import envs
 from vidtt.cli.interrupt import make_cancellable
 from vidtt.cli.options import subcommand
 
@@ -62,30 +61,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-OLD_CACHE_ENV = "VIDTT_CACHE"
-
-
 def cache_dir() -> Path:
-    """vidtt's cache folder (`vidtt.media.store.cache_dir`: `$VIDTT_CACHE_DIR`, ...). The old
+    """vidtt's cache folder (`vidtt.envs.cache_dir`: `$VIDTT_CACHE_DIR`, ...). The old
     `$VIDTT_CACHE`, set alone, is still used; either way it gets a one-line warning."""
-    from vidtt.media.store import cache_dir as store_dir
-
-    old = os.environ.get(OLD_CACHE_ENV)
-    if not old:
-        return store_dir()
-    if os.environ.get("VIDTT_CACHE_DIR"):
-        warnings.warn(
-            f"{OLD_CACHE_ENV} is no longer read and VIDTT_CACHE_DIR is set: unset {OLD_CACHE_ENV}",
-            FutureWarning,
-            stacklevel=2,
-        )
-        return store_dir()
-    warnings.warn(
-        f"{OLD_CACHE_ENV} is deprecated: set VIDTT_CACHE_DIR={old} instead (used this time)",
-        FutureWarning,
-        stacklevel=2,
-    )
-    return Path(old).expanduser()
+    return envs.cache_dir()
 
 
 def demo_paths(cache: Path | None = None) -> tuple[Path, Path]:

@@ -40,10 +40,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vidtt import envs
 from vidtt.errors import OptionsError, VidttError
 from vidtt.types import Clip, VideoInfo
 
-DEFAULT_MAX_BYTES = 2 << 30
+DEFAULT_MAX_BYTES = envs.DEFAULT_CACHE_MAX_BYTES
 KINDS = ("frames", "notes")  # the kinds vidtt writes; a caller may use others
 FORMAT = 1  # bumped when an entry's layout changes: older entries are then never read
 RESCAN_SECONDS = 30.0  # how long a process trusts its own count of the folder's bytes
@@ -51,8 +52,6 @@ STALE_TEMP_SECONDS = 3600.0  # a temporary file this old was left by a writer th
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
 _ENTRY = re.compile(r"^([A-Za-z0-9][A-Za-z0-9_-]{0,127})\.(json|npz)$")
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b)?\s*$", re.I)
-_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # a FIFO opens at once instead of waiting for a writer
@@ -74,31 +73,19 @@ class _NotAFile(Exception):
 
 
 def cache_dir() -> Path:
-    """`$VIDTT_CACHE_DIR`, else `$XDG_CACHE_HOME/vidtt`, else `~/.cache/vidtt`."""
-    given = os.environ.get("VIDTT_CACHE_DIR")
-    if given:
-        return Path(given).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    if xdg:
-        return Path(xdg).expanduser() / "vidtt"
-    return Path.home() / ".cache" / "vidtt"
+    """`$VIDTT_CACHE_DIR`, else `$XDG_CACHE_HOME/vidtt`, else `~/.cache/vidtt` (the old
+    `$VIDTT_CACHE` too, with a warning: `vidtt.envs.cache_dir`)."""
+    return envs.cache_dir()
 
 
 def parse_size(text: str) -> int:
     """Bytes from `2147483648`, `2G`, `500M`, `1.5GiB`, `64k` (units of 1024)."""
-    found = _SIZE.match(str(text))
-    if not found:
-        raise OptionsError(
-            f"VIDTT_CACHE_MAX_BYTES must be bytes or a size such as 2G or 500M, not {text!r}"
-        )
-    number, unit = found.group(1), found.group(2).lower()
-    return int(float(number) * _UNITS[unit])
+    return envs.parse_size(text, "VIDTT_CACHE_MAX_BYTES")
 
 
 def max_bytes_setting() -> int:
     """The size limit: `$VIDTT_CACHE_MAX_BYTES` (bytes, or `2G`, `500M`), else 2 GiB."""
-    given = os.environ.get("VIDTT_CACHE_MAX_BYTES", "").strip()
-    return parse_size(given) if given else DEFAULT_MAX_BYTES
+    return int(envs.get("VIDTT_CACHE_MAX_BYTES"))
 
 
 def content_key(*parts: Any) -> str:
