@@ -5,8 +5,9 @@ playlist's variants, segments, keys and init sections) are opened by it. Each UR
 a download is (`vidtt.media.fetch`): http(s) only, its host resolved once and refused when
 private while limits block those, the connection pinned to the checked address (the name kept
 for the Host header and TLS, whose certificate is verified), redirects followed by hand and each
-target checked like the first. A URL that is refused is remembered (`refused`): the reader ends
-the watch with it rather than reconnecting.
+target checked like the first. What a source names is capped by `max_download_bytes`, any
+playlist by `PLAYLIST_BYTES`; a stream itself has no end. A URL that is refused is remembered
+(`refused`): the reader ends the watch with it rather than reconnecting.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from vidtt.limits import Limits
 from vidtt.media.fetch import ALLOW_HINT, REDIRECTS, check_redirect, pinned_request, resolve
 from vidtt.urls import printable, redact
 
+PLAYLIST_BYTES = 16 << 20  # an HLS playlist is text: more than this is not one
 ENCRYPTED_HINT = "encrypted HLS (EXT-X-KEY) is not supported for live sources"
 
 
@@ -121,12 +123,16 @@ class HttpBody(io.RawIOBase):
                 raise TimeoutError(f"{redact(self.name)} stalled") from None
             except (httpx.HTTPError, OSError) as exc:
                 raise OSError(f"{redact(self.name)}: {_short(exc)}") from None
+            if not self.received and self._left.lstrip(b"\xef\xbb\xbf").startswith(b"#EXTM3U"):
+                self.limit = min(self.limit or PLAYLIST_BYTES, PLAYLIST_BYTES)  # a playlist
             self.received += len(self._left)
             if self.limit is not None and self.received > self.limit:
-                raise LimitError(
-                    f"{redact(self.name)} is larger than the {self.limit} byte limit "
-                    "(max_download_bytes)"
+                what = (
+                    "playlist limit"
+                    if self.limit == PLAYLIST_BYTES
+                    else "limit (max_download_bytes)"
                 )
+                raise LimitError(f"{redact(self.name)} is larger than the {self.limit} byte {what}")
         count = min(len(buffer), len(self._left))
         buffer[:count] = self._left[:count]
         self._left = self._left[count:]

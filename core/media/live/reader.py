@@ -69,7 +69,7 @@ class Reader:
         if it cannot be opened or sends no frame within `open_timeout + read_timeout`."""
         self.started = time.monotonic()
         self._thread.start()
-        wait = self.options.open_timeout + self.options.read_timeout + 5.0
+        wait = self._no_frame_limit + self.options.read_timeout + 5.0
         if not self._ready.wait(wait):
             self.stop()
             raise SourceError(f"{self.source.label} did not open within {wait:g} s")
@@ -108,10 +108,8 @@ class Reader:
                     self._read(connection)
                     reason = "the stream ended"
             except VidttError as exc:
-                if not self._ready.is_set():  # the first connection: the caller hears it
-                    self._first_error = exc
-                    self.ended = str(exc)
-                    self._ready.set()
+                if not self._ready.is_set():  # before the first frame: the caller hears it
+                    self._fail_start(exc)
                     return
                 if isinstance(exc, LimitError) or self._refused:  # retrying would not help
                     self._end(str(exc))
@@ -119,8 +117,26 @@ class Reader:
                 reason = str(exc)
             if self.stats.kept > kept:  # frames came: a new drop, retried from the start
                 self._lost_at, self._backoff = None, FIRST_BACKOFF
+            elif not self._ready.is_set() and self._waited_too_long():
+                limit = self._no_frame_limit
+                self._fail_start(
+                    SourceError(f"{self.source.label} sent no frame within {limit:g} s ({reason})")
+                )
+                return
             if self._stop.is_set() or not self._retry(reason):
                 return
+
+    @property
+    def _no_frame_limit(self) -> float:
+        """Seconds a network source may go without a frame before it counts as lost."""
+        return self.options.open_timeout + self.options.read_timeout
+
+    def _waited_too_long(self) -> bool:
+        return time.monotonic() - self.started + self._backoff >= self._no_frame_limit
+
+    def _fail_start(self, error: VidttError) -> None:
+        self._first_error, self.ended = error, str(error)
+        self._ready.set()
 
     def _retry(self, reason: str) -> bool:
         """Wait before the next connection (backoff); False when the source is gone for good."""
@@ -130,7 +146,8 @@ class Reader:
             return False
         if self._lost_at is None:
             self._lost_at = time.monotonic()
-            self.news.put(f"lost: {reason}; reconnecting")
+            if self._ready.is_set():  # before the first frame, `start` is still waiting
+                self.news.put(f"lost: {reason}; reconnecting")
         elif time.monotonic() - self._lost_at + self._backoff > self.options.reconnect_seconds:
             self._end(f"gone for {time.monotonic() - self._lost_at:.0f} s: {reason}")
             return False
@@ -140,7 +157,7 @@ class Reader:
 
     def _first_frame(self) -> None:
         """The first frame of a connection: the source is there (again)."""
-        if self._lost_at is not None:
+        if self._lost_at is not None and self._ready.is_set():
             self.stats.reconnects += 1
             self.news.put(f"back after {time.monotonic() - self._lost_at:.1f} s")
         self._ready.set()
@@ -231,8 +248,8 @@ class Reader:
         """Called at every packet: a `SourceError` when the download rule cut the source off
         (not retried), or when no frame was decoded for `open_timeout + read_timeout` seconds
         (a source that connects but sends nothing to show: a drop, retried with backoff)."""
-        limit = self.options.open_timeout + self.options.read_timeout
-        last = [self._attempt_at, self.stats.decoded]
+        limit = self._no_frame_limit
+        last = [self._attempt_at if self._ready.is_set() else self.started, self.stats.decoded]
         self._kept_before = self.stats.kept
 
         def check(frame: bool = True) -> None:

@@ -4,9 +4,9 @@ FFmpeg is pointed at a listener on 127.0.0.1 that takes one connection and joins
 checked address of the camera (`rtsps`: over TLS, certificate verified, from here). What the
 client sends goes through as it is; what the server sends is read message by message
 (interleaved `$` packets pass through) and refused, ending the relay, when it would send FFmpeg
-elsewhere: a redirect (a 3xx answer, a `REDIRECT` request) or, over UDP, a multicast
-transport or a `destination=`. A `source=` in an answer's Transport is replaced by the checked
-address, so RTP and RTCP go to and come from the host that was checked.
+elsewhere: a redirect (a 3xx answer, a `REDIRECT` request) or, over UDP, a multicast transport
+(a unicast `destination=` names this machine, and FFmpeg does not use it). A `source=` in an
+answer's Transport is replaced by the checked address, so RTP and RTCP go to the checked host.
 """
 
 from __future__ import annotations
@@ -139,10 +139,10 @@ class RtspRelay:
                 "(give the final URL)"
             )
         transport = re.search(r"(?im)^transport:\s*(.*)$", head)
-        if transport and re.search(r"(?i)multicast|destination\s*=", transport[1]):
+        if transport and re.search(r"(?i)\bmulticast\b", transport[1]):
             return (
-                f"{self.label} answered with a multicast transport or another destination, "
-                "which vidtt does not follow: use --transport tcp"
+                f"{self.label} answered with a multicast transport, which vidtt does not "
+                "join: use --transport tcp"
             )
         return None
 
