@@ -1,5 +1,6 @@
 """`scene`: frames from every shot. Shot boundaries first (hard cuts, fades, dissolves; flashes
-are not cuts), shots shorter than `min_scene` seconds merged into a neighbour, then up to
+and camera pans are not cuts), then, for sharing out frames only, shots shorter than
+`min_scene` seconds merged into a neighbour (`find_shots` reports every shot), then up to
 `max_frames` frames shared out by shot length (one at least each), each a still moment away
 from the shot's edges (not the blurred first frame after a cut or a fade). A video with no
 cuts gets uniform frames.
@@ -29,7 +30,10 @@ MAX_KEYFRAMES = 6_000  # keyframes looked at, at most (thinned evenly)
 class SceneOptions(FrameOptions):
     max_frames: int = Field(8, ge=1, le=10_000, description="frames in all, at most")
     min_scene: float = Field(
-        1.0, ge=0, allow_inf_nan=False, description="seconds: shorter shots join a neighbour"
+        1.0,
+        ge=0,
+        allow_inf_nan=False,
+        description="seconds: in sharing out frames, shorter shots join a neighbour",
     )
     threshold: float = Field(
         12.0,
@@ -50,8 +54,8 @@ class SceneSampler(PyAVSampler):
     count_option = "max_frames"
 
     def shot_times(self, source: Any, **options: Any) -> list[tuple[float, float]]:
-        """The (start, end) seconds of the video's shots, without sampling frames: what the
-        core's segments strategy calls through the registry (options as `find_shots`)."""
+        """The (start, end) seconds of every shot of the video, without sampling frames: what
+        the core's segments strategy calls through the registry (options as `find_shots`)."""
         return [(shot.start, shot.end) for shot in find_shots(source, **options)]
 
     def choose(
@@ -131,14 +135,18 @@ def keyframe_cuts(features: Any, threshold: float) -> Detection:
 Shot4 = tuple[int, int, str, float]  # (first, end, how it begins, that cut's strength)
 
 
-def merge_short(context: Context, cuts: list[Cut], min_scene: float) -> list[Shot4]:
-    """Shots between the cuts; a shot shorter than `min_scene` seconds joins the neighbour
-    across its weaker cut, shortest first."""
-    span, index = context.span, context.index
-    shots: list[Shot4] = []
+def between(span: range, cuts: list[Cut]) -> list[Shot4]:
+    """The shots of `span` between the cuts, each with the cut that begins it."""
     starts = [(span[0], "start", float("inf")), *((c.frame, c.kind, c.strength) for c in cuts)]
-    for (first, kind, strength), nxt in zip(starts, [*starts[1:], (span.stop, "", 0.0)]):
-        shots.append((first, nxt[0], kind, strength))
+    ends = [*(c.frame for c in cuts), span.stop]
+    return [(first, end, kind, strength) for (first, kind, strength), end in zip(starts, ends)]
+
+
+def merge_short(context: Context, cuts: list[Cut], min_scene: float) -> list[Shot4]:
+    """Shots between the cuts, for sharing out frames: a shot shorter than `min_scene`
+    seconds joins the neighbour across its weaker cut, shortest first."""
+    span, index = context.span, context.index
+    shots = between(span, cuts)
 
     def seconds(shot: Shot4) -> float:
         end = index.time_of(shot[1]) if shot[1] < span.stop else index.duration()
@@ -226,7 +234,8 @@ def stillest(motion: Any, offset: int, frames: range, centre: float) -> int:
 
 
 class ShotFinder(SceneSampler):
-    """The scene sampler's shots without its frames (one small frame is decoded)."""
+    """The scene sampler's shots without its frames (one small frame is decoded): every shot
+    detected, however short (`min_scene` only shares out the sampler's frames)."""
 
     name = "scene-shots"
 
@@ -234,13 +243,14 @@ class ShotFinder(SceneSampler):
         if len(context.span) == 1:
             return super().select(context)
         cuts, _ = self._cuts(context)
-        shots = merge_short(context, cuts, context.options.min_scene)
+        shots = between(context.span, cuts)
         return Selection([context.span[0]], [(a, b, kind) for a, b, kind, _ in shots])
 
 
 def find_shots(source: Any, **options: Any) -> list[Shot]:
-    """The shots of a video as the scene sampler finds them (its options: `min_scene`,
-    `threshold`, `start`, `end`), without sampling frames: for shot detection alone."""
+    """Every shot of a video as the scene sampler detects them, without sampling frames: for
+    shot detection alone. Options as the sampler's (`threshold`, `start`, `end`); a shot
+    shorter than `min_scene` is still reported (merging is for sharing out frames only)."""
     finder = ShotFinder()
     options.setdefault("max_side", 16)
     return finder.sample(VideoSource.of(source), finder.options(**options)).shots

@@ -3,7 +3,9 @@
 - A hard cut is a frame that differs from the one before far more than its neighbours do
   from theirs (so camera motion, which changes every frame, is not a cut), unless the picture
   comes back within a few frames (a flash, a muzzle blast, a camera flash).
-- A dissolve is a stretch where the middle frame is the blend of the frames either side.
+- A dissolve is a stretch where the middle frame is the blend of the frames either side,
+  unless the stretch is one picture moving steadily (a pan or tilt across a scene whose
+  colours drift looks like a slow blend): a steady shift undoes most of each step's change.
 - A fade is a short run of flat (black or white) frames between two different pictures.
 Gradual transitions are placed at their middle. All work is vectorised over the frames.
 """
@@ -19,6 +21,7 @@ CHUNK = 2048  # frames compared at once (bounds the temporary arrays)
 CUT_RATIO = 3.0  # a cut differs this many times more than its neighbours' changes
 FLAT_STD = 6.0  # a frame whose luma varies less than this is flat (black, white, one colour)
 BLEND_ERROR = 0.45  # a dissolve's middle frame is this close to the blend of its two sides
+MOTION_RATIO = 0.5  # a change that shifting the picture cuts to this share is camera motion
 
 
 @dataclass(frozen=True)
@@ -140,12 +143,103 @@ def dissolves(features: Features, motion: Any, reach: int, threshold: float) -> 
     error = blend_error(features, middle, reach)
     steps = np.lib.stride_tricks.sliding_window_view(motion[1:], 2 * reach)[: len(middle)]
     smooth = steps.max(axis=1) < np.maximum(apart / 3, 1.0)  # no jump inside the stretch
-    outside = np.maximum(neighbourhood(motion, 3 * reach, 2 * reach)[middle], 0.5)
+    known = np.r_[motion[1], motion[1:]]  # the first frame's 0 is no measure of motion
+    outside = np.maximum(neighbourhood(known, 3 * reach, 2 * reach)[middle], 0.5)
     faster = apart >= 6 * outside  # far more change across it than the shots' own motion
     near_flat = np.lib.stride_tricks.sliding_window_view(flat_frames(features), 2 * reach + 1)
     hits = (apart >= 1.5 * threshold) & (error <= BLEND_ERROR * apart) & smooth & faster
     hits &= ~near_flat.any(axis=1)  # a fade (through black): `fades` places it
-    return [Cut(int(middle[m]), "gradual", float(apart[m])) for m in centres(hits, apart)]
+    return [
+        Cut(int(middle[m]), "gradual", float(apart[m]))
+        for m in centres(bridged(hits, max(2, reach // 4)), apart)
+        if not panned(features, int(middle[m]), reach)
+    ]
+
+
+def panned(features: Features, middle: int, reach: int) -> bool:
+    """Whether the `reach` frames either side of `middle` are one picture moving (a pan, a
+    tilt, the camera following something), not one picture blending into another: at some
+    stride (two to eight steps: each long enough for a blend's share to show), each step is
+    the picture moved by a steady shift, which undoes most of the step's change."""
+    stride = reach
+    while stride >= max(1, reach // 4):
+        steps = range(middle - reach, middle + reach - stride + 1, stride)
+        shifts = []
+        for a in steps:
+            shift = step_shift(features.luma[a], features.luma[a + stride])
+            if shift is None:
+                break
+            shifts.append(shift)
+        else:
+            if steady(shifts):
+                return True
+        stride //= 2
+    return False
+
+
+def steady(shifts: list[tuple[int, int]]) -> bool:
+    """Whether the shifts are about the same (a pan's, not chance matches)."""
+    for axis in (0, 1):
+        values = sorted(shift[axis] for shift in shifts)
+        typical = values[len(values) // 2]
+        if values[-1] - values[0] > 2 * max(2, abs(typical) // 4):
+            return False
+    return True
+
+
+def step_shift(before: Any, after: Any) -> tuple[int, int] | None:
+    """The (rows, columns) shift that moves `before` onto `after`, leaving at most
+    `MOTION_RATIO` of the plain change; None when no shift up to a third of the picture does."""
+    import numpy as np
+
+    a, b = before.astype(np.float32), after.astype(np.float32)
+    plain = float(np.median(np.abs(a - b)))
+    if plain < 1.0:  # hardly any change: the camera paused
+        return (0, 0)
+    h, w = a.shape
+    dx = profile_shift(a.mean(axis=0), b.mean(axis=0))
+    if dx is None:
+        return None
+    columns = slice(max(dx, 0), w + min(dx, 0)), slice(max(-dx, 0), w - max(dx, 0))
+    dy = profile_shift(a[:, columns[0]].mean(axis=1), b[:, columns[1]].mean(axis=1))
+    if dy is None:
+        return None
+    rows = slice(max(dy, 0), h + min(dy, 0)), slice(max(-dy, 0), h - max(dy, 0))
+    dx = profile_shift(a[rows[0]].mean(axis=0), b[rows[1]].mean(axis=0))
+    if dx is None:
+        return None
+    moved, shift = min(
+        (shifted_change(a, b, dy + i, dx + j), (dy + i, dx + j))
+        for i in (-1, 0, 1)
+        for j in (-1, 0, 1)
+    )
+    return shift if moved <= MOTION_RATIO * plain else None
+
+
+def profile_shift(a: Any, b: Any) -> int | None:
+    """The shift `s` (up to a third of the length either way) for which `b[x]` best matches
+    `a[x + s]`; None when the best is at the edge of that range (no match within it)."""
+    import numpy as np
+
+    reach = len(a) // 3
+    padded = np.pad(b, reach, constant_values=np.nan)
+    windows = np.lib.stride_tricks.sliding_window_view(padded, len(a))  # k: b moved k - reach
+    errors = np.nanmean(np.abs(windows - a), axis=1)
+    best = int(np.argmin(errors))
+    return None if best in (0, 2 * reach) else reach - best
+
+
+def shifted_change(a: Any, b: Any, dy: int, dx: int) -> float:
+    """Median absolute difference of `b` and `a` moved by (dy, dx), over where they overlap
+    (infinite past a third of the picture either way): an object crossing is left out."""
+    import numpy as np
+
+    h, w = a.shape
+    if abs(dy) * 3 > h or abs(dx) * 3 > w:
+        return float("inf")
+    moved = a[max(dy, 0) : h + min(dy, 0), max(dx, 0) : w + min(dx, 0)]
+    still = b[max(-dy, 0) : h - max(dy, 0), max(-dx, 0) : w - max(dx, 0)]
+    return float(np.median(np.abs(moved - still)))
 
 
 def blend_error(features: Features, middle: Any, reach: int) -> Any:
@@ -197,6 +291,16 @@ def runs_of(flags: Any) -> list[tuple[int, int]]:
 
     edges = np.diff(np.r_[0, flags.astype(np.int8), 0])
     return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist()))
+
+
+def bridged(hits: Any, gap: int) -> Any:
+    """`hits` with gaps of up to `gap` frames inside a run filled (a frame or two of noise in
+    a dissolve does not make it two)."""
+    hits = hits.copy()
+    for start, stop in runs_of(~hits):
+        if start > 0 and stop < len(hits) and stop - start <= gap:
+            hits[start:stop] = True
+    return hits
 
 
 def centres(hits: Any, strength: Any) -> list[int]:

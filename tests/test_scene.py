@@ -54,6 +54,47 @@ def test_dissolves_found_at_their_middle(tmp_path) -> None:
     assert len(hits) >= len(video.cuts) - 1 and len(found) <= len(video.cuts)
 
 
+@pytest.mark.parametrize("speed", [1 / 100, 1 / 60, 1 / 25])
+def test_a_camera_pan_with_a_moving_object_is_one_shot(tmp_path, speed: float) -> None:
+    """A steady pan (a frame's width in 3.3, 2 and 0.8 s) across a textured scene whose colours
+    drift, an object crossing it on its own path: every frame changes, no shot does."""
+    plan = [ShotPlan(150, pan=speed, seed=1)]
+    video = make_scene_video(tmp_path / "pan.mp4", shots=plan, size=SIZE)
+    shots = find_shots(str(video.path))
+    assert [(s.first_frame, s.end_frame) for s in shots] == [(0, video.frames)]
+
+
+def test_pans_keep_their_cuts_fades_and_dissolves(tmp_path) -> None:
+    """Two pans meeting in a hard cut, the second fading into an ordinary shot, which
+    dissolves into another: the three transitions, and nothing inside the pans."""
+    plan = [
+        ShotPlan(120, pan=1 / 60, seed=1),
+        ShotPlan(120, pan=1 / 40, seed=2, into="fade", blend=20),
+        ShotPlan(120, seed=3, into="dissolve", blend=20),
+        ShotPlan(120, seed=4),
+    ]
+    video = make_scene_video(tmp_path / "pans.mp4", shots=plan, size=SIZE)
+    shots = find_shots(str(video.path))
+    assert near(cuts_of(shots), video.cuts), video.cuts
+    assert [s.boundary for s in shots] == ["start", "cut", "gradual", "gradual"]
+
+
+@pytest.mark.parametrize("into", ["cut", "dissolve"])
+def test_a_short_shot_is_reported_and_joined_only_for_frames(tmp_path, into: str) -> None:
+    """A 0.8 s shot between two 2.5 s ones, under the default `min_scene` (1 s): `find_shots`
+    and `shot_times` report it; the sampler's frames treat it as part of a neighbour."""
+    blend, length = (12, 30) if into == "dissolve" else (0, 24)
+    plan = [ShotPlan(75, seed=1, into=into, blend=blend), ShotPlan(length, seed=2), ShotPlan(75)]
+    video = make_scene_video(tmp_path / "short.mp4", shots=plan, size=SIZE)
+    shots = find_shots(str(video.path))
+    assert near(cuts_of(shots), [75, 99]) and video.cuts == [75, 99]
+    assert 0.7 <= shots[1].end - shots[1].start <= 0.9
+    times = scene.SceneSampler().shot_times(str(video.path), start=0.5, end=5.0)
+    assert len(times) == 3 and 0.7 <= times[1][1] - times[1][0] <= 0.9
+    clip = vidtt.sample(str(video.path), "scene", max_frames=6)
+    assert len(clip.shots) == 2 and all(shot.frames for shot in clip.shots)
+
+
 def test_frames_from_every_shot_away_from_its_edges(videos: dict) -> None:
     video = videos["cuts"]
     clip = vidtt.sample(str(video.path), "scene", max_frames=8)

@@ -1,10 +1,12 @@
 """Synthetic videos with known shot boundaries: for the scene sampler's tests and benchmark.
 
 Each shot is its own picture (a colour gradient with shapes and texture, from a seed) that
-moves a little every frame, or pans fast (`motion`), or not at all (`static`). Shots meet in a
-hard cut, a fade through black or a dissolve; `flashes` adds bright frames inside shots, which
-are not cuts. The truth is the frame where each new shot starts: a hard cut's first frame, a
-gradual transition's middle.
+moves a little every frame, or pans fast (`motion`), or not at all (`static`). A `pan` shot
+slides steadily one way across a textured scene many frames wide (its colours drifting as it
+goes) while an object crosses it (`pans`: such shots, meeting in cuts and dissolves). Shots
+meet in a hard cut, a fade through black or a dissolve; `flashes` adds bright frames inside
+shots, which are not cuts. The truth is the frame where each new shot starts: a hard cut's
+first frame, a gradual transition's middle.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-SETS = ("cuts", "fades", "dissolves", "flashes", "static", "motion")
+SETS = ("cuts", "fades", "dissolves", "flashes", "static", "motion", "pans")
 
 
 @dataclass
@@ -35,6 +37,7 @@ class ShotPlan:
     into: str = "cut"  # how the next shot follows: cut, fade or dissolve
     blend: int = 0  # frames of that transition
     flashes: list[int] = field(default_factory=list)  # frames inside the shot
+    pan: float = 0.0  # share of the frame's width a steady one-way pan moves each frame
 
 
 def shot_picture(seed: int, width: int, height: int) -> Any:
@@ -54,6 +57,44 @@ def shot_picture(seed: int, width: int, height: int) -> Any:
     texture = rng.normal(0, 12, (height // 4 + 1, wide // 4 + 1, 1)).astype(np.float32)
     picture += np.repeat(np.repeat(texture, 4, axis=0), 4, axis=1)[:height, :wide]
     return np.clip(picture, 0, 255)
+
+
+def panorama(seed: int, width: int, height: int) -> Any:
+    """A wide textured scene for a steady pan: colours that drift along it, shapes, grain."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    stops = rng.uniform(20, 235, (max(3, width // 160), 3))
+    at = np.linspace(0, 1, len(stops))
+    x = np.linspace(0, 1, width)
+    row = np.stack([np.interp(x, at, stops[:, c]) for c in range(3)], axis=-1)
+    shade = np.linspace(0.6, 1.0, height, dtype=np.float32)[:, None, None]
+    picture = (row[None] * shade).astype(np.float32)
+    for _ in range(width // 40):
+        x0, y0 = int(rng.integers(0, width - 20)), int(rng.integers(0, height - 20))
+        w, h = int(rng.integers(8, 60)), int(rng.integers(8, height // 2))
+        picture[y0 : y0 + h, x0 : x0 + w] = rng.uniform(0, 255, 3)
+    texture = rng.normal(0, 12, (height // 4 + 1, width // 4 + 1, 1)).astype(np.float32)
+    picture += np.repeat(np.repeat(texture, 4, axis=0), 4, axis=1)[:height, :width]
+    return np.clip(picture, 0, 255)
+
+
+def pan_view(picture: Any, shot: ShotPlan, t: int, size: tuple[int, int]) -> Any:
+    """Frame `t` of a steady pan across `picture` (sub-pixel steps blended, as a camera's),
+    with an object crossing it on its own path."""
+    import numpy as np
+
+    width, height = size
+    at = shot.pan * width * t
+    whole, part = int(at), at - int(at)
+    frame = picture[:, whole : whole + width] * (1 - part)
+    frame = frame + picture[:, whole + 1 : whole + 1 + width] * part
+    side = max(8, height // 5)
+    travel = (3 * t) % (2 * (width - side))  # back and forth across the frame, never jumping
+    x = width - side - (travel if travel < width - side else 2 * (width - side) - travel)
+    y = int((height - side) * (0.5 + 0.35 * np.sin(t / 9)))
+    frame[y : y + side, x : x + side] = (230, 60, 40)
+    return frame
 
 
 def plan_set(name: str, seconds: float, fps: float, seed: int = 0) -> list[ShotPlan]:
@@ -78,6 +119,11 @@ def plan_set(name: str, seconds: float, fps: float, seed: int = 0) -> list[ShotP
                 shot.length = int(8 * fps)
         if name == "motion":
             shot.speed = float(rng.uniform(4, 10)) * fps / 30
+        if name == "pans":
+            shot.length = int(rng.uniform(3.0, 6.0) * fps)
+            shot.pan = float(rng.uniform(1 / 150, 1 / 30)) * 30 / fps  # 1 to 5 s a width
+            if len(shots) % 2:
+                shot.into, shot.blend = "dissolve", int(rng.uniform(0.4, 1.0) * fps)
         shots.append(shot)
     shots[-1].into, shots[-1].blend = "cut", 0
     return shots
@@ -89,9 +135,16 @@ def render(shots: list[ShotPlan], size: tuple[int, int]) -> Iterator[tuple[Any, 
     import numpy as np
 
     width, height = size
-    pictures = [shot_picture(s.seed, width, height) for s in shots]
+    pictures = [
+        panorama(s.seed, width + int(s.pan * width * (s.length + s.blend)) + 2, height)
+        if s.pan
+        else shot_picture(s.seed, width, height)
+        for s in shots
+    ]
 
     def view(n: int, t: int) -> Any:
+        if shots[n].pan:
+            return pan_view(pictures[n], shots[n], t, size)
         travel = int(shots[n].speed * t) % (2 * width)  # back and forth, never jumping
         offset = travel if travel < width else 2 * width - travel
         frame = pictures[n][:, offset : offset + width]
