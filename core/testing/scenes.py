@@ -60,22 +60,25 @@ def shot_picture(seed: int, width: int, height: int) -> Any:
 
 
 def panorama(seed: int, width: int, height: int) -> Any:
-    """A wide textured scene for a steady pan: colours that drift along it, shapes, grain."""
+    """A wide textured scene for a steady pan: colours that drift along it, shapes, grain;
+    its details scale with `height` (the same scene at any frame size)."""
     import numpy as np
 
     rng = np.random.default_rng(seed)
-    stops = rng.uniform(20, 235, (max(3, width // 160), 3))
+    stops = rng.uniform(20, 235, (max(3, width * 3 // (5 * height)), 3))
     at = np.linspace(0, 1, len(stops))
     x = np.linspace(0, 1, width)
     row = np.stack([np.interp(x, at, stops[:, c]) for c in range(3)], axis=-1)
     shade = np.linspace(0.6, 1.0, height, dtype=np.float32)[:, None, None]
     picture = (row[None] * shade).astype(np.float32)
-    for _ in range(width // 40):
-        x0, y0 = int(rng.integers(0, width - 20)), int(rng.integers(0, height - 20))
-        w, h = int(rng.integers(8, 60)), int(rng.integers(8, height // 2))
+    least, grain = max(8, height // 12), max(4, height // 24)
+    for _ in range(width // max(1, height * 5 // 12)):
+        margin = max(20, height * 5 // 24)
+        x0, y0 = int(rng.integers(0, width - margin)), int(rng.integers(0, height - margin))
+        w, h = int(rng.integers(least, height * 5 // 8)), int(rng.integers(least, height // 2))
         picture[y0 : y0 + h, x0 : x0 + w] = rng.uniform(0, 255, 3)
-    texture = rng.normal(0, 12, (height // 4 + 1, width // 4 + 1, 1)).astype(np.float32)
-    picture += np.repeat(np.repeat(texture, 4, axis=0), 4, axis=1)[:height, :width]
+    texture = rng.normal(0, 12, (height // grain + 1, width // grain + 1, 1)).astype(np.float32)
+    picture += np.repeat(np.repeat(texture, grain, axis=0), grain, axis=1)[:height, :width]
     return np.clip(picture, 0, 255)
 
 
@@ -90,7 +93,8 @@ def pan_view(picture: Any, shot: ShotPlan, t: int, size: tuple[int, int]) -> Any
     frame = picture[:, whole : whole + width] * (1 - part)
     frame = frame + picture[:, whole + 1 : whole + 1 + width] * part
     side = max(8, height // 5)
-    travel = (3 * t) % (2 * (width - side))  # back and forth across the frame, never jumping
+    step = max(1, round(3 * width / 160))
+    travel = (step * t) % (2 * (width - side))  # back and forth across the frame, never jumping
     x = width - side - (travel if travel < width - side else 2 * (width - side) - travel)
     y = int((height - side) * (0.5 + 0.35 * np.sin(t / 9)))
     frame[y : y + side, x : x + side] = (230, 60, 40)
