@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from vidtt.errors import BackendUnavailableError, DtypeError, OptionsError
+from vidtt.progress import Progress
 from vidtt.types import Clip, Message, Transcript, VideoInfo, VideoSource
 from vidtt.validation import describe
 
@@ -215,10 +215,6 @@ class Backend(ABC):
 
     def empty_cache(self) -> None:
         """Release cached device memory (a no-op where there is no cache)."""
-
-
-# (seconds of audio done, seconds in all or None) after each stretch a transcriber finishes
-Progress = Callable[[float, float | None], None]
 
 
 class TranscriberOptions(BaseModel):

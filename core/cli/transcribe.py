@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
 from vidtt.cli.options import add_config_option, add_speech_options, subcommand
 from vidtt.cli.output import add_document_options, document_format, write_document
 from vidtt.cli.settings import command_settings
+from vidtt.progress import TerminalBar
 from vidtt.types import TRANSCRIPT_FORMATS
 
 SUFFIXES = {".srt": "srt", ".vtt": "vtt", ".json": "json", ".txt": "text"}
@@ -47,34 +47,11 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
         backend.device,
         backend.check_dtype(config.dtype),
     )
-    with ProgressBar() as bar:
-        heard = speech.hear(
-            args.video, 1, args.start, args.end, required=True, progress=bar.seconds
-        )
+    bar = TerminalBar("transcribing", "s")  # seconds of audio, on a terminal
+    try:
+        heard = speech.hear(args.video, 1, args.start, args.end, required=True, progress=bar)
+    finally:
+        bar.close()
     assert heard.transcript is not None  # required: no audio raised
     write_document(args, heard.transcript.render(fmt))
     return 0
-
-
-class ProgressBar:
-    """tqdm on stderr, in seconds of audio, shown on a terminal only."""
-
-    def __enter__(self) -> ProgressBar:
-        from tqdm.auto import tqdm
-
-        self.bar = tqdm(
-            total=None,
-            unit="s",
-            desc="transcribing",
-            disable=not sys.stderr.isatty(),
-        )
-        return self
-
-    def seconds(self, done: float, total: float | None) -> None:
-        if total is not None and self.bar.total != total:
-            self.bar.total = round(total)
-        self.bar.n = round(done)
-        self.bar.refresh()
-
-    def __exit__(self, *_: Any) -> None:
-        self.bar.close()

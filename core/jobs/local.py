@@ -26,6 +26,7 @@ from vidtt.jobs.records import (
     record_line,
 )
 from vidtt.pipeline.request import Request, parse_line
+from vidtt.progress import Counter, TerminalBar
 
 __all__ = ["JobPlan", "Summary", "check_job_files", "plan_job", "read_output", "run_jobs"]
 
@@ -128,7 +129,8 @@ def run_jobs(
     summary = job.summary
     order = [rid for rid, _ in job.requests]
     end_line(job.output_path)
-    bar = progress_bar(len(job.todo), progress)
+    terminal = TerminalBar("vidtt run", "req", shown=progress, log_every=10.0)
+    bar = Counter(terminal, len(job.todo))
     try:
         with job.output_path.open("a", encoding="utf-8") as out:
             records = answer_all(pipeline, job.todo, timestamps, workers, batch_size)
@@ -138,29 +140,12 @@ def run_jobs(
                 summary.answered += not failed
                 out.write(record_line(record) + "\n")
                 out.flush()
-                bar.set_postfix(failed=summary.failed, refresh=False)
+                terminal.note(failed=summary.failed)
                 bar.update()
     finally:
         bar.close()
         compact(job.output_path, order)
     return summary
-
-
-def progress_bar(total: int, enabled: bool) -> Any:
-    """tqdm on stderr: live on a terminal, an update every 10 s in a log file."""
-    import sys
-
-    from tqdm.auto import tqdm
-
-    live = sys.stderr.isatty()
-    return tqdm(
-        total=total,
-        unit="req",
-        desc="vidtt run",
-        disable=not enabled,
-        mininterval=0.1 if live else 10.0,
-        dynamic_ncols=live,
-    )
 
 
 def answer_all(
@@ -221,7 +206,7 @@ def failure_or_result(job: Future[Any]) -> Any:
 
 def take_batch(ready: list[tuple[Any, Any]], size: int) -> tuple[list[Any], list[Any]]:
     """Up to `size` requests that can be generated together, of similar prompt lengths."""
-    from vidtt.pipeline.core import batches
+    from vidtt.pipeline.batching import batches
 
     first = batches([prepared for _, prepared in ready], size)[0]
     return [ready[n] for n in first], [item for n, item in enumerate(ready) if n not in first]

@@ -134,8 +134,7 @@ class GenerateActor:
                 ready.append((row, self.ready(pickle.loads(row["prepared"]))))
             except Exception as exc:
                 out.append(({"id": rid, "error": error_text(exc)}, row["key"]))
-        ready.sort(key=lambda item: (item[1].batch_key(), item[1].size()))
-        answers = self.answer([p for _, p in ready])
+        answers = self.answer([p for _, p in ready])  # grouped by `answer_each`
         for (row, _), answer in zip(ready, answers):
             out.append((answer_record(json.loads(row["id"]), answer), row["key"]))
         return pa.table(

@@ -32,6 +32,7 @@ from vidtt.media.frame_cache import FrameCache
 from vidtt.media.images import load_image
 from vidtt.media.sample import media_context, sample_video
 from vidtt.pipeline import segments
+from vidtt.pipeline.batching import batches
 from vidtt.pipeline.gather import Gather
 from vidtt.pipeline.messages import (
     check_media_tokens,
@@ -487,19 +488,6 @@ class Pipeline:
         return sample_video(
             video, sampler, options, rule=rule, number=number, cache=self.cache, budget=budget
         )
-
-
-def batches(prepared: list[Prepared], size: int) -> list[list[int]]:
-    """Positions in `prepared` grouped to be generated together: equal batch keys, similar
-    prompt lengths side by side, at most `size` a group."""
-    groups: dict[str, list[int]] = {}
-    for n, p in enumerate(prepared):
-        groups.setdefault(p.batch_key(), []).append(n)
-    out = []
-    for group in groups.values():
-        group.sort(key=lambda n: prepared[n].size())
-        out += [group[i : i + size] for i in range(0, len(group), size)]
-    return out
 
 
 def with_transcripts(conversation: list[Message], heard: list[Heard]) -> list[Message]:

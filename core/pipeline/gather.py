@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from vidtt.pipeline.batching import batches
+
 WAIT = 0.02  # seconds the first caller waits for others
 
 
@@ -23,6 +25,9 @@ class _Ticket:
     done: threading.Event = field(default_factory=threading.Event)
     answers: list[Any] = field(default_factory=list)
     error: BaseException | None = None
+
+    def __post_init__(self) -> None:
+        self.answers = [None] * len(self.prepared)
 
 
 class Gather:
@@ -51,30 +56,20 @@ class Gather:
         return ticket.answers
 
     def _run(self, tickets: list[_Ticket]) -> None:
-        """Generate the tickets' requests, those of one batch key together, `most` at once."""
-        groups: dict[str, list[_Ticket]] = {}
-        for ticket in tickets:
-            key = "|".join(sorted({p.batch_key() for p in ticket.prepared}))
-            groups.setdefault(key, []).append(ticket)
-        for group in groups.values():
-            while group:
-                chosen: list[_Ticket] = []
-                size = 0
-                while group and (not chosen or size + len(group[0].prepared) <= self.most):
-                    chosen.append(group.pop(0))
-                    size += len(chosen[-1].prepared)
-                self._generate(chosen)
-
-    def _generate(self, tickets: list[_Ticket]) -> None:
+        """Generate the tickets' requests grouped as every batch is (`batches`: one batch key,
+        `most` at once); a group that fails fails each ticket with a request in it."""
+        flat = [(t, k) for t in tickets for k in range(len(t.prepared))]
         try:
-            answers = self.answer([p for t in tickets for p in t.prepared])
-        except BaseException as exc:  # every caller of the batch gets the failure
+            for group in batches([t.prepared[k] for t, k in flat], self.most, by_length=False):
+                chosen = [flat[n] for n in group]
+                try:
+                    answers = self.answer([t.prepared[k] for t, k in chosen])
+                except BaseException as exc:  # every caller of the batch gets the failure
+                    for ticket, _ in chosen:
+                        ticket.error = exc
+                    continue
+                for (ticket, k), answer in zip(chosen, answers):
+                    ticket.answers[k] = answer
+        finally:
             for ticket in tickets:
-                ticket.error = exc
                 ticket.done.set()
-            return
-        start = 0
-        for ticket in tickets:
-            ticket.answers = answers[start : start + len(ticket.prepared)]
-            start += len(ticket.prepared)
-            ticket.done.set()

@@ -26,7 +26,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -41,6 +40,7 @@ from vidtt.pipeline.prepared import Prepared
 from vidtt.pipeline.request import Request
 from vidtt.pipeline.resolved import Resolved
 from vidtt.pipeline.speech import trimmed
+from vidtt.progress import Counter, Progress, TerminalBar
 from vidtt.types import (
     Clip,
     GenerationOptions,
@@ -435,35 +435,11 @@ def chunks(items: list[int], size: int) -> Iterator[list[int]]:
         yield items[i : i + size]
 
 
-def progress_bar(pipe: Pipeline, total: int, done: int, progress: Any) -> Any:
-    """tqdm on stderr (segments described, with an ETA) when the pipeline shows progress and
-    stderr is a terminal; `progress` (a callable) hears (done, total) instead."""
-    if callable(progress):
-        return CallbackBar(progress, total, done)
-    from tqdm.auto import tqdm
-
-    shown = bool(getattr(pipe, "progress", False)) and sys.stderr.isatty()
-    return tqdm(
-        total=total,
-        initial=done,
-        unit="segment",
-        desc="describing",
-        disable=not shown,
-        file=sys.stderr,
-    )
-
-
-class CallbackBar:
-    def __init__(self, call: Callable[[int, int], None], total: int, done: int) -> None:
-        self.call, self.total, self.done = call, total, done
-        call(done, total)
-
-    def update(self, count: int) -> None:
-        self.done += count
-        self.call(self.done, self.total)
-
-    def close(self) -> None:
-        pass
+def progress_bar(pipe: Pipeline, total: int, done: int, progress: Progress | None) -> Counter:
+    """The notes counted for `progress` (a callable hearing (done, total)); without it, tqdm
+    on stderr (segments described, with an ETA) when the pipeline shows progress."""
+    report = progress or TerminalBar("describing", "segment", shown=pipe.progress)
+    return Counter(report, total, done)
 
 
 def sample_segments(

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from vidtt.errors import VidttError
+from vidtt.pipeline.batching import batches
 from vidtt.types import Answer
 
 
@@ -74,24 +75,15 @@ class Batcher:
                 await self.generate(batch)
 
     def take(self) -> list[Waiting]:
-        """Up to `max_batch` live jobs that can be generated together (the oldest first)."""
-        while self.jobs and self.jobs[0].cancel.is_set():
-            self.jobs.popleft()
-        if not self.jobs:
+        """Up to `max_batch` live jobs that can be generated together: the oldest job's group
+        (`vidtt.pipeline.batching.batches`, in arrival order)."""
+        live = [job for job in self.jobs if not job.cancel.is_set()]
+        if not live:
+            self.jobs.clear()
             return []
-        key = self.jobs[0].prepared.batch_key()
-        batch: list[Waiting] = []
-        rest: collections.deque[Waiting] = collections.deque()
-        while self.jobs:
-            job = self.jobs.popleft()
-            if job.cancel.is_set():
-                continue
-            if len(batch) < self.max_batch and job.prepared.batch_key() == key:
-                batch.append(job)
-            else:
-                rest.append(job)
-        self.jobs = rest
-        return batch
+        first = set(batches([job.prepared for job in live], self.max_batch, by_length=False)[0])
+        self.jobs = collections.deque(job for n, job in enumerate(live) if n not in first)
+        return [live[n] for n in sorted(first)]
 
     async def generate(self, batch: list[Waiting]) -> None:
         loop = asyncio.get_running_loop()
