@@ -185,3 +185,22 @@ def test_flags_and_request_fields_lie_over_a_config_by_one_rule(
     assert (cap.every, cap.max_frames) == (1, 6)
     count = pipe.resolve({**fields, "num_frames": 6})
     assert (count.sampler.name, count.sampler_options.num_frames) == ("uniform", 6)
+
+
+def test_a_prompt_too_long_is_refused_before_the_model_loads(
+    tmp_path: Path, clip12: Path
+) -> None:
+    """`vidtt ask` says the prompt does not fit from the checkpoint's config and processor:
+    its weights are never read (here they cannot be), and the one line names the options."""
+    from tiny_models import make_llava
+
+    folder = make_llava(tmp_path / "small", context=100)
+    for weights in folder.glob("*.safetensors"):
+        weights.write_bytes(b"not weights")
+    done = in_process(
+        "ask", str(clip12), "-q", "What?", "--model", str(folder), "--frames", "8",
+        "--backend", "cpu", "--max-new-tokens", "10",
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    line = done.stderr.strip()
+    assert "\n" not in line and "context is 100" in line and "--fit-context" in line, line

@@ -19,7 +19,7 @@ from vidtt.config import ConfigProblems, PipelineConfig, join_problems, load_con
 from vidtt.engine.loading import with_frame_rule
 from vidtt.errors import ConfigError, OptionsError, VidttError
 from vidtt.media.sample import label_of, media_context, sample_video
-from vidtt.pipeline.preflight import question_problems, video_problems
+from vidtt.pipeline.preflight import check_context_early, question_problems, video_problems
 from vidtt.pipeline.resolved import strategy_of
 from vidtt.settings.resolve import Settings
 from vidtt.types import Clip, VideoSource
@@ -182,4 +182,10 @@ def prepared(args: argparse.Namespace, question: Any = None, ask: bool = True) -
     ):  # planned with the processor, heard or cut into segments: the pipeline samples them
         return build_pipeline(settings, processor), list(args.videos)
     clips = sample_all(settings, args.videos)
+    if isinstance(question, str):  # too long for the context: said before the model loads
+        from vidtt.engine.loading import load_processor
+
+        processor = processor if processor is not None else load_processor(config)
+        timestamps = bool(getattr(args, "timestamps", False))
+        check_context_early(settings, processor, clips, question, timestamps)
     return build_pipeline(settings, processor), clips

@@ -78,13 +78,18 @@ def check_context(
 ) -> None:
     """Fail early, with the numbers, when the prompt plus new tokens exceed the context."""
     limit = context_size(model)
+    if limit is not None:
+        check_prompt_size(processor, inputs, options.max_new_tokens, frames, limit)
+
+
+def check_prompt_size(processor: Any, inputs: Any, new: int, frames: int, limit: int) -> None:
+    """Raise `ContextOverflowError` when the prompt of `inputs` plus `new` tokens is over a
+    `limit`-token context (also asked before the model loads, from its config)."""
     prompt = int(inputs["input_ids"].shape[1])
-    if limit is None or prompt + options.max_new_tokens <= limit:
+    if prompt + new <= limit:
         return
     visual = int(sum((inputs["input_ids"] == i).sum() for i in visual_token_ids(processor)))
-    raise ContextOverflowError(
-        overflow_message(prompt, visual, frames, options.max_new_tokens, limit)
-    )
+    raise ContextOverflowError(overflow_message(prompt, visual, frames, new, limit))
 
 
 def overflow_message(prompt: int, visual: int, frames: int, new: int, limit: int) -> str:

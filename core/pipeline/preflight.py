@@ -49,3 +49,34 @@ def sample_videos(settings: Settings, videos: Sequence[Any]) -> list[Clip]:
             sample_video(video, sampler, options, rule=settings.rule, number=number)
             for number, video in enumerate(videos, 1)
         ]
+
+
+def check_context_early(
+    settings: Settings, processor: Any, clips: list[Clip], question: str, timestamps: bool
+) -> None:
+    """Before the model loads: refuse, with the numbers and the options that fit, a prompt of
+    `clips` and `question` that the model's context cannot hold (what the engine would say
+    after loading). Reads only the checkpoint's config; anything it cannot tell is left to
+    the engine's own check."""
+    from vidtt.budget.explain import model_config_of
+    from vidtt.engine.generate import check_prompt_size, context_of
+    from vidtt.plugins.choose import choose_formatter
+    from vidtt.types import Message, TextPart, VideoPart
+
+    config = settings.config
+    model_config = model_config_of(config)
+    limit = context_of(model_config)
+    if limit is None:
+        return
+    formatter = choose_formatter(
+        settings.registry, config.formatter, model_config, processor, config.model
+    )
+    parts: list[Any] = [VideoPart(video=clip) for clip in clips]
+    conversation = [Message(role="user", content=[*parts, TextPart(text=question)])]
+    try:
+        inputs = formatter.build_inputs([conversation], processor, timestamps=timestamps)
+    except Exception:  # the pipeline's own path says what the processor refused
+        return
+    frames = sum(len(clip) for clip in clips)
+    new = config.generation.max_new_tokens
+    check_prompt_size(processor, inputs, new, frames, limit)
