@@ -30,7 +30,7 @@ import numpy as np
 import psutil
 
 import vidtt
-from vidtt.samplers.base import PyAVSampler
+from vidtt.plugin_api import PyAVSampler
 from vidtt.testing import make_video
 
 DATA = Path(__file__).parent / "data"

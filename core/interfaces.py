@@ -1,9 +1,10 @@
-"""The four plugin interfaces: Sampler, PromptFormatter, Backend and Transcriber."""
+"""The four plugin interfaces (Sampler, PromptFormatter, Backend, Transcriber) and the
+capabilities core may use of a sampler (`ShotFinder`, `Sampler.uses_decode_layer`)."""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -79,6 +80,10 @@ class Sampler(ABC):
     # Which option `--frames` (and other "how many frames" settings) sets; None: it has none.
     # Left unset, it is `num_frames`, else `max_frames`, whichever the options model has.
     count_option: ClassVar[str | None]
+    # Whether it reads videos through core's decode layer (FFmpeg, `vidtt.media.decode`): then
+    # core refuses a local video that layer cannot open before any model loads (a plugin that
+    # reads what FFmpeg does not leaves it False).
+    uses_decode_layer: ClassVar[bool] = False
 
     @classmethod
     def frames_option(cls) -> str | None:
@@ -108,6 +113,18 @@ class Sampler(ABC):
         """The video's frame count, size and duration without decoding frames, or None when
         this sampler cannot tell (a visual-token budget then plans without them)."""
         return None
+
+
+@runtime_checkable
+class ShotFinder(Protocol):
+    """A sampler that can report a video's shots without sampling frames: what the segments
+    strategy asks of the sampler named `scene` (cut at shots, else at equal windows)."""
+
+    def shot_times(
+        self, source: Any, *, start: float | None = None, end: float | None = None
+    ) -> list[tuple[float, float]]:
+        """The (start, end) seconds of every shot of the video between `start` and `end`."""
+        ...
 
 
 class PromptFormatter(ABC):

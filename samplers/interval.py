@@ -12,10 +12,15 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
-from vidtt.plugin_api import OptionsError, hookimpl
+from vidtt.plugin_api import (
+    FrameOptions,
+    OptionsError,
+    PyAVSampler,
+    StreamIndex,
+    evenly,
+    hookimpl,
+)
 
-from .base import FrameOptions, PyAVSampler, evenly
-from .index import StreamIndex
 from .uniform import uniform_indices
 
 

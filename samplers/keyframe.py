@@ -11,11 +11,15 @@ from typing import Any
 
 from pydantic import Field
 
-from vidtt.plugin_api import hookimpl
-
-from .base import Context, FrameOptions, PyAVSampler, evenly
-from .dedupe import gap_fill
-from .index import StreamIndex
+from vidtt.plugin_api import (
+    FrameOptions,
+    PyAVSampler,
+    SamplingContext,
+    StreamIndex,
+    evenly,
+    gap_fill,
+    hookimpl,
+)
 
 
 class KeyframeOptions(FrameOptions):
@@ -43,7 +47,7 @@ class KeyframeSampler(PyAVSampler):
         return evenly(keys, options.max_frames)
 
     def replacements(
-        self, context: Context, kept: list[int], tried: set[int], count: int
+        self, context: SamplingContext, kept: list[int], tried: set[int], count: int
     ) -> list[int]:
         """Other keyframes of the range, in the widest gaps."""
         span = context.span

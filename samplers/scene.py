@@ -17,10 +17,22 @@ from typing import Any
 
 from pydantic import Field
 
-from vidtt.plugin_api import Shot, VideoSource, hookimpl
+from vidtt.plugin_api import (
+    Cut,
+    Detection,
+    FrameOptions,
+    PyAVSampler,
+    SamplingContext,
+    Selection,
+    Shot,
+    VideoSource,
+    detect_cuts,
+    evenly,
+    hookimpl,
+    keyframe_cuts,
+    transition_window,
+)
 
-from .base import Context, FrameOptions, PyAVSampler, Selection, evenly
-from .shots import Cut, Detection, detect, difference, window
 from .uniform import uniform_indices
 
 DENSE_FRAMES = 30_000  # frames in range past which only keyframes are looked at
@@ -54,8 +66,9 @@ class SceneSampler(PyAVSampler):
     count_option = "max_frames"
 
     def shot_times(self, source: Any, **options: Any) -> list[tuple[float, float]]:
-        """The (start, end) seconds of every shot of the video, without sampling frames: what
-        the core's segments strategy calls through the registry (options as `find_shots`)."""
+        """The (start, end) seconds of every shot of the video, without sampling frames: the
+        `ShotFinder` capability (`vidtt.plugin_api`) the core's segments strategy asks of the
+        sampler named `scene` (options as `find_shots`)."""
         return [(shot.start, shot.end) for shot in find_shots(source, **options)]
 
     def choose(
@@ -65,7 +78,7 @@ class SceneSampler(PyAVSampler):
         count = min(options.max_frames, len(span))
         return sorted({span[i] for i in uniform_indices(len(span), count)})
 
-    def select(self, context: Context) -> Selection:
+    def select(self, context: SamplingContext) -> Selection:
         span, options = context.span, context.options
         if len(span) == 1:
             return Selection([span[0]], [(span[0], span.stop, "start")])
@@ -81,7 +94,7 @@ class SceneSampler(PyAVSampler):
         if len(shots) == 1:
             return Selection(self.choose(context.index, span, options, "", []), first_shots)
         counts = share_frames([b - a for a, b, _, _ in shots], options.max_frames)
-        reach = window(context.fps or 25)
+        reach = transition_window(context.fps or 25)
         chosen = []
         for (a, b, kind, _), count, following in zip(shots, counts, [*shots[1:], None]):
             edges = (
@@ -91,13 +104,13 @@ class SceneSampler(PyAVSampler):
             chosen += representatives(motion, span[0], a, b, count, edges)
         return Selection(sorted(set(chosen)), first_shots)
 
-    def _cuts(self, context: Context) -> tuple[list[Cut], Any]:
+    def _cuts(self, context: SamplingContext) -> tuple[list[Cut], Any]:
         """The cuts in the range (frame numbers), and each frame's change (None when only
         keyframes were looked at)."""
         span, options, fps = context.span, context.options, context.fps or 25.0
         if len(span) <= DENSE_FRAMES:
             frames = list(span)
-            detection = detect(context.features(frames, False), fps, options.threshold)
+            detection = detect_cuts(context.features(frames, False), fps, options.threshold)
             motion = detection.motion
         else:
             frames, detection = self._keyframe_cuts(context)
@@ -110,7 +123,7 @@ class SceneSampler(PyAVSampler):
             return [], motion
         return [Cut(frames[c.frame], c.kind, c.strength) for c in detection.cuts], motion
 
-    def _keyframe_cuts(self, context: Context) -> tuple[list[int], Detection]:
+    def _keyframe_cuts(self, context: SamplingContext) -> tuple[list[int], Detection]:
         span, index = context.span, context.index
         keys = [k for k in index.keyframes if span[0] <= k < span.stop] or [span[0]]
         keys = sorted({span[0], *evenly(keys, MAX_KEYFRAMES)})
@@ -119,17 +132,6 @@ class SceneSampler(PyAVSampler):
             f"from {len(keys)} keyframes only (cuts placed at keyframes)"
         )
         return keys, keyframe_cuts(context.features(keys, True), 2 * context.options.threshold)
-
-
-def keyframe_cuts(features: Any, threshold: float) -> Detection:
-    """Cuts between keyframes (seconds apart, so no neighbours to compare with): a keyframe
-    that differs from the one before by `threshold` or more."""
-    import numpy as np
-
-    frames = np.arange(1, len(features.luma))
-    change = difference(features, frames, frames - 1) if len(frames) else np.zeros(0)
-    cuts = [Cut(int(f), "cut", float(c)) for f, c in zip(frames, change) if c >= threshold]
-    return Detection(cuts, None)
 
 
 Shot4 = tuple[int, int, str, float]  # (first, end, how it begins, that cut's strength)
@@ -142,7 +144,7 @@ def between(span: range, cuts: list[Cut]) -> list[Shot4]:
     return [(first, end, kind, strength) for (first, kind, strength), end in zip(starts, ends)]
 
 
-def merge_short(context: Context, cuts: list[Cut], min_scene: float) -> list[Shot4]:
+def merge_short(context: SamplingContext, cuts: list[Cut], min_scene: float) -> list[Shot4]:
     """Shots between the cuts, for sharing out frames: a shot shorter than `min_scene`
     seconds joins the neighbour across its weaker cut, shortest first."""
     span, index = context.span, context.index
@@ -233,13 +235,13 @@ def stillest(motion: Any, offset: int, frames: range, centre: float) -> int:
     return min(frames, key=cost)
 
 
-class ShotFinder(SceneSampler):
+class ShotsOnly(SceneSampler):
     """The scene sampler's shots without its frames (one small frame is decoded): every shot
     detected, however short (`min_scene` only shares out the sampler's frames)."""
 
     name = "scene-shots"
 
-    def select(self, context: Context) -> Selection:
+    def select(self, context: SamplingContext) -> Selection:
         if len(context.span) == 1:
             return super().select(context)
         cuts, _ = self._cuts(context)
@@ -251,7 +253,7 @@ def find_shots(source: Any, **options: Any) -> list[Shot]:
     """Every shot of a video as the scene sampler detects them, without sampling frames: for
     shot detection alone. Options as the sampler's (`threshold`, `start`, `end`); a shot
     shorter than `min_scene` is still reported (merging is for sharing out frames only)."""
-    finder = ShotFinder()
+    finder = ShotsOnly()
     options.setdefault("max_side", 16)
     return finder.sample(VideoSource.of(source), finder.options(**options)).shots
 

@@ -13,10 +13,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from vidtt.plugin_api import OptionsError, hookimpl
-
-from .base import FrameOptions, PyAVSampler
-from .index import StreamIndex
+from vidtt.plugin_api import FrameOptions, OptionsError, PyAVSampler, StreamIndex, hookimpl
 
 Rule = Literal["centers", "linspace", "arange"]
 

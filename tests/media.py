@@ -10,7 +10,7 @@ import numpy as np
 from PIL import Image
 
 import vidtt
-from vidtt.samplers.probe import main_video_stream
+from vidtt.media.containers import main_video_stream
 
 
 def full_decode(path: Path) -> list[Any]:

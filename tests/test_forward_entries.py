@@ -9,8 +9,8 @@ import pytest
 from media import assert_exact, full_decode
 
 import vidtt
-import vidtt.samplers.index as index_module
-from vidtt.samplers.index import is_idr
+import vidtt.media.decode.index as index_module
+from vidtt.media.decode.index import is_idr
 from vidtt.testing import make_video
 
 IDR_EVERY_12 = {"bframes": 2, "gop": 12}

@@ -13,9 +13,9 @@ import pytest
 import vidtt
 from vidtt.errors import OptionsError
 from vidtt.formatters.common import timestamps_text
+from vidtt.media.decode.dedupe import similarity, thumbnails
 from vidtt.media.sheet import SHOT_COLOUR, contact_sheet
 from vidtt.samplers import scene
-from vidtt.samplers.dedupe import similarity, thumbnails
 from vidtt.samplers.scene import find_shots
 from vidtt.testing import make_video
 from vidtt.testing.scenes import ShotPlan, make_scene_video, scene_frames

@@ -14,8 +14,8 @@ from media import assert_exact, full_decode
 
 import vidtt
 from vidtt import DecodeError
-from vidtt.samplers import decode
-from vidtt.samplers.decode import share
+from vidtt.media.decode import decoder as decode
+from vidtt.media.decode.decoder import share
 
 GOP = {"gop": 10, "bframes": 2}
 
@@ -183,7 +183,7 @@ def test_a_missed_seek_in_any_decoder_falls_back_to_a_forward_decode(
 
 
 def test_file_views_keep_their_own_positions() -> None:
-    from vidtt.samplers.sources import FileView
+    from vidtt.media.containers import FileView
 
     data = bytes(range(256)) * 4
     file, lock = io.BytesIO(b"header" + data), threading.Lock()
@@ -208,7 +208,7 @@ def test_a_file_object_positioned_past_a_header_is_sampled_from_there(
 
 
 def test_many_cores_share_big_frames_between_few_decoders() -> None:
-    from vidtt.samplers.decode import memory_cap
+    from vidtt.media.decode.decoder import memory_cap
 
     assert memory_cap(1280, 720) >= 16  # every core of a big machine on 720p
     assert 8 <= memory_cap(1920, 1080) <= 16

@@ -118,12 +118,12 @@ def _video_number(problem: Exception) -> int:
 
 def unreadable_videos(videos: Sequence[Any], settings: Settings | None) -> list[VidttError]:
     """A problem per local video that exists but does not open as media (corrupt, not a
-    video), found without decoding a frame; for the built-in samplers (a plugin's may read
-    what FFmpeg does not), and for any when the settings themselves failed."""
-    from vidtt.samplers.base import PyAVSampler
-    from vidtt.samplers.sources import open_container
+    video), found without decoding a frame; for samplers that read through core's decode
+    layer (`Sampler.uses_decode_layer`: a plugin's may read what FFmpeg does not), and for
+    any when the settings themselves failed."""
+    from vidtt.media.decode.opening import open_container
 
-    if settings is not None and not _is_instance(settings, PyAVSampler):
+    if settings is not None and not _uses_decode_layer(settings):
         return []
     found: list[VidttError] = []
     with media_context(settings.config.limits if settings is not None else None):
@@ -143,9 +143,9 @@ def unreadable_videos(videos: Sequence[Any], settings: Settings | None) -> list[
     return found
 
 
-def _is_instance(settings: Settings, kind: type) -> bool:
+def _uses_decode_layer(settings: Settings) -> bool:
     try:
-        return isinstance(settings.sampler, kind)
+        return settings.sampler.uses_decode_layer
     except VidttError:
         return False
 

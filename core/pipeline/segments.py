@@ -32,7 +32,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from vidtt.errors import OptionsError
-from vidtt.interfaces import Sampler
+from vidtt.interfaces import Sampler, ShotFinder
+from vidtt.media.decode.probe import probe as probe_video
 from vidtt.media.frame_cache import FrameCache, source_key
 from vidtt.media.sample import media_context, sample_video
 from vidtt.media.store import content_key
@@ -119,8 +120,8 @@ def span_of(pipe: Pipeline, resolved: Resolved) -> Span:
     source = VideoSource.of(video)
     options = resolved.sampler_options
     uniform = pipe.registry.sampler("uniform")
-    info = uniform.probe(source)
-    if info is None or not info.duration:
+    info = probe_video(source)
+    if not info.duration:
         raise OptionsError(f"{source.label}: its duration is unknown: strategy segments needs it")
     start = float(options.start or 0.0)
     end = float(min(options.end, info.duration) if options.end else info.duration)
@@ -192,9 +193,8 @@ def cut(
     source = VideoSource.of(span.video)
     if options.shots and "scene" in pipe.registry.names("samplers"):
         scene = pipe.registry.sampler("scene")
-        find = getattr(scene, "shot_times", None)
-        if callable(find):
-            shots = find(source, start=span.start, end=span.end)
+        if isinstance(scene, ShotFinder):
+            shots = scene.shot_times(source, start=span.start, end=span.end)
             if len(shots) > 1:
                 return from_shots(shots, span.start, span.end, options), "shots"
     return windows(span.start, span.end, options), "windows"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 
 import vidtt
-from vidtt.samplers.base import PyAVSampler
+from vidtt.plugin_api import PyAVSampler
 
 
 class FirstOptions(vidtt.SamplerOptions):

@@ -13,7 +13,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from .decode import Converter, Guard, Resize
+from .decoder import Converter, Guard, Resize
 
 LUMA_WIDTH = 64
 PLANAR = {"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "yuv440p"}

@@ -11,16 +11,12 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Any
 
-from vidtt.plugin_api import (
-    LimitError,
-    Limits,
-    OptionsError,
-    SamplerOptions,
-    VideoInfo,
-    VideoSource,
-)
+from vidtt.errors import LimitError, OptionsError
+from vidtt.interfaces import SamplerOptions
+from vidtt.limits import Limits
+from vidtt.types import VideoInfo, VideoSource
 
-from .decode import Guard, Resize
+from .decoder import Guard, Resize
 from .index import StreamIndex
 
 

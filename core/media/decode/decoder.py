@@ -20,7 +20,8 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from vidtt.plugin_api import LimitError, Limits
+from vidtt.errors import LimitError
+from vidtt.limits import Limits
 
 from .index import StreamIndex, packet_time
 

@@ -1,4 +1,5 @@
-"""What every PyAV sampler shares: open, index, choose frames, decode, build the Clip."""
+"""The base of every sampler that decodes through this layer (`PyAVSampler`, in
+`vidtt.plugin_api`): open, index, ask the subclass which frames, decode, build the Clip."""
 
 from __future__ import annotations
 
@@ -9,26 +10,19 @@ from typing import Any, ClassVar
 
 from pydantic import Field, field_validator
 
-from vidtt.plugin_api import (
-    Clip,
-    DecodeError,
-    Limits,
-    Sampler,
-    SamplerOptions,
-    Shot,
-    VideoInfo,
-    VideoSource,
-    VidttError,
-    current_limits,
-)
+from vidtt.errors import DecodeError, VidttError
+from vidtt.interfaces import Sampler, SamplerOptions
+from vidtt.limits import Limits
+from vidtt.limits import current as current_limits
+from vidtt.types import Clip, Shot, VideoInfo, VideoSource
 
-from .decode import Converter, Decoded, Guard, Resize, SeekMissed, decode_frames
+from .decoder import Converter, Decoded, Guard, Resize, SeekMissed, decode_frames
 from .dedupe import distinct, gap_fill, merge_rows
 from .features import FAST_DECODE, FeatureConverter, Features, frames_features
-from .frames import as_rgb, check_count, fill_rows, frames_index, list_info
+from .frame_lists import as_rgb, check_count, fill_rows, frames_index, list_info
 from .index import StreamIndex, scan
+from .opening import Media, open_media
 from .probe import main_video_stream, probe, rotated, shortfall, video_info
-from .sources import Media, open_media
 
 DEFAULT_DEDUPE = 0.95  # `dedupe=true`: near-identical frames
 DEDUPE_ROUNDS = 4  # rounds of replacement frames, at most
@@ -102,6 +96,7 @@ def evenly(items: list[int], count: int) -> list[int]:
 class PyAVSampler(Sampler):
     """A sampler that decodes with PyAV; subclasses only choose which frames."""
 
+    uses_decode_layer: ClassVar[bool] = True
     keyframes_only: ClassVar[bool] = False
     # Whether frames dropped as duplicates are replaced by others (False: the frames are fixed,
     # as the interval sampler's clock sets them).

@@ -51,6 +51,17 @@ def difference(features: Features, a: Any, b: Any) -> Any:
     return out
 
 
+def keyframe_cuts(features: Features, threshold: float) -> Detection:
+    """Cuts between keyframes (seconds apart, so no neighbours to compare with): a keyframe
+    that differs from the one before by `threshold` or more."""
+    import numpy as np
+
+    frames = np.arange(1, len(features.luma))
+    change = difference(features, frames, frames - 1) if len(frames) else np.zeros(0)
+    cuts = [Cut(int(f), "cut", float(c)) for f, c in zip(frames, change) if c >= threshold]
+    return Detection(cuts, None)
+
+
 def window(fps: float) -> int:
     """Half the span of frames a gradual transition is judged over (0.4 s, 3 to 15 frames)."""
     return max(3, min(15, round(0.4 * fps)))

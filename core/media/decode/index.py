@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, Literal
 
-from vidtt.plugin_api import DecodeError, OptionsError
+from vidtt.errors import DecodeError, OptionsError
 
 # Containers whose seeking is by byte position and lands unpredictably; decoded forward.
 FORWARD_FORMATS = {"mpegts", "mpeg", "mpegvideo", "h264", "hevc", "m4v", "vc1", "dirac"}

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from vidtt.plugin_api import VideoInfo, VideoSource, current_limits, main_video_stream
+from vidtt.limits import current as current_limits
+from vidtt.media.containers import main_video_stream
+from vidtt.types import VideoInfo, VideoSource
 
-from .decode import Guard
+from .decoder import Guard
 from .index import StreamIndex, scan
-from .sources import open_media
+from .opening import open_media
 
 __all__ = ["frames_info", "main_video_stream", "probe", "rotated", "shortfall", "video_info"]
 

@@ -1,6 +1,6 @@
 """Open any `VideoSource` as a PyAV container holding a video: the opening itself (`Media`,
-`FileView`, the protocol whitelist) is the core's, in `vidtt.plugin_api`; the checks that the
-container holds a video (not an image, not audio alone) are the samplers'."""
+`FileView`, the protocol whitelist) is `vidtt.media.containers`; the checks that the container
+holds a video (not an image, not audio alone) are added here."""
 
 from __future__ import annotations
 
@@ -8,14 +8,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from vidtt.plugin_api import (
-    NO_NESTED_OPENS,
-    DecodeError,
-    FileView,
-    Media,
-    VideoSource,
-)
-from vidtt.plugin_api import open_media as open_source_media
+from vidtt.errors import DecodeError
+from vidtt.media.containers import NO_NESTED_OPENS, FileView, Media
+from vidtt.media.containers import open_media as open_source_media
+from vidtt.types import VideoSource
 
 __all__ = ["NO_NESTED_OPENS", "FileView", "Media", "open_container", "open_media"]
 
