@@ -40,6 +40,7 @@ from vidtt.plugin_api import (
     Transcript,
     VideoSource,
     audio_windows,
+    check_torchvision,
     hookimpl,
     hub_options,
     probe_audio,
@@ -424,8 +425,6 @@ def _first_line(error: BaseException) -> str:
 
 def _load(model: str, revision: str | None, device: str, dtype: str) -> Loaded:
     import torch
-
-    from vidtt.settings.packages import check_torchvision
 
     check_torchvision()  # transformers imports it for the model: a mismatch is one line
     from transformers import AutoConfig, WhisperForConditionalGeneration, WhisperProcessor
