@@ -16,7 +16,8 @@ from vidtt.cli.options import (
 
 SOURCE_HELP = (
     "rtsp://, rtsps://, http(s):// (an HLS playlist or a stream), udp://HOST:PORT (MPEG-TS "
-    "sent here), /dev/videoN (a webcam) or a file still being written"
+    "sent here), /dev/videoN (a webcam), a file still being written, or a finished MP4 "
+    "(played once at its own speed)"
 )
 
 
@@ -32,16 +33,25 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> argparse.ArgumentPa
         "--window", type=float, metavar="S", help="about the last S seconds (default 10)"
     )
     group.add_argument(
-        "--when", metavar="PATTERN", help="print only answers matching this regular expression"
+        "--when",
+        metavar="PATTERN",
+        help="print only answers matching this regular expression (RE2 syntax; --json: every "
+        "answer, with matched)",
     )
     group.add_argument(
         "--yes-no",
         action="store_true",
-        help="ask for yes or no, and print only the answers that say yes (alerts)",
+        help="ask for yes or no, and print only the answers that say yes (alerts; --json: "
+        "every answer, with matched)",
     )
     group.add_argument("--max-events", type=int, metavar="N", help="stop after N answers")
     group.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
-    group.add_argument("--json", action="store_true", help="print every event as a JSON line")
+    group.add_argument(
+        "--json",
+        action="store_true",
+        help="print every event as a JSON line (every answer, those --when or --yes-no do not "
+        "match too: see matched)",
+    )
     source = watch.add_argument_group("the source")
     source.add_argument("--transport", choices=("tcp", "udp"), help="RTSP transport (default tcp)")
     source.add_argument(
@@ -106,7 +116,16 @@ def cmd_watch(args: argparse.Namespace) -> int:
     try:
         settings, processor = with_frame_rule(settings)
         pipe = build_pipeline(settings, processor)
-        watch = Watch(pipe, reader, args.question, options, timestamps=args.timestamps or None)
+        watch = Watch(
+            pipe,
+            reader,
+            args.question,
+            options,
+            every_answer=args.json,
+            timestamps=args.timestamps or None,
+        )
+        if options.filters() and not args.json:
+            print(f"vidtt: {_only(options)}", file=sys.stderr, flush=True)
         for event in watch:
             _print(event, args.json)
     finally:
@@ -114,6 +133,16 @@ def cmd_watch(args: argparse.Namespace) -> int:
     if reader.ended and reader.source.kind != "file":
         return 1  # the source was lost for good (its last event said why)
     return 0
+
+
+def _only(options: Any) -> str:
+    """What is printed of a filtered watch, said once on stderr (a quiet run is not silent)."""
+    which = [f"match {options.when!r}"] if options.when else []
+    which += ["say yes"] if options.yes_no else []
+    return (
+        f"printing only the answers that {' and '.join(which)} (--json prints every answer, "
+        "with matched)"
+    )
 
 
 def _print(event: Any, as_json: bool) -> None:

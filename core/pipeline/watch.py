@@ -8,11 +8,16 @@ the caller's thread. A tick that comes while the model still answers an earlier 
 never queued: the next answer says how many were (`skipped`), so answers stay current however
 slow the model. The window's frames are sampled as a video's are (the pipeline's sampler and
 options: uniform by default, `scene`, `dedupe`), then asked as one video.
+
+A file is read as it grows (MPEG-TS, Matroska, fragmented MP4), except a finished plain MP4 or
+MOV (its index is written last, so it cannot be read as it grows): that is played once at its
+own speed, and the watch ends at its end (`FileReader`).
 """
 
 from __future__ import annotations
 
 import math
+import os
 import queue
 import time
 from collections.abc import Callable, Iterator
@@ -22,10 +27,11 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from vidtt import limits
-from vidtt.errors import OptionsError
+from vidtt.errors import OptionsError, SourceError
+from vidtt.media.containers import NO_NESTED_OPENS
 from vidtt.media.live.reader import Reader
 from vidtt.media.live.ring import Frame
-from vidtt.media.live.sources import live_source
+from vidtt.media.live.sources import describe_failure, live_source
 from vidtt.pipeline.request import Request, parse_request
 from vidtt.types import VideoPart, VideoSource
 from vidtt.types.watch import WatchEvent, WatchOptions
@@ -37,6 +43,8 @@ if TYPE_CHECKING:
 
 NOT_WATCH_SETTINGS = ("video", "videos", "messages", "question", "transcript", "strategy")
 PLACEHOLDER = "window.mp4"  # the video a watch's settings are checked with (never opened)
+BMFF = {b"ftyp", b"styp", b"moov", b"mdat", b"free", b"skip", b"wide", b"pdin", b"uuid"}
+PLAYED = "the file was played to its end"
 
 
 def split_settings(
@@ -63,7 +71,113 @@ def open_reader(source: str, options: WatchOptions, local: bool = True) -> Reade
             f"{checked.label} is on this machine (a file, a camera or a UDP port): this server "
             "allows network sources only (start it with --allow-local-paths)"
         )
+    if checked.kind == "file" and finished_mp4(checked.target, checked.label):
+        reader: Reader = FileReader(checked, options, limits.current()).start()
+        reader.news.put(
+            "a finished MP4 file: played once at its own speed; the watch ends at its end"
+        )
+        return reader
     return Reader(checked, options, limits.current()).start()
+
+
+def finished_mp4(path: str, label: str) -> bool:
+    """Whether `path` is a finished plain MP4 or MOV (its index, `moov`, is there and it has
+    no fragments); False for any other file (read as it grows). A plain MP4 still being
+    written (no index yet) cannot be watched: a one-line `SourceError` says what to record."""
+    boxes = top_boxes(path)
+    if boxes is None or b"moof" in boxes or b"mvex" in boxes:
+        return False
+    if b"moov" not in boxes:
+        raise SourceError(
+            f"{label} is an MP4 without its index yet (a plain MP4 writes it last, so it can be "
+            "watched only once finished): to watch a recording as it is written, record "
+            "MPEG-TS, Matroska or fragmented MP4 (ffmpeg -movflags frag_keyframe+empty_moov)"
+        )
+    return True
+
+
+def top_boxes(path: str, most: int = 100_000) -> set[bytes] | None:
+    """The types of an ISO media file's top-level boxes (and of the boxes in `moov`); None
+    when the file is not one."""
+    found: set[bytes] = set()
+    with open(path, "rb") as file:
+        end, at, inside = os.fstat(file.fileno()).st_size, 0, None  # inside: moov's end
+        for _ in range(most):
+            file.seek(at)
+            head = file.read(16)
+            if len(head) < 8:
+                break
+            size, kind = int.from_bytes(head[:4], "big"), head[4:8]
+            if at == 0 and kind not in BMFF:
+                return None
+            if size == 1 and len(head) == 16:
+                size = int.from_bytes(head[8:16], "big")
+            elif size == 0:
+                size = end - at
+            if size < 8:
+                break
+            if kind == b"moov" and kind not in found:
+                inside, at = at + size, at + 8  # its children, then on after it
+            else:
+                at += size
+            found.add(kind)
+            if inside is not None and at >= inside:
+                at, inside = inside, None
+    return found
+
+
+class FileReader(Reader):
+    """A finished plain MP4 or MOV: opened as a file (it needs seeking), played once at its own
+    speed from when the watch begins (`begin`: not while the model loads); its end ends the
+    watch (said as `PLAYED`)."""
+
+    def start(self) -> FileReader:
+        """Check that the file opens (a one-line `SourceError` if not); playing waits for
+        `begin`."""
+        with self._opened():
+            pass
+        return self
+
+    def begin(self) -> None:
+        """Play the file from its start, now."""
+        if not self.stopped and not self._thread.is_alive():
+            Reader.start(self)
+
+    def _opened(self) -> Any:
+        import av
+
+        file = open(self.source.target, "rb")
+        try:
+            container = av.open(
+                file, mode="r", metadata_errors="ignore", container_options=NO_NESTED_OPENS
+            )
+        except (av.error.FFmpegError, OSError, ValueError) as exc:
+            file.close()
+            raise SourceError(
+                describe_failure(self.source, exc, self.options.open_timeout)
+            ) from None
+        return _Opened(container, file)
+
+    def _end(self, why: str) -> None:
+        if why.startswith("the stream ended"):
+            why = PLAYED
+        super()._end(why.split(" (the file has not grown", 1)[0])
+
+
+class _Opened:
+    """A container and the file under it, closed together (what `Reader._read` reads)."""
+
+    refused: str | None = None
+
+    def __init__(self, container: Any, file: Any) -> None:
+        self.container, self.file = container, file
+
+    def __enter__(self) -> _Opened:
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        self.container.close()
+        self.file.close()
 
 
 def now_text() -> str:
@@ -81,14 +195,18 @@ class Watch:
         question: str,
         options: WatchOptions,
         answer: Callable[[Prepared], Answer] | None = None,
+        every_answer: bool = False,
         **request: Any,
     ) -> None:
         """`request`: a request's settings (sampler, sampler_options, generation...);
         `answer` generates one prepared tick (default `pipe.answer`; a server passes its
-        batcher, so that watches and requests share the model in turn)."""
+        batcher, so that watches and requests share the model in turn). With `when` or
+        `yes_no`, only the answers that match are given, unless `every_answer` (each then says
+        whether it did: `matched`; only matches count towards `max_events`)."""
         if not question or not question.strip():
             raise OptionsError("the question is empty: say what to look for")
         self.pipe, self.reader, self.options = pipe, reader, options
+        self.every_answer = every_answer
         self.generate = answer or (lambda prepared: pipe.answer([prepared])[0])
         self.question = options.question(question)
         refused = [k for k in NOT_WATCH_SETTINGS if k in request]
@@ -106,6 +224,9 @@ class Watch:
 
     def __iter__(self) -> Iterator[WatchEvent]:
         try:
+            begin = getattr(self.reader, "begin", None)  # a finished file plays from now
+            if callable(begin):
+                begin()
             yield from self._events()
         finally:
             self.reader.stop()
@@ -127,11 +248,12 @@ class Watch:
                 event = self.ask(tick, frames, skipped)
                 missed = math.floor((time.monotonic() - started) / every) + 1
                 skipped, tick = max(0, missed - tick - 1), max(missed, tick + 1)
-                if not self.options.filters() or event.matched:
+                counts = not self.options.filters() or bool(event.matched)
+                if counts or self.every_answer:
                     yield event
-                    self.answered += 1
-                    if self.options.max_events and self.answered >= self.options.max_events:
-                        return
+                self.answered += counts
+                if counts and self.options.max_events and self.answered >= self.options.max_events:
+                    return
             else:
                 tick += 1
 

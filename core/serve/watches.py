@@ -16,6 +16,7 @@ import asyncio
 import collections
 import concurrent.futures
 import contextlib
+import dataclasses
 import json
 import logging
 import secrets
@@ -36,7 +37,7 @@ from vidtt.types.watch import WatchEvent, WatchOptions
 from vidtt.urls import printable, redact
 
 if TYPE_CHECKING:
-    from vidtt.media.live.reader import Reader
+    from vidtt.media.live.reader import Reader, ReaderStats
     from vidtt.serve.batching import Batcher, Waiting
 
 log = logging.getLogger("vidtt.serve")
@@ -71,7 +72,9 @@ class Unheard:
 
 
 class LiveWatch:
-    """One watch: its thread, its status, its last events and the subscribers' wake-up."""
+    """One watch: its thread, its status, its last events and the subscribers' wake-up. Once
+    it ends, its reader (and the frames it kept) is let go: only the events and the figures
+    stay (`release`)."""
 
     def __init__(
         self,
@@ -82,7 +85,10 @@ class LiveWatch:
         loop: asyncio.AbstractEventLoop,
         observer: Observer,
     ) -> None:
-        self.id, self.reader, self.question, self.options = watch_id, reader, question, options
+        self.id, self.question, self.options = watch_id, question, options
+        self.reader: Reader | None = reader  # None once released
+        self.label = reader.source.label
+        self.stats: ReaderStats = reader.stats  # live while it runs, as it ended once released
         self.loop, self.observer = loop, observer
         self.created = int(time.time())
         self.status = "running"  # then "ended" (by itself) or "stopped" (DELETE, shutdown)
@@ -97,9 +103,9 @@ class LiveWatch:
     # -- the watch's thread ------------------------------------------------------------------
     def run(self) -> None:
         """Iterate the watch, posting each event to the loop; then say how it ended."""
-        assert self.watch is not None
+        assert self.watch is not None and self.reader is not None
         reason: str | None = None
-        events = iter(self.watch)
+        reader, events = self.reader, iter(self.watch)
         try:
             for event in events:
                 if self.stopping.is_set():
@@ -116,17 +122,18 @@ class LiveWatch:
             close = getattr(events, "close", None)  # the watch's own cleanup, now
             with contextlib.suppress(Exception):
                 close and close()
-            self.reader.stop()
+            reader.stop()
         if not self.stopping.is_set():
-            self.post(self.finish, "ended", reason or self.why_ended())
+            self.post(self.finish, "ended", reason or self.why_ended(reader))
+        self.release()
 
-    def why_ended(self) -> str:
+    def why_ended(self, reader: Reader) -> str:
         """Why a watch that ended by itself did."""
         answered, options = self.watch.answered if self.watch else 0, self.options
         if options.max_events and answered >= options.max_events:
             return f"max_events: {answered} answers given"
-        if self.reader.ended:
-            return self.reader.ended
+        if reader.ended:
+            return reader.ended
         if options.duration:
             return f"duration: {options.duration:g} s passed"
         return "the watch ended"
@@ -199,10 +206,25 @@ class LiveWatch:
         await asyncio.to_thread(self.halt)
 
     def halt(self) -> None:
-        self.reader.stop()
-        self.reader.news.put("stopped")  # wakes a thread waiting for the source's news
+        reader = self.reader
+        if reader is not None:
+            reader.stop()
+            reader.news.put("stopped")  # wakes a thread waiting for the source's news
         if self.thread.is_alive() and self.thread is not threading.current_thread():
             self.thread.join(STOP_JOIN)
+        if not self.thread.is_alive():  # (a thread still in a tick lets go as it ends)
+            self.release()
+
+    def release(self) -> None:
+        """Let go of the reader and the watch (the frames they hold: hundreds of MB for a
+        720p window), keeping the figures the card shows; the reader is stopped and its ring
+        emptied (`Reader.release`). Idempotent, from any thread."""
+        reader, self.reader, self.watch = self.reader, None, None
+        if reader is None:
+            return
+        self.stats = dataclasses.replace(reader.stats)  # as they ended
+        free = getattr(reader, "release", None)
+        (free if callable(free) else reader.stop)()
 
     async def events(self, after: int, keep_alive: float) -> AsyncIterator[str]:
         """The kept events after `after`, then each as it comes (a comment when the stream is
@@ -227,11 +249,11 @@ class LiveWatch:
 
     def card(self) -> dict[str, Any]:
         """The watch object the routes answer with."""
-        stats = self.reader.stats
+        stats = self.stats
         return {
             "id": self.id,
             "object": "watch",
-            "source": self.reader.source.label,
+            "source": self.label,
             "question": self.question,
             "status": self.status,
             "created": self.created,
@@ -336,7 +358,8 @@ class Watches:
         try:
             live = self.begin(reader, question, options, request)
         except BaseException:
-            reader.stop()
+            free = getattr(reader, "release", None)
+            (free if callable(free) else reader.stop)()
             raise
         return live.card()
 

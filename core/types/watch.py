@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import re
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -11,6 +12,8 @@ Transport = Literal["tcp", "udp"]
 EventKind = Literal["answer", "source"]
 YES = re.compile(r"^\W*yes\b", re.IGNORECASE)
 YES_NO_HINT = " Answer yes or no first."
+MIN_EVERY = 0.1  # seconds: a tick asks the model; more often only keeps a core busy
+MAX_PATTERN = 1000  # characters of a `when` pattern
 
 
 class WatchOptions(BaseModel):
@@ -30,7 +33,10 @@ class WatchOptions(BaseModel):
         4.0, gt=0, le=60, allow_inf_nan=False, description="frames a second kept in the window"
     )
     when: str | None = Field(
-        None, min_length=1, description="a regular expression: only answers it matches count"
+        None,
+        min_length=1,
+        max_length=MAX_PATTERN,
+        description="a regular expression (RE2 syntax): only answers it matches count",
     )
     yes_no: bool = Field(False, description="ask for yes or no; only 'yes' answers count")
     max_events: int | None = Field(None, ge=1, description="stop after this many answers")
@@ -48,14 +54,21 @@ class WatchOptions(BaseModel):
         30.0, ge=0, le=86_400, allow_inf_nan=False, description="how long a lost source is retried"
     )
 
+    @field_validator("every")
+    @classmethod
+    def _every(cls, value: float) -> float:
+        if 0 < value < MIN_EVERY:
+            raise ValueError(
+                f"ticks come at most every {MIN_EVERY:g} s (each asks the model): give "
+                f"{MIN_EVERY:g} or more"
+            )
+        return value
+
     @field_validator("when")
     @classmethod
     def _pattern(cls, value: str | None) -> str | None:
         if value is not None:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"when: {value!r} is not a regular expression ({exc})") from None
+            pattern(value)
         return value
 
     @model_validator(mode="after")
@@ -75,11 +88,35 @@ class WatchOptions(BaseModel):
         """Whether an answer counts: it says yes (`yes_no`) and matches `when`."""
         if self.yes_no and not YES.search(answer):
             return False
-        return self.when is None or re.search(self.when, answer, re.IGNORECASE) is not None
+        if self.when is None:
+            return True
+        text = answer.encode("utf-8", "replace").decode("utf-8")  # RE2 reads UTF-8
+        return pattern(self.when).search(text) is not None
 
     def question(self, question: str) -> str:
         """The question as the model is asked it."""
         return question + YES_NO_HINT if self.yes_no else question
+
+
+@functools.lru_cache(maxsize=64)
+def pattern(text: str) -> Any:
+    """`text` compiled by RE2, case-insensitive: matching takes time linear in the answer,
+    whatever the pattern (no backtracking: no look-around, no back-references); a
+    `ValueError` naming what is wrong when RE2 cannot compile it."""
+    import re2
+
+    options = re2.Options()
+    options.case_sensitive = False
+    options.log_errors = False  # the reason is in the error raised here, not on stderr
+    try:
+        return re2.compile(text, options)
+    except (re2.error, UnicodeError) as exc:
+        said = exc.args[0] if exc.args and isinstance(exc, re2.error) else "not valid Unicode"
+        reason = said.decode("utf-8", "replace") if isinstance(said, bytes) else str(said)
+        raise ValueError(
+            f"not a regular expression vidtt accepts ({reason}): patterns use RE2 syntax, "
+            "without look-around or back-references"
+        ) from None
 
 
 class WatchEvent(BaseModel):
