@@ -8,7 +8,10 @@ frames with a warning, unless the transcript is `required`.
 
 from __future__ import annotations
 
+import threading
 import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +24,7 @@ from vidtt.types import Clip, Transcript, TranscriptMode, VideoSource, transcrip
 
 CACHE_BYTES = 64 << 20  # of transcript text
 NO_SOURCE = "it has no audio (frames given directly)"
+_checks = threading.local()  # this thread's `interruptible` check, if any
 
 
 class NoAudioWarning(UserWarning):
@@ -78,15 +82,43 @@ class Speech:
         key = source_key(source)
         if key is not None:
             key = (*key, self.transcriber.name, options.model_dump_json())
+        heard = checked(progress)
         try:
-            made = self.cache.get(
-                key, lambda: self.transcriber.transcribe(source, options, progress)
-            )
+            made = self.cache.get(key, lambda: self.transcriber.transcribe(source, options, heard))
         except NoAudioError as exc:
             return missing(number, label, str(exc), required)
         except VidttError as exc:
             raise type(exc)(f"video {number} ({label}): transcript: {exc}") from None
         return Heard(made)
+
+
+@contextmanager
+def interruptible(check: Callable[[], None] | None) -> Iterator[None]:
+    """Within it, in this thread, `check()` runs before each transcription and at each of the
+    transcriber's progress reports (every window of audio, for the built-in ones): what it
+    raises stops the transcription there. A server bounds a request's transcription by its
+    time limit so."""
+    before = getattr(_checks, "check", None)
+    _checks.check = check
+    try:
+        yield
+    finally:
+        _checks.check = before
+
+
+def checked(progress: Progress | None) -> Progress | None:
+    """`progress`, with this thread's `interruptible` check run first (checked once now)."""
+    check: Callable[[], None] | None = getattr(_checks, "check", None)
+    if check is None:
+        return progress
+    check()
+
+    def heard(done: float, total: float | None) -> None:
+        check()
+        if progress is not None:
+            progress(done, total)
+
+    return heard
 
 
 def audio_source(video: Any) -> VideoSource | None:

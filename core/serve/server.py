@@ -24,12 +24,21 @@ from starlette.requests import Request as HTTPRequest
 from starlette.responses import JSONResponse, Response
 
 from vidtt.errors import OptionsError, UnknownNameError, VidttError
+from vidtt.pipeline.speech import interruptible
 from vidtt.serve.batching import Batcher
 from vidtt.serve.errors import APIError, from_vidtt
 from vidtt.serve.metrics import Metrics, arrival, first_token_of
 from vidtt.serve.protocol import ChatRequest, ServeLimits, build_request, param_of, parse_chat
 from vidtt.serve.responses import Chunks, completion
-from vidtt.serve.streams import ClosingStream, Progress, Pump, sse, wait_disconnect
+from vidtt.serve.streams import (
+    ClosingStream,
+    Progress,
+    Pump,
+    Stopped,
+    Stopper,
+    sse,
+    wait_disconnect,
+)
 from vidtt.serve.uploads import Uploads
 from vidtt.serve.watches import Watches
 
@@ -47,6 +56,7 @@ class ServeSettings:
     max_wait: float = 0.01  # seconds a batch waits for more requests
     max_queue: int = 64  # requests in the server at once (sampling, waiting, generating)
     request_timeout: float = 600.0
+    body_timeout: float = 30.0  # seconds a request body may send nothing before it is cut off
     workers: int = 4  # threads reading and sampling media
     max_body_bytes: int = 64 << 20
     retry_after: int = 1
@@ -161,15 +171,24 @@ class Server:
         return release
 
     async def read_body(
-        self, request: HTTPRequest, sink: Callable[[bytes], Any], limit: int | None = None
+        self,
+        request: HTTPRequest,
+        sink: Callable[[bytes], Any],
+        limit: int | None = None,
+        deadline: float | None = None,
     ) -> int:
         """Hand the body to `sink` chunk by chunk; its size. Over `limit` (default
-        `max_body_bytes`) it is 413, once the client has sent on (up to DRAIN_BYTES) to see it."""
+        `max_body_bytes`) it is 413, once the client has sent on (up to DRAIN_BYTES) to see it.
+        A body that stalls for `body_timeout` seconds, or is not all there by `deadline`
+        (time.monotonic; default: the request timeout from now), is 408."""
         limit = limit or self.settings.max_body_bytes
+        if deadline is None:
+            deadline = time.monotonic() + self.settings.request_timeout
         declared = request.headers.get("content-length", "")
         seen = 0
         over = declared.isdigit() and int(declared) > limit
-        async for chunk in request.stream():
+        chunks = request.stream().__aiter__()
+        while (chunk := await self.next_chunk(chunks, deadline)) is not None:
             seen += len(chunk)
             if over or seen > limit:
                 over = True
@@ -186,9 +205,32 @@ class Server:
             )
         return seen
 
-    async def read_json(self, request: HTTPRequest) -> Any:
+    async def next_chunk(self, chunks: AsyncIterator[bytes], deadline: float) -> bytes | None:
+        """The body's next chunk (None at its end), or a 408 when it does not come in time."""
+        left = deadline - time.monotonic()
+        stall = self.settings.body_timeout
+        try:
+            return await asyncio.wait_for(chunks.__anext__(), max(0.0, min(stall, left)))
+        except StopAsyncIteration:
+            return None
+        except asyncio.TimeoutError:
+            self.stats.timed_out += 1
+            limit = self.settings.request_timeout
+            said = (
+                f"nothing came for {stall:g} s"
+                if stall < left
+                else f"it was not all there within this server's {limit:g} s limit"
+            )
+            raise APIError(
+                f"the request body stalled ({said}): send it again, whole",
+                status=408,
+                type="timeout",
+                code="body_timeout",
+            ) from None
+
+    async def read_json(self, request: HTTPRequest, deadline: float | None = None) -> Any:
         body = bytearray()
-        await self.read_body(request, body.extend)
+        await self.read_body(request, body.extend, deadline=deadline)
         try:
             return json.loads(body)
         except (ValueError, RecursionError) as exc:  # ValueError: also a number of >4300 digits
@@ -202,7 +244,7 @@ class Server:
         handed_off = False
         try:
             deadline = time.monotonic() + self.settings.request_timeout
-            body = await self.read_json(request)
+            body = await self.read_json(request, deadline)
             chat = parse_chat(body, self.settings.limits)
             if chat.model is not None and chat.model not in self.names:
                 raise APIError(
@@ -216,7 +258,7 @@ class Server:
                 response = await self.stream_long(chat, deadline, release, request)
                 handed_off = True
                 return response
-            prepared = await self.run_timed(self.prepare, deadline, chat)
+            prepared = await self.prepare_timed(chat, deadline)
             if chat.stream:
                 response = await self.stream(chat, prepared, deadline, release, request)
                 handed_off = True
@@ -226,14 +268,37 @@ class Server:
             if not handed_off:
                 release()
 
-    def prepare(self, chat: ChatRequest, progress: Progress | None = None) -> Any:
+    async def prepare_timed(self, chat: ChatRequest, deadline: float) -> Any:
+        """`prepare` in a worker, within the deadline; however it ends (504, the client gone),
+        the worker stops at its next note or window of audio transcribed."""
+        stopper = Stopper(deadline)
+        try:
+            return await self.run_timed(self.prepare, deadline, chat, stopper)
+        except Stopped:  # its deadline passed in the worker first
+            raise self.timeout() from None
+        finally:
+            stopper.stop()
+
+    def prepare(self, chat: ChatRequest, progress: Stopper | None = None) -> Any:
         """In a worker: load the media, sample the videos, count the frames (`progress` hears
-        the segment notes made, under strategy segments)."""
+        the segment notes made, under strategy segments, and stops the notes and the
+        transcription once stopped or late: `Stopper`)."""
         heard = {"progress": progress} if progress is not None else {}
         try:
-            prepared = self.pipeline.prepare(
-                build_request(chat, self.settings.limits), self.settings.timestamps, **heard
-            )
+            with interruptible(progress.check if progress is not None else None):
+                prepared = self.pipeline.prepare(
+                    build_request(chat, self.settings.limits), self.settings.timestamps, **heard
+                )
+        except Stopped:
+            if progress is not None:
+                progress.check()  # this request's own stop: nobody waits for it
+            raise APIError(  # it waited on work (a transcript) that another request stopped
+                "the request shared work with a request that was stopped: try again",
+                503,
+                "server_busy",
+                code="shared_work_stopped",
+                headers={"Retry-After": "1"},
+            ) from None
         except OptionsError as exc:
             error = from_vidtt(exc)
             error.param = param_of(str(exc), chat.params)

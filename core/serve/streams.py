@@ -92,34 +92,53 @@ class Pump:
 
 
 class Stopped(Exception):
-    """Raised in a worker, at its next batch of segment notes, when its client went away."""
+    """Raised in a worker, at its next batch of segment notes or window of audio transcribed,
+    when its client went away or its time ran out."""
 
 
-class Progress:
+class Stopper:
+    """Stops a worker's preparation: called as a progress callback, (done, total), or through
+    `check`, it raises `Stopped` once `stop` was called or `deadline` (time.monotonic) passed,
+    so a request answered 504 (or whose client went away) takes no more of the media workers."""
+
+    def __init__(self, deadline: float | None = None) -> None:
+        self.deadline = deadline
+        self.stopped = threading.Event()
+
+    def check(self) -> None:
+        if self.stopped.is_set():
+            raise Stopped("the request was stopped")
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise Stopped("the request's time ran out")
+
+    def __call__(self, done: int, total: int) -> None:
+        self.check()
+
+    def stop(self) -> None:
+        self.stopped.set()
+
+
+class Progress(Stopper):
     """A request's progress, (done, total) heard in the worker that prepares it, handed to the
     event loop as (done, total, seconds): the first, then at most one every `every` seconds,
     and the last (done == total). Once `stop` is called, the next call raises `Stopped`, which
     ends the preparation at the next batch."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, every: float = 0.5) -> None:
+        super().__init__()
         self.loop, self.every = loop, every
         self.queue: asyncio.Queue[tuple[int, int, float]] = asyncio.Queue()
-        self.stopped = threading.Event()
         self.started = time.monotonic()
         self.last: float | None = None
 
     def __call__(self, done: int, total: int) -> None:
-        if self.stopped.is_set():
-            raise Stopped("the client went away")
+        self.check()
         now = time.monotonic()
         if self.last is not None and done < total and now - self.last < self.every:
             return
         self.last = now
         with contextlib.suppress(RuntimeError):  # the loop closed: nobody waits any more
             self.loop.call_soon_threadsafe(self.queue.put_nowait, (done, total, now - self.started))
-
-    def stop(self) -> None:
-        self.stopped.set()
 
 
 class ClosingStream(StreamingResponse):

@@ -2,15 +2,16 @@
 that a client asking several questions of one file (the page, changing its sampling) sends
 it once, as raw bytes, instead of a base64 `data:` URL in every request.
 
-- `POST /v1/uploads`: the video's bytes as the body (at most the body limit); checked to be a
-  video before it is kept; answers its card (`id`, `url`, `bytes`, `expires_at`, `video`);
+- `POST /v1/uploads`: the video's bytes as the body (at most the body limit, arriving within
+  the request timeout, never stalling for the body timeout); checked to be a video (not a
+  still image) before it is kept; answers its card (`id`, `url`, `bytes`, `expires_at`, `video`);
 - `GET` and `DELETE /v1/uploads/{id}`; every route needs the API key.
 
 Each upload is a file in a folder of the server's own (made on the first upload, removed when
 the server stops). An upload is kept for `ttl` seconds after it was last named; all of them
 together, those still arriving included, hold at most `max_bytes` on disk, the least recently
-named going first to make room. A body refused (too large, not a video, its client gone)
-leaves nothing behind.
+named going first to make room. A body refused (too large, not a video, stalled, its client
+gone) leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -255,7 +256,8 @@ async def receive(server: Server, request: HTTPRequest) -> dict[str, Any]:
 
     try:
         with open(path, "xb") as file:
-            await server.read_body(request, write, uploads.largest(server.settings.max_body_bytes))
+            largest = uploads.largest(server.settings.max_body_bytes)
+            await server.read_body(request, write, largest, deadline)
         if size == 0:
             raise APIError("the upload is empty: send the video's bytes as the request body")
         try:
@@ -274,11 +276,12 @@ async def receive(server: Server, request: HTTPRequest) -> dict[str, Any]:
 
 def describe(path: Path, label: str) -> dict[str, Any]:
     """What the upload holds, from its container (no frame decoded); a `VidttError` when it
-    is not a video vidtt can read."""
-    from vidtt.media.containers import main_video_stream, open_media
+    is not a video vidtt can read, checked as sampling checks it (a still image, audio alone)."""
+    from vidtt.media.containers import main_video_stream
+    from vidtt.media.decode.opening import open_container
 
     source = VideoSource("path", str(path), label)
-    with open_media(source) as media, media.container() as container:
+    with open_container(source) as container:
         stream = main_video_stream(container)
         context = stream.codec_context
         if stream.duration and stream.time_base:
