@@ -43,7 +43,7 @@ from vidtt.pipeline.messages import (
 )
 from vidtt.pipeline.prepared import Prepared
 from vidtt.pipeline.request import Request, parse_request
-from vidtt.pipeline.resolved import Resolved, resolve_request
+from vidtt.pipeline.resolved import Resolved, segment_options, strategy_of, transcript_cap
 from vidtt.pipeline.speech import Heard, Speech, listen, mode_of, trimmed
 from vidtt.plugins.choose import choose_formatter
 from vidtt.plugins.registry import Registry
@@ -265,9 +265,36 @@ class Pipeline:
         timestamps: bool = False,
         generation: dict[str, Any] | None = None,
     ) -> Resolved:
-        """The request resolved against this pipeline's config, once (see
-        `vidtt.pipeline.resolved`): what every strategy reads."""
-        return resolve_request(self, request, timestamps, generation)
+        """The request resolved against this pipeline's config, once (the rules of
+        `vidtt.pipeline.resolved`), with the entry's `timestamps` and `generation` defaults
+        under the request's own: what every strategy reads."""
+        if isinstance(request, Resolved):
+            return request
+        request = parse_request(request)
+        config = self.config
+        strategy = strategy_of(config, request.strategy)
+        sampler, sampler_options = self.sampler_for(request)
+        options = self.generation_options({**(generation or {}), **request.generation})
+        mode = request.transcript or config.transcript
+        context = self.engine.context_size()
+        cap, rule = transcript_cap(config, request, options, strategy, context)
+        # frame times tie what is said to what is shown
+        shown = (timestamps or mode != "off") if request.timestamps is None else request.timestamps
+        return Resolved(
+            request=request,
+            strategy=strategy,
+            sampler=sampler,
+            sampler_options=sampler_options,
+            generation=options,
+            transcript=mode,
+            transcript_cap=cap,
+            transcript_rule=rule,
+            max_visual_tokens=request.max_visual_tokens or config.max_visual_tokens,
+            fit=request.fit or config.fit,
+            timestamps=shown,
+            note_timestamps=timestamps,
+            segments=segment_options(config, request),
+        )
 
     def prepare(
         self,

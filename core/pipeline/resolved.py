@@ -8,25 +8,22 @@ a request's own fields lie over the config's (`strategy`, `sampler` and its opti
 generation options, `transcript`, `max_transcript_tokens`, `max_visual_tokens`, `fit`,
 `segment_options`); the config lies over vidtt's defaults. A sampler option that sets a frame
 count or rate (`num_frames`, `fps`, `every`, ...) replaces the config's count and rate.
-Nothing below parses a request again.
+`Pipeline.resolve` makes a `Resolved` by these rules; nothing below it parses a request again.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import ValidationError
 
 from vidtt.config import PipelineConfig
 from vidtt.errors import OptionsError
 from vidtt.interfaces import Sampler, SamplerOptions
-from vidtt.pipeline.request import Request, parse_request
+from vidtt.pipeline.request import Request
 from vidtt.types import GenerationOptions, SegmentOptions, Strategy, TranscriptMode
 from vidtt.validation import describe
-
-if TYPE_CHECKING:
-    from vidtt.pipeline.core import Pipeline
 
 
 @dataclass(frozen=True)
@@ -67,57 +64,20 @@ def segment_options(config: PipelineConfig, request: Request) -> SegmentOptions:
         raise OptionsError(f"segment_options: {describe(exc)}") from None
 
 
-def resolve_request(
-    pipe: Pipeline,
-    request: Request | dict[str, Any],
-    timestamps: bool = False,
-    generation: dict[str, Any] | None = None,
-) -> Resolved:
-    """`request` (a Request or its dict) resolved against the pipeline's config, with the
-    entry's `timestamps` and `generation` defaults under the request's own."""
-    if isinstance(request, Resolved):
-        return request
-    request = parse_request(request)
-    config = pipe.config
-    strategy = strategy_of(config, request.strategy)
-    sampler, sampler_options = pipe.sampler_for(request)
-    options = pipe.generation_options({**(generation or {}), **request.generation})
-    mode: TranscriptMode = request.transcript or config.transcript
-    fit = request.fit or config.fit
-    cap, rule = transcript_cap(pipe, request, options, fit, strategy)
-    # frame times tie what is said to what is shown
-    shown = (timestamps or mode != "off") if request.timestamps is None else request.timestamps
-    return Resolved(
-        request=request,
-        strategy=strategy,
-        sampler=sampler,
-        sampler_options=sampler_options,
-        generation=options,
-        transcript=mode,
-        transcript_cap=cap,
-        transcript_rule=rule,
-        max_visual_tokens=request.max_visual_tokens or config.max_visual_tokens,
-        fit=fit,
-        timestamps=shown,
-        note_timestamps=timestamps,
-        segments=segment_options(config, request),
-    )
-
-
 def transcript_cap(
-    pipe: Pipeline,
+    config: PipelineConfig,
     request: Request,
     generation: GenerationOptions,
-    fit: str | None,
     strategy: Strategy,
+    context: int | None,
 ) -> tuple[int | None, str]:
     """The most transcript tokens a request may take, and the rule that says so: its own cap,
     else the config's, else (with `fit: context`, or a timeline that must fit the context)
-    half of the context left after the answer."""
-    cap = request.max_transcript_tokens or pipe.config.max_transcript_tokens
+    half of the `context` left after the answer."""
+    cap = request.max_transcript_tokens or config.max_transcript_tokens
     if cap is not None:
         return cap, f"max_transcript_tokens={cap}"
-    context = pipe.engine.context_size()
+    fit = request.fit or config.fit
     if (fit == "context" or strategy == "segments") and context:
         half = max(1, (context - generation.max_new_tokens) // 2)
         why = "fit: context" if fit == "context" else "strategy segments"

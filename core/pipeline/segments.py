@@ -58,7 +58,7 @@ from vidtt.types import (
 from vidtt.types.clock import clock
 
 if TYPE_CHECKING:
-    from vidtt.pipeline.core import Pipeline
+    from vidtt.pipeline.protocol import PipelineLike
 
 NOTES = "notes"  # the store's kind for segment notes
 KEY_VERSION = 1  # bumped when what a note means changes
@@ -115,7 +115,7 @@ class Span:
     cache: FrameCache | None = None
 
 
-def span_of(pipe: Pipeline, resolved: Resolved) -> Span:
+def span_of(pipe: PipelineLike, resolved: Resolved) -> Span:
     video = the_video(resolved.request)
     source = VideoSource.of(video)
     options = resolved.sampler_options
@@ -187,7 +187,7 @@ def from_shots(
 
 
 def cut(
-    pipe: Pipeline, span: Span, options: SegmentOptions
+    pipe: PipelineLike, span: Span, options: SegmentOptions
 ) -> tuple[list[tuple[float, float]], str]:
     """The segments of the span and how they were cut (`shots` or `windows`)."""
     source = VideoSource.of(span.video)
@@ -217,7 +217,7 @@ class MemoryStore:
 _MEMORY = MemoryStore()
 
 
-def store_of(pipe: Pipeline) -> Any:
+def store_of(pipe: PipelineLike) -> Any:
     """The pipeline's note store: its own (`pipe.note_store`), else vidtt's on-disk store."""
     own = getattr(pipe, "note_store", None)
     if own is not None:
@@ -236,7 +236,7 @@ def video_key(source: VideoSource) -> Any:
 
 def note_key(
     video: Any,
-    pipe: Pipeline,
+    pipe: PipelineLike,
     start: float,
     end: float,
     sampling: dict[str, Any],
@@ -286,7 +286,7 @@ def note_prompt(start: float, end: float, lines: list[str]) -> str:
 
 
 def timeline(
-    pipe: Pipeline,
+    pipe: PipelineLike,
     request: Request | Resolved | dict[str, Any],
     timestamps: bool = False,
     generation: dict[str, Any] | None = None,
@@ -319,7 +319,7 @@ class Pending:
         return self.transcript.within(*self.ranges[n]).lines()
 
 
-def describe_video(pipe: Pipeline, resolved: Resolved, progress: Any = None) -> Timeline:
+def describe_video(pipe: PipelineLike, resolved: Resolved, progress: Any = None) -> Timeline:
     """The timeline of a resolved request (called inside its media context)."""
     if not callable(getattr(pipe.model, "generate", None)):
         raise OptionsError(
@@ -361,7 +361,7 @@ def notes_generation(resolved: Resolved) -> GenerationOptions:
 
 
 def look_up(
-    pipe: Pipeline,
+    pipe: PipelineLike,
     resolved: Resolved,
     span: Span,
     ranges: list[tuple[float, float]],
@@ -394,7 +394,7 @@ def look_up(
 
 
 def make_notes(
-    pipe: Pipeline,
+    pipe: PipelineLike,
     span: Span,
     pending: Pending,
     batch: list[int],
@@ -435,7 +435,7 @@ def chunks(items: list[int], size: int) -> Iterator[list[int]]:
         yield items[i : i + size]
 
 
-def progress_bar(pipe: Pipeline, total: int, done: int, progress: Progress | None) -> Counter:
+def progress_bar(pipe: PipelineLike, total: int, done: int, progress: Progress | None) -> Counter:
     """The notes counted for `progress` (a callable hearing (done, total)); without it, tqdm
     on stderr (segments described, with an ETA) when the pipeline shows progress."""
     report = progress or TerminalBar("describing", "segment", shown=pipe.progress)
@@ -527,7 +527,7 @@ def ask_text(question: str) -> str:
     return f"\nQuestion: {question}\n{cite}"
 
 
-def final_prompt(pipe: Pipeline, resolved: Resolved, line: Timeline, question: str) -> str:
+def final_prompt(pipe: PipelineLike, resolved: Resolved, line: Timeline, question: str) -> str:
     """The text-only prompt: the timeline, the transcript lines (within the resolved cap),
     the question; the notes shortened where the whole would not fit the context."""
     generation = resolved.generation
@@ -557,7 +557,7 @@ def final_prompt(pipe: Pipeline, resolved: Resolved, line: Timeline, question: s
 TEMPLATE_TOKENS = 64  # the chat template's own tokens around the prompt, at most
 
 
-def cut_tokens(pipe: Pipeline, text: str, tokens: int) -> str:
+def cut_tokens(pipe: PipelineLike, text: str, tokens: int) -> str:
     """`text` cut to its first `tokens` tokens, marked with an ellipsis."""
     tokenizer = pipe.processor.tokenizer
     ids = tokenizer(text, add_special_tokens=False)["input_ids"][: max(1, tokens - 1)]
@@ -586,7 +586,7 @@ def seconds(text: str) -> float:
 
 
 def prepare(
-    pipe: Pipeline, resolved: Resolved, progress: Callable[[int, int], None] | None = None
+    pipe: PipelineLike, resolved: Resolved, progress: Callable[[int, int], None] | None = None
 ) -> Prepared:
     """The request answered from its video's timeline: the notes made (or found), and the
     final prompt ready to generate (after the refine pass, when asked for). Called inside
@@ -610,7 +610,7 @@ def prepare(
 
 
 def refined(
-    pipe: Pipeline,
+    pipe: PipelineLike,
     resolved: Resolved,
     line: Timeline,
     prepared: Prepared,
