@@ -24,6 +24,7 @@ from starlette.requests import Request as HTTPRequest
 from starlette.responses import JSONResponse, Response
 
 from vidtt.errors import OptionsError, UnknownNameError, VidttError
+from vidtt.pipeline.resolved import strategy_of
 from vidtt.pipeline.speech import interruptible
 from vidtt.serve.batching import Batcher
 from vidtt.serve.errors import APIError, from_vidtt
@@ -391,9 +392,9 @@ class Server:
         )
 
     def is_long(self, chat: ChatRequest) -> bool:
-        """Whether the request is answered by strategy segments (its field, or the config's)."""
-        strategy = chat.extra.get("strategy") or getattr(self.pipeline.config, "strategy", None)
-        return bool(strategy == "segments")
+        """Whether the request is answered by strategy segments (decided as every entry point
+        decides it: `vidtt.pipeline.resolved.strategy_of`)."""
+        return strategy_of(self.pipeline.config, chat.extra.get("strategy")) == "segments"
 
     async def stream_long(
         self,
