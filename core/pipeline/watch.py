@@ -16,6 +16,7 @@ own speed, and the watch ends at its end (`FileReader`).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import queue
@@ -32,13 +33,15 @@ from vidtt.media.containers import NO_NESTED_OPENS
 from vidtt.media.live.reader import Reader
 from vidtt.media.live.ring import Frame
 from vidtt.media.live.sources import describe_failure, live_source
-from vidtt.pipeline.request import Request, parse_request
+from vidtt.pipeline.request import parse_request
 from vidtt.types import VideoPart, VideoSource
 from vidtt.types.watch import WatchEvent, WatchOptions
 from vidtt.validation import describe
 
 if TYPE_CHECKING:
-    from vidtt.pipeline.core import Pipeline, Prepared
+    from vidtt.interfaces import SamplerOptions
+    from vidtt.pipeline.prepared import Prepared
+    from vidtt.pipeline.protocol import PipelineLike
     from vidtt.types import Answer
 
 NOT_WATCH_SETTINGS = ("video", "videos", "messages", "question", "transcript", "strategy")
@@ -190,7 +193,7 @@ class Watch:
 
     def __init__(
         self,
-        pipe: Pipeline,
+        pipe: PipelineLike,
         reader: Reader,
         question: str,
         options: WatchOptions,
@@ -219,6 +222,7 @@ class Watch:
         self.template = parse_request(  # sampler, sampler_options, generation, timestamps...
             {**fields, "transcript": "off", "strategy": "direct"}, "the watch settings"
         )
+        self.resolved = pipe.resolve(self.template)  # once: each tick reads it
         self._news = 0
         self.answered = 0
 
@@ -283,7 +287,10 @@ class Watch:
         fps = (len(frames) - 1) / span if len(frames) > 1 and span > 0 else 1.0
         source = VideoSource.from_frames([f.array for f in frames], fps)
         request = self.template.model_copy(update={"videos": [source]})
-        prepared = self.pipe.prepare(self.within(request, len(frames)))
+        resolved = dataclasses.replace(
+            self.resolved, request=request, sampler_options=self.within(len(frames))
+        )
+        prepared = self.pipe.prepare(resolved)
         clip = next(
             p.video for m in prepared.conversation for p in m.content if isinstance(p, VideoPart)
         )
@@ -304,13 +311,12 @@ class Watch:
             skipped=skipped,
         )
 
-    def within(self, request: Request, count: int) -> Request:
-        """`request`, asking for at most the `count` frames the window holds (a window not yet
-        full, or a slow source, has fewer than the sampler's count)."""
-        sampler, options = self.pipe.sampler_for(request)
-        key = sampler.frames_option()
+    def within(self, count: int) -> SamplerOptions:
+        """The resolved sampler options, asking for at most the `count` frames the window
+        holds (a window not yet full, or a slow source, has fewer than the sampler's count)."""
+        options = self.resolved.sampler_options
+        key = self.resolved.sampler.frames_option()
         wanted = getattr(options, key, None) if key else None
         if not isinstance(wanted, int) or wanted <= count:
-            return request
-        fewer = {**request.sampler_options, key: count}
-        return request.model_copy(update={"sampler_options": fewer})
+            return options
+        return options.model_copy(update={str(key): count})
