@@ -204,3 +204,19 @@ def test_a_prompt_too_long_is_refused_before_the_model_loads(
     assert done.returncode == 2, done.stderr
     line = done.stderr.strip()
     assert "\n" not in line and "context is 100" in line and "--fit-context" in line, line
+
+
+def test_watch_flags_lie_over_a_configs_watch_block(tmp_path: Path) -> None:
+    """`vidtt watch` flags reach the config as every flag does: over its `watch` block."""
+    from vidtt.cli.app import build_parser
+    from vidtt.cli.settings import command_settings
+
+    path = tmp_path / "watch.json"
+    path.write_text(json.dumps({"watch": {"every": 7, "window": 3, "yes_no": True}}))
+    argv = ["watch", "rtsp://cam/1", "-q", "Who?", "--config", str(path), "--window", "2"]
+    args = build_parser().parse_args([*argv, "--every", "4", "--max-events", "1"])
+    watch = command_settings(args, None, args.question, ask=True).config.watch
+    assert (watch.every, watch.window, watch.yes_no, watch.max_events) == (4, 2, True, 1)
+    args = build_parser().parse_args(argv)
+    watch = command_settings(args, None, args.question, ask=True).config.watch
+    assert (watch.every, watch.window, watch.max_events) == (7, 2, None)

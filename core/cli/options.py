@@ -486,12 +486,30 @@ def config_from_args(
     data["generation"] = generation_settings(args, base)
     speech_settings(args, data)
     long_settings(args, data)
+    watch_settings(args, data)
     source = base.source or ConfigSource("command-line options")
     try:  # `base` validated: what fails now is the command line's
         config = validate(data, ConfigSource("command-line options"))
     except ConfigProblems as exc:  # its other settings are checked where `base` came from
         raise ConfigProblems(exc.found, exc.rest and exc.rest.set_source(source)) from None
     return unknown_options(args, config.set_source(source), registry or base.registry())
+
+
+WATCH_TICK = "tick"  # `vidtt watch --every`'s dest: `every` is the interval sampler's option
+
+
+def watch_settings(args: argparse.Namespace, data: dict[str, Any]) -> None:
+    """`vidtt watch`'s flags laid over the config's `watch` block, as every other flag is
+    over its setting: each flag's dest is its `WatchOptions` field (`--every`: `tick`)."""
+    from vidtt.types.watch import WatchOptions
+
+    given = {}
+    for name in WatchOptions.model_fields:
+        value = getattr(args, WATCH_TICK if name == "every" else name, None)
+        if value is not None and value is not False:
+            given[name] = value
+    if given:
+        data["watch"] = {**data.get("watch", {}), **given}
 
 
 def unknown_options(

@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from vidtt.cli.options import (
+    WATCH_TICK,
     add_generation_options,
     add_model_options,
     add_prompt_options,
@@ -27,7 +28,7 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> argparse.ArgumentPa
     watch.add_argument("-q", "--question", required=True, help="what to ask at every tick")
     group = watch.add_argument_group("ticks and output")
     group.add_argument(
-        "--every", type=float, dest="tick", metavar="S", help="ask every S seconds (default 5)"
+        "--every", type=float, dest=WATCH_TICK, metavar="S", help="ask every S seconds (default 5)"
     )
     group.add_argument(
         "--window", type=float, metavar="S", help="about the last S seconds (default 10)"
@@ -79,19 +80,6 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> argparse.ArgumentPa
     return watch
 
 
-WATCH_FLAGS = {  # WatchOptions field: the parsed argument it comes from
-    "every": "tick",
-    "window": "window",
-    "when": "when",
-    "max_events": "max_events",
-    "duration": "duration",
-    "transport": "transport",
-    "buffer_fps": "buffer_fps",
-    "open_timeout": "open_timeout",
-    "reconnect_seconds": "reconnect_seconds",
-}
-
-
 def cmd_watch(args: argparse.Namespace) -> int:
     from vidtt import limits
     from vidtt.cli.settings import build_pipeline, command_settings
@@ -100,11 +88,8 @@ def cmd_watch(args: argparse.Namespace) -> int:
     from vidtt.media.fetch import ALLOW_HINT
     from vidtt.pipeline.watch import Watch, open_reader, split_settings
 
-    settings = command_settings(args, None, args.question, ask=True)
-    values = {k: getattr(args, a) for k, a in WATCH_FLAGS.items() if getattr(args, a) is not None}
-    if args.yes_no:
-        values["yes_no"] = True
-    options, _ = split_settings(values, settings.config.watch)
+    settings = command_settings(args, None, args.question, ask=True)  # the flags in its watch
+    options, _ = split_settings({}, settings.config.watch)
     allow = {"block_private_addresses": False} if args.allow_private else {}
     try:
         with limits.use(limits.make(settings.config.limits, **allow)):
