@@ -105,7 +105,7 @@ class PeakMemory:
 
 
 def segments_run(pipe: Any, video: Path) -> Any:
-    from vidtt.pipeline.segments import MemoryStore
+    from vidtt.pipeline.notes import MemoryStore
 
     pipe.note_store = MemoryStore()
     return pipe.ask(str(video), QUESTION, strategy="segments")
@@ -113,18 +113,19 @@ def segments_run(pipe: Any, video: Path) -> Any:
 
 def plain_loop(pipe: Any, video: Path) -> None:
     """The same segments, frames and prompts, one `Pipeline.batch` request a segment."""
-    from vidtt.pipeline import segments
+    from vidtt.pipeline import cutting, segments
+    from vidtt.pipeline.notes import Timeline, note_prompt
     from vidtt.types import SegmentNote, SegmentOptions
 
     start, end = 0.0, float(pipe.registry.sampler("uniform").probe(_source(video)).duration)
-    notes = []
-    for a, b in segments.windows(start, end, SegmentOptions(shots=False)):
-        prompt = segments.note_prompt(a, b, [])
+    made = []
+    for a, b in cutting.windows(start, end, SegmentOptions(shots=False)):
+        prompt = note_prompt(a, b, [])
         request = {"videos": [str(video)], "question": prompt, "start": a, "end": b}
         request["num_frames"] = SegmentOptions().segment_frames
         (answer,) = pipe.batch([request], batch_size=1)
-        notes.append(SegmentNote(start=a, end=b, note=answer.text))
-    line = segments.Timeline(notes, start, end, "windows")
+        made.append(SegmentNote(start=a, end=b, note=answer.text))
+    line = Timeline(made, start, end, "windows")
     text = segments.timeline_text(line, []) + segments.ask_text(QUESTION)
     pipe.batch([{"messages": [{"role": "user", "content": [{"type": "text", "text": text}]}]}])
 
@@ -137,7 +138,7 @@ def _source(video: Path) -> Any:
 
 def resumed_run(pipe: Any, video: Path) -> float:
     """Interrupted after half the note batches (3 of 6), then rerun: the rerun's seconds."""
-    from vidtt.pipeline.segments import MemoryStore
+    from vidtt.pipeline.notes import MemoryStore
 
     pipe.note_store = MemoryStore()
     real, calls = pipe.answer, []
@@ -176,7 +177,7 @@ def main() -> None:
 
     import vidtt
     from vidtt.media.frame_cache import FrameCache
-    from vidtt.pipeline import segments
+    from vidtt.pipeline import cutting
     from vidtt.types import SegmentOptions
 
     started = time.perf_counter()
@@ -190,7 +191,7 @@ def main() -> None:
         generation={"max_new_tokens": args.tokens, "min_new_tokens": args.tokens},
         cache=FrameCache(0),
     )
-    count = len(segments.windows(0, args.minutes * 60, SegmentOptions()))
+    count = len(cutting.windows(0, args.minutes * 60, SegmentOptions()))
     rows: dict[str, list[tuple[float, float]]] = {"a": [], "b": [], "c": []}
     with torch.inference_mode():
         for _ in range(args.runs):

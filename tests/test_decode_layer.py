@@ -14,7 +14,7 @@ import pytest
 import vidtt
 from vidtt import plugin_api
 from vidtt.cli.settings import unreadable_videos
-from vidtt.pipeline import segments
+from vidtt.pipeline import cutting
 from vidtt.testing import make_video
 from vidtt.types import SegmentOptions
 
@@ -160,11 +160,11 @@ def test_segments_ask_the_scene_sampler_through_the_shot_finder_capability(
     tmp_path: Path,
 ) -> None:
     video = str(tmp_path / "v.mp4")
-    span = segments.Span(video, 0.0, 12.0, NoShots(), {})
+    span = cutting.Span(video, 0.0, 12.0, NoShots(), {})
     rule = SegmentOptions(min_segment=2, max_segments=6, shots=True)
-    cut, how = segments.cut(fake_pipe(ThirdPartyShots()), span, rule)
+    cut, how = cutting.cut(fake_pipe(ThirdPartyShots()), span, rule)
     assert how == "shots" and cut[0] == (0.0, 4.0)  # the third party's first shot
-    assert segments.cut(fake_pipe(NoShots()), span, rule)[1] == "windows"
+    assert cutting.cut(fake_pipe(NoShots()), span, rule)[1] == "windows"
 
 
 def test_segments_probe_through_core_not_the_uniform_sampler(tmp_path: Path) -> None:
@@ -174,7 +174,7 @@ def test_segments_probe_through_core_not_the_uniform_sampler(tmp_path: Path) -> 
     pipe = SimpleNamespace(registry=SimpleNamespace(sampler=lambda name: blind), cache=None)
     request = SimpleNamespace(videos=[str(video)])
     resolved = SimpleNamespace(request=request, sampler_options=vidtt.SamplerOptions())
-    span = segments.span_of(pipe, resolved)  # type: ignore[arg-type]
+    span = cutting.span_of(pipe, resolved)  # type: ignore[arg-type]
     assert span.end == pytest.approx(3.0) and span.sampler is blind
 
 

@@ -15,8 +15,8 @@ from serving import QuietFiles, http_server
 import vidtt
 from vidtt import limits
 from vidtt.errors import LimitError, SourceError
+from vidtt.pipeline.notes import MemoryStore
 from vidtt.pipeline.request import parse_line
-from vidtt.pipeline.segments import MemoryStore
 from vidtt.serve.protocol import ServeLimits, build_request, parse_chat
 from vidtt.testing import make_video
 

@@ -15,8 +15,8 @@ from commands import console, in_process
 import vidtt
 from vidtt.config import load_config
 from vidtt.errors import ConfigError, OptionsError
-from vidtt.pipeline import segments
-from vidtt.pipeline.segments import MemoryStore
+from vidtt.pipeline import cutting, notes
+from vidtt.pipeline.notes import MemoryStore
 from vidtt.testing import make_video
 from vidtt.testing.scenes import ShotPlan, make_scene_video
 from vidtt.types import SegmentNote, SegmentOptions, TextPart, VideoPart, render_timeline
@@ -88,27 +88,27 @@ def prompt_text(prepared: Any) -> str:
 
 def test_the_segment_count_rule() -> None:
     rule = SegmentOptions()
-    assert len(segments.windows(0, 3600, rule)) == 48  # an hour: 48 segments of 75 s
-    assert segments.segment_length(3600, rule) == 75
-    assert len(segments.windows(0, 600, rule)) == 20  # ten minutes: 30 s each
-    assert segments.windows(0, 10, rule) == [(0, 10)]  # shorter than min_segment: one
-    fixed = segments.windows(0, 100, SegmentOptions(segment_seconds=25))
+    assert len(cutting.windows(0, 3600, rule)) == 48  # an hour: 48 segments of 75 s
+    assert cutting.segment_length(3600, rule) == 75
+    assert len(cutting.windows(0, 600, rule)) == 20  # ten minutes: 30 s each
+    assert cutting.windows(0, 10, rule) == [(0, 10)]  # shorter than min_segment: one
+    fixed = cutting.windows(0, 100, SegmentOptions(segment_seconds=25))
     assert fixed == [(0, 25), (25, 50), (50, 75), (75, 100)]
     capped = SegmentOptions(segment_seconds=1, max_segments=5)
-    assert len(segments.windows(0, 100, capped)) == 5  # never more than max_segments
+    assert len(cutting.windows(0, 100, capped)) == 5  # never more than max_segments
 
 
 def test_shots_become_segments() -> None:
     rule = SegmentOptions(min_segment=5, max_segments=10)
     shots = [(0, 2), (2, 20), (20, 21), (21, 60)]
-    got = segments.from_shots(shots, 0, 60, rule)
+    got = cutting.from_shots(shots, 0, 60, rule)
     assert got[0][0] == 0 and got[-1][1] == 60
     assert all(b - a >= 5 for a, b in got)  # short shots joined a neighbour
     assert all(a2 == b1 for (_, b1), (a2, _) in itertools.pairwise(got))  # no gaps
     starts = {a for a, _ in got}
     assert 21 in starts and 2 not in starts  # a cut kept; the 2 s shot joined its neighbour
     assert all(b - a <= 2 * 6 for a, b in got)  # the 18 s and 39 s shots split (6 s a segment)
-    few = segments.from_shots(
+    few = cutting.from_shots(
         [(k, k + 1) for k in range(60)], 0, 60, SegmentOptions(min_segment=1, max_segments=4)
     )
     assert len(few) <= 4
@@ -175,23 +175,23 @@ def test_a_different_model_sampling_or_prompt_never_reuses_notes(
 ) -> None:
     pipe = pipeline(llava_dir)
     request = {"videos": [str(clip12)], "segment_options": SMALL}
-    first = segments.timeline(pipe, request)
+    first = notes.timeline(pipe, request)
     assert first.made == 6 and len(pipe.note_store.values) == 6
-    assert segments.timeline(pipe, request).made == 0
+    assert notes.timeline(pipe, request).made == 0
     more_frames = {**request, "segment_options": {**SMALL, "segment_frames": 2}}
-    assert segments.timeline(pipe, more_frames).made == 6
+    assert notes.timeline(pipe, more_frames).made == 6
     smaller = {**request, "size": 64}
-    assert segments.timeline(pipe, smaller).made == 6
+    assert notes.timeline(pipe, smaller).made == 6
     longer = {**request, "segment_options": {**SMALL, "note_tokens": 7}}
-    assert segments.timeline(pipe, longer).made == 6
+    assert notes.timeline(pipe, longer).made == 6
     copy = tmp_path / "another-model"
     shutil.copytree(llava_dir, copy)
     other = pipeline(copy)
     other.note_store = pipe.note_store
-    made = segments.timeline(other, request)
+    made = notes.timeline(other, request)
     assert made.made == 6 and not set(made.keys) & set(first.keys)
-    monkeypatch.setattr(segments, "NOTE_PROMPT", "Say what you see from {start} to {end}.")
-    assert segments.timeline(pipe, request).made == 6
+    monkeypatch.setattr(notes, "NOTE_PROMPT", "Say what you see from {start} to {end}.")
+    assert notes.timeline(pipe, request).made == 6
     assert len(set(pipe.note_store.values)) == 36
 
 
@@ -200,8 +200,8 @@ def test_notes_go_to_the_on_disk_store(llava_dir: Path, clip12: Path, cache_dir:
     pipe = pipeline(llava_dir)
     pipe.note_store = None  # vidtt's own store, under VIDTT_CACHE_DIR
     request = {"videos": [str(clip12)], "segment_options": SMALL}
-    assert segments.timeline(pipe, request).made == 6
-    assert segments.timeline(pipe, request).made == 0
+    assert notes.timeline(pipe, request).made == 6
+    assert notes.timeline(pipe, request).made == 0
     assert cache_dir.exists() and any(cache_dir.rglob("*.json"))
 
 
@@ -209,7 +209,7 @@ def test_shots_cut_the_segments(pipe: Any, tmp_path: Path) -> None:
     plan = [ShotPlan(length=40, seed=1), ShotPlan(length=60, seed=2), ShotPlan(length=50, seed=3)]
     video = make_scene_video(tmp_path / "shots.mp4", shots=plan, fps=10, size=(160, 96))
     assert video.cuts == [40, 100]
-    line = segments.timeline(
+    line = notes.timeline(
         pipe,
         {
             "videos": [str(video.path)],

@@ -43,7 +43,7 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> argparse.ArgumentPa
 
 def cmd_summarize(args: argparse.Namespace) -> int:
     from vidtt.cli.settings import build_pipeline, command_settings, with_frame_rule
-    from vidtt.pipeline import segments
+    from vidtt.pipeline import notes
     from vidtt.types import render_timeline
 
     fmt = document_format(args, SUFFIXES, "md")
@@ -51,7 +51,7 @@ def cmd_summarize(args: argparse.Namespace) -> int:
     settings, processor = with_frame_rule(settings)
     pipe = build_pipeline(settings, processor)
     pipe.progress = True
-    line = segments.timeline(pipe, {"videos": [args.video]})
+    line = notes.timeline(pipe, {"videos": [args.video]})
     write_document(
         args, render_timeline(line.notes, fmt, f"Timeline of {Path(str(args.video)).name}")
     )

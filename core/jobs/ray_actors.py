@@ -97,9 +97,9 @@ class SampleActor:
         resolved = self.pipe.resolve(request, self.timestamps)  # bad options fail here
         if resolved.strategy == "direct":
             return self.pipe.prepare(resolved)
-        from vidtt.pipeline import segments
+        from vidtt.pipeline import cutting
 
-        segments.the_video(request)
+        cutting.the_video(request)
         return Deferred(text, self.timestamps)
 
 
