@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from vidtt.errors import ConfigError, VidttError
 from vidtt.jobs.records import (
@@ -27,6 +27,9 @@ from vidtt.jobs.records import (
 )
 from vidtt.pipeline.request import Request, parse_line
 from vidtt.progress import Counter, TerminalBar
+
+if TYPE_CHECKING:
+    from vidtt.pipeline.protocol import PipelineLike
 
 __all__ = ["JobPlan", "Summary", "check_job_files", "plan_job", "read_output", "run_jobs"]
 
@@ -117,7 +120,7 @@ def plan_job(
 
 
 def run_jobs(
-    pipeline: Any,
+    pipeline: PipelineLike | None,
     job: JobPlan,
     *,
     timestamps: bool = False,
@@ -133,7 +136,13 @@ def run_jobs(
     bar = Counter(terminal, len(job.todo))
     try:
         with job.output_path.open("a", encoding="utf-8") as out:
-            records = answer_all(pipeline, job.todo, timestamps, workers, batch_size)
+            records = answer_all(
+                cast("PipelineLike", pipeline),  # (None: every request left is an error)
+                job.todo,
+                timestamps,
+                workers,
+                batch_size,
+            )
             for record in records:
                 failed = "error" in record
                 summary.failed += failed
@@ -149,7 +158,11 @@ def run_jobs(
 
 
 def answer_all(
-    pipeline: Any, todo: list[tuple[Any, Request | str]], timestamps: bool, workers: int, size: int
+    pipeline: PipelineLike,
+    todo: list[tuple[Any, Request | str]],
+    timestamps: bool,
+    workers: int,
+    size: int,
 ) -> Iterator[dict[str, Any]]:
     """One record per request: media sampled by `workers` threads ahead of generation (at most
     2 x `size` requests waiting), batches of up to `size` requests of similar length."""
@@ -189,7 +202,9 @@ def done(job: Any) -> bool:
     return not isinstance(job, Future) or job.done()
 
 
-def submit(pool: ThreadPoolExecutor, pipeline: Any, request: Request | str, stamps: bool) -> Any:
+def submit(
+    pool: ThreadPoolExecutor, pipeline: PipelineLike, request: Request | str, stamps: bool
+) -> Any:
     """The request sampling in `pool`, or its error message as it is."""
     if isinstance(request, str):
         return request
@@ -212,7 +227,9 @@ def take_batch(ready: list[tuple[Any, Any]], size: int) -> tuple[list[Any], list
     return [ready[n] for n in first], [item for n, item in enumerate(ready) if n not in first]
 
 
-def generate_batch(pipeline: Any, batch: list[tuple[Any, Any]]) -> Iterator[dict[str, Any]]:
+def generate_batch(
+    pipeline: PipelineLike, batch: list[tuple[Any, Any]]
+) -> Iterator[dict[str, Any]]:
     """One record per request of `batch`, answered together."""
     answers = pipeline.answer_each([prepared for _, prepared in batch])
     for (rid, _), answer in zip(batch, answers):

@@ -32,15 +32,24 @@ class PipelineLike(Protocol):
     engine: Engine
     cache: FrameCache
     formatter: PromptFormatter
+    sampler: Sampler  # the config's sampler, used where a request names none
+    sampler_options: SamplerOptions  # its options, from the config
     note_store: Any  # where segment notes are kept (None: vidtt's on-disk store)
     progress: bool  # segment notes shown on a terminal
-    gathered: Callable[[list[Prepared]], list[Answer]]
+
+    @property
+    def gathered(self) -> Callable[[list[Prepared]], list[Answer]]:
+        """Answers asked for by several threads at once, generated together."""
+        ...
 
     @property
     def config(self) -> PipelineConfig: ...
 
     @property
     def registry(self) -> Registry: ...
+
+    @property
+    def frames_rule(self) -> str: ...
 
     @property
     def model(self) -> Any: ...
