@@ -448,7 +448,7 @@ def test_http_urls_are_fetched_where_the_server_allows_private_hosts(
 
 # -- GET /v1/ui/config --------------------------------------------------------------------------
 def test_config_reflects_the_settings(served: Client, small: Client, pipe: Any) -> None:
-    from vidtt.serve.preview import MAX_THUMB, MIN_THUMB, THUMB_SIZE
+    from vidtt.serve.frames import MAX_THUMB, MIN_THUMB, THUMB_SIZE
     from vidtt.serve.protocol import ServeLimits
 
     config = served.get("/v1/ui/config").json()

@@ -258,7 +258,7 @@ def test_room_is_reserved_as_bytes_arrive(tmp_path: Path) -> None:
     """The store's bound holds while uploads arrive: room is made as each chunk comes, and
     when uploads on their way hold it, the next is told to come back (503)."""
     from vidtt.serve.errors import APIError
-    from vidtt.serve.uploads import Uploads
+    from vidtt.serve.upload_store import Uploads
 
     store = Uploads(max_bytes=100, ttl=3600)
     name, path = store.new_path()

@@ -2,26 +2,28 @@
 
     app = vidtt.serve.app.create_app(pipeline, ServeSettings(api_key="..."))
 
-- `POST /v1/chat/completions` (plain and `stream: true`), `GET /v1/models`, `GET /health`
-  (alive), `GET /ready` (200 once started, 503 once draining), `GET /metrics` (Prometheus;
-  `vidtt.serve.metrics`); with `log_format="json"`, JSON log lines (`vidtt.serve.logs`);
-- media are read and sampled in a worker pool (`Pipeline.prepare`), never on the event loop;
-- concurrent non-streaming requests are batched into `Pipeline.answer_each` (at most
-  `max_batch_size` a batch, waiting at most `max_wait` seconds for company); streams generate
-  one at a time on the same engine;
-- a client that goes away stops its generation (its row of a batch, or its stream) at the next
-  token; a request over `request_timeout` gets 504 and is stopped the same way;
-- at most `max_queue` requests at once; the next gets 503 with Retry-After;
-- `/v1/uploads`: a video uploaded once and named by later requests as `upload:ID`
-  (`vidtt.serve.uploads`);
-- `/v1/watches`: live sources asked a question every few seconds, their events sent as
-  server-sent events (`vidtt.serve.watches`; at most `max_watches` at once);
-- every mistake is an OpenAI error object with a 4xx status (see `serve_api`).
+The app is assembled here from one module a route family, as vLLM's entrypoints are, each
+adding its routes (`add_routes(app, server)`) and admitting each request through
+`vidtt.serve.admission` (the API key, the queue: at most `max_queue` requests at once, the next
+503 with Retry-After; the body's size and time limits):
 
-Here the FastAPI app (`create_app`: routes, error handlers) and `serve`; the state behind the
-routes is `vidtt.serve.server.Server`, the response bodies are in `vidtt.serve.responses`.
-FastAPI and uvicorn are imported only by `vidtt.serve` (the `serve` extra), never by
-`import vidtt`.
+- `vidtt.serve.chat`: `POST /v1/chat/completions` (plain, batched with its company into
+  `Pipeline.answer_each`; `stream: true`: `vidtt.serve.chat_streams`), its media prepared in
+  a worker pool (`vidtt.serve.preparing`), never on the event loop;
+- `vidtt.serve.frames`: `POST /v1/frames`, the page's preview of a request's frames;
+- `vidtt.serve.uploads`: `/v1/uploads`, a video uploaded once and named by later requests as
+  `upload:ID`;
+- `vidtt.serve.watches`: `/v1/watches`, live sources asked a question every few seconds, their
+  events sent as server-sent events (at most `max_watches` at once);
+- `vidtt.serve.operator`: `GET /v1/models`, `/health` (alive), `/ready` (200 once started, 503
+  once draining), `/metrics` (Prometheus; `vidtt.serve.metrics`);
+- `vidtt.serve.ui`: the page at / and `GET /v1/ui/config`.
+
+A client that goes away stops its generation at the next token; a request over
+`request_timeout` gets 504 and is stopped the same way; every mistake is an OpenAI error
+object with a 4xx status (the handlers here). With `log_format="json"`, JSON log lines
+(`vidtt.serve.logs`). The state behind the routes is `vidtt.serve.server.Server`. FastAPI and
+uvicorn are imported only by `vidtt.serve` (the `serve` extra), never by `import vidtt`.
 """
 
 from __future__ import annotations
@@ -31,32 +33,32 @@ import ipaddress
 import logging
 import sys
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request as HTTPRequest
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse
 
-from vidtt.errors import VidttError
-from vidtt.serve.errors import APIError, from_vidtt
+from vidtt.serve import chat, frames, operator, ui, uploads, watches
+from vidtt.serve.errors import APIError
 from vidtt.serve.logs import use_json_logs
 from vidtt.serve.metrics import Metrics, RequestMetrics
-from vidtt.serve.preview import add_preview_routes
 from vidtt.serve.server import Server, ServeSettings
-from vidtt.serve.ui import add_ui_routes
-from vidtt.serve.uploads import add_upload_routes
-from vidtt.serve.watches import last_event_id
+
+if TYPE_CHECKING:
+    from vidtt.pipeline.protocol import PipelineLike
 
 log = logging.getLogger("vidtt.serve")
+ROUTES = (chat, operator, watches, frames, uploads, ui)  # each adds its routes: `add_routes`
 
 
 def error_response(error: APIError) -> JSONResponse:
     return JSONResponse(error.body(), status_code=error.status, headers=error.headers)
 
 
-def create_app(pipeline: Any, settings: ServeSettings | None = None) -> FastAPI:
+def create_app(pipeline: PipelineLike, settings: ServeSettings | None = None) -> FastAPI:
     """The FastAPI app serving `pipeline` (its model, sampler and generation defaults)."""
     server = Server(pipeline, settings or ServeSettings())
 
@@ -73,13 +75,8 @@ def create_app(pipeline: Any, settings: ServeSettings | None = None) -> FastAPI:
     access_log = server.settings.log_format == "json"
     app.add_middleware(RequestMetrics, metrics=server.metrics, access_log=access_log)
     add_error_handlers(app, server.metrics)
-    add_routes(app, server)
-    add_operator_routes(app, server)
-    add_watch_routes(app, server)
-    add_preview_routes(app, server)
-    add_upload_routes(app, server)
-    if server.settings.ui:
-        add_ui_routes(app, server)
+    for family in ROUTES:
+        family.add_routes(app, server)
     return app
 
 
@@ -114,91 +111,6 @@ def add_error_handlers(app: FastAPI, metrics: Metrics) -> None:
         return answer(APIError("internal server error", 500, "server_error"))
 
 
-def add_routes(app: FastAPI, server: Server) -> None:
-    """`POST /v1/chat/completions`, `GET /v1/models`, `GET /v1/models/{id}`, `GET /health`."""
-
-    @app.post("/v1/chat/completions")
-    async def chat_completions(request: HTTPRequest) -> Response:
-        try:
-            return await server.chat(request)
-        except APIError:
-            raise
-        except VidttError as exc:
-            raise from_vidtt(exc) from None
-
-    @app.get("/v1/models")
-    async def models(request: HTTPRequest) -> dict[str, Any]:
-        server.check_key(request)
-        return server.models()
-
-    @app.get("/v1/models/{name:path}")
-    async def model(name: str, request: HTTPRequest) -> dict[str, Any]:
-        server.check_key(request)
-        if name not in server.names:
-            raise APIError(f"the model {name!r} does not exist here", 404, code="model_not_found")
-        return server.model_card()
-
-    @app.get("/health")
-    async def health() -> dict[str, Any]:
-        return server.health()
-
-
-def add_operator_routes(app: FastAPI, server: Server) -> None:
-    """`GET /ready` (200 ready, 503 starting or draining) and `GET /metrics` (Prometheus' text
-    format); like `/health`, neither needs the API key."""
-
-    @app.get("/ready")
-    async def ready() -> JSONResponse:
-        status, body = server.readiness()
-        return JSONResponse(body, status_code=status)
-
-    @app.get("/metrics")
-    async def metrics() -> Response:
-        body, kind = server.metrics.render()
-        return Response(body, media_type=kind)
-
-
-def add_watch_routes(app: FastAPI, server: Server) -> None:
-    """`POST /v1/watches`, `GET /v1/watches`, `GET` and `DELETE /v1/watches/{id}`, and
-    `GET /v1/watches/{id}/events` (server-sent events); each needs the API key."""
-    watches = server.watches
-
-    @app.post("/v1/watches", status_code=201)
-    async def create_watch(request: HTTPRequest) -> JSONResponse:
-        server.check_key(request)
-        on = watches.max_watches > 0  # (where watches are off, the body is not read)
-        body = await server.read_json(request) if on else None
-        return JSONResponse(await watches.create(body), status_code=201)
-
-    @app.get("/v1/watches")
-    async def list_watches(request: HTTPRequest) -> dict[str, Any]:
-        server.check_key(request)
-        return watches.list()
-
-    @app.get("/v1/watches/{watch_id}")
-    async def get_watch(watch_id: str, request: HTTPRequest) -> dict[str, Any]:
-        server.check_key(request)
-        return watches.get(watch_id).card()
-
-    @app.delete("/v1/watches/{watch_id}")
-    async def delete_watch(watch_id: str, request: HTTPRequest) -> dict[str, Any]:
-        server.check_key(request)
-        return await watches.delete(watch_id)
-
-    @app.get("/v1/watches/{watch_id}/events")
-    async def watch_events(watch_id: str, request: HTTPRequest) -> Response:
-        server.check_key(request)
-        live = watches.get(watch_id)
-        after = last_event_id(
-            request.headers.get("last-event-id"), request.query_params.get("after")
-        )
-        return StreamingResponse(
-            live.events(after, watches.keep_alive),
-            media_type="text/event-stream",
-            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-        )
-
-
 def is_loopback(host: str) -> bool:
     """Whether `host` (an address or a name) is this machine only."""
     name = host.strip().strip("[]").lower()
@@ -221,7 +133,7 @@ def open_to_all(host: str, api_key: str | None) -> str | None:
 
 
 def serve(
-    pipeline: Any,
+    pipeline: PipelineLike,
     settings: ServeSettings,
     host: str = "127.0.0.1",
     port: int = 8000,

@@ -1,6 +1,6 @@
 """Media URLs of a chat request, as what a `Pipeline` samples: http(s) URLs as they are
 (fetched later under `vidtt.limits`), `data:` URLs as bytes (videos) or PIL images, `upload:`
-URLs as the server's copy of an upload (`vidtt.serve.uploads`), and local paths only inside
+URLs as the server's copy of an upload (`vidtt.serve.upload_store`), and local paths only inside
 the allowed folder (after following symlinks)."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from vidtt.serve.errors import APIError, from_vidtt
 from vidtt.urls import printable
 
 if TYPE_CHECKING:
-    from vidtt.serve.uploads import Uploads
+    from vidtt.serve.upload_store import Uploads
 
 
 def media_value(

@@ -3,15 +3,16 @@
 
 Counters and histograms are bumped where things happen (a request ends, a batch starts, an
 answer is made, media are sampled); the gauges (queue depth, running, waiting, watches) are read
-from the server only when scraped. A pure ASGI middleware (`RequestMetrics`) counts every
-request by route template and status, times it to its last byte, and writes the access lines
-of `--log-format json`."""
+from the server only when scraped (`Gauges`, from the callable the server hands over). A pure
+ASGI middleware (`RequestMetrics`) counts every request by route template and status, times it
+to its last byte, and writes the access lines of `--log-format json`."""
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import (
@@ -30,9 +31,8 @@ from vidtt.types.watch import WatchEvent
 from vidtt.version import __version__
 
 if TYPE_CHECKING:
-    from vidtt.pipeline.core import Prepared
+    from vidtt.pipeline.prepared import Prepared
     from vidtt.serve.errors import APIError
-    from vidtt.serve.server import Server
 
 ARRIVED = "vidtt.arrived"  # the scope key: when the request came (time.perf_counter)
 UNMATCHED = "unmatched"  # the route of a request no route matched (404)
@@ -56,11 +56,37 @@ BATCH_BUCKETS = (1, 2, 3, 4, 5, 6, 7, 8, 12, 16, 24, 32, 48, 64, 96, 128, 256)
 TOKEN_BUCKETS = tuple(m * 10**e for e in range(6) for m in (1, 2, 5))  # vLLM's 1-2-5 steps
 
 
-class Metrics:
-    """The server's metrics (see the module's doc and docs/serve.md, Operating the server)."""
+@dataclass
+class Gauges:
+    """What the server holds when scraped."""
 
-    def __init__(self, server: Server) -> None:
-        self.server = server
+    queue_depth: int  # requests in the server
+    waiting: int  # prepared requests (and watch ticks) waiting for their batch
+    running: int  # rows of the running batch, and open streams
+    watches: int  # watches running
+    uploads: int  # uploads kept
+    upload_bytes: int  # the bytes they hold
+    max_queue: int
+    ready: int  # 1 while GET /ready answers 200
+    cancelled: int  # requests whose client went away
+
+
+def model_info(name: str, engine: Any) -> dict[str, str]:
+    """What `vidtt_model_info` says of the model served as `name` by `engine`."""
+    return {
+        "model": name,
+        "backend": str(getattr(engine, "backend", "")),
+        "dtype": str(getattr(engine, "dtype", "")),
+        "device": str(getattr(getattr(engine, "model", None), "device", "")),
+        "version": __version__,
+    }
+
+
+class Metrics:
+    """The server's metrics (see the module's doc and docs/serve.md, Operating the server):
+    `info` names the model (`model_info`), `gauges` is called at each scrape."""
+
+    def __init__(self, info: dict[str, str], gauges: Callable[[], Gauges]) -> None:
         self.registry = registry = CollectorRegistry()
         self.requests = Counter(
             "vidtt_requests", "HTTP requests answered, by route template and status",
@@ -136,24 +162,8 @@ class Metrics:
             "and HTTP status (5xx: the server's fault); errors inside a stream included",
             ["class", "status"], registry=registry,
         )  # fmt: skip
-        self.add_gauges(server)
-        self.add_info(server)
-
-    def add_gauges(self, server: Server) -> None:
-        """The gauges (and the cancelled count), read from the server when scraped."""
-        self.registry.register(ServerState(server))
-
-    def add_info(self, server: Server) -> None:
-        engine = server.pipeline.engine
-        Info("vidtt_model", "The model served", registry=self.registry).info(
-            {
-                "model": server.name,
-                "backend": str(getattr(engine, "backend", "")),
-                "dtype": str(getattr(engine, "dtype", "")),
-                "device": str(getattr(getattr(engine, "model", None), "device", "")),
-                "version": __version__,
-            }
-        )
+        self.registry.register(ServerState(gauges))  # read when scraped
+        Info("vidtt_model", "The model served", registry=registry).info(info)
 
     # -- what happens ----------------------------------------------------------------------
     def request(self, route: str, status: int, seconds: float) -> None:
@@ -212,45 +222,43 @@ class Metrics:
 class ServerState:
     """A collector of what the server holds now: its queue, batch, streams and watches."""
 
-    def __init__(self, server: Server) -> None:
-        self.server = server
+    def __init__(self, gauges: Callable[[], Gauges]) -> None:
+        self.gauges = gauges
 
     def describe(self) -> list[Any]:
         return []  # (collected fresh each scrape; nothing to check against other names)
 
     def collect(self) -> Iterator[Any]:
-        server = self.server
-        batcher = server.batcher
-        uploads, upload_bytes = server.uploads.usage()
+        now = self.gauges()
         gauges = {
             "vidtt_queue_depth": (
                 "Requests in the server (sampling, waiting or generating); once it reaches "
                 "vidtt_max_queue the next get 503",
-                server.stats.in_flight,
+                now.queue_depth,
             ),
             "vidtt_requests_waiting": (
                 "Prepared requests (and watch ticks) waiting for their batch",
-                len(batcher.jobs) if batcher else 0,
+                now.waiting,
             ),
             "vidtt_requests_running": (
                 "Requests generating: rows of the running batch, and open streams (a stream "
                 "may wait for the engine while a batch runs)",
-                (batcher.running if batcher else 0) + server.streams_running(),
+                now.running,
             ),
-            "vidtt_watches_running": ("Watches of live sources running", server.watches.running()),
-            "vidtt_uploads": ("Uploads kept (POST /v1/uploads)", uploads),
+            "vidtt_watches_running": ("Watches of live sources running", now.watches),
+            "vidtt_uploads": ("Uploads kept (POST /v1/uploads)", now.uploads),
             "vidtt_upload_bytes": ("Bytes the uploads kept hold; at most --max-uploads-mb",
-                                   upload_bytes),
+                                   now.upload_bytes),
             "vidtt_max_queue": ("Requests the server takes at once (--max-queue)",
-                                server.settings.max_queue),
-            "vidtt_ready": ("1 while GET /ready answers 200, else 0", int(server.is_ready())),
+                                now.max_queue),
+            "vidtt_ready": ("1 while GET /ready answers 200, else 0", now.ready),
         }  # fmt: skip
         for name, (doc, value) in gauges.items():
             yield GaugeMetricFamily(name, doc, value=value)
         yield CounterMetricFamily(
             "vidtt_requests_cancelled",
             "Requests whose client went away before their answer was done",
-            value=server.stats.cancelled,
+            value=now.cancelled,
         )
 
 

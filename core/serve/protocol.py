@@ -22,7 +22,7 @@ from vidtt.types import ImagePart, Message, TextPart, VideoPart
 from vidtt.types.answers import MAX_NEW_TOKENS, MAX_SEED
 
 if TYPE_CHECKING:
-    from vidtt.serve.uploads import Uploads
+    from vidtt.serve.upload_store import Uploads
 
 MAX_STOP = 4  # OpenAI's limit on stop sequences
 MAX_SAMPLING_VALUE = 10**9  # frames, pixels, frames a second or seconds (31 years): no more

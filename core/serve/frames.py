@@ -1,14 +1,13 @@
-"""The JSON routes the page at / needs, each behind the API key as chat completions are:
-
-- `POST /v1/frames`: the frames a chat completion with the same fields would give the model,
-  as small JPEG thumbnails with their indices and times, the shots and transcript found, and
-  the token plan (frames x tokens per frame, the question, max_new_tokens, against the budget
-  and the model's context);
-- `GET /v1/ui/config`: what the page builds its form from (model, limits, samplers, defaults).
+"""The frames route of `vidtt serve`, which the page at / previews a request with, behind the
+API key as chat completions are: `POST /v1/frames` answers the frames a chat completion with
+the same fields would give the model, as small JPEG thumbnails with their indices and times,
+the shots and transcript found, and the token plan (frames x tokens per frame, the question,
+max_new_tokens, against the budget and the model's context).
 
 A frames body is read as a one-video chat request by the server's own rules (`parse_chat`,
-`Server.read_json`, `Server.prepare`): the same body limit, media URL and local-path rules,
-frame limits, sampler and budget checks, and the media work in the server's pool.
+`vidtt.serve.admission.read_json`, `vidtt.serve.preparing.prepare`): the same body limit, media
+URL and local-path rules, frame limits, sampler and budget checks, and the media work in the
+server's pool.
 """
 
 from __future__ import annotations
@@ -17,10 +16,10 @@ import base64
 import dataclasses
 import difflib
 import io
-import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from fastapi import FastAPI
 from starlette.requests import Request as HTTPRequest
 from starlette.responses import JSONResponse
 
@@ -31,13 +30,16 @@ from vidtt.pipeline.core import with_transcripts
 from vidtt.pipeline.request import SAMPLING_KEYS, parse_request
 from vidtt.pipeline.resolved import strategy_of
 from vidtt.pipeline.speech import Heard
+from vidtt.serve.admission import admit, check_key, check_model, deadline_of, read_json, run_timed
 from vidtt.serve.errors import APIError, from_vidtt
+from vidtt.serve.preparing import prepare
 from vidtt.serve.protocol import ChatRequest, ServeLimits, parse_chat
 from vidtt.serve.responses import TIME_DECIMALS
 from vidtt.types import Clip, VideoPart
 
 if TYPE_CHECKING:
-    from vidtt.pipeline.core import Pipeline, Prepared
+    from vidtt.pipeline.prepared import Prepared
+    from vidtt.pipeline.protocol import PipelineLike
     from vidtt.serve.server import Server
 
 THUMB_SIZE, MIN_THUMB, MAX_THUMB = 160, 32, 512  # the thumbnails' longer side, in pixels
@@ -64,29 +66,24 @@ class FramesRequest:
     thumb_size: int
 
 
-def add_preview_routes(app: Any, server: Any) -> None:
-    """`POST /v1/frames` and `GET /v1/ui/config`, both behind the API key."""
+def add_routes(app: FastAPI, server: Server) -> None:
+    """`POST /v1/frames`."""
 
     @app.post("/v1/frames")
     async def frames(request: HTTPRequest) -> JSONResponse:
         return JSONResponse(await answer_frames(server, request))
 
-    @app.get("/v1/ui/config")
-    async def ui_config(request: HTTPRequest) -> JSONResponse:
-        server.check_key(request)  # a 401 (code invalid_api_key) tells the page a key is needed
-        return JSONResponse(config_of(server))
-
 
 # -- POST /v1/frames ----------------------------------------------------------------------------
 async def answer_frames(server: Server, request: HTTPRequest) -> dict[str, Any]:
     """Admit, read and check the body, then prepare and describe the video in the pool."""
-    server.check_key(request)
-    release = server.admit()
+    check_key(server, request)
+    release = admit(server)
     try:
-        deadline = time.monotonic() + server.settings.request_timeout
-        asked = parse_frames(await server.read_json(request), server.settings.limits)
+        deadline = deadline_of(server)
+        asked = parse_frames(await read_json(server, request), server.settings.limits)
         check_model(server, asked.chat.model)
-        answer: dict[str, Any] = await server.run_timed(preview, deadline, server, asked)
+        answer: dict[str, Any] = await run_timed(server, preview, deadline, server, asked)
         return answer
     except VidttError as exc:
         raise from_vidtt(exc) from None
@@ -154,19 +151,9 @@ def renamed(error: APIError) -> APIError:
     return error
 
 
-def check_model(server: Server, model: str | None) -> None:
-    if model is not None and model not in server.names:
-        raise APIError(
-            f"the model {model!r} does not exist here; this server serves {server.name!r}",
-            status=404,
-            param="model",
-            code="model_not_found",
-        )
-
-
 def preview(server: Server, asked: FramesRequest) -> dict[str, Any]:
     """In a worker: the request prepared as a chat completion would be, then described."""
-    prepared, chat, refused = prepare(server, asked.chat)
+    prepared, chat, refused = prepare_frames(server, asked.chat)
     try:
         clip = next(
             p.video for m in prepared.conversation for p in m.content if isinstance(p, VideoPart)
@@ -193,19 +180,21 @@ def preview(server: Server, asked: FramesRequest) -> dict[str, Any]:
     }
 
 
-def prepare(server: Server, chat: ChatRequest) -> tuple[Prepared, ChatRequest, APIError | None]:
-    """`Server.prepare` (every check a chat request gets). A request whose own visual-token
-    budget cannot be met is prepared again without it: then the frames it asked for are
-    shown, with the error a chat completion would get."""
+def prepare_frames(
+    server: Server, chat: ChatRequest
+) -> tuple[Prepared, ChatRequest, APIError | None]:
+    """`vidtt.serve.preparing.prepare` (every check a chat request gets). A request whose
+    own visual-token budget cannot be met is prepared again without it: then the frames it
+    asked for are shown, with the error a chat completion would get."""
     try:
-        return server.prepare(chat), chat, None
+        return prepare(server, chat), chat, None
     except APIError as exc:
         if exc.code != "options_error" or not any(k in chat.extra for k in BUDGET_FIELDS):
             raise renamed(exc) from None
         extra = {k: v for k, v in chat.extra.items() if k not in BUDGET_FIELDS}
         unbudgeted = dataclasses.replace(chat, extra=extra)
         try:
-            return server.prepare(unbudgeted), unbudgeted, renamed(exc)
+            return prepare(server, unbudgeted), unbudgeted, renamed(exc)
         except APIError:
             raise renamed(exc) from None
 
@@ -226,7 +215,7 @@ def notes(server: Server, refused: APIError | None) -> list[str]:
     return out
 
 
-def options_of(pipeline: Pipeline, chat: ChatRequest, clip: Clip) -> dict[str, Any]:
+def options_of(pipeline: PipelineLike, chat: ChatRequest, clip: Clip) -> dict[str, Any]:
     """The sampler options the clip was sampled with: the request's over the server's (as
     `Pipeline.sampler_for` merges them), and the budget plan's frame count and size."""
     asked = {"sampler": chat.sampler, "sampler_options": chat.sampler_options}
@@ -243,7 +232,7 @@ def options_of(pipeline: Pipeline, chat: ChatRequest, clip: Clip) -> dict[str, A
 
 # -- the plan -----------------------------------------------------------------------------------
 def plan_of(
-    pipeline: Pipeline, prepared: Prepared, clip: Clip, refused: APIError | None
+    pipeline: PipelineLike, prepared: Prepared, clip: Clip, refused: APIError | None
 ) -> dict[str, Any]:
     """What the model would spend on the request, counted as the visual-token budget counts
     it (`vidtt.budget.counts`), against the budget and the model's context."""
@@ -362,65 +351,3 @@ def transcript_of(clip: Clip) -> list[dict[str, Any]]:
         {"start": round(s.start, TIME_DECIMALS), "end": round(s.end, TIME_DECIMALS), "text": s.text}
         for s in clip.transcript.segments
     ]
-
-
-# -- GET /v1/ui/config ----------------------------------------------------------------------------
-def config_of(server: Server) -> dict[str, Any]:
-    """What the page builds its form from: the model, the limits, samplers and defaults."""
-    pipeline, settings = server.pipeline, server.settings
-    registry = pipeline.registry
-    samplers = registry.names("samplers")
-    limits = settings.limits
-    return {
-        "object": "ui.config",
-        "model": server.name,
-        "api_key_required": bool(settings.api_key),
-        "max_body_bytes": settings.max_body_bytes,
-        "max_upload_bytes": server.uploads.largest(settings.max_body_bytes),
-        "upload_ttl": server.uploads.ttl,
-        "local_media": limits.allowed_local_media_path is not None,
-        "samplers": samplers,
-        "sampler_fields": {
-            name: list(registry.sampler(name).options_model.model_fields) for name in samplers
-        },
-        "defaults": defaults_of(server),
-        "limits": {
-            "max_videos": limits.max_videos,
-            "max_images": limits.max_images,
-            "max_frames": limits.max_frames,
-            "request_timeout": settings.request_timeout,
-        },
-        "thumb_size": {"default": THUMB_SIZE, "min": MIN_THUMB, "max": MAX_THUMB},
-        **transcription_of(pipeline),
-        "context": pipeline.engine.context_size(),
-        "watches": settings.max_watches > 0,
-    }
-
-
-def defaults_of(server: Server) -> dict[str, Any]:
-    """The settings a request gets for each field it leaves out."""
-    pipeline = server.pipeline
-    config, generation = pipeline.config, pipeline.generation_options({})
-    return {
-        "sampler": pipeline.sampler.name,
-        "sampler_options": pipeline.sampler_options.model_dump(exclude_none=True),
-        "frames_rule": pipeline.frames_rule,
-        "max_new_tokens": generation.max_new_tokens,
-        "generation": generation.model_dump(exclude_none=True),
-        "timestamps": server.settings.timestamps,
-        "transcript": config.transcript,
-        "max_transcript_tokens": config.max_transcript_tokens,
-        "max_visual_tokens": config.max_visual_tokens,
-        "fit": config.fit,
-        "strategy": config.strategy,
-    }
-
-
-def transcription_of(pipeline: Pipeline) -> dict[str, Any]:
-    """Whether `transcript: on` can give a transcript here, and by which transcriber (None:
-    the model hears the audio itself)."""
-    if pipeline.formatter.takes_audio(pipeline.processor):
-        return {"transcript_available": True, "transcriber": None}
-    name = pipeline.config.transcriber
-    installed = name in pipeline.registry.names("transcribers")
-    return {"transcript_available": installed, "transcriber": name if installed else None}
