@@ -87,7 +87,15 @@ class Metrics:
     `info` names the model (`model_info`), `gauges` is called at each scrape."""
 
     def __init__(self, info: dict[str, str], gauges: Callable[[], Gauges]) -> None:
-        self.registry = registry = CollectorRegistry()
+        self.registry = CollectorRegistry()
+        self.add_request_metrics(self.registry)
+        self.add_token_metrics(self.registry)
+        self.add_media_metrics(self.registry)
+        self.registry.register(ServerState(gauges))  # read when scraped
+        Info("vidtt_model", "The model served", registry=self.registry).info(info)
+
+    def add_request_metrics(self, registry: CollectorRegistry) -> None:
+        """Requests by route and status, their durations, first and later tokens, batches."""
         self.requests = Counter(
             "vidtt_requests", "HTTP requests answered, by route template and status",
             ["route", "status"], registry=registry,
@@ -113,6 +121,9 @@ class Metrics:
             "vidtt_request_queue_seconds", "Seconds a prepared request (or watch tick) waited "
             "for its batch to start", registry=registry, buckets=TTFT_BUCKETS,
         )  # fmt: skip
+
+    def add_token_metrics(self, registry: CollectorRegistry) -> None:
+        """The tokens of the prompts and answers, and how the answers ended."""
         self.prompt_tokens = Counter(
             "vidtt_prompt_tokens", "Prompt tokens of the answers generated (visual included)",
             registry=registry,
@@ -136,6 +147,9 @@ class Metrics:
             "vidtt_request_success", "Answers generated to their end, by finish reason",
             ["finished_reason"], registry=registry,
         )  # fmt: skip
+
+    def add_media_metrics(self, registry: CollectorRegistry) -> None:
+        """Frames sampled and how long it took, the watches' events, the error answers."""
         self.frames = Counter(
             "vidtt_frames_sampled", "Video frames sampled (requests and watch ticks)",
             registry=registry,
@@ -162,8 +176,6 @@ class Metrics:
             "and HTTP status (5xx: the server's fault); errors inside a stream included",
             ["class", "status"], registry=registry,
         )  # fmt: skip
-        self.registry.register(ServerState(gauges))  # read when scraped
-        Info("vidtt_model", "The model served", registry=registry).info(info)
 
     # -- what happens ----------------------------------------------------------------------
     def request(self, route: str, status: int, seconds: float) -> None:

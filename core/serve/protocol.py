@@ -98,37 +98,12 @@ def parse_chat(body: Any, limits: ServeLimits) -> ChatRequest:
     """Check the JSON body of `POST /v1/chat/completions` (no media is read here)."""
     if not isinstance(body, dict):
         raise APIError("the request body must be a JSON object")
-    unknown = sorted(k for k in body if k not in KNOWN)
-    if unknown:
-        close = difflib.get_close_matches(str(unknown[0]), sorted(KNOWN), n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise APIError(
-            f"unrecognized request argument {str(unknown[0])[:60]!r}{hint}", param=unknown[0]
-        )
-    for name, neutral in NEUTRAL.items():
-        value = body.get(name)
-        if value is not None and value != neutral and value not in ({}, [], False, 0, ""):
-            raise APIError(
-                f"{name} is not supported by vidtt serve", param=name, code="unsupported"
-            )
-    if "max_visual_tokens" in body or "fit" in body:
-        missing = [k for k in ("max_visual_tokens", "fit") if k in body]
-        if not all(k in Request.model_fields for k in missing):
-            raise APIError(f"{missing[0]} is not supported by this vidtt", param=missing[0])
+    check_fields(body)
     model = _optional(body, "model", str)
     n = _optional(body, "n", int)
     if n is not None and n != 1:
         raise APIError("only n=1 is supported: send the request several times", param="n")
-    stream = bool(_optional(body, "stream", bool))
-    options = _optional(body, "stream_options", dict)
-    if options is not None and not stream:
-        raise APIError("stream_options is only allowed with stream: true", param="stream_options")
-    include_usage = False
-    if options:
-        unknown_options = sorted(set(options) - {"include_usage", "continuous_usage_stats"})
-        if unknown_options:
-            raise APIError(f"unknown stream option {unknown_options[0]!r}", param="stream_options")
-        include_usage = bool(_optional(options, "include_usage", bool, "stream_options."))
+    stream, include_usage = stream_of(body)
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise APIError("messages must be a non-empty list of messages", param="messages")
@@ -168,6 +143,43 @@ def parse_chat(body: Any, limits: ServeLimits) -> ChatRequest:
         extra=extra,
         params=params,
     )
+
+
+def check_fields(body: dict[str, Any]) -> None:
+    """Refuse a field vidtt does not know (naming the nearest it does), one it does not
+    support set to anything but its neutral value, and a budget field this vidtt lacks."""
+    unknown = sorted(k for k in body if k not in KNOWN)
+    if unknown:
+        close = difflib.get_close_matches(str(unknown[0]), sorted(KNOWN), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise APIError(
+            f"unrecognized request argument {str(unknown[0])[:60]!r}{hint}", param=unknown[0]
+        )
+    for name, neutral in NEUTRAL.items():
+        value = body.get(name)
+        if value is not None and value != neutral and value not in ({}, [], False, 0, ""):
+            raise APIError(
+                f"{name} is not supported by vidtt serve", param=name, code="unsupported"
+            )
+    if "max_visual_tokens" in body or "fit" in body:
+        missing = [k for k in ("max_visual_tokens", "fit") if k in body]
+        if not all(k in Request.model_fields for k in missing):
+            raise APIError(f"{missing[0]} is not supported by this vidtt", param=missing[0])
+
+
+def stream_of(body: dict[str, Any]) -> tuple[bool, bool]:
+    """Whether the answer is streamed, and whether its stream ends with the usage."""
+    stream = bool(_optional(body, "stream", bool))
+    options = _optional(body, "stream_options", dict)
+    if options is not None and not stream:
+        raise APIError("stream_options is only allowed with stream: true", param="stream_options")
+    include_usage = False
+    if options:
+        unknown_options = sorted(set(options) - {"include_usage", "continuous_usage_stats"})
+        if unknown_options:
+            raise APIError(f"unknown stream option {unknown_options[0]!r}", param="stream_options")
+        include_usage = bool(_optional(options, "include_usage", bool, "stream_options."))
+    return stream, include_usage
 
 
 # vidtt's generation options under the names a chat-completions request gives them
