@@ -82,10 +82,17 @@ def check_overlap(window: float, overlap: float) -> None:
 
 
 class Window(Protocol):
-    """What `audio_windows` yields: 16 kHz mono samples and the clock time of the first."""
+    """What `audio_windows` yields: 16 kHz mono samples, the clock time of the first, and the
+    damaged packets left out while it was read."""
 
-    start: float
-    samples: Any
+    @property
+    def start(self) -> float: ...
+
+    @property
+    def samples(self) -> Any: ...
+
+    @property
+    def skipped(self) -> int: ...
 
     @property
     def end(self) -> float: ...

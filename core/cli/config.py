@@ -132,7 +132,9 @@ def _plain(value: Any) -> Any:
 def flag_places(args: argparse.Namespace, settings: Settings) -> dict[Loc, str]:
     """The flag that set each setting the command line set."""
     given = {dest: getattr(args, dest, None) for dest in FLAGS}
-    places = {FLAGS[d][1]: FLAGS[d][0] for d, v in given.items() if v not in (None, [], False)}
+    places: dict[tuple[str | int, ...], str] = {
+        FLAGS[d][1]: FLAGS[d][0] for d, v in given.items() if v not in (None, [], False)
+    }
     if places.keys() & {("generation", "temperature"), ("generation", "top_p")}:
         places[("generation", "do_sample")] = (
             "--temperature" if given["temperature"] is not None else "--top-p"

@@ -26,7 +26,7 @@ import socket
 import tempfile
 import time
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import IO, Any
@@ -341,7 +341,7 @@ def _get(transport: Any, target: Target, out: IO[bytes], deadline: Deadline, lim
     return None
 
 
-def pinned_request(target: Target, timeout: dict[str, float | None]) -> Any:
+def pinned_request(target: Target, timeout: Mapping[str, float | None]) -> Any:
     """A GET to the resolved address that names the host in the Host header and TLS."""
     import httpx
 

@@ -67,4 +67,4 @@ def label_of(video: Any) -> str:
     return redact(str(video)) if isinstance(video, (str, Path)) else type(video).__name__
 
 
-_NO_CACHE = FrameCache(max_bytes=0)
+_NO_CACHE: FrameCache[Clip] = FrameCache(max_bytes=0)
