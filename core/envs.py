@@ -6,8 +6,9 @@ when it is asked for, never at import.
     envs.VIDTT_BACKEND                  # the same, as an attribute (read now)
     envs.cache_dir()                    # VIDTT_CACHE_DIR, else the old VIDTT_CACHE, else ...
 
-A family of variables (`VIDTT_LIMIT_<NAME>`) is one row whose name holds `<NAME>`. docs/
-environment.md is made from this table (`markdown_table`) and held to it by tests/test_envs.py.
+A family of variables (`VIDTT_LIMIT_<NAME>`) is one row whose name holds `<NAME>`.
+docs/environment.md is made from this table (`markdown_table`) and held to it by
+tests/settings/test_envs.py.
 """
 
 from __future__ import annotations

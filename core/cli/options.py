@@ -190,7 +190,7 @@ def _add_sampler_option(group: Any) -> None:
     )
 
 
-# every one is run by the tests through this parser and the sampler (tests/test_issue27_cli.py)
+# every one is run by the tests through this parser and the sampler (tests/cli/test_issue27_cli.py)
 SAMPLER_OPTION_EXAMPLES = "-o rule=linspace, --sampler interval -o min_frames=4"
 
 BUDGET_HELP = {

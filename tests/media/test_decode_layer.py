@@ -23,7 +23,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 FOLDERS = {"core": "vidtt", "samplers": "vidtt.samplers"}
 PLUGIN_PACKAGES = ("vidtt.samplers", "vidtt.formatters", "vidtt.backends", "vidtt.transcribers")
 

@@ -251,7 +251,7 @@ def test_processor_that_ignores_videos_is_an_error() -> None:
 
 
 # -- docs/models.md is kept true -------------------------------------------------------------
-DOC = Path(__file__).parent.parent / "docs" / "models.md"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "models.md"
 
 
 def time_conveyed(model_type: str) -> str:

@@ -11,7 +11,7 @@ import pytest
 from vidtt import PipelineConfig
 from vidtt.cli import build_parser
 
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 

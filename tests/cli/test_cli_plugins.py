@@ -64,7 +64,7 @@ def installed_example(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "--no-build-isolation",
             "--target",
             str(target),
-            str(HERE.parent / "docs" / "examples" / "vidtt-example"),
+            str(HERE.parents[1] / "docs" / "examples" / "vidtt-example"),
         ],
         check=True,
         capture_output=True,

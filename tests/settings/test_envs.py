@@ -17,7 +17,7 @@ from commands import console
 from vidtt import envs
 from vidtt.errors import ConfigError, OptionsError
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CODE = ("core", "samplers", "formatters", "backends", "transcribers")
 NAME = re.compile(r"VIDTT_[A-Z0-9_]+")
 TEXT = {tokenize.STRING, tokenize.COMMENT, getattr(tokenize, "FSTRING_MIDDLE", tokenize.STRING)}

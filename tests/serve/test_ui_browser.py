@@ -52,7 +52,7 @@ QUESTION = "What is happening in this video?"
 PLACEHOLDER = "YOUR_VIDEO_URL_OR_PATH"
 WAIT_MS = 20_000  # the longest any one wait on the page may take
 expect.set_options(timeout=WAIT_MS)
-DOCS = Path(__file__).resolve().parents[1] / "docs" / "images"
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "images"
 
 
 def clock(seconds: float, digits: int = 1) -> str:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from media import assert_exact, full_decode
+from exact import assert_exact, full_decode
 
 import vidtt
 from vidtt import DecodeError

@@ -19,7 +19,7 @@ import pytest
 
 from vidtt.errors import ModelLoadError
 
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 VIDTT = str(Path(sys.executable).with_name("vidtt"))
 MISSING = "some-org/not-cached"
 # Seconds a command may take to fail or to read the cache: its start-up (torch, transformers)

@@ -237,7 +237,7 @@ def test_redirects_are_counted_and_rechecked(server, loopback_allowed) -> None:
     with vidtt.limits.use(max_redirects=1), pytest.raises(SourceError) as error:
         vidtt.sample(f"{server}/redirect/redirect/video.mp4")
     check(error, "redirected more than 1 times")
-    # redirects to private addresses: tests/test_fetch.py
+    # redirects to private addresses: tests/media/test_fetch.py
 
 
 def test_unreachable_url(loopback_allowed) -> None:

@@ -11,7 +11,7 @@ import av
 import numpy as np
 import pytest
 from commands import console, in_process
-from media import assert_exact, full_decode
+from exact import assert_exact, full_decode
 
 import vidtt
 from vidtt import LimitError, OptionsError, VideoSource

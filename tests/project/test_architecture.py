@@ -7,7 +7,7 @@ import importlib
 import re
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "architecture.md"
 FOLDERS = {  # folder: its import name (pyproject's package-dir)
     "core": "vidtt",

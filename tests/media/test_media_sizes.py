@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from media import assert_exact, assert_resized_from, full_decode
+from exact import assert_exact, assert_resized_from, full_decode
 
 import vidtt
 from vidtt import LimitError

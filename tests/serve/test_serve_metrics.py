@@ -167,7 +167,7 @@ def test_the_grafana_dashboard_reads_metrics_the_server_has(served: Client) -> N
     """docs/grafana-dashboard.json: every metric its queries name is one a server exposes (so
     a renamed metric breaks this test, not an operator's dashboard), histogram quantiles of
     buckets only, panels with their own ids and places, queries of the chosen data source."""
-    path = Path(__file__).parent.parent / "docs" / "grafana-dashboard.json"
+    path = Path(__file__).resolve().parents[2] / "docs" / "grafana-dashboard.json"
     dashboard = json.loads(path.read_text())
     assert served.post({"messages": ask(), "max_tokens": 2}).status_code == 200
     assert served.post({"messages": ask()}, key=None).status_code == 401  # an error's series

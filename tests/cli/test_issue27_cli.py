@@ -25,7 +25,7 @@ from terminal import Terminal
 import vidtt
 from vidtt.cli import build_parser
 
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "VIDTT_BACKEND": "cpu"}
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from media import assert_exact, full_decode
+from exact import assert_exact, full_decode
 
 import vidtt
 from vidtt.testing import make_video

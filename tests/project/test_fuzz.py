@@ -1,7 +1,7 @@
 """Fuzzing: mutated small videos fed to every sampler end in a Clip or a VidttError, in time.
 
 CI runs a short, fixed budget; a longer run: VIDTT_FUZZ_EXAMPLES=5000 python -m pytest
-tests/test_fuzz.py -q
+tests/project/test_fuzz.py -q
 """
 
 from __future__ import annotations
