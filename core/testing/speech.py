@@ -128,7 +128,6 @@ def make_tiny_whisper(
     tokenizer = train_whisper_tokenizer(text_vocab, codes)
     ids = tokenizer.convert_tokens_to_ids
     eot, sot = ids("<|endoftext|>"), ids("<|startoftranscript|>")
-    no_timestamps = ids("<|notimestamps|>")
     space = tokenizer.encode(" ", add_special_tokens=False)
     config = WhisperConfig(
         vocab_size=len(tokenizer),
@@ -153,10 +152,20 @@ def make_tiny_whisper(
     model = WhisperForConditionalGeneration(config).eval()
     if favour is not None:
         _favour_language(model, [ids(f"<|{c}|>") for c in codes], ids(f"<|{favour}|>"))
-    gen = model.generation_config
+    _whisper_generation(model.generation_config, ids, codes, space)
+    model.save_pretrained(folder)
+    processor = WhisperProcessor(feature_extractor=WhisperFeatureExtractor(), tokenizer=tokenizer)
+    processor.save_pretrained(folder)
+    return folder
+
+
+def _whisper_generation(gen: Any, ids: Any, codes: list[str], space: list[int]) -> None:
+    """Whisper's generation settings (`gen`, the model's generation config) for the tokenizer
+    whose token ids `ids` gives, as whisper-tiny's checkpoint has them."""
+    eot, sot = ids("<|endoftext|>"), ids("<|startoftranscript|>")
     gen.decoder_start_token_id = sot
     gen.bos_token_id = gen.eos_token_id = gen.pad_token_id = eot
-    gen.no_timestamps_token_id = no_timestamps
+    gen.no_timestamps_token_id = ids("<|notimestamps|>")
     gen.prev_sot_token_id = ids("<|startofprev|>")
     gen.lang_to_id = {f"<|{c}|>": ids(f"<|{c}|>") for c in codes}
     gen.task_to_id = {"transcribe": ids("<|transcribe|>"), "translate": ids("<|translate|>")}
@@ -168,10 +177,6 @@ def make_tiny_whisper(
     gen.return_timestamps = False
     gen.forced_decoder_ids = None
     gen._from_model_config = False  # else from_pretrained rebuilds it from the model config
-    model.save_pretrained(folder)
-    processor = WhisperProcessor(feature_extractor=WhisperFeatureExtractor(), tokenizer=tokenizer)
-    processor.save_pretrained(folder)
-    return folder
 
 
 def _favour_language(model: Any, languages: list[int], favoured: int) -> None:

@@ -109,26 +109,45 @@ def make_video(
         audio_stream = container.add_stream("aac", rate=16000) if audio else None
         if thumb is not None:
             _write_cover(container, thumb)
-
-        def mux(packets: list[Any]) -> None:
-            for packet in packets:
-                if not keyframe_flags:
-                    packet.is_keyframe = False
-                container.mux(packet)
-
-        for i in range(frames):
-            image = av.VideoFrame.from_ndarray(frame_pattern(i, width, height), format="rgb24")
-            image = image.reformat(format=pix_fmt)
-            if frame_times:
-                image.pts = round(frame_times[i] / time_base)
-                image.time_base = time_base
-            elif lead_in:
-                image.pts = i - lead_in
-            mux(stream.encode(image))
-        mux(stream.encode())
+        timing = (frame_times, time_base, lead_in)
+        _write_frames(container, stream, frames, size, pix_fmt, timing, keyframe_flags)
         if audio_stream is not None:
             _write_silence(container, audio_stream, frames / fps, np)
     return path
+
+
+def _write_frames(
+    container: Any,
+    stream: Any,
+    frames: int,
+    size: tuple[int, int],
+    pix_fmt: str,
+    timing: tuple[list[float] | None, Fraction, int],
+    keyframe_flags: bool,
+) -> None:
+    """Encode and mux `frames` numbered frames (`timing`: the frame times, their time base,
+    the frames written before time 0), the encoder flushed at the end."""
+    import av
+
+    frame_times, time_base, lead_in = timing
+    width, height = size
+
+    def mux(packets: list[Any]) -> None:
+        for packet in packets:
+            if not keyframe_flags:
+                packet.is_keyframe = False
+            container.mux(packet)
+
+    for i in range(frames):
+        image = av.VideoFrame.from_ndarray(frame_pattern(i, width, height), format="rgb24")
+        image = image.reformat(format=pix_fmt)
+        if frame_times:
+            image.pts = round(frame_times[i] / time_base)
+            image.time_base = time_base
+        elif lead_in:
+            image.pts = i - lead_in
+        mux(stream.encode(image))
+    mux(stream.encode())
 
 
 def _video_stream(
@@ -227,6 +246,18 @@ AUDIO_CODECS = {
 Tone = tuple[float, float, float]  # (at, seconds, hz): a sine burst of amplitude 0.5
 
 
+def _audio_stream(container: Any, spec: dict[str, Any]) -> Any:
+    """An audio stream of `spec`'s codec, rate and layout (its disposition and language)."""
+    import av
+
+    stream = container.add_stream(spec["codec"], rate=spec["rate"], layout=spec["layout"])
+    if "disposition" in spec:
+        stream.disposition = getattr(av.stream.Disposition, spec["disposition"])
+    if spec.get("language"):
+        stream.metadata["language"] = spec["language"]
+    return stream
+
+
 def make_audio(
     path: str | Path,
     tones: list[Tone] | tuple[Tone, ...] = (),
@@ -267,24 +298,9 @@ def make_audio(
     with av.open(str(path), "w", format=format) as container:
         picture = None
         if video:
-            picture = _video_stream(
-                container,
-                CONTAINER_CODECS.get(path.suffix.lower(), "libx264"),
-                10,
-                (64, 48),
-                "yuv420p",
-                None,
-                None,
-                None,
-            )
-        added = []
-        for spec in specs:
-            stream = container.add_stream(spec["codec"], rate=spec["rate"], layout=spec["layout"])
-            if "disposition" in spec:
-                stream.disposition = getattr(av.stream.Disposition, spec["disposition"])
-            if spec.get("language"):
-                stream.metadata["language"] = spec["language"]
-            added.append(stream)
+            codec = CONTAINER_CODECS.get(path.suffix.lower(), "libx264")
+            picture = _video_stream(container, codec, 10, (64, 48), "yuv420p", None, None, None)
+        added = [_audio_stream(container, spec) for spec in specs]
         if picture is not None and video:
             _write_video_frames(container, picture, int(video * 10))
         for stream, spec in zip(added, specs):
