@@ -29,10 +29,9 @@ from pydantic import ValidationError
 
 from vidtt import limits
 from vidtt.errors import OptionsError, SourceError
-from vidtt.media.containers import NO_NESTED_OPENS
-from vidtt.media.live.reader import Reader
+from vidtt.media.live.reader import FileContainer, Reader
 from vidtt.media.live.ring import Frame
-from vidtt.media.live.sources import describe_failure, live_source
+from vidtt.media.live.sources import live_source
 from vidtt.pipeline.request import parse_request
 from vidtt.types import VideoPart, VideoSource
 from vidtt.types.watch import WatchEvent, WatchOptions
@@ -147,40 +146,13 @@ class FileReader(Reader):
             Reader.start(self)
 
     def _opened(self) -> Any:
-        import av
-
         file = open(self.source.target, "rb")
-        try:
-            container = av.open(
-                file, mode="r", metadata_errors="ignore", container_options=NO_NESTED_OPENS
-            )
-        except (av.error.FFmpegError, OSError, ValueError) as exc:
-            file.close()
-            raise SourceError(
-                describe_failure(self.source, exc, self.options.open_timeout)
-            ) from None
-        return _Opened(container, file)
+        return FileContainer.open(file, self.source, self.options.open_timeout)
 
     def _end(self, why: str) -> None:
         if why.startswith("the stream ended"):
             why = PLAYED
         super()._end(why.split(" (the file has not grown", 1)[0])
-
-
-class _Opened:
-    """A container and the file under it, closed together (what `Reader._read` reads)."""
-
-    refused: str | None = None
-
-    def __init__(self, container: Any, file: Any) -> None:
-        self.container, self.file = container, file
-
-    def __enter__(self) -> _Opened:
-        return self
-
-    def __exit__(self, *_: Any) -> None:
-        self.container.close()
-        self.file.close()
 
 
 def now_text() -> str:

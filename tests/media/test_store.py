@@ -33,14 +33,7 @@ from vidtt.media.store import (
 from vidtt.types import Clip, VideoInfo
 from vidtt.types.shots import Shot
 
-
-@pytest.fixture(autouse=True)
-def cache_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Every test's cache in its own folder: never ~/.cache."""
-    folder = tmp_path / "cache"
-    monkeypatch.setenv("VIDTT_CACHE_DIR", str(folder))
-    monkeypatch.delenv("VIDTT_CACHE_MAX_BYTES", raising=False)
-    return folder
+pytestmark = pytest.mark.usefixtures("cache_folder")  # each test its own cache (conftest)
 
 
 def a_clip(frames: int = 3, seed: int = 0) -> Clip:

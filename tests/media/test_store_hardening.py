@@ -30,13 +30,7 @@ from vidtt.media.sample import sample_video
 from vidtt.media.store import CacheWarning, Store
 from vidtt.types import Clip, VideoInfo
 
-
-@pytest.fixture(autouse=True)
-def cache_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "cache"
-    monkeypatch.setenv("VIDTT_CACHE_DIR", str(folder))
-    monkeypatch.delenv("VIDTT_CACHE_MAX_BYTES", raising=False)
-    return folder
+pytestmark = pytest.mark.usefixtures("cache_folder")  # each test its own cache (conftest)
 
 
 def a_clip(frames: int = 2) -> Clip:
@@ -416,22 +410,3 @@ def test_a_folder_that_refuses_writes_is_still_read(
     messages = [str(w.message) for w in seen if issubclass(w.category, CacheWarning)]
     assert len(messages) == 1 and "Permission denied" in messages[0], messages
 
-
-def test_the_server_answers_a_long_request_without_a_usable_cache(
-    llava: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    pytest.importorskip("openai")
-    pytest.importorskip("uvicorn")
-    from test_serve_long import body, client, serve
-
-    from vidtt.testing import make_video
-
-    video = make_video(tmp_path / "eight.mp4", frames=16, fps=2)
-    monkeypatch.setenv("VIDTT_CACHE_DIR", str(a_file(tmp_path / "afile")))
-    pipe, server = serve(llava, video)
-    with server as base, warnings.catch_warnings(record=True) as seen:
-        warnings.simplefilter("always")
-        answer = client(base).chat.completions.create(model=pipe.config.model, **body(video, 4))
-    assert answer.choices[0].message.content is not None
-    assert answer.model_extra["vidtt"]["strategy"] == "segments"
-    assert len([w for w in seen if issubclass(w.category, CacheWarning)]) == 1

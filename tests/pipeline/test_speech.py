@@ -337,7 +337,7 @@ def test_ask_required_transcript_without_audio_is_one_line(
 def test_serve_takes_a_transcript_field(llava, tones, talking) -> None:
     httpx = pytest.importorskip("httpx")
     pytest.importorskip("uvicorn")
-    from test_serve import running
+    from serving import serving
 
     pipe = vidtt.Pipeline(
         model=llava.config.model,
@@ -353,7 +353,7 @@ def test_serve_takes_a_transcript_field(llava, tones, talking) -> None:
     from vidtt.serve.protocol import ServeLimits
 
     allowed = ServeLimits(allowed_local_media_path=talking.parent.resolve())
-    with running(pipe, limits=allowed) as base:
+    with serving(pipe, limits=allowed) as (base, _):
         heard = httpx.post(
             f"{base}/v1/chat/completions", json={**body, "transcript": "on"}, timeout=60
         )

@@ -151,3 +151,28 @@ def client_health(base: str) -> dict[str, Any]:
     import httpx
 
     return dict(httpx.get(f"{base}/health", timeout=10).json())
+
+
+def not_a_folder(path: Path) -> Path:
+    path.write_text("not a folder")
+    return path
+
+
+def test_the_server_answers_a_long_request_without_a_usable_cache(
+    llava: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("openai")
+    pytest.importorskip("uvicorn")
+    import warnings
+
+    from vidtt.media.store import CacheWarning
+
+    video = make_video(tmp_path / "eight.mp4", frames=16, fps=2)
+    monkeypatch.setenv("VIDTT_CACHE_DIR", str(not_a_folder(tmp_path / "afile")))
+    pipe, server = serve(llava, video)
+    with server as base, warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        answer = client(base).chat.completions.create(model=pipe.config.model, **body(video, 4))
+    assert answer.choices[0].message.content is not None
+    assert answer.model_extra["vidtt"]["strategy"] == "segments"
+    assert len([w for w in seen if issubclass(w.category, CacheWarning)]) == 1

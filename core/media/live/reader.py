@@ -178,20 +178,9 @@ class Reader:
             except SourceError:
                 self._refused = connection.refused is not None
                 raise
-        import av
-
         follow = FollowFile(self.source.target, self.options.reconnect_seconds, self._stop)
-        try:
-            container = av.open(
-                follow, mode="r", metadata_errors="ignore", container_options=NO_NESTED_OPENS
-            )
-        except (av.error.FFmpegError, OSError, ValueError) as exc:
-            follow.close()
-            raise SourceError(
-                f"{describe_failure(self.source, exc, self.options.open_timeout)}; a file "
-                "watched as it is written must be MPEG-TS, Matroska or fragmented MP4"
-            ) from None
-        return _Both(container, follow)
+        hint = "; a file watched as it is written must be MPEG-TS, Matroska or fragmented MP4"
+        return FileContainer.open(follow, self.source, self.options.open_timeout, hint)
 
     def _read(self, connection: Any) -> None:
         """Decode until the stream ends or fails (`SourceError`) or the reader stops."""
@@ -289,17 +278,32 @@ def _frames(container: Any, stream: Any, stats: ReaderStats, check: Callable[[],
             stats.damaged += 1
 
 
-class _Both:
-    """A container and the followed file under it, closed together."""
-
-    def __init__(self, container: Any, follow: FollowFile) -> None:
-        self.container, self.follow = container, follow
+class FileContainer:
+    """A container and the file under it (followed as it grows, or read as it is), closed
+    together: the connection `Reader._read` reads for a file source."""
 
     refused: str | None = None
 
-    def __enter__(self) -> Any:
+    def __init__(self, container: Any, file: Any) -> None:
+        self.container, self.file = container, file
+
+    @classmethod
+    def open(cls, file: Any, source: Any, open_timeout: float, hint: str = "") -> FileContainer:
+        """`file` opened as a container; what fails is a one-line `SourceError` (+ `hint`)."""
+        import av
+
+        try:
+            container = av.open(
+                file, mode="r", metadata_errors="ignore", container_options=NO_NESTED_OPENS
+            )
+        except (av.error.FFmpegError, OSError, ValueError) as exc:
+            file.close()
+            raise SourceError(describe_failure(source, exc, open_timeout) + hint) from None
+        return cls(container, file)
+
+    def __enter__(self) -> FileContainer:
         return self
 
     def __exit__(self, *_: Any) -> None:
         self.container.close()
-        self.follow.close()
+        self.file.close()
