@@ -293,7 +293,7 @@ def add_long_options(parser: argparse.ArgumentParser, flag: bool = True) -> None
     )
 
 
-def long_settings(args: argparse.Namespace, data: dict[str, Any]) -> None:
+def segment_flags(args: argparse.Namespace, data: dict[str, Any]) -> None:
     """Lay --long and --segment-option over the config's settings in `data`."""
     if getattr(args, "strategy", None):
         data["strategy"] = args.strategy
@@ -337,7 +337,7 @@ def add_speech_options(parser: argparse.ArgumentParser, prompt: bool = True) -> 
     )
 
 
-def speech_settings(args: argparse.Namespace, data: dict[str, Any]) -> None:
+def speech_flags(args: argparse.Namespace, data: dict[str, Any]) -> None:
     """Lay the speech flags over the config's settings in `data`."""
     for key in ("transcript", "transcriber", "max_transcript_tokens"):
         if getattr(args, key, None) is not None:
@@ -420,7 +420,7 @@ def add_config_argument(parser: argparse.ArgumentParser) -> None:
 
 
 # -- from parsed arguments to a config ------------------------------------------------------
-def sampler_settings(
+def sampler_flags(
     args: argparse.Namespace, base: PipelineConfig, registry: Registry
 ) -> tuple[str, dict[str, Any]]:
     """The sampler name and options: the config's, with the command-line options on top."""
@@ -455,7 +455,7 @@ def _accepts(registry: Registry, sampler: str, option: str) -> bool:
         return False
 
 
-def generation_settings(args: argparse.Namespace, base: PipelineConfig) -> dict[str, Any]:
+def generation_flags(args: argparse.Namespace, base: PipelineConfig) -> dict[str, Any]:
     """The config's generation options with the command-line ones on top."""
     data = base.generation.model_dump(exclude_unset=True)
     flags = {
@@ -480,13 +480,13 @@ def config_from_args(
     for key in ("model", "backend", "dtype", "formatter", "max_visual_tokens", "fit"):
         if getattr(args, key, None):
             data[key] = getattr(args, key)
-    name, data["sampler_options"] = sampler_settings(args, base, registry or base.registry())
+    name, data["sampler_options"] = sampler_flags(args, base, registry or base.registry())
     if name != base.sampler or "sampler" in base.model_fields_set:  # named: it stays the user's
         data["sampler"] = name
-    data["generation"] = generation_settings(args, base)
-    speech_settings(args, data)
-    long_settings(args, data)
-    watch_settings(args, data)
+    data["generation"] = generation_flags(args, base)
+    speech_flags(args, data)
+    segment_flags(args, data)
+    watch_flags(args, data)
     source = base.source or ConfigSource("command-line options")
     try:  # `base` validated: what fails now is the command line's
         config = validate(data, ConfigSource("command-line options"))
@@ -498,7 +498,7 @@ def config_from_args(
 WATCH_TICK = "tick"  # `vidtt watch --every`'s dest: `every` is the interval sampler's option
 
 
-def watch_settings(args: argparse.Namespace, data: dict[str, Any]) -> None:
+def watch_flags(args: argparse.Namespace, data: dict[str, Any]) -> None:
     """`vidtt watch`'s flags laid over the config's `watch` block, as every other flag is
     over its setting: each flag's dest is its `WatchOptions` field (`--every`: `tick`)."""
     from vidtt.types.watch import WatchOptions

@@ -86,10 +86,10 @@ def cmd_watch(args: argparse.Namespace) -> int:
     from vidtt.engine.loading import with_frame_rule
     from vidtt.errors import SourceError
     from vidtt.media.fetch import ALLOW_HINT
-    from vidtt.pipeline.watch import Watch, open_reader, split_settings
+    from vidtt.pipeline.watch import Watch, open_reader, split_watch_fields
 
     settings = command_settings(args, None, args.question, ask=True)  # the flags in its watch
-    options, _ = split_settings({}, settings.config.watch)
+    options, _ = split_watch_fields({}, settings.config.watch)
     allow = {"block_private_addresses": False} if args.allow_private else {}
     try:
         with limits.use(limits.make(settings.config.limits, **allow)):

@@ -71,13 +71,13 @@ class Pipeline:
         engine: Engine | None = None,
         cache: FrameCache | None = None,
         processor: Any = None,
-        **settings: Any,
+        **fields: Any,
     ) -> None:
         """`config` is resolved once (already-resolved `Settings` are taken as they are);
         `processor`, when the caller loaded it already, is not loaded again."""
-        resolved = config if isinstance(config, Settings) else resolve(config, **settings)
-        if isinstance(config, Settings) and settings:
-            raise OptionsError("pass settings in the Settings, not beside them")
+        resolved = config if isinstance(config, Settings) else resolve(config, **fields)
+        if isinstance(config, Settings) and fields:
+            raise OptionsError("pass config fields in the Settings, not beside them")
         resolved.sampler_options()  # bad options fail before the model loads
         self.engine = engine or Engine.load(resolved.config, resolved.registry, processor)
         self.settings = resolved.with_video_processor(
@@ -133,10 +133,11 @@ class Pipeline:
 
     @classmethod
     def from_config(
-        cls, config: PipelineConfig | dict[str, Any] | str | Path | None = None, **settings: Any
+        cls, config: PipelineConfig | dict[str, Any] | str | Path | None = None, **fields: Any
     ) -> Pipeline:
-        """Build from a PipelineConfig, a dict, or a YAML/TOML/JSON file; `settings` override."""
-        return cls(config, **settings)
+        """Build from a PipelineConfig, a dict, or a YAML/TOML/JSON file; `fields` (config
+        fields) override."""
+        return cls(config, **fields)
 
     def _choose_formatter(self) -> PromptFormatter:
         return choose_formatter(
@@ -234,14 +235,14 @@ class Pipeline:
                 results[ready[n][0]] = answer
         return results
 
-    def watch(self, source: str, question: str, **settings: Any) -> Any:
+    def watch(self, source: str, question: str, **fields: Any) -> Any:
         """Ask `question` about a live source (RTSP, HLS, UDP, a webcam, a growing file) every
         `every` seconds, over the frames of the last `window`: an iterator of `WatchEvent`s.
-        `settings` are `WatchOptions` and a request's (sampler, num_frames, max_new_tokens...);
+        `fields` are `WatchOptions` and a request's (sampler, num_frames, max_new_tokens...);
         see docs/live.md. An unreachable source raises its one-line `SourceError` here."""
-        from vidtt.pipeline.watch import Watch, open_reader, split_settings
+        from vidtt.pipeline.watch import Watch, open_reader, split_watch_fields
 
-        options, request = split_settings(settings, self.config.watch)
+        options, request = split_watch_fields(fields, self.config.watch)
         with media_context(self.config.limits):
             reader = open_reader(source, options)
         try:

@@ -49,19 +49,19 @@ BMFF = {b"ftyp", b"styp", b"moov", b"mdat", b"free", b"skip", b"wide", b"pdin", 
 PLAYED = "the file was played to its end"
 
 
-def split_settings(
-    settings: dict[str, Any], base: WatchOptions | None = None
+def split_watch_fields(
+    fields: dict[str, Any], base: WatchOptions | None = None
 ) -> tuple[WatchOptions, dict[str, Any]]:
     """The watch's own options over `base` (a config's `watch`; checked: a one-line
-    `OptionsError` naming each bad one) and the rest, a request's settings (sampler, its
+    `OptionsError` naming each bad one) and the rest, a request's fields (sampler, its
     options, generation...)."""
-    own = {k: v for k, v in settings.items() if k in WatchOptions.model_fields}
+    own = {k: v for k, v in fields.items() if k in WatchOptions.model_fields}
     given = base.model_dump(exclude_unset=True) if base is not None else {}
     try:
         options = WatchOptions.model_validate({**given, **own})
     except ValidationError as exc:
         raise OptionsError(f"watch options: {describe(exc)}") from None
-    return options, {k: v for k, v in settings.items() if k not in own}
+    return options, {k: v for k, v in fields.items() if k not in own}
 
 
 def open_reader(source: str, options: WatchOptions, local: bool = True) -> Reader:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from vidtt import limits
 from vidtt.errors import VidttError
-from vidtt.pipeline.watch import Watch, open_reader, split_settings
+from vidtt.pipeline.watch import Watch, open_reader, split_watch_fields
 from vidtt.serve.errors import APIError, from_vidtt
 from vidtt.serve.live_watch import (
     KEEP_ALIVE,
@@ -122,7 +122,7 @@ class Watches:
         if self.timestamps and "timestamps" not in settings:
             settings = {**settings, "timestamps": True}
         try:
-            options, request = split_settings(settings, self.pipeline.config.watch)
+            options, request = split_watch_fields(settings, self.pipeline.config.watch)
             probe = Watch(self.pipeline, cast("Reader", None), question, options, **request)
             self.pipeline.sampler_for(probe.template)
             self.pipeline.generation_options(probe.template.generation)

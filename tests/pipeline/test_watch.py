@@ -20,7 +20,7 @@ from vidtt import limits
 from vidtt.errors import OptionsError, SourceError
 from vidtt.media.live.ring import Frame, Ring
 from vidtt.media.live.sources import live_source
-from vidtt.pipeline.watch import split_settings
+from vidtt.pipeline.watch import split_watch_fields
 from vidtt.testing.videos import make_video
 from vidtt.types.watch import WatchOptions
 
@@ -151,7 +151,7 @@ def test_watch_refuses_request_settings_that_make_no_sense_live(pipe, stream_fil
 )
 def test_watch_options_name_what_is_wrong(values: dict, problem: str) -> None:
     with pytest.raises(OptionsError, match=problem):
-        split_settings(values)
+        split_watch_fields(values)
 
 
 def test_matches_yes_no_and_patterns() -> None:

@@ -16,7 +16,7 @@ import pytest
 
 import vidtt
 from vidtt.errors import OptionsError
-from vidtt.pipeline.watch import split_settings
+from vidtt.pipeline.watch import split_watch_fields
 from vidtt.testing.videos import make_video
 from vidtt.types.watch import WatchOptions
 
@@ -45,15 +45,15 @@ def test_a_when_pattern_is_matched_in_linear_time() -> None:
 )
 def test_a_when_pattern_re2_cannot_run_is_one_line_error(pattern: str, said: str) -> None:
     with pytest.raises(OptionsError, match="when") as caught:
-        split_settings({"when": pattern})
+        split_watch_fields({"when": pattern})
     assert said in str(caught.value) and "\n" not in str(caught.value)
 
 
 def test_a_tick_interval_below_the_minimum_is_refused() -> None:
     for every in (1e-9, 0.001, 0.099):
         with pytest.raises(OptionsError, match=r"every: .*at most every 0\.1 s.*0\.1 or more"):
-            split_settings({"every": every})
-    assert split_settings({"every": 0.1})[0].every == 0.1
+            split_watch_fields({"every": every})
+    assert split_watch_fields({"every": 0.1})[0].every == 0.1
 
 
 def test_a_frame_count_over_a_configs_limit_says_what_and_what_to_do(tmp_path: Path) -> None:
