@@ -156,6 +156,7 @@ class Pending:
     keys: list[str | None]
     prompts: list[str]
     transcript: Transcript | None
+    store: Any  # where the notes are looked up and kept (`store_of`, once a timeline)
 
     def todo(self) -> list[int]:
         return [n for n, note in enumerate(self.notes) if note is None]
@@ -227,7 +228,7 @@ def look_up(
         "cut": how,
         **span.options,
     }
-    pending = Pending(ranges, [], [], [], transcript)
+    pending = Pending(ranges, [], [], [], transcript, store)
     for n, (a, b) in enumerate(ranges):
         prompt = note_prompt(a, b, pending.lines(n))
         timestamps = resolved.note_timestamps
@@ -261,7 +262,6 @@ def make_notes(
     ]
     answers = pipe.gathered(ready)  # with other videos' notes asked for meanwhile
     usage, frames = Usage.zero(), 0
-    store = store_of(pipe)
     for n, clip, answer in zip(batch, clips, answers):
         usage, frames = usage + answer.usage, frames + len(clip)
         note = SegmentNote(
@@ -273,7 +273,7 @@ def make_notes(
         )
         key = pending.keys[n]
         if key is not None:
-            store.put_json(NOTES, key, note.model_dump(exclude={"cached"}))
+            pending.store.put_json(NOTES, key, note.model_dump(exclude={"cached"}))
         pending.notes[n] = note
     return usage, frames
 
