@@ -91,6 +91,12 @@ class PipelineConfig(BaseModel):
     watch: WatchOptions = Field(
         default_factory=WatchOptions, description="how live sources are watched (docs/live.md)"
     )
+    prefix_cache: bool = Field(
+        True, description="reuse the model state of a prompt's video start (docs/guide.md)"
+    )
+    prefix_cache_mb: int | None = Field(
+        None, ge=1, description="the prefix cache's bound (None: 1/16 of the device's memory)"
+    )
     trust_remote_code: bool = False
     plugins: list[str] | None = Field(
         None, description="third-party plugins to load (None: all; []: none)"

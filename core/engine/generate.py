@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import inspect
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from vidtt.engine.inputs import generate_inputs
+from vidtt.engine.prefix import PrefixCache
+from vidtt.engine.reuse import Row, continue_from
 from vidtt.errors import ContextOverflowError, GenerationError
 from vidtt.types import Answer, FramesUsed, GenerationOptions, SegmentNote, Timings, Usage
 
@@ -23,6 +25,15 @@ class Batch:
     meta: dict[str, str] = field(default_factory=dict)
     stops: list[threading.Event] | None = None  # per row: once set, that row stops
     timelines: list[list[SegmentNote] | None] | None = None  # per row: strategy segments'
+    # per row, when the engine continues prompts from kept prefix states (then `inputs` is
+    # laid out by `vidtt.engine.reuse` when generation starts)
+    rows: list[Row] | None = None
+    reused: list[int] | None = None  # per row: prompt tokens whose state was reused
+
+    @property
+    def size(self) -> int:
+        """Rows in the batch."""
+        return len(self.rows) if self.rows is not None else int(self.inputs["input_ids"].shape[0])
 
 
 class Clock:
@@ -112,43 +123,6 @@ def overflow_message(prompt: int, visual: int, frames: int, new: int, limit: int
     )
 
 
-def generate_inputs(model: Any, inputs: Any) -> dict[str, Any]:
-    """The processor outputs that `model.generate` takes. A processor may return more than the
-    model takes (a tokenizer whose `model_input_names` list `token_type_ids`, as generic fast
-    tokenizers did up to transformers 4.57, adds them for models whose forward has no such
-    argument), and generate refuses any keyword that neither the model's
-    `prepare_inputs_for_generation` nor (when that takes **kwargs) its `forward` names: the
-    same rule as transformers' own check, so only what it would refuse is left out. Omni
-    thinkers' audio features (`input_features`, `feature_attention_mask`) and the flag a
-    formatter adds beside them (`use_audio_in_video`, which generate takes as the recipe's
-    `generate(**inputs, use_audio_in_video=True)`) are named by `forward`, so they go through."""
-    names = taken_names(model)
-    if names is None:
-        return dict(inputs)
-    return {key: value for key, value in inputs.items() if key in names}
-
-
-def taken_names(model: Any) -> set[str] | None:
-    """The keywords generate lets through to the model (None when that cannot be read: every
-    input is passed, for generate to judge)."""
-    if getattr(getattr(model, "config", None), "is_encoder_decoder", False):
-        return None  # encoder and decoder keywords count too: leave the check to transformers
-    try:
-        prepare = inspect.signature(model.prepare_inputs_for_generation).parameters
-        names = set(prepare)
-        if "kwargs" in names or "model_kwargs" in names:
-            names |= set(inspect.signature(model.forward).parameters)
-    except (AttributeError, TypeError, ValueError):
-        return None
-    try:  # model-agnostic keywords (attention, outputs) that generate lets through too
-        from transformers.utils import TransformersKwargs
-
-        names |= set(TransformersKwargs.__optional_keys__)
-    except (ImportError, AttributeError):
-        pass
-    return names
-
-
 def generation_kwargs(model: Any, processor: Any, options: GenerationOptions) -> dict[str, Any]:
     """`options` as `model.generate` keywords, with the tokenizer stop strings need."""
     kwargs = options.generate_kwargs()
@@ -211,10 +185,12 @@ def run(
     request: Batch,
     streamer: Any = None,
     cancel: threading.Event | None = None,
+    store: PrefixCache | None = None,
 ) -> list[Answer]:
-    """Generate for every row of `request.inputs` and build one Answer per row. `streamer`
-    (a Clock or TextStreamer) receives the tokens; setting `cancel` stops every row at the
-    next token, setting one of `request.stops` its own row."""
+    """Generate for every row of `request` and build one Answer per row. `streamer` (a Clock
+    or TextStreamer) receives the tokens; setting `cancel` stops every row at the next token,
+    setting one of `request.stops` its own row. Rows split for reuse (`request.rows`) continue
+    from their starts' states in `store`."""
     import torch
 
     if request.options.seed is not None:
@@ -225,7 +201,7 @@ def run(
         kwargs["streamer"] = clock
     criteria = [stop_when(cancel)] if cancel is not None else []
     if request.stops is not None:
-        if len(request.stops) != int(request.inputs["input_ids"].shape[0]):
+        if len(request.stops) != request.size:
             raise ValueError("one stop event per row is needed")
         criteria.append(stop_rows(request.stops))
     if criteria:
@@ -234,6 +210,12 @@ def run(
         kwargs["stopping_criteria"] = StoppingCriteriaList(criteria)
     try:
         with torch.inference_mode():
+            if request.rows is not None and store is not None:
+                pad = pad_id(model, processor)
+                request.inputs, cache, request.reused = continue_from(
+                    model, store, request.rows, pad
+                )
+                kwargs.update(cache)
             output = model.generate(**generate_inputs(model, request.inputs), **kwargs)
     except (RuntimeError, ValueError, TypeError) as exc:
         raise GenerationError(f"generation failed: {str(exc).splitlines()[0]}") from exc
@@ -294,6 +276,7 @@ def answer_for(
             prompt_tokens=int(mask[row].sum()) if mask is not None else len(prompt_ids),
             visual_tokens=int(sum(int((prompt_ids == i).sum()) for i in visual)),
             generated_tokens=len(ids),
+            cached_tokens=request.reused[row] if request.reused is not None else 0,
         ),
         timings=timings,
         videos=request.videos[row],

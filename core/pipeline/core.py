@@ -410,10 +410,13 @@ class Pipeline:
         conversations = [p.conversation for p in prepared]
         for conversation in conversations:
             check_text_size(conversation, self.engine.context_size())
+        shown = prepared[0].timestamps
         try:
-            inputs = self.formatter.build_inputs(
-                conversations, self.processor, timestamps=prepared[0].timestamps
-            )
+            build = self.formatter.build_inputs
+            if self.engine.reuses(prepared[0].options):  # one processor output a prompt
+                inputs = [build([c], self.processor, timestamps=shown) for c in conversations]
+            else:
+                inputs = build(conversations, self.processor, timestamps=shown)
         except VidttError:
             raise
         except (ValueError, TypeError, KeyError, IndexError, RuntimeError) as exc:

@@ -105,6 +105,9 @@ class Usage(BaseModel):
     prompt_tokens: int = Field(description="all input tokens, visual ones included")
     visual_tokens: int = Field(description="input tokens that stand for image or video content")
     generated_tokens: int
+    cached_tokens: int = Field(
+        0, description="prompt tokens whose model state came from the prefix cache"
+    )
 
     @classmethod
     def zero(cls) -> Usage:
@@ -115,6 +118,7 @@ class Usage(BaseModel):
             prompt_tokens=self.prompt_tokens + other.prompt_tokens,
             visual_tokens=self.visual_tokens + other.visual_tokens,
             generated_tokens=self.generated_tokens + other.generated_tokens,
+            cached_tokens=self.cached_tokens + other.cached_tokens,
         )
 
 

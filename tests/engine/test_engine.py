@@ -210,7 +210,7 @@ def test_processor_outputs_the_model_does_not_take_are_left_out(llava, videos, m
 
 
 def test_generate_gets_only_what_the_model_names() -> None:
-    from vidtt.engine.generate import generate_inputs
+    from vidtt.engine.inputs import generate_inputs
 
     class Strict:  # prepare_inputs_for_generation without **kwargs: only its own names
         config = SimpleNamespace(is_encoder_decoder=False)

@@ -1,0 +1,133 @@
+"""The prefix cache: the model state (keys and values of every layer) of a prompt's reusable
+start, kept so that every later prompt starting with the same tokens and the same visual
+inputs continues from it instead of prefilling it again.
+
+A store belongs to one engine (one model, dtype and device), is bounded in bytes and drops
+the least recently used states first. `vidtt.engine.reuse` splits prompts, fills and reads it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+MIB = 1024 * 1024
+MOST = 4096 * MIB  # the default bound never goes over this
+SHARE = 16  # by default a store may hold this fraction of the device's memory
+
+
+@dataclass(frozen=True)
+class PrefixStats:
+    """What a prefix cache did so far: prompts that reused a start (hits) or computed it
+    (misses), states dropped for room (evictions), and what it holds now."""
+
+    hits: int = 0
+    misses: int = 0
+    evictions: int = 0
+    entries: int = 0
+    bytes: int = 0
+    limit: int = 0
+
+    def describe(self) -> str:
+        """One line for a summary: `prefix cache: 40 hits, 8 misses, 12.3 MB held ...`."""
+        return (
+            f"prefix cache: {self.hits} hits, {self.misses} misses, "
+            f"{self.bytes / MIB:.1f} MiB held in {self.entries} entries "
+            f"(limit {self.limit / MIB:.0f} MiB), {self.evictions} evicted"
+        )
+
+
+@dataclass
+class Prefix:
+    """The state of one prompt start: keys and values per layer (a batch of one)."""
+
+    layers: list[tuple[Any, Any]]
+    length: int  # tokens
+
+    @property
+    def size(self) -> int:
+        return sum(t.numel() * t.element_size() for pair in self.layers for t in pair)
+
+
+class PrefixCache:
+    """States of prompt starts by key, at most `limit` bytes, least recently used dropped
+    first. Safe to read from several threads."""
+
+    def __init__(self, limit: int) -> None:
+        if limit < 1:
+            raise ValueError("a prefix cache needs a limit of at least one byte")
+        self.limit = limit
+        self._states: OrderedDict[str, Prefix] = OrderedDict()
+        self._lock = threading.Lock()
+        self._held = self._hits = self._misses = self._evictions = 0
+
+    def get(self, key: str) -> Prefix | None:
+        """The state kept under `key` (now the most recently used), or None."""
+        with self._lock:
+            state = self._states.get(key)
+            if state is not None:
+                self._states.move_to_end(key)
+            return state
+
+    def put(self, key: str, state: Prefix) -> None:
+        """Keep `state`, dropping the least recently used until it fits (one larger than
+        the whole limit is not kept)."""
+        size = state.size
+        with self._lock:
+            if key in self._states or size > self.limit:
+                return
+            while self._held + size > self.limit:
+                _, dropped = self._states.popitem(last=False)
+                self._held -= dropped.size
+                self._evictions += 1
+            self._states[key] = state
+            self._held += size
+
+    def count(self, hits: int = 0, misses: int = 0) -> None:
+        """Note prompts that reused a kept start (hits) or had to compute theirs (misses)."""
+        with self._lock:
+            self._hits += hits
+            self._misses += misses
+
+    def clear(self) -> None:
+        with self._lock:
+            self._states.clear()
+            self._held = 0
+
+    def stats(self) -> PrefixStats:
+        with self._lock:
+            return PrefixStats(
+                hits=self._hits,
+                misses=self._misses,
+                evictions=self._evictions,
+                entries=len(self._states),
+                bytes=self._held,
+                limit=self.limit,
+            )
+
+
+def default_limit(device: Any) -> int:
+    """The default bound for a store on `device`: a sixteenth of its memory (the machine's
+    for a CPU, or when the device does not say), at most 4 GiB."""
+    return min(MOST, device_memory(device) // SHARE)
+
+
+def device_memory(device: Any) -> int:
+    """Bytes of memory `device` has (the machine's RAM for a CPU or an MPS device)."""
+    import os
+
+    import torch
+
+    kind = getattr(device, "type", str(device).split(":")[0])
+    module = getattr(torch, kind, None) if kind not in ("cpu", "mps") else None
+    try:
+        if module is not None and hasattr(module, "get_device_properties"):
+            return int(module.get_device_properties(device).total_memory)
+    except (RuntimeError, AssertionError, AttributeError, TypeError):
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 8 * 1024 * MIB
