@@ -28,6 +28,8 @@ FLAGS = {  # the flag that sets a setting: argparse's dest, and the setting's pl
     "model": ("--model", ("model",)),
     "backend": ("--backend", ("backend",)),
     "dtype": ("--dtype", ("dtype",)),
+    "prefix_cache": ("--no-prefix-cache", ("prefix_cache",)),
+    "prefix_cache_mb": ("--prefix-cache-mb", ("prefix_cache_mb",)),
     "formatter": ("--formatter", ("formatter",)),
     "max_visual_tokens": ("--max-visual-tokens", ("max_visual_tokens",)),
     "fit": ("--fit-context", ("fit",)),
@@ -49,6 +51,7 @@ FLAGS = {  # the flag that sets a setting: argparse's dest, and the setting's pl
     "seed": ("--seed", ("generation", "seed")),
     "stop": ("--stop", ("generation", "stop")),
 }
+OFF_FLAGS = ("prefix_cache",)  # flags that set False (unset they are None)
 KEYED_FLAGS = {  # repeatable KEY=VALUE flags: dest, flag, the settings they go under
     "sampler_option": ("--sampler-option", "sampler_options"),
     "transcriber_option": ("--transcriber-option", "transcriber_options"),
@@ -133,7 +136,9 @@ def flag_places(args: argparse.Namespace, settings: Settings) -> dict[Loc, str]:
     """The flag that set each setting the command line set."""
     given = {dest: getattr(args, dest, None) for dest in FLAGS}
     places: dict[tuple[str | int, ...], str] = {
-        FLAGS[d][1]: FLAGS[d][0] for d, v in given.items() if v not in (None, [], False)
+        FLAGS[d][1]: FLAGS[d][0]
+        for d, v in given.items()
+        if v not in (None, [], False) or (d in OFF_FLAGS and v is False)
     }
     if places.keys() & {("generation", "temperature"), ("generation", "top_p")}:
         places[("generation", "do_sample")] = (

@@ -388,7 +388,7 @@ def add_request_options(parser: argparse.ArgumentParser) -> None:
 
 
 def add_model_options(parser: argparse.ArgumentParser, config: bool = True) -> None:
-    """--model, --config (unless `config` is False), --backend, --dtype."""
+    """--model, --config (unless `config` is False), --backend, --dtype, the prefix cache."""
     group = parser.add_argument_group("model")
     group.add_argument("--model", help=f"hub id or local folder (default {DEFAULT_MODEL})")
     if config:
@@ -397,6 +397,20 @@ def add_model_options(parser: argparse.ArgumentParser, config: bool = True) -> N
         "--backend", help="auto (default), cpu, cuda, cuda:1, xpu, mps, npu or a plugin's"
     )
     group.add_argument("--dtype", help="auto (default), float32, float16 or bfloat16")
+    group.add_argument(
+        "--no-prefix-cache",
+        dest="prefix_cache",
+        action="store_false",
+        default=None,
+        help="prefill every prompt whole (by default the state of a video's start is kept and "
+        "reused by every question about it)",
+    )
+    group.add_argument(
+        "--prefix-cache-mb",
+        type=int,
+        metavar="MB",
+        help="the prefix cache's bound (default 1/16 of the device's memory, at most 4096)",
+    )
 
 
 def add_config_option(parser: Any) -> None:
@@ -479,6 +493,9 @@ def config_from_args(
     data = base.model_dump(exclude_unset=True)
     for key in ("model", "backend", "dtype", "formatter", "max_visual_tokens", "fit"):
         if getattr(args, key, None):
+            data[key] = getattr(args, key)
+    for key in ("prefix_cache", "prefix_cache_mb"):
+        if getattr(args, key, None) is not None:
             data[key] = getattr(args, key)
     name, data["sampler_options"] = sampler_flags(args, base, registry or base.registry())
     if name != base.sampler or "sampler" in base.model_fields_set:  # named: it stays the user's
