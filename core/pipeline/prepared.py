@@ -30,6 +30,16 @@ class Prepared:
             len(p.video) for m in self.conversation for p in m.content if isinstance(p, VideoPart)
         )
 
+    def media(self) -> str:
+        """What its videos show (each one's source and frame indices): requests about the same
+        frames share a prompt start, which the prefix cache computes once."""
+        return "|".join(
+            f"{getattr(p.video, 'source', '')}:{list(getattr(p.video, 'indices', []))}"
+            for m in self.conversation
+            for p in m.content
+            if isinstance(p, VideoPart)
+        )
+
     def size(self) -> int:
         """A rough prompt length, to batch requests of similar length."""
         frames = self.frames()
