@@ -9,7 +9,7 @@ from typing import Any
 
 from vidtt.engine.inputs import generate_inputs
 from vidtt.engine.prefix import PrefixCache
-from vidtt.engine.reuse import Row, continue_from
+from vidtt.engine.reuse import Row, continue_from, keep
 from vidtt.errors import ContextOverflowError, GenerationError
 from vidtt.types import Answer, FramesUsed, GenerationOptions, SegmentNote, Timings, Usage
 
@@ -208,23 +208,25 @@ def run(
         from transformers import StoppingCriteriaList
 
         kwargs["stopping_criteria"] = StoppingCriteriaList(criteria)
+    rows, cache = request.rows if store is not None else None, None
     try:
         with torch.inference_mode():
-            if request.rows is not None and store is not None:
-                pad = pad_id(model, processor)
-                request.inputs, cache, request.reused = continue_from(
-                    model, store, request.rows, pad
-                )
-                kwargs.update(cache)
+            if rows is not None and store is not None:
+                request.inputs, cache = continue_from(model, store, rows, pad_id(model, processor))
+                request.reused = [row.reused for row in rows]
             output = model.generate(**generate_inputs(model, request.inputs), **kwargs)
     except (RuntimeError, ValueError, TypeError) as exc:
         raise GenerationError(f"generation failed: {str(exc).splitlines()[0]}") from exc
     ended = time.perf_counter()
     first = clock.first or ended
-    return [
+    answers = [
         answer_for(model, processor, request, row, output, first - clock.started, ended - first)
         for row in range(output.shape[0])
     ]
+    if rows is not None and store is not None:
+        with torch.inference_mode():
+            keep(store, rows, cache, [answer.token_ids for answer in answers])
+    return answers
 
 
 def eos_ids(model: Any, processor: Any) -> set[int]:

@@ -1,9 +1,11 @@
-"""The prefix cache: the model state (keys and values of every layer) of a prompt's reusable
-start, kept so that every later prompt starting with the same tokens and the same visual
-inputs continues from it instead of prefilling it again.
+"""The prefix cache: the model state (keys and values of every layer) of prompts, kept in
+blocks of `BLOCK` tokens so that every later prompt starting with the same tokens and the
+same visual inputs continues from it instead of prefilling it again.
 
-A store belongs to one engine (one model, dtype and device), is bounded in bytes and drops
-the least recently used states first. `vidtt.engine.reuse` splits prompts, fills and reads it.
+A block's key chains the keys of the blocks before it (see `vidtt.engine.reuse`), so a prompt
+finds its longest kept start block by block. A store belongs to one engine (one model, dtype
+and device), is bounded in bytes and drops the least recently used blocks first (the end of a
+start before its beginning).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
+BLOCK = 16  # tokens a block holds
 MIB = 1024 * 1024
 MOST = 4096 * MIB  # the default bound never goes over this
 SHARE = 16  # by default a store may hold this fraction of the device's memory
@@ -20,8 +23,8 @@ SHARE = 16  # by default a store may hold this fraction of the device's memory
 
 @dataclass(frozen=True)
 class PrefixStats:
-    """What a prefix cache did so far: prompts that reused a start (hits) or computed it
-    (misses), states dropped for room (evictions), and what it holds now."""
+    """What a prefix cache did so far: prompts that reused a kept start (hits) or had none
+    (misses), blocks dropped for room (evictions), and what it holds now (blocks, bytes)."""
 
     hits: int = 0
     misses: int = 0
@@ -34,14 +37,15 @@ class PrefixStats:
         """One line for a summary: `prefix cache: 40 hits, 8 misses, 12.3 MB held ...`."""
         return (
             f"prefix cache: {self.hits} hits, {self.misses} misses, "
-            f"{self.bytes / MIB:.1f} MiB held in {self.entries} entries "
+            f"{self.bytes / MIB:.1f} MiB held in {self.entries} blocks "
             f"(limit {self.limit / MIB:.0f} MiB), {self.evictions} evicted"
         )
 
 
 @dataclass
 class Prefix:
-    """The state of one prompt start: keys and values per layer (a batch of one)."""
+    """The state of a run of tokens (a block, or a prompt's start): keys and values per
+    layer, a batch of one."""
 
     layers: list[tuple[Any, Any]]
     length: int  # tokens
@@ -52,8 +56,8 @@ class Prefix:
 
 
 class PrefixCache:
-    """States of prompt starts by key, at most `limit` bytes, least recently used dropped
-    first. Safe to read from several threads."""
+    """Blocks by key, at most `limit` bytes, least recently used dropped first. Safe to read
+    from several threads."""
 
     def __init__(self, limit: int) -> None:
         if limit < 1:
@@ -63,20 +67,30 @@ class PrefixCache:
         self._lock = threading.Lock()
         self._held = self._hits = self._misses = self._evictions = 0
 
-    def get(self, key: str) -> Prefix | None:
-        """The state kept under `key` (now the most recently used), or None."""
+    def chain(self, keys: list[str], tail: str = "") -> list[Prefix]:
+        """The kept blocks of `keys` from the first up to the first one missing, and when all
+        are kept the one under `tail` (a start's last, shorter block) if it is: now the most
+        recently used, the first most of all."""
         with self._lock:
-            state = self._states.get(key)
-            if state is not None:
+            found = []
+            for key in [*keys, tail] if tail else keys:
+                block = self._states.get(key)
+                if block is None:
+                    break
+                found.append(block)
+            for key in reversed([*keys, tail][: len(found)]):
                 self._states.move_to_end(key)
-            return state
+            return found
 
     def put(self, key: str, state: Prefix) -> None:
-        """Keep `state`, dropping the least recently used until it fits (one larger than
-        the whole limit is not kept)."""
+        """Keep `state` (or, kept already, mark it used), dropping the least recently used
+        until it fits (one larger than the whole limit is not kept)."""
         size = state.size
         with self._lock:
-            if key in self._states or size > self.limit:
+            if key in self._states:
+                self._states.move_to_end(key)
+                return
+            if size > self.limit:
                 return
             while self._held + size > self.limit:
                 _, dropped = self._states.popitem(last=False)

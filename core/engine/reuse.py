@@ -1,36 +1,40 @@
-"""Prompts continued from a kept prefix state instead of prefilled whole.
+"""Prompts continued from kept model state instead of prefilled whole.
 
-A prompt's reusable start runs up to its last visual token (the system text, the frames and
-their visual tokens, a transcript beside them); what follows (the question, earlier answers)
-is its own. `split` keys each start by a digest of what makes its state (token ids and the
-visual inputs); `continue_from` finds each state in the engine's `PrefixCache` or computes
-it once per batch with one forward pass, then lays the batch out for `model.generate`: each
-row's start, masked padding up to the longest start, then left-padded own tokens. Positions
-come from the attention mask, so every row sees the positions of its unpadded prompt and
-greedy answers equal those of a full prefill. `blocker` says which models cannot continue
-this way (they are prefilled whole).
+Each prompt is cut into blocks of `BLOCK` tokens, and each block keyed by a digest chained
+from the block before it: the model (name, dtype, device), the block's token ids and, from
+the first visual token on, a digest of every visual input (pixels, grids, sizes). So two
+prompts share a block key exactly when everything before the block's end is the same.
+
+`continue_from` gives each prompt of a batch its longest kept start. A start must hold every
+visual token (the pixels go in with them); where the kept blocks stop short of that, the
+start up to the last visual token is computed with one forward pass, once for the batch. The
+batch is then laid out for `model.generate`: each row's start, masked padding to the longest
+start, then the row's own tokens left-padded. Positions come from the attention mask, so each
+row sees the positions of its unpadded prompt. After generation `keep` stores the blocks of
+every prompt and its answer, so that a follow-up (the prompt, the answer, a new question)
+finds nearly all of itself kept. `blocker` says which models cannot continue this way.
 """
 
 from __future__ import annotations
 
 import hashlib
 import inspect
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from vidtt.engine.inputs import generate_inputs
-from vidtt.engine.prefix import Prefix, PrefixCache
+from vidtt.engine.prefix import BLOCK, Prefix, PrefixCache
 
 # Inputs as long as the prompt (laid out like its token ids); every other tensor a processor
-# gives (pixels, grids, sizes) belongs to the start, whose visual tokens it fills.
+# gives (pixels, grids, sizes) goes in with the visual tokens, in a row's start.
 ALIGNED = ("attention_mask", "token_type_ids", "mm_token_type_ids", "moe_mm_token_type_ids")
 
-# Families whose answers were not equal to a full prefill in the model matrix (none so far).
+# Families whose answers were not equal to a full prefill in the model matrix.
 NOT_EXACT: dict[str, str] = {}
 
 
 def blocker(model: Any) -> str | None:
-    """Why `model` cannot continue a prompt from a kept prefix state (None when it can)."""
+    """Why `model` cannot continue a prompt from kept state (None when it can)."""
     config = model.config
     if getattr(config, "is_encoder_decoder", False):
         return "an encoder-decoder model"
@@ -53,46 +57,79 @@ def cache_keyword(model: Any) -> str:
 
 @dataclass
 class Row:
-    """One prompt of a batch (processor outputs, a batch of one), split for reuse."""
+    """One prompt of a batch (processor outputs, a batch of one), keyed for reuse."""
 
-    inputs: dict[str, Any]
+    inputs: Any
     length: int  # prompt tokens
-    start: int  # tokens of its reusable start (0: none)
-    key: str  # what makes that start's state ('' when there is none)
+    visual_end: int  # tokens up to its last visual token (0: none), which a start must hold
+    media: str  # digest of its visual inputs ('' for none)
+    identity: str  # the model, dtype and device
+    first_visual: int  # where the media joins the block keys
+    blocks: list[str] = field(default_factory=list)  # the key of each whole block
+    start: int = 0  # tokens of the state it continues from (set at generation)
+    reused: int = 0  # of those, tokens found kept
+
+    def tokens(self) -> list[Any]:
+        """The prompt's token ids, each with its token types where the processor gives them."""
+        ids = self.inputs["input_ids"][0].tolist()
+        types = [self.inputs[k][0].tolist() for k in ALIGNED[1:] if k in self.inputs]
+        return list(zip(ids, *types)) if types else ids
+
+    def keys(self, tokens: list[Any]) -> list[str]:
+        """The chained key of each whole block of `tokens` (this prompt's, and what follows)."""
+        keys, last = [], self.identity
+        for end in range(BLOCK, len(tokens) + 1, BLOCK):
+            block = hashlib.blake2b(last.encode(), digest_size=20)
+            block.update(repr(tokens[end - BLOCK : end]).encode())
+            if end > self.first_visual:
+                block.update(self.media.encode())
+            last = block.hexdigest()
+            keys.append(last)
+        return keys
+
+    def start_key(self) -> str:
+        """A key of the prompt up to `visual_end` (whole blocks and the rest)."""
+        tokens = self.tokens()[: self.visual_end]
+        rest = tokens[BLOCK * (self.visual_end // BLOCK) :]
+        return "|".join([*self.keys(tokens)[-1:], repr(rest)])
 
 
 def split(inputs: Any, visual_ids: set[int], identity: str) -> Row:
-    """`inputs` (one prompt's processor outputs, before they move to the device) with its
-    start: up to the last visual token, or all but the last token when visual inputs come
-    without tokens the processor names; keyed by `identity` (model, revision, dtype, device),
-    the start's token ids and aligned inputs, and every visual input."""
+    """`inputs` (one prompt's processor outputs, before they move to the device) keyed for
+    reuse by `identity` (model, dtype, device), its tokens and a digest of its visual inputs.
+    Its start must reach its last visual token, or all but its last token when visual inputs
+    come without tokens the processor names."""
     import torch
 
     ids = inputs["input_ids"][0]
     length = int(ids.shape[0])
-    visual = torch.isin(ids, torch.tensor(sorted(visual_ids), dtype=ids.dtype))
-    found = visual.nonzero()
-    media = any(
-        isinstance(v, torch.Tensor) and k not in (*ALIGNED, "input_ids") for k, v in inputs.items()
-    )
-    start = length - 1 if media else 0
+    found = torch.isin(ids, torch.tensor(sorted(visual_ids), dtype=ids.dtype)).nonzero()
+    media = digest({k: v for k, v in inputs.items() if k != "input_ids" and k not in ALIGNED})
+    end = length - 1 if media else 0
     if len(found):
-        start = min(int(found[-1]) + 1, length - 1)
-    return Row(inputs=inputs, length=length, start=start, key=digest(inputs, start, identity))
+        end = min(int(found[-1]) + 1, length - 1)
+    row = Row(
+        inputs=inputs,
+        length=length,
+        visual_end=end,
+        media=media,
+        identity=identity,
+        first_visual=int(found[0]) if len(found) else (0 if media else length),
+    )
+    row.blocks = row.keys(row.tokens())
+    return row
 
 
-def digest(inputs: dict[str, Any], start: int, identity: str) -> str:
-    """A digest of what makes the state of `inputs`' first `start` tokens ('' for none)."""
+def digest(inputs: dict[str, Any]) -> str:
+    """A digest of every value of `inputs` ('' for none)."""
     import torch
 
-    if start <= 0:
+    if not inputs:
         return ""
-    hashed = hashlib.blake2b(identity.encode(), digest_size=20)
+    hashed = hashlib.blake2b(digest_size=20)
     for name in sorted(inputs):
         value = inputs[name]
         if isinstance(value, torch.Tensor):
-            if name == "input_ids" or name in ALIGNED:
-                value = value[..., :start]
             data = value.detach().cpu().contiguous()
             hashed.update(f"|{name}|{data.dtype}|{tuple(data.shape)}|".encode())
             hashed.update(data.view(torch.uint8).numpy().tobytes() if data.numel() else b"")
@@ -102,13 +139,13 @@ def digest(inputs: dict[str, Any], start: int, identity: str) -> str:
 
 
 def prefill(model: Any, row: Row, keyword: str) -> Prefix:
-    """The state of `row`'s start: one forward pass over its tokens and visual inputs."""
+    """The state of `row` up to its last visual token: one forward pass over those tokens
+    and every visual input."""
     from transformers import DynamicCache
 
-    start = row.start
+    end = row.visual_end
     inputs = {
-        k: (v[..., :start] if k == "input_ids" or k in ALIGNED else v)
-        for k, v in row.inputs.items()
+        k: (v[..., :end] if k == "input_ids" or k in ALIGNED else v) for k, v in row.inputs.items()
     }
     kwargs = generate_inputs(model, inputs)
     if "logits_to_keep" in inspect.signature(model.forward).parameters:
@@ -116,43 +153,62 @@ def prefill(model: Any, row: Row, keyword: str) -> Prefix:
     cache = DynamicCache(config=model.config)
     model(**kwargs, **{keyword: cache}, use_cache=True)
     layers: list[Any] = cache.layers  # plain DynamicLayers (see `blocker`)
-    return Prefix(layers=[(layer.keys, layer.values) for layer in layers], length=start)
+    return Prefix(layers=[(layer.keys, layer.values) for layer in layers], length=end)
 
 
-def states(
-    model: Any, store: PrefixCache, rows: list[Row]
-) -> tuple[list[Prefix | None], list[int]]:
-    """Each row's start state (None for a row without one), from `store` or computed once per
-    key (and kept there), and the tokens each row reused (0 for the row that computed it)."""
+def joined(blocks: list[Prefix]) -> Prefix:
+    """One state of consecutive blocks."""
+    import torch
+
+    layers = [
+        (
+            torch.cat([b.layers[n][0] for b in blocks], 2),
+            torch.cat([b.layers[n][1] for b in blocks], 2),
+        )
+        for n in range(len(blocks[0].layers))
+    ]
+    return Prefix(layers=layers, length=sum(b.length for b in blocks))
+
+
+def starts(model: Any, store: PrefixCache, rows: list[Row]) -> list[Prefix | None]:
+    """Each row's start state (None: it starts from nothing): its longest kept start when that
+    holds its visual tokens, else computed up to them (once a batch, and kept). Sets each
+    row's `start` and `reused` and counts hits (rows that reused kept tokens) and misses."""
     keyword = cache_keyword(model)
-    found: dict[str, Prefix] = {}
+    made: dict[str, Prefix] = {}
     out: list[Prefix | None] = []
-    reused: list[int] = []
     for row in rows:
-        state = (found.get(row.key) or store.get(row.key)) if row.key else None
-        if row.key and state is None:
-            state = found[row.key] = prefill(model, row, keyword)
-            store.put(row.key, state)
-            reused.append(0)
-        else:
-            reused.append(row.start if state is not None else 0)
-        if state is not None:
-            found[row.key] = state
+        found = store.chain(row.blocks[: (row.length - 1) // BLOCK])
+        if row.visual_end % BLOCK and len(found) >= row.visual_end // BLOCK:
+            # the start's shorter last block: needed here, or kept fresh for other questions
+            with_tail = store.chain(row.blocks[: row.visual_end // BLOCK], row.start_key())
+            if BLOCK * len(found) < row.visual_end:
+                found = with_tail
+        state = joined(found) if found else None
+        row.start = row.reused = state.length if state is not None else 0
+        if row.start < row.visual_end:
+            key = row.start_key()
+            state = made.get(key)
+            row.reused = row.visual_end if state is not None else 0
+            if state is None:
+                state = made[key] = prefill(model, row, keyword)
+                whole = row.blocks[: row.visual_end // BLOCK]
+                keep_blocks(store, [*whole, key], state, row.visual_end)
+            row.start = row.visual_end
         out.append(state)
-    computed = sum(1 for row, n in zip(rows, reused) if row.key and n == 0)
-    store.count(hits=sum(1 for n in reused if n), misses=computed)
-    return out, reused
+    store.count(hits=sum(1 for r in rows if r.reused), misses=sum(1 for r in rows if not r.reused))
+    return out
 
 
 def continue_from(
     model: Any, store: PrefixCache, rows: list[Row], pad: int | None
-) -> tuple[dict[str, Any], dict[str, Any], list[int]]:
+) -> tuple[dict[str, Any], Any]:
     """The batch's `generate` inputs (whole prompts laid out as the module says, no visual
-    inputs), the cache keyword holding their starts' states, and the tokens each row reused."""
-    found, reused = states(model, store, rows)
+    inputs, the cache under its keyword) and the cache, which `keep` reads afterwards."""
+    states = starts(model, store, rows)
     inputs = lay_out(rows, pad)
-    cache = stacked(model, found, max(r.start for r in rows), len(rows))
-    return inputs, {cache_keyword(model): cache}, reused
+    cache = stacked(model, states, max(r.start for r in rows), len(rows))
+    return {**inputs, cache_keyword(model): cache}, cache
 
 
 def lay_out(rows: list[Row], pad: int | None) -> dict[str, Any]:
@@ -182,21 +238,58 @@ def lay_out(rows: list[Row], pad: int | None) -> dict[str, Any]:
     return {name: value.to(ids.device) for name, value in out.items()}
 
 
-def stacked(model: Any, found: list[Prefix | None], start: int, rows: int) -> Any:
+def stacked(model: Any, states: list[Prefix | None], start: int, rows: int) -> Any:
     """A cache holding each row's start state, zeros (masked out) up to `start` tokens."""
     import torch
     from transformers import DynamicCache
 
     cache = DynamicCache(config=model.config)
-    known = next((s for s in found if s is not None and s.length), None)
+    known = next((s for s in states if s is not None and s.length), None)
     if known is None or start == 0:
         return cache
     for layer, (keys, _) in enumerate(known.layers):
         shape = (rows, keys.shape[1], start, keys.shape[3])
         both = [torch.zeros(shape, dtype=keys.dtype, device=keys.device) for _ in range(2)]
-        for b, state in enumerate(found):
+        for b, state in enumerate(states):
             if state is not None and state.length:
                 both[0][b, :, : state.length] = state.layers[layer][0][0]
                 both[1][b, :, : state.length] = state.layers[layer][1][0]
         cache.update(both[0], both[1], layer)
     return cache
+
+
+def keep(store: PrefixCache, rows: list[Row], cache: Any, answers: list[list[int]]) -> None:
+    """Keep the blocks of each prompt and of its answer (the tokens fed back: all but the
+    last) from the batch's cache after generation."""
+    import torch
+
+    layers: list[Any] = cache.layers
+    start = max(r.start for r in rows)
+    width = start + max(r.length - r.start for r in rows)
+    for b, (row, answer) in enumerate(zip(rows, answers)):
+        typed = any(k in row.inputs for k in ALIGNED[1:])  # answers' types are generate's
+        tokens = row.tokens() + ([] if typed else answer[:-1])
+        fed = len(tokens) - row.length
+        own = row.length - row.start
+        where = [*range(row.start), *range(width - own, width + fed)]
+        keys = row.keys(tokens)
+        index = torch.tensor(where[: BLOCK * len(keys)], device=layers[0].keys.device)
+        state = Prefix(
+            layers=[
+                (lay.keys[b : b + 1, :, index], lay.values[b : b + 1, :, index]) for lay in layers
+            ],
+            length=len(index),
+        )
+        keep_blocks(store, keys, state, BLOCK * len(keys), row.start)
+
+
+def keep_blocks(
+    store: PrefixCache, keys: list[str], state: Prefix, end: int, start: int = 0
+) -> None:
+    """Keep the blocks of `state` from token `start` to `end` under their `keys`, a shorter
+    last block under the key after the whole ones; the last first, so that a start's end is
+    dropped before its beginning."""
+    for n in reversed(range(start // BLOCK, -(-end // BLOCK))):
+        part = slice(n * BLOCK, min(end, (n + 1) * BLOCK))
+        layers = [(k[:, :, part].clone(), v[:, :, part].clone()) for k, v in state.layers]
+        store.put(keys[n], Prefix(layers=layers, length=part.stop - part.start))

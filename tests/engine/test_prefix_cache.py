@@ -74,8 +74,8 @@ def test_answers_equal_a_full_prefill_in_every_batch_layout(
     assert sorted(reused[:3]) == sorted(reused[3:6]) == [False, True, True]
     assert reused[6:] == [False, False, False]
     stats = store.stats()
-    assert (stats.hits, stats.misses) == (4, 4)  # the 2 videos, the pair, the image
-    assert stats.entries == 4 and stats.bytes > 0 and stats.evictions == 0
+    assert (stats.hits, stats.misses) == (4, 5)  # the 2 videos, the pair, the image, the text
+    assert stats.entries > 0 and stats.bytes > 0 and stats.evictions == 0
 
 
 def test_a_reused_start_is_the_prompt_up_to_its_last_visual_token(
@@ -88,9 +88,9 @@ def test_a_reused_start_is_the_prompt_up_to_its_last_visual_token(
     row = pipe.encode([pipe.prepare({"videos": [str(videos["h264"])], "question": "x"})]).rows[0]
     ids = row.inputs["input_ids"][0].tolist()
     visual = visual_token_ids(pipe.processor)
-    assert ids[row.start - 1] in visual and not visual & set(ids[row.start :])
-    assert first.usage.cached_tokens == 0 and second.usage.cached_tokens == row.start
-    assert first.usage.visual_tokens < row.start < second.usage.prompt_tokens
+    assert ids[row.visual_end - 1] in visual and not visual & set(ids[row.visual_end :])
+    assert first.usage.cached_tokens == 0 and second.usage.cached_tokens == row.visual_end
+    assert first.usage.visual_tokens < row.visual_end < second.usage.prompt_tokens
 
 
 def test_a_follow_up_reuses_the_first_turn_and_answers_the_same(
@@ -108,9 +108,29 @@ def test_a_follow_up_reuses_the_first_turn_and_answers_the_same(
     streamed = pipe.chat(turn, stream=True)
     assert "".join(streamed) == second.text == whole.chat(turn).text
     assert second.token_ids == whole.chat(turn).token_ids
+    # the first turn's prompt and answer were kept, in blocks of 16 tokens: the second turn
+    # computes little more than its own question
     assert first.usage.cached_tokens == 0
-    assert second.usage.cached_tokens > first.usage.visual_tokens
-    assert streamed.answer.usage.cached_tokens == second.usage.cached_tokens
+    assert second.usage.cached_tokens >= first.usage.prompt_tokens + len(first.token_ids) - 32
+    assert second.usage.cached_tokens > first.usage.prompt_tokens - 16
+    assert streamed.answer.usage.cached_tokens >= second.usage.cached_tokens
+
+
+def test_prompts_of_text_alone_share_their_kept_blocks(
+    cached: vidtt.Pipeline, whole: vidtt.Pipeline
+) -> None:
+    pipe = with_store(cached, PrefixCache(64 * MIB))
+    notes = " ".join(f"At {n}:00 a cat walks past a red door and sits." for n in range(12))
+    asked = [
+        {"messages": [{"role": "user", "content": f"{notes}\nQuestion: {q}"}]} for q in QUESTIONS
+    ]
+    first, *rest = [pipe.batch([a])[0] for a in asked]
+    assert [a.token_ids for a in [first, *rest]] == [whole.batch([a])[0].token_ids for a in asked]
+    assert first.usage.cached_tokens == 0
+    for answer in rest:  # the notes are kept, up to the last whole block before the question
+        assert (
+            first.usage.prompt_tokens - 40 < answer.usage.cached_tokens < answer.usage.prompt_tokens
+        )
 
 
 def test_the_least_recently_used_start_goes_first_within_the_bound(
@@ -119,11 +139,11 @@ def test_the_least_recently_used_start_goes_first_within_the_bound(
     probe = with_store(cached, PrefixCache(64 * MIB))
     probe.ask(str(videos["h264"]), "Hi?")
     one = probe.engine.prefix_stats().bytes
-    store = PrefixCache(int(one * 2.5))  # room for two starts
+    store = PrefixCache(int(one * 2.5))  # room for two prompts' blocks
     pipe = with_store(cached, store)
     for name in ("h264", "vp9", "h264", "mpeg4"):  # h264 used again: vp9 is the oldest
         pipe.ask(str(videos[name]), "Hi?")
-    assert store.stats().evictions == 1 and store.stats().entries == 2
+    assert store.stats().evictions > 0
     assert store.stats().bytes <= store.limit
     assert pipe.ask(str(videos["h264"]), "Again?").usage.cached_tokens > 0
     assert pipe.ask(str(videos["vp9"]), "Again?").usage.cached_tokens == 0
@@ -147,40 +167,46 @@ def test_off_beams_and_models_that_cannot_continue_prefill_whole(
     assert [qwen.ask(*asked).usage.cached_tokens for _ in range(2)] == [0, 0]
 
 
-def test_the_key_covers_pixels_tokens_and_the_model() -> None:
-    ids = torch.tensor([[5, 7, 9, 9, 3, 4]])
+def test_the_keys_cover_pixels_tokens_and_the_model() -> None:
+    prompt = [5, 6, 7, 8] + [9] * 20 + [3] * 16  # 4 text tokens, 20 visual ones, 16 more
     pixels = torch.rand(2, 3, 4, 4)
 
-    def row(pixel_values: torch.Tensor, input_ids: torch.Tensor = ids, who: str = "m") -> Any:
+    def row(pixel_values: torch.Tensor, ids: list[int] = prompt, who: str = "m") -> Any:
+        input_ids = torch.tensor([ids])
         inputs = {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids)}
         return split({**inputs, "pixel_values": pixel_values}, {9}, who)
 
-    same, other_pixels = row(pixels.clone()), row(pixels + 1e-3)
-    assert same.start == 4 and same.key == row(pixels).key
-    assert other_pixels.key != same.key
-    assert row(pixels, torch.tensor([[5, 8, 9, 9, 3, 4]])).key != same.key  # text before
-    assert row(pixels, torch.tensor([[5, 7, 9, 9, 6, 4]])).key == same.key  # after: its own
-    assert row(pixels, who="m|bfloat16").key != same.key
-    text = split({"input_ids": ids, "attention_mask": torch.ones_like(ids)}, {1}, "m")
-    assert (text.start, text.key) == (0, "")
+    same = row(pixels.clone())
+    assert (same.visual_end, len(same.blocks)) == (24, 2)
+    assert same.blocks == row(pixels).blocks and same.start_key() == row(pixels).start_key()
+    assert not set(row(pixels + 1e-3).blocks) & set(same.blocks)  # the media: every block
+    assert not set(row(pixels, [4, *prompt[1:]]).blocks) & set(same.blocks)  # text before
+    after = row(pixels, [*prompt[:30], 4, *prompt[31:]])  # text after the visual tokens
+    assert after.blocks[0] == same.blocks[0] and after.blocks[1] != same.blocks[1]
+    assert after.start_key() == same.start_key()
+    assert not set(row(pixels, who="m|bfloat16").blocks) & set(same.blocks)
+    ids = torch.tensor([[1, 2] * 20])
+    text = split({"input_ids": ids, "attention_mask": torch.ones_like(ids)}, {9}, "m")
+    assert (text.visual_end, text.media, len(text.blocks)) == (0, "", 2)
 
 
-def test_a_store_keeps_within_its_bytes() -> None:
-    def state(tokens: int) -> Prefix:
-        return Prefix(
-            layers=[(torch.zeros(1, 1, tokens, 4), torch.zeros(1, 1, tokens, 4))], length=tokens
-        )
+def test_a_store_keeps_within_its_bytes_and_drops_a_start_end_first() -> None:
+    def block(tokens: int = 16) -> Prefix:
+        layers = [(torch.zeros(1, 1, tokens, 4), torch.zeros(1, 1, tokens, 4))]
+        return Prefix(layers=layers, length=tokens)
 
-    size = state(8).size
-    store = PrefixCache(size * 2)
-    store.put("a", state(8))
-    store.put("b", state(8))
-    assert store.get("a") is not None  # a is now the most recently used
-    store.put("c", state(8))
-    assert store.get("b") is None and store.get("a") is not None
-    store.put("huge", state(64))  # larger than the whole bound: not kept, nothing dropped
-    assert store.get("huge") is None and store.stats().entries == 2
-    assert store.stats().evictions == 1 and store.stats().bytes == 2 * size
+    size = block().size
+    store = PrefixCache(size * 3)
+    for key in ("c", "b", "a"):  # a start of three blocks, kept last first
+        store.put(key, block())
+    assert [b.length for b in store.chain(["a", "b", "c"])] == [16, 16, 16]
+    store.put("x", block())  # the start's end goes first: its beginning still serves
+    assert len(store.chain(["a", "b", "c"])) == 2 and store.stats().evictions == 1
+    assert len(store.chain(["a", "b"], tail="y")) == 2  # no such last block
+    store.put("y", block(5))
+    assert [b.length for b in store.chain(["a", "b"], tail="y")] == [16, 16, 5]
+    store.put("huge", block(64))  # larger than the whole bound: not kept, nothing dropped
+    assert store.chain(["huge"]) == [] and store.stats().bytes <= store.limit
     store.clear()
     assert store.stats().entries == 0 and store.stats().bytes == 0
     with pytest.raises(ValueError):
