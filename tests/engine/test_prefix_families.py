@@ -84,3 +84,16 @@ def test_answers_equal_a_full_prefill_or_the_family_prefills_whole(
         assert sorted(a.usage.cached_tokens > 0 for a in mine) == [False, True]
         stats = cached.engine.prefix_stats()
         assert stats is not None and stats.hits == 2 and stats.misses == 1
+
+
+def test_docs_list_which_families_continue_and_which_prefill_whole() -> None:
+    import re
+
+    text = (Path(__file__).parents[2] / "docs" / "models.md").read_text()
+    section = text.split("## The prefix cache per family")[1].split("\n## ")[0]
+    kept, whole = section.split("**Prefilled whole**")
+    named = {t for t in re.findall(r"`([a-z0-9_]+)`", kept) if t in FAMILIES}
+    assert named == set(FAMILIES) - set(UNBUILT) - set(PREFILLED_WHOLE)
+    assert {t for t in re.findall(r"`([a-z0-9_]+)`", whole) if t in FAMILIES} == set(
+        PREFILLED_WHOLE
+    )
