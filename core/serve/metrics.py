@@ -3,7 +3,8 @@
 
 Counters and histograms are bumped where things happen (a request ends, a batch starts, an
 answer is made, media are sampled); the gauges (queue depth, running, waiting, watches) are read
-from the server only when scraped (`Gauges`, from the callable the server hands over). A pure
+from the server only when scraped (`Gauges`, from the callable the server hands over), and so
+are the prefix cache's (`PrefixCacheState`, from the engine; absent when it has none). A pure
 ASGI middleware (`RequestMetrics`) counts every request by route template and status, times it
 to its last byte, and writes the access lines of `--log-format json`."""
 
@@ -31,6 +32,7 @@ from vidtt.types.watch import WatchEvent
 from vidtt.version import __version__
 
 if TYPE_CHECKING:
+    from vidtt.engine.prefix import PrefixStats
     from vidtt.pipeline.prepared import Prepared
     from vidtt.serve.errors import APIError
 
@@ -86,12 +88,19 @@ class Metrics:
     """The server's metrics (see the module's doc and docs/serve.md, Operating the server):
     `info` names the model (`model_info`), `gauges` is called at each scrape."""
 
-    def __init__(self, info: dict[str, str], gauges: Callable[[], Gauges]) -> None:
+    def __init__(
+        self,
+        info: dict[str, str],
+        gauges: Callable[[], Gauges],
+        prefix: Callable[[], PrefixStats | None] | None = None,
+    ) -> None:
         self.registry = CollectorRegistry()
         self.add_request_metrics(self.registry)
         self.add_token_metrics(self.registry)
         self.add_media_metrics(self.registry)
         self.registry.register(ServerState(gauges))  # read when scraped
+        if prefix is not None:
+            self.registry.register(PrefixCacheState(prefix))
         Info("vidtt_model", "The model served", registry=self.registry).info(info)
 
     def add_request_metrics(self, registry: CollectorRegistry) -> None:
@@ -135,6 +144,10 @@ class Metrics:
         self.generation_tokens = Counter(
             "vidtt_generation_tokens", "Tokens generated", registry=registry
         )
+        self.cached_tokens = Counter(
+            "vidtt_prompt_tokens_cached", "Prompt tokens whose model state came from the "
+            "prefix cache (0 while it is off)", registry=registry,
+        )  # fmt: skip
         self.request_prompt = Histogram(
             "vidtt_request_prompt_tokens", "Prompt tokens of each answer (visual included)",
             registry=registry, buckets=TOKEN_BUCKETS,
@@ -196,6 +209,7 @@ class Metrics:
         self.prompt_tokens.inc(usage.prompt_tokens)
         self.visual_tokens.inc(usage.visual_tokens)
         self.generation_tokens.inc(usage.generated_tokens)
+        self.cached_tokens.inc(usage.cached_tokens)
 
     def watched(self, event: WatchEvent) -> None:
         """A watch told of something: an answer (its latency, the ticks skipped) or news of
@@ -272,6 +286,49 @@ class ServerState:
             "Requests whose client went away before their answer was done",
             value=now.cancelled,
         )
+
+
+def prefix_reader(engine: Any) -> Callable[[], PrefixStats | None] | None:
+    """What reads `engine`'s prefix cache stats when scraped (None: an engine without one)."""
+    if getattr(engine, "prefix_cache", None) is None:
+        return None
+    reader: Callable[[], PrefixStats | None] = engine.prefix_stats
+    return reader
+
+
+class PrefixCacheState:
+    """A collector of the engine's prefix cache: hits, misses and evictions so far, and what it
+    holds now (docs/guide.md, Asking again: the prefix cache)."""
+
+    def __init__(self, stats: Callable[[], PrefixStats | None]) -> None:
+        self.stats = stats
+
+    def describe(self) -> list[Any]:
+        return []
+
+    def collect(self) -> Iterator[Any]:
+        now = self.stats()
+        if now is None:
+            return
+        counters = {
+            "vidtt_prefix_cache_hits": ("Prompts that continued from kept model state (or "
+                                        "from a start computed for their batch)", now.hits),
+            "vidtt_prefix_cache_misses": ("Prompts that found no kept start to continue from",
+                                          now.misses),
+            "vidtt_prefix_cache_evictions": ("Entries dropped for room (least recently used "
+                                             "first)", now.evictions),
+        }  # fmt: skip
+        for name, (doc, value) in counters.items():
+            yield CounterMetricFamily(name, doc, value=value)
+        gauges = {
+            "vidtt_prefix_cache_bytes": ("Bytes the prefix cache holds", now.bytes),
+            "vidtt_prefix_cache_entries": ("Entries (blocks of prompt state) the prefix cache "
+                                           "holds", now.entries),
+            "vidtt_prefix_cache_limit_bytes": ("The prefix cache's bound (--prefix-cache-mb)",
+                                               now.limit),
+        }  # fmt: skip
+        for name, (doc, value) in gauges.items():
+            yield GaugeMetricFamily(name, doc, value=value)
 
 
 def arrival(request: Any) -> float:

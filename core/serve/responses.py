@@ -12,11 +12,14 @@ from vidtt.types import Answer
 
 
 def usage_of(answer: Answer) -> dict[str, Any]:
+    """OpenAI's usage block, with the prompt tokens the prefix cache gave
+    (`prompt_tokens_details.cached_tokens`, as OpenAI and vLLM say it) and vidtt's visual ones."""
     u = answer.usage
     return {
         "prompt_tokens": u.prompt_tokens,
         "completion_tokens": u.generated_tokens,
         "total_tokens": u.prompt_tokens + u.generated_tokens,
+        "prompt_tokens_details": {"cached_tokens": u.cached_tokens},
         "visual_tokens": u.visual_tokens,
     }
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from vidtt.serve.batching import Batcher
-from vidtt.serve.metrics import Gauges, Metrics, model_info
+from vidtt.serve.metrics import Gauges, Metrics, model_info, prefix_reader
 from vidtt.serve.protocol import ServeLimits
 from vidtt.serve.streams import Pump
 from vidtt.serve.upload_store import Uploads
@@ -85,7 +85,8 @@ class Server:
         )
         self.state = "starting"  # then "ready", then "draining" once shutdown began
         self.pumps: weakref.WeakSet[Pump] = weakref.WeakSet()  # the streams' readers
-        self.metrics = Metrics(model_info(self.name, pipeline.engine), self.gauges)
+        engine = pipeline.engine
+        self.metrics = Metrics(model_info(self.name, engine), self.gauges, prefix_reader(engine))
         self.watches.observer = self.metrics
 
     async def start(self) -> None:
