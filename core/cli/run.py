@@ -139,6 +139,8 @@ def finish_job(summary: Summary, output: str) -> int:
         f"already done; answers in {output}",
         file=sys.stderr,
     )
+    if summary.prefix:
+        print(f"vidtt: {summary.prefix}", file=sys.stderr)
     return 1 if summary.failed else 0
 
 

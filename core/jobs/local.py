@@ -31,17 +31,41 @@ from vidtt.progress import Counter, TerminalBar
 if TYPE_CHECKING:
     from vidtt.pipeline.protocol import PipelineLike
 
-__all__ = ["JobPlan", "Summary", "check_job_files", "plan_job", "read_output", "run_jobs"]
+__all__ = [
+    "JobPlan",
+    "Summary",
+    "check_job_files",
+    "plan_job",
+    "prefix_line",
+    "read_output",
+    "run_jobs",
+]
 
 
 @dataclass
 class Summary:
-    """The counts a run reports: answered and failed now, skipped as done before."""
+    """The counts a run reports: answered and failed now, skipped as done before, and what
+    the prefix cache did (`prefix_line`; None when no model was loaded)."""
 
     answered: int = 0
     failed: int = 0
     skipped: int = 0  # answered (or, without retries, failed) in an earlier run
     duplicates: list[str] = field(default_factory=list)
+    prefix: str | None = None
+
+
+def prefix_line(engine: Any) -> str | None:
+    """The summary's line on `engine`'s prefix cache: its `PrefixStats.describe()`, or
+    `prefix cache: off` (with why, when the model prefills whole); None for an engine that
+    has no prefix cache at all (a stand-in)."""
+    stats = getattr(engine, "prefix_stats", None)
+    if stats is None:
+        return None
+    now = stats()
+    if now is not None:
+        return str(now.describe())
+    blocker = getattr(engine, "reuse_blocker", None)
+    return f"prefix cache: off ({blocker})" if blocker else "prefix cache: off"
 
 
 def check_job_files(input_path: Path, output_path: Path) -> None:
@@ -154,6 +178,8 @@ def run_jobs(
     finally:
         bar.close()
         compact(job.output_path, order)
+        if pipeline is not None:
+            summary.prefix = prefix_line(getattr(pipeline, "engine", None))
     return summary
 
 

@@ -42,7 +42,7 @@ from typing import Any
 from vidtt.config import PipelineConfig, load_config
 from vidtt.errors import OptionsError
 from vidtt.jobs.local import JobPlan, Summary, check_job_files, plan_job
-from vidtt.jobs.ray_actors import SampleActor
+from vidtt.jobs.ray_actors import PrefixTally, SampleActor
 from vidtt.jobs.ray_cluster import cluster, ray_connected
 from vidtt.jobs.ray_dataset import build_dataset, gather, request_rows, worker_config, write_folder
 from vidtt.jobs.records import append, compact, end_line
@@ -212,19 +212,31 @@ def write_invalid(job: JobPlan, folder: bool, started: str) -> None:
 
 
 def write_records(dataset: Any, job: JobPlan, folder: bool, started: str) -> None:
-    """The dataset's records: as shards into the folder, or appended to the file (counted)."""
+    """The dataset's records: as shards into the folder, or appended to the file (counted,
+    the generation actors' prefix caches summed into the summary)."""
     if folder:
         write_folder(dataset, job.output_path, started)
     else:
-        answered, failed = gather(dataset, job.output_path)
+        tally = PrefixTally()
+        answered, failed = gather(dataset, job.output_path, tally.note)
         job.summary.answered += answered
         job.summary.failed += failed
+        job.summary.prefix = tally.line()
 
 
 def count_kept(job: JobPlan, rows: list[tuple[Any, Any]]) -> None:
-    """Count the rows' records the folder kept (the workers wrote them, the driver saw none)."""
+    """Count the rows' records the folder kept (the workers wrote them, the driver saw none),
+    and the answers that continued from a kept prompt start (the actors' own prefix counts
+    stay with them)."""
     kept = read_shards(job.output_path)
+    reused = tokens = 0
     for rid, _ in rows:
         record = kept.get(str(rid), {"error": "lost"})
         job.summary.failed += "error" in record
         job.summary.answered += "error" not in record
+        cached = int((record.get("usage") or {}).get("cached_tokens", 0))
+        reused, tokens = reused + bool(cached), tokens + cached
+    job.summary.prefix = (
+        f"prefix cache: {reused} answers continued from a kept start ({tokens} prompt tokens); "
+        "a folder output does not gather the actors' counts"
+    )

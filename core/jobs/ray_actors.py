@@ -5,14 +5,19 @@ can import them; a request that fails in either becomes its error record.
 A request of the `segments` strategy needs the model to describe its segments, so the sampling
 actor only checks it (its options and its one video) and passes it on as a `Deferred`; the
 generation actor that takes it makes (or finds) its notes in the on-disk store and answers it
-with the others. Different videos' segment requests thus spread over the generation actors."""
+with the others. Different videos' segment requests thus spread over the generation actors.
+
+Each generation actor has its own engine and so its own prefix cache: every row it sends back
+carries the actor's counts so far (`prefix_note`), and the driver sums the latest of each actor
+(`PrefixTally`) into the run's summary line."""
 
 from __future__ import annotations
 
 import json
 import os
 import pickle
-from dataclasses import dataclass, replace
+import uuid
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from vidtt import envs
@@ -119,6 +124,7 @@ class GenerateActor:
         if gpu and family == "cuda" and index is not None:  # Ray shows each actor its GPU as 0
             config = config.model_copy(update={"backend": "cuda"})
         self.pipe = Pipeline(config)
+        self.ident = uuid.uuid4().hex[:12]  # tells this actor's prefix counts from others'
 
     def __call__(self, batch: Any) -> Any:
         import pyarrow as pa
@@ -142,6 +148,9 @@ class GenerateActor:
                 "key": pa.array([key for _, key in out], pa.int64()),
                 "record": pa.array([record_line(r) for r, _ in out], pa.large_string()),
                 "failed": pa.array(["error" in r for r, _ in out], pa.bool_()),
+                "prefix": pa.array(
+                    [prefix_note(self.ident, self.pipe.engine)] * len(out), pa.string()
+                ),
             }
         )
 
@@ -164,3 +173,51 @@ class GenerateActor:
             if len(prepared) == 1:
                 return [exc]
             return [item for p in prepared for item in self.answer([p])]
+
+
+def prefix_note(actor: str, engine: Any) -> str:
+    """What `actor`'s prefix cache did so far, as JSON: its `PrefixStats` fields, or `off`
+    (why, or "" when it was turned off)."""
+    stats = engine.prefix_stats()
+    if stats is None:
+        return json.dumps({"actor": actor, "off": engine.reuse_blocker or ""})
+    return json.dumps({"actor": actor, **asdict(stats)})
+
+
+@dataclass
+class PrefixTally:
+    """The driver's view of the generation actors' prefix caches: the latest note of each
+    (counts only grow), summed into one summary line."""
+
+    notes: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def note(self, batch: Any) -> None:
+        """Take the `prefix` column of a batch of records (absent: nothing to take)."""
+        if "prefix" not in batch.column_names:
+            return
+        for text in set(batch.column("prefix").to_pylist()):
+            note = json.loads(text)
+            actor = note.pop("actor")
+            before = self.notes.get(actor)
+            if before is None or done(note) >= done(before):
+                self.notes[actor] = note
+
+    def line(self) -> str | None:
+        """`prefix cache: ...` summed over the actors (how many, when more than one), `off`
+        (with why) when none has one, None when no actor sent a note."""
+        from vidtt.engine.prefix import PrefixStats
+
+        kept = [n for n in self.notes.values() if "off" not in n]
+        if not kept:
+            reasons = sorted({n["off"] for n in self.notes.values() if n["off"]})
+            if not self.notes:
+                return None
+            return f"prefix cache: off ({'; '.join(reasons)})" if reasons else "prefix cache: off"
+        total = PrefixStats(**{k: sum(n[k] for n in kept) for k in kept[0]})
+        actors = f" over {len(kept)} actors" if len(kept) > 1 else ""
+        return total.describe() + actors
+
+
+def done(note: dict[str, Any]) -> int:
+    """How far an actor's note is: the prompts its prefix cache counted."""
+    return int(note.get("hits", 0)) + int(note.get("misses", 0))

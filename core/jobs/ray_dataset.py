@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -127,8 +128,9 @@ def from_items(ray: Any, items: list[dict[str, Any]], blocks: int) -> Any:
     return ray.data.from_items(items, parallelism=blocks)  # Ray before 2.10
 
 
-def gather(dataset: Any, path: Path) -> tuple[int, int]:
-    """Append each record to `path` as it arrives; (answered, failed)."""
+def gather(dataset: Any, path: Path, seen: Callable[[Any], None] | None = None) -> tuple[int, int]:
+    """Append each record to `path` as it arrives (each batch shown to `seen` too);
+    (answered, failed)."""
     answered = failed = 0
     with path.open("a", encoding="utf-8") as out:
 
@@ -142,6 +144,8 @@ def gather(dataset: Any, path: Path) -> tuple[int, int]:
                     failed += bool(bad)
                     answered += not bad
                 out.flush()
+                if seen is not None:
+                    seen(batch)
 
         run_ray(consume)
     return answered, failed
