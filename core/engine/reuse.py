@@ -138,19 +138,24 @@ def digest(inputs: dict[str, Any]) -> str:
     return hashed.hexdigest()
 
 
-def prefill(model: Any, row: Row, keyword: str) -> Prefix:
+def prefill(model: Any, row: Row, keyword: str, kept: Prefix | None = None) -> Prefix:
     """The state of `row` up to its last visual token: one forward pass over those tokens
-    and every visual input."""
+    (after the `kept` state of its first ones, when given) and every visual input."""
     from transformers import DynamicCache
 
-    end = row.visual_end
+    begin, end = (kept.length if kept is not None else 0), row.visual_end
     inputs = {
-        k: (v[..., :end] if k == "input_ids" or k in ALIGNED else v) for k, v in row.inputs.items()
+        k: (v[..., begin:end] if k == "input_ids" or k in ALIGNED[1:] else v)
+        for k, v in row.inputs.items()
     }
+    if "attention_mask" in inputs:  # the kept tokens' too
+        inputs["attention_mask"] = inputs["attention_mask"][..., :end]
     kwargs = generate_inputs(model, inputs)
     if "logits_to_keep" in inspect.signature(model.forward).parameters:
         kwargs["logits_to_keep"] = 1  # the start's logits are never read
     cache = DynamicCache(config=model.config)
+    for n, (keys, values) in enumerate(kept.layers if kept is not None else []):
+        cache.update(keys, values, n)
     model(**kwargs, **{keyword: cache}, use_cache=True)
     layers: list[Any] = cache.layers  # plain DynamicLayers (see `blocker`)
     return Prefix(layers=[(layer.keys, layer.values) for layer in layers], length=end)
@@ -171,33 +176,47 @@ def joined(blocks: list[Prefix]) -> Prefix:
 
 
 def starts(model: Any, store: PrefixCache, rows: list[Row]) -> list[Prefix | None]:
-    """Each row's start state (None: it starts from nothing): its longest kept start when that
-    holds its visual tokens, else computed up to them (once a batch, and kept). Sets each
-    row's `start` and `reused` and counts hits (rows that reused kept tokens) and misses."""
+    """Each row's start state (None: it starts from nothing), setting its `start` and
+    `reused`; counts hits (rows that reused kept tokens) and misses."""
     keyword = cache_keyword(model)
     made: dict[str, Prefix] = {}
-    out: list[Prefix | None] = []
-    for row in rows:
-        found = store.chain(row.blocks[: (row.length - 1) // BLOCK])
-        if row.visual_end % BLOCK and len(found) >= row.visual_end // BLOCK:
-            # the start's shorter last block: needed here, or kept fresh for other questions
-            with_tail = store.chain(row.blocks[: row.visual_end // BLOCK], row.start_key())
-            if BLOCK * len(found) < row.visual_end:
-                found = with_tail
-        state = joined(found) if found else None
-        row.start = row.reused = state.length if state is not None else 0
-        if row.start < row.visual_end:
-            key = row.start_key()
-            state = made.get(key)
-            row.reused = row.visual_end if state is not None else 0
-            if state is None:
-                state = made[key] = prefill(model, row, keyword)
-                whole = row.blocks[: row.visual_end // BLOCK]
-                keep_blocks(store, [*whole, key], state, row.visual_end)
-            row.start = row.visual_end
-        out.append(state)
+    out = [start_of(model, store, row, made, keyword) for row in rows]
     store.count(hits=sum(1 for r in rows if r.reused), misses=sum(1 for r in rows if not r.reused))
     return out
+
+
+def kept_start(store: PrefixCache, row: Row) -> Prefix | None:
+    """The longest kept start of `row`: whole blocks (of all but its last token), and where
+    they stop inside the block of its last visual token, its start's shorter last block."""
+    found = store.chain(row.blocks[: (row.length - 1) // BLOCK])
+    if row.visual_end % BLOCK and len(found) >= row.visual_end // BLOCK:
+        # the shorter last block: needed here, or kept fresh for the video's other questions
+        with_tail = store.chain(row.blocks[: row.visual_end // BLOCK], row.start_key())
+        if BLOCK * len(found) < row.visual_end:
+            found = with_tail
+    return joined(found) if found else None
+
+
+def start_of(
+    model: Any, store: PrefixCache, row: Row, made: dict[str, Prefix], keyword: str
+) -> Prefix | None:
+    """`row`'s kept start when it holds the visual tokens; else its start up to them, made
+    once a batch (`made`) after any kept text before the media, and kept."""
+    state = kept_start(store, row)
+    row.start = row.reused = state.length if state is not None else 0
+    if row.start >= row.visual_end:
+        return state
+    key = row.start_key()
+    if key in made:
+        row.start = row.reused = row.visual_end
+        return made[key]
+    typed = any(k in row.inputs for k in ALIGNED[1:])  # token types: computed from the start
+    kept = state if state is not None and state.length <= row.first_visual and not typed else None
+    made[key] = prefill(model, row, keyword, kept)
+    row.start, row.reused = row.visual_end, kept.length if kept is not None else 0
+    whole = row.blocks[: row.visual_end // BLOCK]
+    keep_blocks(store, [*whole, key], made[key], row.visual_end, row.reused)
+    return made[key]
 
 
 def continue_from(

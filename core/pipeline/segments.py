@@ -178,16 +178,17 @@ def refined(
     chosen = cited(first, line.notes)[: seg.refine_segments]
     if not chosen or line.span is None:
         return dataclasses.replace(prepared, spent=spent)
-    parts: list[Any] = []
+    # the final prompt first, as it was: the prefix cache keeps its state from the first answer
+    parts: list[Any] = [
+        TextPart(text=f"{text}\nA first answer, from the timeline alone, was: {first.strip()}\n")
+    ]
     for number, n in enumerate(chosen, 1):
         note = line.notes[n]
         clip = sample_range(line.span, note.start, note.end, seg.refine_frames)
         parts += [TextPart(text=f"Video {number}: {note.span()}"), VideoPart(video=clip)]
     again = (
-        text
-        + f"\nA first answer, from the timeline alone, was: {first.strip()}\n"
-        + "Above are more frames of the parts it named. Look at them and answer the question "
-        + "again, citing the times."
+        "Above are more frames of the parts it named. Look at them and answer the question "
+        "again, citing the times."
     )
     conversation = [Message(role="user", content=[*parts, TextPart(text=again)])]
     seconds = time.perf_counter() - started

@@ -219,3 +219,40 @@ def test_the_bound_and_the_switch_come_from_the_config(llava_dir: Path) -> None:
     assert pipe.engine.prefix_cache is not None and pipe.engine.prefix_cache.limit == 3 * MIB
     with pytest.raises(vidtt.ConfigError, match="prefix_cache_mb"):
         pipeline(llava_dir, prefix_cache_mb=0)
+
+
+def test_kept_text_before_the_media_serves_a_new_video(
+    cached: vidtt.Pipeline, whole: vidtt.Pipeline, videos: dict[str, Path]
+) -> None:
+    pipe = with_store(cached, PrefixCache(64 * MIB))
+    notes = " ".join(f"At {n}:00 a cat walks past a red door." for n in range(8))
+
+    def asked(name: str) -> dict[str, Any]:
+        content = [
+            {"type": "text", "text": notes},
+            {"type": "video", "video": str(videos[name])},
+            {"type": "text", "text": "Does this clip agree?"},
+        ]
+        return {"messages": [{"role": "user", "content": content}]}
+
+    first, second = (pipe.batch([asked(n)])[0] for n in ("h264", "vp9"))
+    assert second.token_ids == whole.batch([asked("vp9")])[0].token_ids
+    assert first.usage.cached_tokens == 0
+    # the notes' whole blocks are reused, the new video's frames computed after them
+    assert 32 <= second.usage.cached_tokens < second.usage.prompt_tokens - 64
+
+
+def test_a_second_question_about_a_long_video_reuses_its_timeline(
+    llava_dir: Path, videos: dict[str, Path], cache_dir: Path
+) -> None:
+    pipe = pipeline(llava_dir)
+    options = {"min_segment": 1, "max_segments": 3, "shots": False, "note_tokens": 12}
+    ask = {"strategy": "segments", "segment_options": options}
+    first = pipe.ask(str(videos["h264_gop"]), "What happens?", **ask)
+    second = pipe.ask(str(videos["h264_gop"]), "Which colours are there?", **ask)
+    assert len(first.segments) == len(second.segments) == 3
+    assert all(note.cached for note in second.segments)  # the notes came from the store
+    # the final prompt (the timeline, then the question) starts as the first one did
+    assert second.usage.cached_tokens >= 16
+    plain = pipeline(llava_dir, prefix_cache=False)
+    assert plain.ask(str(videos["h264_gop"]), "Which colours are there?", **ask).text == second.text
