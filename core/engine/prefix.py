@@ -29,7 +29,7 @@ class PrefixStats:
     hits: int = 0
     misses: int = 0
     evictions: int = 0
-    entries: int = 0
+    blocks: int = 0
     bytes: int = 0
     limit: int = 0
 
@@ -37,7 +37,7 @@ class PrefixStats:
         """One line for a summary: `prefix cache: 40 hits, 8 misses, 12.3 MB held ...`."""
         return (
             f"prefix cache: {self.hits} hits, {self.misses} misses, "
-            f"{self.bytes / MIB:.1f} MiB held in {self.entries} blocks "
+            f"{self.bytes / MIB:.1f} MiB held in {self.blocks} blocks "
             f"(limit {self.limit / MIB:.0f} MiB), {self.evictions} evicted"
         )
 
@@ -116,7 +116,7 @@ class PrefixCache:
                 hits=self._hits,
                 misses=self._misses,
                 evictions=self._evictions,
-                entries=len(self._states),
+                blocks=len(self._states),
                 bytes=self._held,
                 limit=self.limit,
             )

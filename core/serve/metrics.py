@@ -322,8 +322,8 @@ class PrefixCacheState:
             yield CounterMetricFamily(name, doc, value=value)
         gauges = {
             "vidtt_prefix_cache_bytes": ("Bytes the prefix cache holds", now.bytes),
-            "vidtt_prefix_cache_entries": ("Entries (blocks of prompt state) the prefix cache "
-                                           "holds", now.entries),
+            "vidtt_prefix_cache_blocks": ("Blocks (16 tokens of model state) the prefix cache "
+                                           "holds", now.blocks),
             "vidtt_prefix_cache_limit_bytes": ("The prefix cache's bound (--prefix-cache-mb)",
                                                now.limit),
         }  # fmt: skip

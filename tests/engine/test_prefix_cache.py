@@ -75,7 +75,7 @@ def test_answers_equal_a_full_prefill_in_every_batch_layout(
     assert reused[6:] == [False, False, False]
     stats = store.stats()
     assert (stats.hits, stats.misses) == (4, 5)  # the 2 videos, the pair, the image, the text
-    assert stats.entries > 0 and stats.bytes > 0 and stats.evictions == 0
+    assert stats.blocks > 0 and stats.bytes > 0 and stats.evictions == 0
 
 
 def test_a_reused_start_is_the_prompt_up_to_its_last_visual_token(
@@ -208,7 +208,7 @@ def test_a_store_keeps_within_its_bytes_and_drops_a_start_end_first() -> None:
     store.put("huge", block(64))  # larger than the whole bound: not kept, nothing dropped
     assert store.chain(["huge"]) == [] and store.stats().bytes <= store.limit
     store.clear()
-    assert store.stats().entries == 0 and store.stats().bytes == 0
+    assert store.stats().blocks == 0 and store.stats().bytes == 0
     with pytest.raises(ValueError):
         PrefixCache(0)
     assert 0 < default_limit(torch.device("cpu")) <= 4096 * MIB

@@ -97,7 +97,7 @@ def test_a_model_that_prefills_whole_says_why(qwen_dir, videos, tmp_path) -> Non
 
 
 def notes(actor: str, **counts: int) -> str:
-    fields = {"hits": 0, "misses": 0, "evictions": 0, "entries": 0, "bytes": 0, "limit": 0}
+    fields = {"hits": 0, "misses": 0, "evictions": 0, "blocks": 0, "bytes": 0, "limit": 0}
     return json.dumps({"actor": actor, **fields, **counts})
 
 
@@ -107,14 +107,14 @@ def test_the_actors_counts_are_summed() -> None:
     tally = PrefixTally()
     mib = 1024 * 1024
     batches = [
-        [notes("a", hits=3, misses=1, entries=1, bytes=mib, limit=8 * mib)] * 2,
-        [notes("b", hits=1, misses=2, entries=2, bytes=2 * mib, limit=8 * mib, evictions=1)],
-        [notes("a", hits=1, misses=1, entries=1, bytes=mib, limit=8 * mib)],  # an older one
+        [notes("a", hits=3, misses=1, blocks=1, bytes=mib, limit=8 * mib)] * 2,
+        [notes("b", hits=1, misses=2, blocks=2, bytes=2 * mib, limit=8 * mib, evictions=1)],
+        [notes("a", hits=1, misses=1, blocks=1, bytes=mib, limit=8 * mib)],  # an older one
     ]
     for batch in batches:
         tally.note(pa.table({"record": ["{}"] * len(batch), "prefix": batch}))
     tally.note(pa.table({"record": ["{}"]}))  # a batch without notes
-    summed = PrefixStats(hits=4, misses=3, evictions=1, entries=3, bytes=3 * mib, limit=16 * mib)
+    summed = PrefixStats(hits=4, misses=3, evictions=1, blocks=3, bytes=3 * mib, limit=16 * mib)
     assert tally.line() == f"{summed.describe()} over 2 actors"
     off = PrefixTally()
     assert off.line() is None

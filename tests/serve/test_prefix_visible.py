@@ -149,7 +149,7 @@ def test_a_second_question_continues_from_the_first(on) -> None:
         "vidtt_prefix_cache_evictions_total": 0,
         "vidtt_prompt_tokens_cached_total": start,
     }
-    for name in ("vidtt_prefix_cache_bytes", "vidtt_prefix_cache_entries"):
+    for name in ("vidtt_prefix_cache_bytes", "vidtt_prefix_cache_blocks"):
         assert value(after, name) > value(before, name), name
     assert value(after, "vidtt_prefix_cache_limit_bytes") == 64 * MIB  # --prefix-cache-mb 64
 
