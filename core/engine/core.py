@@ -14,6 +14,7 @@ from vidtt.config import PipelineConfig
 from vidtt.engine import generate
 from vidtt.engine.generate import Batch
 from vidtt.engine.prefix import MIB, PrefixCache, PrefixStats, default_limit
+from vidtt.engine.processed import keep_processed
 from vidtt.engine.reuse import blocker, split
 from vidtt.engine.streaming import AnswerStream
 from vidtt.plugins.choose import select_backend
@@ -54,6 +55,7 @@ class Engine:
         if config.prefix_cache:
             mib = config.prefix_cache_mb
             store = PrefixCache(mib * MIB if mib else default_limit(model.device))
+            keep_processed(processor, store.limit // 4)  # the frames of prompts kept
         return cls(
             model,
             processor,
@@ -89,8 +91,10 @@ class Engine:
         videos: list[list[FramesUsed]],
         timings: list[Timings],
         meta: dict[str, str] | None = None,
+        media: list[str] | None = None,
     ) -> Batch:
-        """Processor output (or, where `reuses(options)`, a list of one per prompt) moved to
+        """Processor output (or, where `reuses(options)`, a list of one per prompt, with the
+        `media` digest of each prompt's frames and images when the caller has it) moved to
         the model's device and dtype, checked against the context."""
         meta = {**self.meta, **(meta or {})}
         if not isinstance(inputs, list):
@@ -100,7 +104,10 @@ class Engine:
             return Batch(inputs=inputs, options=options, videos=videos, timings=timings, meta=meta)
         identity = "|".join([self.name, *self.meta.values(), str(self.model.dtype)])
         visual = generate.visual_token_ids(self.processor)
-        rows = [split(one, visual, identity) for one in inputs]
+        rows = [
+            split(one, visual, identity, media[n] if media else None)
+            for n, one in enumerate(inputs)
+        ]
         for row, used in zip(rows, videos):
             row.inputs = self._placed(row.inputs)
             frames = sum(len(f.indices) for f in used)

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 from typing import Any
+
+
+@functools.lru_cache(maxsize=64)
+def forward_names(model_class: Any) -> frozenset[str]:
+    """The keywords a model class's forward names."""
+    return frozenset(inspect.signature(model_class.forward).parameters)
 
 
 def generate_inputs(model: Any, inputs: Any) -> dict[str, Any]:

@@ -18,11 +18,10 @@ finds nearly all of itself kept. `blocker` says which models cannot continue thi
 from __future__ import annotations
 
 import hashlib
-import inspect
 from dataclasses import dataclass, field
 from typing import Any
 
-from vidtt.engine.inputs import generate_inputs
+from vidtt.engine.inputs import forward_names, generate_inputs
 from vidtt.engine.prefix import BLOCK, Prefix, PrefixCache
 
 # Inputs as long as the prompt (laid out like its token ids); every other tensor a processor
@@ -52,7 +51,7 @@ def blocker(model: Any) -> str | None:
 
 def cache_keyword(model: Any) -> str:
     """The name `model.forward` takes its cache by (`cache`; `past_key_values` before 5.25)."""
-    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+    return "cache" if "cache" in forward_names(model.__class__) else "past_key_values"
 
 
 @dataclass
@@ -94,27 +93,38 @@ class Row:
         return "|".join([*self.keys(tokens)[-1:], repr(rest)])
 
 
-def split(inputs: Any, visual_ids: set[int], identity: str) -> Row:
+def split(inputs: Any, visual_ids: set[int], identity: str, media: str | None = None) -> Row:
     """`inputs` (one prompt's processor outputs, before they move to the device) keyed for
-    reuse by `identity` (model, dtype, device), its tokens and a digest of its visual inputs.
-    Its start must reach its last visual token, or all but its last token when visual inputs
-    come without tokens the processor names."""
+    reuse by `identity` (model, dtype, device), its tokens and a digest of its visual inputs:
+    all of them, or, given `media` (a digest of the frames and images they were made from),
+    that and the ones not made of pixels or samples (grids, sizes, masks). Its start must
+    reach its last visual token, or all but its last token when visual inputs come without
+    tokens the processor names."""
     import torch
 
     ids = inputs["input_ids"][0]
     length = int(ids.shape[0])
     found = torch.isin(ids, torch.tensor(sorted(visual_ids), dtype=ids.dtype)).nonzero()
-    media = digest({k: v for k, v in inputs.items() if k != "input_ids" and k not in ALIGNED})
-    end = length - 1 if media else 0
+    rest = {k: v for k, v in inputs.items() if k != "input_ids" and k not in ALIGNED}
+    # given `media`, floating point inputs are the processed frames, images or audio
+    made = [
+        k
+        for k, v in rest.items()
+        if media is not None and torch.is_tensor(v) and v.is_floating_point()
+    ]
+    key = (f"{media}|{made}|" if made else "") + digest(
+        {k: v for k, v in rest.items() if k not in made}
+    )
+    end = length - 1 if rest else 0
     if len(found):
         end = min(int(found[-1]) + 1, length - 1)
     row = Row(
         inputs=inputs,
         length=length,
         visual_end=end,
-        media=media,
+        media=key,
         identity=identity,
-        first_visual=int(found[0]) if len(found) else (0 if media else length),
+        first_visual=int(found[0]) if len(found) else (0 if rest else length),
     )
     row.blocks = row.keys(row.tokens())
     return row
@@ -151,7 +161,7 @@ def prefill(model: Any, row: Row, keyword: str, kept: Prefix | None = None) -> P
     if "attention_mask" in inputs:  # the kept tokens' too
         inputs["attention_mask"] = inputs["attention_mask"][..., :end]
     kwargs = generate_inputs(model, inputs)
-    if "logits_to_keep" in inspect.signature(model.forward).parameters:
+    if "logits_to_keep" in forward_names(model.__class__):
         kwargs["logits_to_keep"] = 1  # the start's logits are never read
     cache = DynamicCache(config=model.config)
     for n, (keys, values) in enumerate(kept.layers if kept is not None else []):

@@ -38,6 +38,7 @@ from vidtt.pipeline.messages import (
     check_media_tokens,
     check_text_size,
     frames_used,
+    media_digest,
     parse_messages,
     question_message,
 )
@@ -429,6 +430,7 @@ class Pipeline:
             [frames_used(c) for c in conversations],
             [Timings(sampling=p.sampling, preprocessing=share) for p in prepared],
             {"formatter": self.formatter.name},
+            [media_digest(c) for c in conversations] if isinstance(inputs, list) else None,
         )
         batch.timelines = [p.segments for p in prepared]
         return batch

@@ -12,6 +12,7 @@ from vidtt.errors import ContextOverflowError, OptionsError
 from vidtt.pipeline.request import check_conversation
 from vidtt.types import (
     FramesUsed,
+    ImagePart,
     Message,
     TextPart,
     VideoPart,
@@ -106,3 +107,26 @@ def frames_used(conversation: list[Message]) -> list[FramesUsed]:
         for p in m.content
         if isinstance(p, VideoPart)
     ]
+
+
+def media_digest(conversation: list[Message]) -> str:
+    """A digest of every video's frames (and audio, for models that hear it) and every image
+    of `conversation`, in order: with the prompt's tokens, what makes the model state of its
+    visual tokens (the prefix cache's key)."""
+    import hashlib
+
+    import numpy as np
+
+    hashed = hashlib.blake2b(digest_size=20)
+    for message in conversation:
+        for part in message.content:
+            if isinstance(part, VideoPart):
+                clip = part.video
+                hashed.update(f"video|{clip.digest()}|".encode())
+                if getattr(clip, "audio", None) is not None:
+                    hashed.update(np.ascontiguousarray(clip.audio.samples).data)
+            elif isinstance(part, ImagePart):
+                image = np.ascontiguousarray(np.asarray(part.image))
+                hashed.update(f"image|{image.shape}|{image.dtype}|".encode())
+                hashed.update(image.data)
+    return hashed.hexdigest()

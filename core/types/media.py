@@ -202,6 +202,7 @@ class Clip:
         self.origin: VideoSource | None = None  # the source it was sampled from, if known
         self.audio: Any = None  # the clip's audio (an AudioWindow) for models that hear it
         self._images: list[Image] | None = None
+        self._digest = ""
 
     def __len__(self) -> int:
         return len(self.array)
@@ -216,6 +217,20 @@ class Clip:
             f"Clip({len(self)} frames of {self.width}x{self.height} from {self.source!r}, "
             f"sampler={self.sampler!r}, indices={self.indices})"
         )
+
+    def digest(self) -> str:
+        """A digest of the frames and where they were taken (their pixels, indices and times;
+        made once: a Clip's frames are not changed after it is made)."""
+        if not self._digest:
+            import hashlib
+
+            import numpy as np
+
+            hashed = hashlib.blake2b(digest_size=20)
+            hashed.update(f"{self.array.shape}|{self.indices}|{self.timestamps}|".encode())
+            hashed.update(np.ascontiguousarray(self.array).data)
+            self._digest = hashed.hexdigest()
+        return self._digest
 
     @property
     def frames(self) -> list[Image]:
