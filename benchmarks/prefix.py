@@ -18,9 +18,12 @@ max_side 384 (64 visual tokens a frame), exactly `--tokens` new tokens (min = ma
    Each variant first answers one batch untimed (warm-up); the prefix cache is emptied
    before every run of (a). Every request's token ids are compared across (a), (b) and (c) in
    every run, and the floor's frames with the ones vidtt samples.
-2. Chat: time to the first text piece of `Pipeline.chat(..., stream=True)` (what `vidtt chat`
-   prints), turn 1 (the video's frames and a question) and turn 2 (turn 1, its answer and a new
-   question); the frames are sampled before turn 1 as `vidtt chat` does (default frame cache),
+2. Chat: time to the first new token of `Pipeline.chat(..., stream=True)` (what `vidtt chat`
+   calls): from the call to its return (the prompt built and checked) plus the Answer's own
+   `timings.prefill` (generation start to the first token). The first *text piece* is not
+   measured: the random-weight model often writes byte tokens that decode to no text until
+   the answer ends. Turn 1 is the video's frames and a question, turn 2 turn 1, its answer and
+   a new question; the frames are sampled before turn 1 as `vidtt chat` does (default frame cache),
    the prefix cache cleared before each run, cache on and off.
 3. Serve: `vidtt serve` on 127.0.0.1 with and without `--no-prefix-cache`, warmed up on a
    video outside the workload, then every request sent by `--clients` concurrent clients.
@@ -275,13 +278,13 @@ def identical(results: dict[str, list[Result]]) -> str:
 
 # -- 2: chat -------------------------------------------------------------------------------
 def first_piece(pipe: Any, messages: list[dict[str, Any]]) -> tuple[float, Any]:
-    """Seconds from `Pipeline.chat(stream=True)` to its first text piece, and the Answer."""
+    """Seconds from `Pipeline.chat(stream=True)` to its first new token, and the Answer."""
     started = time.perf_counter()
     stream = pipe.chat(messages, stream=True)
-    first = None
+    ready = time.perf_counter() - started  # the prompt built: generation starts on reading
     for _ in stream:
-        first = first or time.perf_counter() - started
-    return first or time.perf_counter() - started, stream.answer
+        pass
+    return ready + stream.answer.timings.prefill, stream.answer
 
 
 def chat_turns(pipe: Any, video: Path) -> tuple[float, float, list[Any]]:
@@ -494,8 +497,8 @@ def report_requests(
 
 def report_chat(chat: dict[str, Any], runs: int) -> None:
     print(
-        f"\n### Chat: first text piece of `Pipeline.chat(stream=True)`, median of {runs} run(s), "
-        "each on a video the prefix cache has not seen\n"
+        "\n### Chat: time to the first new token of `Pipeline.chat(stream=True)`, median of "
+        f"{runs} run(s), each on a video the prefix cache has not seen\n"
     )
     print(
         "| prefix cache | turn 1 ms | turn 2 ms | turn 2 / turn 1 | turn 2 cached / prompt "
