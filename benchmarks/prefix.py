@@ -4,9 +4,10 @@ turn latency, and `vidtt serve` with and without it.
     python benchmarks/prefix.py [--videos 8] [--questions 6] [--tokens 16] [--runs 5]
         [--batch-size 8] [--workers 2] [--clients 32] [--skip-chat] [--skip-serve]
 
-The workload of benchmarks/throughput.py (its model and videos, made by its `make_assets`):
-`--videos` videos with `--questions` distinct questions each (20 to 40 tokens), 8 frames at
-max_side 384 (64 visual tokens a frame), exactly `--tokens` new tokens (min = max), greedy.
+The workload of benchmarks/throughput.py (its model, made by its `make_assets`, and videos of
+its kind, each showing other frames: video n has 240 + 8n frames): `--videos` videos with
+`--questions` distinct questions each (20 to 40 tokens), 8 frames at max_side 384 (64 visual
+tokens a frame), exactly `--tokens` new tokens (min = max), greedy.
 
 1. Requests, model loaded once, variants taking turns run by run:
    (a) `vidtt run`'s job runner in this process, prefix cache on (as throughput.py's (d));
@@ -216,12 +217,15 @@ def check_frames(pipe: Any, paths: list[Path]) -> str:
     """Whether the floor's frames equal the ones vidtt samples."""
     import numpy as np
 
+    digests = set()
     for path in paths:
         clip = pipe.sample(str(path))
+        digests.add(clip.digest())
         ours = np.stack(decode_frames(str(path)))
         if ours.shape != clip.array.shape or not np.array_equal(ours, clip.array):
             return f"DIFFER from vidtt's for {path.name} (indices {clip.indices})"
-    return "identical to vidtt's (same indices, same pixels)"
+    distinct = f"{len(digests)} of the {len(paths)} videos show frames no other video shows"
+    return f"identical to vidtt's (same indices, same pixels); {distinct}"
 
 
 # -- 1: requests ---------------------------------------------------------------------------
@@ -579,8 +583,44 @@ def pipelines(model: Path, tokens: int) -> tuple[Any, Any]:
     )
     on = vidtt.Pipeline(**settings)
     e = on.engine
-    bare = Engine(e.model, e.processor, name=e.name, backend=e.backend, dtype=e.dtype)
+    bare = Engine(e.model, unkept(e.processor), name=e.name, backend=e.backend, dtype=e.dtype)
     return on, vidtt.Pipeline(**settings, prefix_cache=False, engine=bare)
+
+
+def unkept(processor: Any) -> Any:
+    """A copy of `processor` without the processed frames the prefix cache keeps beside it
+    (what a pipeline loaded with `prefix_cache: False` has)."""
+    import copy
+
+    from vidtt.engine.processed import KEPT, Processed
+
+    bare = copy.copy(processor)
+    for name in KEPT:
+        inner = getattr(bare, name, None)
+        if isinstance(inner, Processed):
+            setattr(bare, name, inner._inner)
+    return bare
+
+
+def distinct_videos(count: int) -> list[Path]:
+    """`count` videos of throughput.py's kind (854x480 H.264, B-frames, 30 fps, a keyframe
+    every 60 frames) whose sampled frames differ: video n has 240 + 8n frames, so its 8
+    uniform frames (each showing its number) are other frames than any other video's."""
+    from throughput import DATA
+
+    from vidtt.testing import make_video
+
+    DATA.mkdir(exist_ok=True)
+    paths = []
+    for n in range(count):
+        path = DATA / f"prefix-{n}.mp4"
+        if not path.exists():
+            make_video(
+                path, frames=240 + 8 * n, fps=30, size=(854, 480), gop=60,
+                options={"preset": "veryfast"},
+            )  # fmt: skip
+        paths.append(path)
+    return paths
 
 
 def main() -> None:
@@ -588,7 +628,8 @@ def main() -> None:
     import torch
     from throughput import make_assets
 
-    paths, model = make_assets(args.videos + 1)  # the last video warms the servers up
+    _, model = make_assets(0)
+    paths = distinct_videos(args.videos + 1)  # the last video warms the servers up
     warm, paths = paths[-1], paths[: args.videos]
     requests = workload(paths, args.questions)
     on, off = pipelines(model, args.tokens)

@@ -58,7 +58,7 @@ def keep_processed(processor: Any, limit: int) -> None:
 
 def call_key(args: Any, kwargs: dict[str, Any]) -> str:
     """A digest of a call's frames (their pixels) and keywords."""
-    hashed = hashlib.blake2b(digest_size=20)
+    hashed = hashlib.sha256()
     feed(hashed, args)
     feed(hashed, sorted(kwargs.items(), key=lambda item: item[0]))
     return hashed.hexdigest()

@@ -67,6 +67,7 @@ class Row:
     blocks: list[str] = field(default_factory=list)  # the key of each whole block
     start: int = 0  # tokens of the state it continues from (set at generation)
     reused: int = 0  # of those, tokens found kept
+    fresh: bool = False  # alone in its batch and nothing kept: generate computes all of it
 
     def tokens(self) -> list[Any]:
         """The prompt's token ids, each with its token types where the processor gives them."""
@@ -136,7 +137,7 @@ def digest(inputs: dict[str, Any]) -> str:
 
     if not inputs:
         return ""
-    hashed = hashlib.blake2b(digest_size=20)
+    hashed = hashlib.sha256()
     for name in sorted(inputs):
         value = inputs[name]
         if isinstance(value, torch.Tensor):
@@ -190,7 +191,7 @@ def starts(model: Any, store: PrefixCache, rows: list[Row]) -> list[Prefix | Non
     `reused`; counts hits (rows that reused kept tokens) and misses."""
     keyword = cache_keyword(model)
     made: dict[str, Prefix] = {}
-    out = [start_of(model, store, row, made, keyword) for row in rows]
+    out = [start_of(model, store, row, made, keyword, len(rows) == 1) for row in rows]
     store.count(hits=sum(1 for r in rows if r.reused), misses=sum(1 for r in rows if not r.reused))
     return out
 
@@ -208,10 +209,12 @@ def kept_start(store: PrefixCache, row: Row) -> Prefix | None:
 
 
 def start_of(
-    model: Any, store: PrefixCache, row: Row, made: dict[str, Prefix], keyword: str
+    model: Any, store: PrefixCache, row: Row, made: dict[str, Prefix], keyword: str, alone: bool
 ) -> Prefix | None:
     """`row`'s kept start when it holds the visual tokens; else its start up to them, made
-    once a batch (`made`) after any kept text before the media, and kept."""
+    once a batch (`made`) after any kept text before the media, and kept. A row `alone` in
+    its batch with nothing kept is `fresh`: generate computes it whole, as without a cache,
+    and `keep` keeps its start afterwards."""
     state = kept_start(store, row)
     row.start = row.reused = state.length if state is not None else 0
     if row.start >= row.visual_end:
@@ -222,6 +225,10 @@ def start_of(
         return made[key]
     typed = any(k in row.inputs for k in ALIGNED[1:])  # token types: computed from the start
     kept = state if state is not None and state.length <= row.first_visual and not typed else None
+    if alone and kept is None:
+        row.start = row.reused = 0
+        row.fresh = True
+        return None
     made[key] = prefill(model, row, keyword, kept)
     row.start, row.reused = row.visual_end, kept.length if kept is not None else 0
     whole = row.blocks[: row.visual_end // BLOCK]
@@ -236,6 +243,8 @@ def continue_from(
     inputs, the cache under its keyword) and the cache, which `keep` reads afterwards."""
     states = starts(model, store, rows)
     inputs = lay_out(rows, pad)
+    if rows[0].fresh:  # alone: its visual inputs go to generate
+        inputs.update({k: v for k, v in rows[0].inputs.items() if k not in inputs})
     cache = stacked(model, states, max(r.start for r in rows), len(rows))
     return {**inputs, cache_keyword(model): cache}, cache
 
@@ -302,7 +311,7 @@ def keep(store: PrefixCache, rows: list[Row], cache: Any, answers: list[list[int
         own = row.length - row.start
         where = [*range(row.start), *range(width - own, width + fed)]
         keys = row.keys(tokens)
-        index = torch.tensor(where[: BLOCK * len(keys)], device=layers[0].keys.device)
+        index = torch.tensor(where, device=layers[0].keys.device)
         state = Prefix(
             layers=[
                 (lay.keys[b : b + 1, :, index], lay.values[b : b + 1, :, index]) for lay in layers
@@ -310,6 +319,10 @@ def keep(store: PrefixCache, rows: list[Row], cache: Any, answers: list[list[int
             length=len(index),
         )
         keep_blocks(store, keys, state, BLOCK * len(keys), row.start)
+        end = row.visual_end
+        if row.fresh and end % BLOCK:  # its start's shorter last block, for other questions
+            whole = row.blocks[: end // BLOCK]
+            keep_blocks(store, [*whole, row.start_key()], state, end, BLOCK * len(whole))
 
 
 def keep_blocks(

@@ -117,7 +117,7 @@ def media_digest(conversation: list[Message]) -> str:
 
     import numpy as np
 
-    hashed = hashlib.blake2b(digest_size=20)
+    hashed = hashlib.sha256()
     for message in conversation:
         for part in message.content:
             if isinstance(part, VideoPart):
