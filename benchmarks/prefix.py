@@ -499,10 +499,10 @@ def report_requests(
     )
 
 
-def report_chat(chat: dict[str, Any], runs: int) -> None:
+def report_chat(chat: dict[str, Any], runs: int, model: str) -> None:
     print(
         "\n### Chat: time to the first new token of `Pipeline.chat(stream=True)`, median of "
-        f"{runs} run(s), each on a video the prefix cache has not seen\n"
+        f"{runs} run(s), each on a video the prefix cache has not seen; {model}\n"
     )
     print(
         "| prefix cache | turn 1 ms | turn 2 ms | turn 2 / turn 1 | turn 2 cached / prompt "
@@ -623,6 +623,24 @@ def distinct_videos(count: int) -> list[Path]:
     return paths
 
 
+LARGER = (
+    "a larger text model (hidden 512, 8 layers, the same vision tower), where prefill weighs "
+    "more against each request's fixed costs (template, tokenizer, generate's set-up)"
+)
+
+
+def larger_model() -> Path:
+    """The workload model's shape with a larger text model (built once into data/)."""
+    from throughput import DATA
+
+    from vidtt.testing.models import make_tiny_llava
+
+    folder = DATA / "prefix-llava-larger"
+    if not (folder / "config.json").exists():
+        make_tiny_llava(folder, context=2048, image_size=384, patch_size=48, hidden=512, layers=8)
+    return folder
+
+
 def main() -> None:
     args = parse_args()
     import torch
@@ -639,14 +657,20 @@ def main() -> None:
         results = request_runs((on, off), requests, args)
         stats = on.engine.prefix_stats()
         chat = None if args.skip_chat else chat_runs((on, off), paths, args.runs)
+        larger = (
+            None
+            if args.skip_chat
+            else chat_runs(pipelines(larger_model(), args.tokens), paths, args.runs)
+        )
     served: dict[str, Served] = {}
     if not args.skip_serve:
         warm_up = workload([warm], args.questions)
         served["prefix cache on"] = serve_pass(model, requests, warm_up, args, True)
         served["--no-prefix-cache"] = serve_pass(model, requests, warm_up, args, False)
     report_requests(results, len(requests), args, frames)
-    if chat is not None:
-        report_chat(chat, args.runs)
+    if chat is not None and larger is not None:
+        report_chat(chat, args.runs, "the workload's model (text: hidden 128, 4 layers)")
+        report_chat(larger, args.runs, LARGER)
     if served:
         report_serve(served, len(requests), args.clients)
     report_memory(stats)
