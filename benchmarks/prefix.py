@@ -307,23 +307,25 @@ def q(text: str) -> dict[str, str]:
 
 
 def chat_runs(pipes: tuple[Any, Any], paths: list[Path], runs: int) -> dict[str, Any]:
-    """Turn latencies with the prefix cache on and off, each run on another video (the prefix
-    cache cleared first), and whether both gave the same answers."""
+    """Turn latencies with the prefix cache on and off (which goes first alternates run by
+    run), each run on another video (the prefix cache cleared first), and whether both gave
+    the same answers."""
     times: dict[str, list[tuple[float, float]]] = {"on": [], "off": []}
     reused: dict[str, list[tuple[int, int]]] = {"on": [], "off": []}
     same = True
     for run in range(runs):
         video = paths[run % len(paths)]
-        answers = []
-        for name, pipe in zip(("on", "off"), pipes):
+        answers: dict[str, Any] = {}
+        order = list(zip(("on", "off"), pipes))
+        for name, pipe in order if run % 2 == 0 else order[::-1]:
             if pipe.engine.prefix_cache is not None:
                 pipe.engine.prefix_cache.clear()
             one, two, turns = chat_turns(pipe, video)
             times[name].append((one, two))
             usage = turns[1].usage
             reused[name].append((usage.cached_tokens, usage.prompt_tokens))
-            answers.append([a.token_ids for a in turns])
-        same = same and answers[0] == answers[1]
+            answers[name] = [a.token_ids for a in turns]
+        same = same and answers["on"] == answers["off"]
     return {"times": times, "reused": reused, "same": same}
 
 
