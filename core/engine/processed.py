@@ -11,10 +11,37 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import weakref
 from collections import OrderedDict
 from typing import Any
 
 KEPT = ("image_processor", "video_processor")
+
+# Frame arrays whose digest is known (a Clip's), by id: the array (weakly) and the digest.
+_named: dict[int, tuple[Any, str]] = {}
+
+
+def name_frames(array: Any, digest: str) -> None:
+    """Note that `array` (held unchanged, as a Clip's frames are) has `digest`, so that calls
+    given it or views of it are keyed without reading its pixels."""
+    key = id(array)
+    known = _named.get(key)
+    if known is None or known[0]() is not array:
+
+        def forget(_: Any) -> None:
+            _named.pop(key, None)
+
+        _named[key] = (weakref.ref(array, forget), digest)
+
+
+def named(array: Any) -> str | None:
+    """The digest of `array`'s pixels when it is, or views, frames named by `name_frames`."""
+    owner = array if array.base is None else array.base
+    known = _named.get(id(owner))
+    if known is None or known[0]() is not owner:
+        return None
+    offset = array.__array_interface__["data"][0] - owner.__array_interface__["data"][0]
+    return f"{known[1]}+{offset}{array.shape}{array.strides}{array.dtype}"
 
 
 class Processed:
@@ -78,7 +105,9 @@ def feed(hashed: Any, value: Any) -> None:
         value = value.detach().cpu().numpy()
     elif hasattr(value, "tobytes") and hasattr(value, "mode"):  # a PIL image
         value = np.asarray(value)
-    if isinstance(value, np.ndarray):
+    if isinstance(value, np.ndarray) and (name := named(value)) is not None:
+        hashed.update(f"n{name}".encode())
+    elif isinstance(value, np.ndarray):
         data = np.ascontiguousarray(value)
         hashed.update(f"a{data.shape}{data.dtype}".encode())
         hashed.update(data.data)

@@ -20,6 +20,7 @@ from vidtt.budget.schema import BudgetPlan
 from vidtt.config import PipelineConfig
 from vidtt.engine import generate
 from vidtt.engine.core import Engine
+from vidtt.engine.processed import name_frames
 from vidtt.engine.streaming import AnswerStream
 from vidtt.errors import FormatterError, OptionsError, VidttError
 from vidtt.interfaces import (
@@ -415,6 +416,8 @@ class Pipeline:
         try:
             build = self.formatter.build_inputs
             if self.engine.reuses(prepared[0].options):  # one processor output a prompt
+                for clip in clips_of(conversations):  # kept processed frames found by digest
+                    name_frames(clip.array, clip.digest())
                 inputs = [build([c], self.processor, timestamps=shown) for c in conversations]
             else:
                 inputs = build(conversations, self.processor, timestamps=shown)
@@ -521,6 +524,17 @@ class Pipeline:
         return sample_video(
             video, sampler, options, rule=rule, number=number, cache=self.cache, budget=budget
         )
+
+
+def clips_of(conversations: list[list[Message]]) -> list[Clip]:
+    """The sampled videos of `conversations`."""
+    return [
+        p.video
+        for c in conversations
+        for m in c
+        for p in m.content
+        if isinstance(p, VideoPart) and isinstance(p.video, Clip)
+    ]
 
 
 def with_transcripts(conversation: list[Message], heard: list[Heard]) -> list[Message]:

@@ -256,3 +256,34 @@ def test_a_second_question_about_a_long_video_reuses_its_timeline(
     assert second.usage.cached_tokens >= 16
     plain = pipeline(llava_dir, prefix_cache=False)
     assert plain.ask(str(videos["h264_gop"]), "Which colours are there?", **ask).text == second.text
+
+
+def test_processed_frames_are_kept_by_their_pixels() -> None:
+    from vidtt.engine.processed import Processed, name_frames
+
+    calls: list[int] = []
+
+    def process(images: Any, **kwargs: Any) -> dict[str, Any]:
+        calls.append(len(images))
+        return {"pixel_values": torch.tensor(np.stack(images).astype("float32")) * kwargs["k"]}
+
+    kept = Processed(process, limit=10_000)
+    frames = np.random.default_rng(1).integers(0, 255, (3, 4, 5, 3), dtype=np.uint8)
+    first = kept(list(frames), k=2)
+    assert torch.equal(kept(list(frames.copy()), k=2)["pixel_values"], first["pixel_values"])
+    assert len(calls) == 1  # the same pixels and keywords: answered from what was kept
+    kept(list(frames), k=3)
+    other = frames.copy()
+    other[2, 0, 0, 0] ^= 1
+    kept(list(other), k=2)
+    assert len(calls) == 3  # other keywords, one other pixel: processed again
+    name_frames(frames, "clip-a")  # a Clip's frames: keyed by its digest, views by place
+    assert torch.equal(kept(list(frames), k=2)["pixel_values"], first["pixel_values"])
+    kept([frames[1], frames[0], frames[2]], k=2)
+    assert len(calls) == 5
+    kept(list(frames), k=2)
+    assert len(calls) == 5
+    big = Processed(process, limit=10)  # nothing fits: every call is processed
+    big(list(frames), k=1)
+    big(list(frames), k=1)
+    assert len(calls) == 7
