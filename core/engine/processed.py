@@ -56,6 +56,13 @@ class Processed:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
 
+    @property  # type: ignore[misc]
+    def __class__(self) -> type:  # isinstance sees the processor it stands for
+        return type(self._inner)
+
+    def __reduce__(self) -> Any:  # pickled or copied, it is the processor, without what it kept
+        return self._inner.__reduce__()
+
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         key = call_key(args, kwargs)
         with self._lock:
@@ -79,8 +86,18 @@ def keep_processed(processor: Any, limit: int) -> None:
     at most `limit` bytes each."""
     for name in KEPT:
         inner = getattr(processor, name, None)
-        if inner is not None and not isinstance(inner, Processed):
-            setattr(processor, name, Processed(inner, limit))
+        if inner is not None and not any(type(inner) is c for c in _classes.values()):
+            setattr(processor, name, standing_for(type(inner))(inner, limit))
+
+
+_classes: dict[type, type] = {}
+
+
+def standing_for(kind: type) -> type:
+    """A `Processed` class named as the processor class `kind` (what messages show)."""
+    if kind not in _classes:
+        _classes[kind] = type(kind.__name__, (Processed,), {"__qualname__": kind.__qualname__})
+    return _classes[kind]
 
 
 def call_key(args: Any, kwargs: dict[str, Any]) -> str:

@@ -111,6 +111,10 @@ def other(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     ).read_bytes()
 
 
+def without_cached(usage: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in usage.items() if k != "prompt_tokens_details"}
+
+
 # -- the round trip -----------------------------------------------------------------------------
 def test_an_upload_is_asked_about_as_its_data_url_is(served: Client, clip: bytes) -> None:
     started = time.time()
@@ -130,7 +134,9 @@ def test_an_upload_is_asked_about_as_its_data_url_is(served: Client, clip: bytes
     for _ in range(2):  # named again and again, the upload stays
         answer = served.chat(card["url"]).json()
         expected = served.chat(data_url(clip)).json()
-        assert answer["choices"] == expected["choices"] and answer["usage"] == expected["usage"]
+        assert answer["choices"] == expected["choices"]
+        # the same tokens (how many of them the prefix cache held differs from ask to ask)
+        assert without_cached(answer["usage"]) == without_cached(expected["usage"])
         assert answer["vidtt"]["videos"][0]["indices"] == expected["vidtt"]["videos"][0]["indices"]
     got = httpx.get(f"{served.base}/v1/uploads/{card['id']}", headers=served.headers())
     assert got.status_code == 200 and got.json()["expires_at"] >= card["expires_at"]
