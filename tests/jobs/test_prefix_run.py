@@ -124,14 +124,6 @@ def test_the_actors_counts_are_summed() -> None:
     assert off.line() == "prefix cache: off (an encoder-decoder model)"
 
 
-@pytest.fixture(scope="module")
-def cluster():
-    ray = pytest.importorskip("ray")
-    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="WARNING")
-    yield ray
-    ray.shutdown()
-
-
 @pytest.mark.slow
 @pytest.mark.ray
 def test_on_ray_the_summary_sums_the_actors(cluster, job, tmp_path) -> None:

@@ -119,14 +119,6 @@ def test_a_worker_that_cannot_start_is_one_line() -> None:
 
 # -- on a local cluster of 2 CPUs ----------------------------------------------------------
 @pytest.fixture(scope="module")
-def cluster():
-    ray = pytest.importorskip("ray")
-    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="WARNING")
-    yield ray
-    ray.shutdown()
-
-
-@pytest.fixture(scope="module")
 def job(llava_dir, videos, tmp_path_factory):
     """A config, a requests file with good and bad lines, and where the answers go."""
     folder = tmp_path_factory.mktemp("ray-job")
