@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_ray_run import cluster  # noqa: F401  (the module's local cluster of 2 CPUs)
 from tiny_models import job_config
 
 from vidtt.jobs import ray as ray_run
@@ -93,7 +92,7 @@ def test_actors_defer_segment_requests_to_the_model(
 @pytest.mark.slow
 @pytest.mark.ray
 def test_run_on_ray_answers_segment_and_direct_requests(
-    cluster: Any,  # noqa: F811
+    cluster: Any,
     llava_dir: Path,
     clip12: Path,
     videos: dict[str, Path],
