@@ -186,9 +186,9 @@ def joined(blocks: list[Prefix]) -> Prefix:
     return Prefix(layers=layers, length=sum(b.length for b in blocks))
 
 
-def starts(model: Any, store: PrefixCache, rows: list[Row]) -> list[Prefix | None]:
-    """Each row's start state (None: it starts from nothing), setting its `start` and
-    `reused`; counts hits (rows that reused kept tokens) and misses."""
+def starts(model: Any, store: PrefixCache, rows: list[Row]) -> list[list[Prefix]]:
+    """Each row's start state, in consecutive pieces (none: it starts from nothing), setting
+    its `start` and `reused`; counts hits (rows that reused kept tokens) and misses."""
     keyword = cache_keyword(model)
     made: dict[str, Prefix] = {}
     out = [start_of(model, store, row, made, keyword, len(rows) == 1) for row in rows]
@@ -196,7 +196,7 @@ def starts(model: Any, store: PrefixCache, rows: list[Row]) -> list[Prefix | Non
     return out
 
 
-def kept_start(store: PrefixCache, row: Row) -> Prefix | None:
+def kept_start(store: PrefixCache, row: Row) -> list[Prefix]:
     """The longest kept start of `row`: whole blocks (of all but its last token), and where
     they stop inside the block of its last visual token, its start's shorter last block."""
     found = store.chain(row.blocks[: (row.length - 1) // BLOCK])
@@ -205,35 +205,36 @@ def kept_start(store: PrefixCache, row: Row) -> Prefix | None:
         with_tail = store.chain(row.blocks[: row.visual_end // BLOCK], row.start_key())
         if BLOCK * len(found) < row.visual_end:
             found = with_tail
-    return joined(found) if found else None
+    return found
 
 
 def start_of(
     model: Any, store: PrefixCache, row: Row, made: dict[str, Prefix], keyword: str, alone: bool
-) -> Prefix | None:
+) -> list[Prefix]:
     """`row`'s kept start when it holds the visual tokens; else its start up to them, made
     once a batch (`made`) after any kept text before the media, and kept. A row `alone` in
     its batch with nothing kept is `fresh`: generate computes it whole, as without a cache,
     and `keep` keeps its start afterwards."""
-    state = kept_start(store, row)
-    row.start = row.reused = state.length if state is not None else 0
+    pieces = kept_start(store, row)
+    row.start = row.reused = sum(p.length for p in pieces)
     if row.start >= row.visual_end:
-        return state
+        return pieces
     key = row.start_key()
     if key in made:
         row.start = row.reused = row.visual_end
-        return made[key]
+        return [made[key]]
     typed = any(k in row.inputs for k in ALIGNED[1:])  # token types: computed from the start
-    kept = state if state is not None and state.length <= row.first_visual and not typed else None
+    serves = pieces and row.start <= row.first_visual and not typed
+    kept = joined(pieces) if serves else None
     if alone and kept is None:
         row.start = row.reused = 0
         row.fresh = True
-        return None
+        return []
     made[key] = prefill(model, row, keyword, kept)
     row.start, row.reused = row.visual_end, kept.length if kept is not None else 0
     whole = row.blocks[: row.visual_end // BLOCK]
     keep_blocks(store, [*whole, key], made[key], row.visual_end, row.reused)
-    return made[key]
+    return [made[key]]
 
 
 def continue_from(
@@ -276,22 +277,25 @@ def lay_out(rows: list[Row], pad: int | None) -> dict[str, Any]:
     return {name: value.to(ids.device) for name, value in out.items()}
 
 
-def stacked(model: Any, states: list[Prefix | None], start: int, rows: int) -> Any:
-    """A cache holding each row's start state, zeros (masked out) up to `start` tokens."""
+def stacked(model: Any, states: list[list[Prefix]], start: int, rows: int) -> Any:
+    """A cache holding each row's start state (its pieces one after another), zeros (masked
+    out) up to `start` tokens."""
     import torch
     from transformers import DynamicCache
 
     cache = DynamicCache(config=model.config)
-    known = next((s for s in states if s is not None and s.length), None)
+    known = next((pieces[0] for pieces in states if pieces), None)
     if known is None or start == 0:
         return cache
     for layer, (keys, _) in enumerate(known.layers):
         shape = (rows, keys.shape[1], start, keys.shape[3])
         both = [torch.zeros(shape, dtype=keys.dtype, device=keys.device) for _ in range(2)]
-        for b, state in enumerate(states):
-            if state is not None and state.length:
-                both[0][b, :, : state.length] = state.layers[layer][0][0]
-                both[1][b, :, : state.length] = state.layers[layer][1][0]
+        for b, pieces in enumerate(states):
+            at = 0
+            for piece in pieces:
+                both[0][b, :, at : at + piece.length] = piece.layers[layer][0][0]
+                both[1][b, :, at : at + piece.length] = piece.layers[layer][1][0]
+                at += piece.length
         cache.update(both[0], both[1], layer)
     return cache
 
