@@ -4,8 +4,8 @@ turn latency, and `vidtt serve` with and without it.
     python benchmarks/prefix.py [--videos 8] [--questions 6] [--tokens 16] [--runs 5]
         [--batch-size 8] [--workers 2] [--clients 32] [--skip-chat] [--skip-serve]
 
-The workload of benchmarks/throughput.py (its model, made by its `make_assets`, and videos of
-its kind, each showing other frames: video n has 240 + 8n frames): `--videos` videos with
+The workload of benchmarks/throughput.py (its model and videos, made by its `make_assets`; no
+two videos show the same sampled frames): `--videos` videos with
 `--questions` distinct questions each (20 to 40 tokens), 8 frames at max_side 384 (64 visual
 tokens a frame), exactly `--tokens` new tokens (min = max), greedy.
 
@@ -614,27 +614,6 @@ def unkept(processor: Any) -> Any:
     return bare
 
 
-def distinct_videos(count: int) -> list[Path]:
-    """`count` videos of throughput.py's kind (854x480 H.264, B-frames, 30 fps, a keyframe
-    every 60 frames) whose sampled frames differ: video n has 240 + 8n frames, so its 8
-    uniform frames (each showing its number) are other frames than any other video's."""
-    from throughput import DATA
-
-    from vidtt.testing import make_video
-
-    DATA.mkdir(exist_ok=True)
-    paths = []
-    for n in range(count):
-        path = DATA / f"prefix-{n}.mp4"
-        if not path.exists():
-            make_video(
-                path, frames=240 + 8 * n, fps=30, size=(854, 480), gop=60,
-                options={"preset": "veryfast"},
-            )  # fmt: skip
-        paths.append(path)
-    return paths
-
-
 LARGER = (
     "a larger text model (hidden 512, 8 layers, the same vision tower), where prefill weighs "
     "more against each request's fixed costs (template, tokenizer, generate's set-up)"
@@ -658,8 +637,7 @@ def main() -> None:
     import torch
     from throughput import make_assets
 
-    _, model = make_assets(0)
-    paths = distinct_videos(args.videos + 1)  # the last video warms the servers up
+    paths, model = make_assets(args.videos + 1)  # the last video warms the servers up
     warm, paths = paths[-1], paths[: args.videos]
     requests = workload(paths, args.questions)
     on, off = pipelines(model, args.tokens)

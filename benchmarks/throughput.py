@@ -2,8 +2,9 @@
 
     python benchmarks/throughput.py [--videos 8] [--questions 3] [--tokens 16] [--runs 3]
 
-The workload: `--videos` videos (854x480 H.264 with B-frames, 8 s at 30 fps, made once in
-benchmarks/data/) with `--questions` questions each, 8 frames per video at max_side 384, on a
+The workload: `--videos` videos (854x480 H.264 with B-frames, 8 s and more at 30 fps: video n
+has 240 + 8n frames, so no two show the same sampled frames; made once in benchmarks/data/)
+with `--questions` questions each, 8 frames per video at max_side 384, on a
 llava-interleave-shaped model with random weights, small enough for a CPU (SigLIP tower on
 384 px images in 48 px patches: 64 tokens a frame; Qwen2 text model; built offline into
 benchmarks/data/). Every variant generates exactly `--tokens` new tokens (min = max, so the end
@@ -41,11 +42,16 @@ def make_assets(videos: int) -> tuple[list[Path], Path]:
 
     DATA.mkdir(exist_ok=True)
     paths = []
-    for n in range(videos):
-        path = DATA / f"throughput-{n}.mp4"
+    for n in range(videos):  # each shows other frames: n adds 8 (frame k shows its number)
+        path = DATA / f"distinct-{n}.mp4"
         if not path.exists():
             make_video(
-                path, frames=240, fps=30, size=(854, 480), gop=60, options={"preset": "veryfast"}
+                path,
+                frames=240 + 8 * n,
+                fps=30,
+                size=(854, 480),
+                gop=60,
+                options={"preset": "veryfast"},
             )
         paths.append(path)
     model = DATA / "throughput-llava"
