@@ -409,4 +409,3 @@ def test_a_folder_that_refuses_writes_is_still_read(
         assert store.get_json("notes", "k") == "kept"
     messages = [str(w.message) for w in seen if issubclass(w.category, CacheWarning)]
     assert len(messages) == 1 and "Permission denied" in messages[0], messages
-

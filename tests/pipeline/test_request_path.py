@@ -187,9 +187,7 @@ def test_flags_and_request_fields_lie_over_a_config_by_one_rule(
     assert (count.sampler.name, count.sampler_options.num_frames) == ("uniform", 6)
 
 
-def test_a_prompt_too_long_is_refused_before_the_model_loads(
-    tmp_path: Path, clip12: Path
-) -> None:
+def test_a_prompt_too_long_is_refused_before_the_model_loads(tmp_path: Path, clip12: Path) -> None:
     """`vidtt ask` says the prompt does not fit from the checkpoint's config and processor:
     its weights are never read (here they cannot be), and the one line names the options."""
     from tiny_models import make_llava
