@@ -3,9 +3,11 @@ blocks of `BLOCK` tokens so that every later prompt starting with the same token
 same visual inputs continues from it instead of prefilling it again.
 
 A block's key chains the keys of the blocks before it (see `vidtt.engine.reuse`), so a prompt
-finds its longest kept start block by block. A store belongs to one engine (one model, dtype
-and device), is bounded in bytes and drops the least recently used blocks first (the end of a
-start before its beginning).
+finds its longest kept start block by block. The blocks one pass computed share one run of
+memory, so a start is laid out in a few copies, not one a block. A store belongs to one engine
+(one model, dtype and device), is bounded in bytes (the runs its blocks are in) and drops the
+least recently used blocks first (the end of a start before its beginning); a run's memory
+goes with its last block.
 """
 
 from __future__ import annotations
@@ -44,8 +46,8 @@ class PrefixStats:
 
 @dataclass
 class Prefix:
-    """The state of a run of tokens (a block, or a prompt's start): keys and values per
-    layer, a batch of one."""
+    """The state of a run of tokens (a prompt's start, the tokens one generation computed):
+    keys and values per layer, a batch of one."""
 
     layers: list[tuple[Any, Any]]
     length: int  # tokens
@@ -55,49 +57,75 @@ class Prefix:
         return sum(t.numel() * t.element_size() for pair in self.layers for t in pair)
 
 
+@dataclass(frozen=True, eq=False)
+class Block:
+    """Tokens `start` to `start + length` of a kept run's state (a block of `BLOCK` tokens,
+    or a start's shorter last one). Blocks of one run share its memory."""
+
+    run: Prefix
+    start: int
+    length: int
+
+    def follows(self, other: Block) -> bool:
+        """Whether this block comes right after `other` in the same run."""
+        return self.run is other.run and self.start == other.start + other.length
+
+
 class PrefixCache:
-    """Blocks by key, at most `limit` bytes, least recently used dropped first. Safe to read
-    from several threads."""
+    """Blocks by key, at most `limit` bytes (the runs they are in), least recently used
+    dropped first. Safe to read from several threads."""
 
     def __init__(self, limit: int) -> None:
         if limit < 1:
             raise ValueError("a prefix cache needs a limit of at least one byte")
         self.limit = limit
-        self._states: OrderedDict[str, Prefix] = OrderedDict()
+        self._blocks: OrderedDict[str, Block] = OrderedDict()
+        self._runs: dict[int, int] = {}  # id of a run -> its blocks kept
         self._lock = threading.Lock()
         self._held = self._hits = self._misses = self._evictions = 0
 
-    def chain(self, keys: list[str], tail: str = "") -> list[Prefix]:
+    def chain(self, keys: list[str], tail: str = "") -> list[Block]:
         """The kept blocks of `keys` from the first up to the first one missing, and when all
         are kept the one under `tail` (a start's last, shorter block) if it is: now the most
         recently used, the first most of all."""
         with self._lock:
             found = []
             for key in [*keys, tail] if tail else keys:
-                block = self._states.get(key)
+                block = self._blocks.get(key)
                 if block is None:
                     break
                 found.append(block)
             for key in reversed([*keys, tail][: len(found)]):
-                self._states.move_to_end(key)
+                self._blocks.move_to_end(key)
             return found
 
-    def put(self, key: str, state: Prefix) -> None:
-        """Keep `state` (or, kept already, mark it used), dropping the least recently used
-        until it fits (one larger than the whole limit is not kept)."""
-        size = state.size
+    def put(self, key: str, block: Block) -> None:
+        """Keep `block` (or, kept already, mark it used), dropping the least recently used
+        until its run fits (a run larger than the whole limit is not kept)."""
+        run = block.run
         with self._lock:
-            if key in self._states:
-                self._states.move_to_end(key)
+            if key in self._blocks:
+                self._blocks.move_to_end(key)
                 return
-            if size > self.limit:
-                return
-            while self._held + size > self.limit:
-                _, dropped = self._states.popitem(last=False)
-                self._held -= dropped.size
-                self._evictions += 1
-            self._states[key] = state
-            self._held += size
+            if id(run) not in self._runs:
+                if run.size > self.limit:
+                    return
+                while self._held + run.size > self.limit:
+                    self._drop()
+                self._held += run.size
+            self._runs[id(run)] = self._runs.get(id(run), 0) + 1
+            self._blocks[key] = block
+
+    def _drop(self) -> None:
+        """Drop the least recently used block (and its run's memory with its last block)."""
+        _, block = self._blocks.popitem(last=False)
+        self._evictions += 1
+        left = self._runs[id(block.run)] - 1
+        if left:
+            self._runs[id(block.run)] = left
+        else:
+            del self._runs[id(block.run)]
+            self._held -= block.run.size
 
     def count(self, hits: int = 0, misses: int = 0) -> None:
         """Note prompts that reused a kept start (hits) or had to compute theirs (misses)."""
@@ -107,7 +135,8 @@ class PrefixCache:
 
     def clear(self) -> None:
         with self._lock:
-            self._states.clear()
+            self._blocks.clear()
+            self._runs.clear()
             self._held = 0
 
     def stats(self) -> PrefixStats:
@@ -116,7 +145,7 @@ class PrefixCache:
                 hits=self._hits,
                 misses=self._misses,
                 evictions=self._evictions,
-                blocks=len(self._states),
+                blocks=len(self._blocks),
                 bytes=self._held,
                 limit=self.limit,
             )

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vidtt.engine.inputs import forward_names, generate_inputs
-from vidtt.engine.prefix import BLOCK, Prefix, PrefixCache
+from vidtt.engine.prefix import BLOCK, Block, Prefix, PrefixCache
 
 # Inputs as long as the prompt (laid out like its token ids); every other tensor a processor
 # gives (pixels, grids, sizes) goes in with the visual tokens, in a row's start.
@@ -172,21 +172,33 @@ def prefill(model: Any, row: Row, keyword: str, kept: Prefix | None = None) -> P
     return Prefix(layers=[(layer.keys, layer.values) for layer in layers], length=end)
 
 
-def joined(blocks: list[Prefix]) -> Prefix:
+def spans(blocks: list[Block]) -> list[Block]:
+    """`blocks` with each stretch of consecutive ones of one run joined into one."""
+    out: list[Block] = []
+    for block in blocks:
+        if out and block.follows(out[-1]):
+            out[-1] = Block(out[-1].run, out[-1].start, out[-1].length + block.length)
+        else:
+            out.append(block)
+    return out
+
+
+def joined(blocks: list[Block]) -> Prefix:
     """One state of consecutive blocks."""
     import torch
 
+    parts = spans(blocks)
     layers = [
-        (
-            torch.cat([b.layers[n][0] for b in blocks], 2),
-            torch.cat([b.layers[n][1] for b in blocks], 2),
+        tuple(
+            torch.cat([p.run.layers[n][kv][:, :, p.start : p.start + p.length] for p in parts], 2)
+            for kv in (0, 1)
         )
-        for n in range(len(blocks[0].layers))
+        for n in range(len(blocks[0].run.layers))
     ]
-    return Prefix(layers=layers, length=sum(b.length for b in blocks))
+    return Prefix(layers=layers, length=sum(b.length for b in blocks))  # type: ignore[arg-type]
 
 
-def starts(model: Any, store: PrefixCache, rows: list[Row]) -> list[list[Prefix]]:
+def starts(model: Any, store: PrefixCache, rows: list[Row]) -> list[list[Block]]:
     """Each row's start state, in consecutive pieces (none: it starts from nothing), setting
     its `start` and `reused`; counts hits (rows that reused kept tokens) and misses."""
     keyword = cache_keyword(model)
@@ -196,7 +208,7 @@ def starts(model: Any, store: PrefixCache, rows: list[Row]) -> list[list[Prefix]
     return out
 
 
-def kept_start(store: PrefixCache, row: Row) -> list[Prefix]:
+def kept_start(store: PrefixCache, row: Row) -> list[Block]:
     """The longest kept start of `row`: whole blocks (of all but its last token), and where
     they stop inside the block of its last visual token, its start's shorter last block."""
     found = store.chain(row.blocks[: (row.length - 1) // BLOCK])
@@ -210,7 +222,7 @@ def kept_start(store: PrefixCache, row: Row) -> list[Prefix]:
 
 def start_of(
     model: Any, store: PrefixCache, row: Row, made: dict[str, Prefix], keyword: str, alone: bool
-) -> list[Prefix]:
+) -> list[Block]:
     """`row`'s kept start when it holds the visual tokens; else its start up to them, made
     once a batch (`made`) after any kept text before the media, and kept. A row `alone` in
     its batch with nothing kept is `fresh`: generate computes it whole, as without a cache,
@@ -222,7 +234,7 @@ def start_of(
     key = row.start_key()
     if key in made:
         row.start = row.reused = row.visual_end
-        return [made[key]]
+        return [Block(made[key], 0, row.visual_end)]
     typed = any(k in row.inputs for k in ALIGNED[1:])  # token types: computed from the start
     serves = pieces and row.start <= row.first_visual and not typed
     kept = joined(pieces) if serves else None
@@ -234,7 +246,7 @@ def start_of(
     row.start, row.reused = row.visual_end, kept.length if kept is not None else 0
     whole = row.blocks[: row.visual_end // BLOCK]
     keep_blocks(store, [*whole, key], made[key], row.visual_end, row.reused)
-    return [made[key]]
+    return [Block(made[key], 0, row.visual_end)]
 
 
 def continue_from(
@@ -277,25 +289,27 @@ def lay_out(rows: list[Row], pad: int | None) -> dict[str, Any]:
     return {name: value.to(ids.device) for name, value in out.items()}
 
 
-def stacked(model: Any, states: list[list[Prefix]], start: int, rows: int) -> Any:
-    """A cache holding each row's start state (its pieces one after another), zeros (masked
-    out) up to `start` tokens."""
+def stacked(model: Any, states: list[list[Block]], start: int, rows: int) -> Any:
+    """A cache holding each row's start state (its blocks one after another, a copy for each
+    stretch of one run), zeros (masked out) up to `start` tokens."""
     import torch
     from transformers import DynamicCache
 
     cache = DynamicCache(config=model.config)
-    known = next((pieces[0] for pieces in states if pieces), None)
+    known = next((blocks[0].run for blocks in states if blocks), None)
     if known is None or start == 0:
         return cache
+    laid = [spans(blocks) for blocks in states]
     for layer, (keys, _) in enumerate(known.layers):
         shape = (rows, keys.shape[1], start, keys.shape[3])
         both = [torch.zeros(shape, dtype=keys.dtype, device=keys.device) for _ in range(2)]
-        for b, pieces in enumerate(states):
+        for b, parts in enumerate(laid):
             at = 0
-            for piece in pieces:
-                both[0][b, :, at : at + piece.length] = piece.layers[layer][0][0]
-                both[1][b, :, at : at + piece.length] = piece.layers[layer][1][0]
-                at += piece.length
+            for p in parts:
+                for kv in (0, 1):
+                    got = p.run.layers[layer][kv][0, :, p.start : p.start + p.length]
+                    both[kv][b, :, at : at + p.length] = got
+                at += p.length
         cache.update(both[0], both[1], layer)
     return cache
 
@@ -315,27 +329,30 @@ def keep(store: PrefixCache, rows: list[Row], cache: Any, answers: list[list[int
         own = row.length - row.start
         where = [*range(row.start), *range(width - own, width + fed)]
         keys = row.keys(tokens)
-        index = torch.tensor(where, device=layers[0].keys.device)
-        state = Prefix(
+        first = BLOCK * (row.start // BLOCK)  # the blocks before were kept already
+        if first >= len(where):
+            continue
+        index = torch.tensor(where[first:], device=layers[0].keys.device)
+        run = Prefix(
             layers=[
                 (lay.keys[b : b + 1, :, index], lay.values[b : b + 1, :, index]) for lay in layers
             ],
             length=len(index),
-        )
-        keep_blocks(store, keys, state, BLOCK * len(keys), row.start)
+        )  # one copy of the new tokens' state: their blocks share it
+        keep_blocks(store, keys, run, BLOCK * len(keys), row.start, first)
         end = row.visual_end
         if row.fresh and end % BLOCK:  # its start's shorter last block, for other questions
             whole = row.blocks[: end // BLOCK]
-            keep_blocks(store, [*whole, row.start_key()], state, end, BLOCK * len(whole))
+            keep_blocks(store, [*whole, row.start_key()], run, end, BLOCK * len(whole), first)
 
 
 def keep_blocks(
-    store: PrefixCache, keys: list[str], state: Prefix, end: int, start: int = 0
+    store: PrefixCache, keys: list[str], state: Prefix, end: int, start: int = 0, offset: int = 0
 ) -> None:
-    """Keep the blocks of `state` from token `start` to `end` under their `keys`, a shorter
-    last block under the key after the whole ones; the last first, so that a start's end is
-    dropped before its beginning."""
+    """Keep the blocks from token `start` to `end` under their `keys` (a shorter last block
+    under the key after the whole ones), as parts of `state`, whose first token is the
+    prompt's token `offset`; the last first, so that a start's end is dropped before its
+    beginning."""
     for n in reversed(range(start // BLOCK, -(-end // BLOCK))):
-        part = slice(n * BLOCK, min(end, (n + 1) * BLOCK))
-        layers = [(k[:, :, part].clone(), v[:, :, part].clone()) for k, v in state.layers]
-        store.put(keys[n], Prefix(layers=layers, length=part.stop - part.start))
+        begin = n * BLOCK
+        store.put(keys[n], Block(state, begin - offset, min(end, begin + BLOCK) - begin))

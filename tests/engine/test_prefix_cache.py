@@ -12,8 +12,8 @@ import torch
 
 import vidtt
 from vidtt.engine import Engine
-from vidtt.engine.prefix import MIB, Prefix, PrefixCache, default_limit
-from vidtt.engine.reuse import split
+from vidtt.engine.prefix import MIB, Block, Prefix, PrefixCache, default_limit
+from vidtt.engine.reuse import spans, split
 
 SETTINGS = {"backend": "cpu", "sampler_options": {"num_frames": 4}}
 QUESTIONS = ["What happens?", "Describe the colours and the motion, frame by frame.", "Cat?"]
@@ -191,11 +191,11 @@ def test_the_keys_cover_pixels_tokens_and_the_model() -> None:
 
 
 def test_a_store_keeps_within_its_bytes_and_drops_a_start_end_first() -> None:
-    def block(tokens: int = 16) -> Prefix:
+    def block(tokens: int = 16) -> Block:
         layers = [(torch.zeros(1, 1, tokens, 4), torch.zeros(1, 1, tokens, 4))]
-        return Prefix(layers=layers, length=tokens)
+        return Block(Prefix(layers=layers, length=tokens), 0, tokens)
 
-    size = block().size
+    size = block().run.size
     store = PrefixCache(size * 3)
     for key in ("c", "b", "a"):  # a start of three blocks, kept last first
         store.put(key, block())
@@ -212,6 +212,24 @@ def test_a_store_keeps_within_its_bytes_and_drops_a_start_end_first() -> None:
     with pytest.raises(ValueError):
         PrefixCache(0)
     assert 0 < default_limit(torch.device("cpu")) <= 4096 * MIB
+
+
+def test_blocks_of_one_run_share_its_memory_until_the_last_goes() -> None:
+    layers = [(torch.zeros(1, 1, 48, 4), torch.zeros(1, 1, 48, 4))]
+    run = Prefix(layers=layers, length=48)
+    store = PrefixCache(run.size * 2)
+    for n in (2, 1, 0):
+        store.put(f"r{n}", Block(run, 16 * n, 16))
+    assert store.stats().bytes == run.size and store.stats().blocks == 3
+    blocks = store.chain(["r0", "r1", "r2"])
+    assert [(p.start, p.length) for p in spans(blocks)] == [(0, 48)]  # one copy lays it
+    other = Prefix(layers=[(t.clone(), t.clone()) for t, _ in layers], length=48)
+    store.put("o0", Block(other, 0, 16))  # fits beside it: both runs held
+    assert store.stats().bytes == 2 * run.size
+    third = Prefix(layers=[(t.clone(), t.clone()) for t, _ in layers], length=48)
+    store.put("t0", Block(third, 0, 16))  # room for a run: r's blocks go, end first, then r
+    assert store.stats().bytes == 2 * run.size and store.chain(["r0"]) == []
+    assert store.stats().evictions == 3
 
 
 def test_the_bound_and_the_switch_come_from_the_config(llava_dir: Path) -> None:
