@@ -89,4 +89,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
         f"already done; scores in {folder / 'scores.json'}",
         file=sys.stderr,
     )
+    if summary.prefix:
+        print(f"vidtt: {summary.prefix}", file=sys.stderr)
     return 1 if summary.failed else 0
