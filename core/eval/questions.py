@@ -95,11 +95,11 @@ def raise_problems(source: str, problems: list[str]) -> None:
     """Raise one `QuestionsError` listing `problems` (the first 20, then a count), if any."""
     if not problems:
         return
-    listed = "\n".join(f"  {p}" for p in problems[:MAX_LISTED])
+    listed = "; ".join(problems[:MAX_LISTED])  # one line, as every vidtt error
     more = len(problems) - MAX_LISTED
-    tail = f"\n  ... and {more} more" if more > 0 else ""
+    tail = f"; ... and {more} more" if more > 0 else ""
     raise QuestionsError(
-        f"{source}: {len(problems)} problem(s), fix them and run again:\n{listed}{tail}"
+        f"{source}: {len(problems)} problem(s), fix them and run again: {listed}{tail}"
     )
 
 
@@ -129,8 +129,6 @@ def read_questions(path: str | Path) -> list[Question]:
         if found.id in seen:
             problems.append(f"line {number}: id {found.id!r} is used twice")
         seen.add(found.id)
-        if not found.video.exists():
-            problems.append(f"line {number}: video not found: {found.video}")
         questions.append(found)
     if not questions and not problems:
         problems.append("no questions (the file is empty)")
@@ -154,6 +152,8 @@ def _read_line(line: str, number: int, path: Path, problems: list[str]) -> Quest
     for name, value in (("video", video), ("question", question)):
         if not isinstance(value, str) or not value.strip():
             mine.append(f"missing {name!r} (a non-empty string)")
+    if isinstance(video, str) and video.strip() and not (path.parent / video).exists():
+        mine.append(f"video not found: {(path.parent / video).resolve()}")
     kind, options, answer, spans = _target(row, mine)
     start, end = _bounds(row, mine)
     problems.extend(f"line {number}: {p}" for p in mine)
