@@ -104,8 +104,12 @@ def _choice(
 def _rows(path: Path) -> list[dict[str, Any]]:
     """Rows of a parquet file (pyarrow) or a JSON list."""
     if path.suffix == ".parquet":
-        import pyarrow.parquet as pq
-
+        try:
+            import pyarrow.parquet as pq
+        except ImportError:
+            raise QuestionsError(
+                f"{path}: reading parquet needs pyarrow: pip install pyarrow"
+            ) from None
         return list(pq.read_table(path).to_pylist())
     data = _json(path)
     if not isinstance(data, list):

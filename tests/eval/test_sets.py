@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -70,6 +71,16 @@ def test_videomme_parquet(tmp_path: Path, place: Place) -> None:
     assert first.groups["duration"] == "short"
     assert first.groups["category"] == "Counting Problem"
     assert second.answer == "B" and second.groups["domain"] == "Knowledge"
+
+
+def test_videomme_parquet_without_pyarrow_says_what_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "videomme").mkdir()
+    (tmp_path / "videomme" / "test.parquet").write_bytes(b"PAR1")
+    monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)  # as if not installed
+    with pytest.raises(QuestionsError, match="needs pyarrow: pip install pyarrow"):
+        read_benchmark("videomme", tmp_path)
 
 
 def test_mvbench_answer_text_becomes_letter_and_bounds_kept(tmp_path: Path, place: Place) -> None:
