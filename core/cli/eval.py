@@ -4,7 +4,6 @@ score the answers (docs/eval.md)."""
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +57,7 @@ def _output_folder(text: str) -> Path:
 def cmd_eval(args: argparse.Namespace) -> int:
     """`vidtt eval SET --output DIR [CONFIG]`: read and check the set, answer what is left,
     score everything answered, print the table."""
-    from vidtt.cli.run import frame_cache, report_job
+    from vidtt.cli.run import finish_job, frame_cache, report_job
     from vidtt.cli.settings import build_pipeline, command_settings
     from vidtt.eval.run import ANSWERS, load_set, score_answers, table, write_requests
     from vidtt.jobs.local import plan_job, run_jobs
@@ -84,11 +83,4 @@ def cmd_eval(args: argparse.Namespace) -> int:
     )
     scores = score_answers(eval_set, read_output(folder / ANSWERS), folder)
     print("\n".join(table(scores)))
-    print(
-        f"vidtt: {summary.answered} answered, {summary.failed} failed, {summary.skipped} "
-        f"already done; scores in {folder / 'scores.json'}",
-        file=sys.stderr,
-    )
-    if summary.prefix:
-        print(f"vidtt: {summary.prefix}", file=sys.stderr)
-    return 1 if summary.failed else 0
+    return finish_job(summary, str(folder / "scores.json"), "scores")

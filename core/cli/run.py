@@ -132,11 +132,12 @@ def frame_cache(on_disk: bool) -> Any:
     return FrameCache(store=default_store()) if on_disk else FrameCache()
 
 
-def finish_job(summary: Summary, output: str) -> int:
-    """Say what a run did; its exit status (1 when any request failed)."""
+def finish_job(summary: Summary, output: str, kept: str = "answers") -> int:
+    """Say what a run did (and where its `kept` results are); its exit status (1 when any
+    request failed)."""
     print(
         f"vidtt: {summary.answered} answered, {summary.failed} failed, {summary.skipped} "
-        f"already done; answers in {output}",
+        f"already done; {kept} in {output}",
         file=sys.stderr,
     )
     if summary.prefix:
