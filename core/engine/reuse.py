@@ -65,6 +65,7 @@ class Row:
     identity: str  # the model, dtype and device
     first_visual: int  # where the media joins the block keys
     blocks: list[str] = field(default_factory=list)  # the key of each whole block
+    start_key: str = ""  # the key of its start up to `visual_end` (`key_of_start`)
     start: int = 0  # tokens of the state it continues from (set at generation)
     reused: int = 0  # of those, tokens found kept
     fresh: bool = False  # alone in its batch and nothing kept: generate computes all of it
@@ -87,11 +88,12 @@ class Row:
             keys.append(last)
         return keys
 
-    def start_key(self) -> str:
-        """A key of the prompt up to `visual_end` (whole blocks and the rest)."""
-        tokens = self.tokens()[: self.visual_end]
-        rest = tokens[BLOCK * (self.visual_end // BLOCK) :]
-        return "|".join([*self.keys(tokens)[-1:], repr(rest)])
+    def key_of_start(self) -> str:
+        """A key of the prompt up to `visual_end`: its last whole block's key (the model
+        without one), the media, and the tokens after that block."""
+        whole = self.visual_end // BLOCK
+        before = self.blocks[whole - 1] if whole else self.identity
+        return "|".join([before, self.media, repr(self.tokens()[BLOCK * whole : self.visual_end])])
 
 
 def split(inputs: Any, visual_ids: set[int], identity: str, media: str | None = None) -> Row:
@@ -128,6 +130,7 @@ def split(inputs: Any, visual_ids: set[int], identity: str, media: str | None = 
         first_visual=int(found[0]) if len(found) else (0 if rest else length),
     )
     row.blocks = row.keys(row.tokens())
+    row.start_key = row.key_of_start()
     return row
 
 
@@ -214,7 +217,7 @@ def kept_start(store: PrefixCache, row: Row) -> list[Block]:
     found = store.chain(row.blocks[: (row.length - 1) // BLOCK])
     if row.visual_end % BLOCK and len(found) >= row.visual_end // BLOCK:
         # the shorter last block: needed here, or kept fresh for the video's other questions
-        with_tail = store.chain(row.blocks[: row.visual_end // BLOCK], row.start_key())
+        with_tail = store.chain(row.blocks[: row.visual_end // BLOCK], row.start_key)
         if BLOCK * len(found) < row.visual_end:
             found = with_tail
     return found
@@ -231,7 +234,7 @@ def start_of(
     row.start = row.reused = sum(p.length for p in pieces)
     if row.start >= row.visual_end:
         return pieces
-    key = row.start_key()
+    key = row.start_key
     if key in made:
         row.start = row.reused = row.visual_end
         return [Block(made[key], 0, row.visual_end)]
@@ -343,7 +346,7 @@ def keep(store: PrefixCache, rows: list[Row], cache: Any, answers: list[list[int
         end = row.visual_end
         if row.fresh and end % BLOCK:  # its start's shorter last block, for other questions
             whole = row.blocks[: end // BLOCK]
-            keep_blocks(store, [*whole, row.start_key()], run, end, BLOCK * len(whole), first)
+            keep_blocks(store, [*whole, row.start_key], run, end, BLOCK * len(whole), first)
 
 
 def keep_blocks(

@@ -178,13 +178,20 @@ def test_the_keys_cover_pixels_tokens_and_the_model() -> None:
 
     same = row(pixels.clone())
     assert (same.visual_end, len(same.blocks)) == (24, 2)
-    assert same.blocks == row(pixels).blocks and same.start_key() == row(pixels).start_key()
+    assert same.blocks == row(pixels).blocks and same.start_key == row(pixels).start_key
     assert not set(row(pixels + 1e-3).blocks) & set(same.blocks)  # the media: every block
     assert not set(row(pixels, [4, *prompt[1:]]).blocks) & set(same.blocks)  # text before
     after = row(pixels, [*prompt[:30], 4, *prompt[31:]])  # text after the visual tokens
     assert after.blocks[0] == same.blocks[0] and after.blocks[1] != same.blocks[1]
-    assert after.start_key() == same.start_key()
+    assert after.start_key == same.start_key
     assert not set(row(pixels, who="m|bfloat16").blocks) & set(same.blocks)
+    late = [1] * 18 + [9] * 4 + [3] * 10  # the media after the first whole block
+    one, other = row(pixels, late), row(pixels + 1e-3, late)
+    assert one.blocks[0] == other.blocks[0]  # text alone: the same block
+    assert one.start_key != other.start_key  # the start's last block holds the media
+    short = [9] * 4 + [3] * 4  # no whole block before the media's end
+    assert row(pixels, short).start_key != row(pixels + 1e-3, short).start_key
+    assert row(pixels, short).start_key != row(pixels, short, who="n").start_key
     ids = torch.tensor([[1, 2] * 20])
     text = split({"input_ids": ids, "attention_mask": torch.ones_like(ids)}, {9}, "m")
     assert (text.visual_end, text.media, len(text.blocks)) == (0, "", 2)
