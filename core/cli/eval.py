@@ -57,10 +57,10 @@ def _output_folder(text: str) -> Path:
 def cmd_eval(args: argparse.Namespace) -> int:
     """`vidtt eval SET --output DIR [CONFIG]`: read and check the set, answer what is left,
     score everything answered, print the table."""
-    from vidtt.cli.run import finish_job, frame_cache, report_job
-    from vidtt.cli.settings import build_pipeline, command_settings
+    from vidtt.cli.run import answer_job, finish_job, frame_cache, report_job
+    from vidtt.cli.settings import command_settings
     from vidtt.eval.run import ANSWERS, load_set, score_answers, table, write_requests
-    from vidtt.jobs.local import plan_job, run_jobs
+    from vidtt.jobs.local import plan_job
     from vidtt.jobs.records import read_output
 
     if args.limit is not None and args.limit < 1:
@@ -72,15 +72,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     folder = _output_folder(args.output)
     job = plan_job(write_requests(eval_set, folder), folder / ANSWERS)
     report_job(job)
-    pipe = build_pipeline(settings, cache=frame_cache(True)) if job.needs_model else None
-    summary = run_jobs(
-        pipe,
-        job,
-        timestamps=args.timestamps,
-        workers=args.workers,
-        batch_size=args.batch_size,
-        progress=not args.quiet,
-    )
+    summary = answer_job(args, settings, job, frame_cache(True))
     scores = score_answers(eval_set, read_output(folder / ANSWERS), folder)
     print("\n".join(table(scores)))
     return finish_job(summary, str(folder / "scores.json"), "scores")

@@ -102,7 +102,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return cmd_run_ray(args)
     if getattr(args, "actors", None) is not None:
         raise OptionsError("--actors needs --ray (actors are Ray's)")
-    from vidtt.jobs.local import check_job_files, plan_job, run_jobs
+    from vidtt.jobs.local import check_job_files, plan_job
 
     settings = command_settings(args)
     if args.workers < 1 or args.batch_size < 1:
@@ -110,9 +110,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     check_job_files(Path(args.input), Path(args.output))
     job = plan_job(Path(args.input), Path(args.output), retry_failed=args.retry_failed)
     report_job(job)
-    cache = frame_cache(args.cache)
+    summary = answer_job(args, settings, job, frame_cache(args.cache))
+    return finish_job(summary, args.output)
+
+
+def answer_job(args: argparse.Namespace, settings: Any, job: JobPlan, cache: Any) -> Summary:
+    """Answer what `job` has left, the model loaded only when something is, with the
+    command's --workers, --batch-size, --quiet and --timestamps."""
+    from vidtt.jobs.local import run_jobs
+
     pipe = build_pipeline(settings, cache=cache) if job.needs_model else None
-    summary = run_jobs(
+    return run_jobs(
         pipe,
         job,
         timestamps=args.timestamps,
@@ -120,7 +128,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         progress=not args.quiet,
     )
-    return finish_job(summary, args.output)
 
 
 def frame_cache(on_disk: bool) -> Any:
