@@ -28,7 +28,6 @@ class Batch:
     # per row, when the engine continues prompts from kept prefix states (then `inputs` is
     # laid out by `vidtt.engine.reuse` when generation starts)
     rows: list[Row] | None = None
-    reused: list[int] | None = None  # per row: prompt tokens whose state was reused
 
     @property
     def size(self) -> int:
@@ -213,7 +212,6 @@ def run(
         with torch.inference_mode():
             if rows is not None and store is not None:
                 request.inputs, cache = continue_from(model, store, rows, pad_id(model, processor))
-                request.reused = [row.reused for row in rows]
             output = model.generate(**generate_inputs(model, request.inputs), **kwargs)
     except (RuntimeError, ValueError, TypeError) as exc:
         raise GenerationError(f"generation failed: {str(exc).splitlines()[0]}") from exc
@@ -278,7 +276,7 @@ def answer_for(
             prompt_tokens=int(mask[row].sum()) if mask is not None else len(prompt_ids),
             visual_tokens=int(sum(int((prompt_ids == i).sum()) for i in visual)),
             generated_tokens=len(ids),
-            cached_tokens=request.reused[row] if request.reused is not None else 0,
+            cached_tokens=request.rows[row].reused if request.rows is not None else 0,
         ),
         timings=timings,
         videos=request.videos[row],
