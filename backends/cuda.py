@@ -83,6 +83,16 @@ class CudaBackend(Backend):
         free, total = torch.cuda.mem_get_info(self.index)
         return {"total": int(total), "free": int(free)}
 
+    def reset_peak_memory(self) -> None:
+        import torch
+
+        torch.cuda.reset_peak_memory_stats(self.index)
+
+    def peak_memory(self) -> int | None:
+        import torch
+
+        return int(torch.cuda.max_memory_allocated(self.index))
+
     def synchronize(self) -> None:
         import torch
 

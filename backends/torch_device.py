@@ -40,6 +40,15 @@ class TorchDeviceBackend(Backend):
         free, total = mem_get_info(self.index)
         return {"total": int(total), "free": int(free)}
 
+    def reset_peak_memory(self) -> None:
+        reset = getattr(self.module(), "reset_peak_memory_stats", None)
+        if reset is not None:
+            reset(self.index)
+
+    def peak_memory(self) -> int | None:
+        peak = getattr(self.module(), "max_memory_allocated", None)
+        return None if peak is None else int(peak(self.index))
+
     def synchronize(self) -> None:
         self.module().synchronize(self.index)
 

@@ -227,6 +227,13 @@ class Backend(ABC):
         """`{"total": bytes, "free": bytes}` where the device tells, else None."""
         return None
 
+    def reset_peak_memory(self) -> None:
+        """Start measuring `peak_memory` afresh (a no-op where the device cannot)."""
+
+    def peak_memory(self) -> int | None:
+        """The most bytes in use since `reset_peak_memory`, where the device tells, else None."""
+        return None
+
     def synchronize(self) -> None:
         """Wait for queued device work (a no-op where work is synchronous)."""
 

@@ -17,6 +17,7 @@ from vidtt.engine.prefix import MIB, PrefixCache, PrefixStats, default_limit
 from vidtt.engine.processed import keep_processed
 from vidtt.engine.reuse import blocker, split
 from vidtt.engine.streaming import AnswerStream
+from vidtt.interfaces import Backend
 from vidtt.plugins.choose import select_backend
 from vidtt.types import Answer, FramesUsed, GenerationOptions, Timings
 
@@ -33,8 +34,10 @@ class Engine:
         backend: str = "cpu",
         dtype: str = "",
         prefix_cache: PrefixCache | None = None,
+        memory: Backend | None = None,
     ) -> None:
         self.model, self.processor = model, processor
+        self.memory = memory  # the backend measuring each batch's peak memory (None: none)
         self.name, self.backend, self.dtype = name, backend, dtype
         self._lock = threading.Lock()
         # why prompts are prefilled whole even with a prefix cache (None: they are not)
@@ -63,6 +66,7 @@ class Engine:
             backend=backend.name,
             dtype=dtype,
             prefix_cache=store,
+            memory=backend,
         )
 
     @property
@@ -131,9 +135,15 @@ class Engine:
     ) -> list[Answer]:
         """One Answer per row of `request`; waits while another generation runs."""
         with self._lock:
-            return generate.run(
+            if self.memory is not None:
+                self.memory.reset_peak_memory()
+            answers = generate.run(
                 self.model, self.processor, request, streamer, cancel, self.prefix_cache
             )
+            peak = self.memory.peak_memory() if self.memory is not None else None
+        for answer in answers:
+            answer.peak_memory = peak
+        return answers
 
     def stream(self, request: Batch) -> AnswerStream:
         """The answer to a one-row request, piece by piece (see `AnswerStream`)."""

@@ -30,7 +30,7 @@ TIMING_DECIMALS = 6  # the stages' seconds to the microsecond
 
 def details_of(answer: Answer) -> dict[str, Any]:
     """What vidtt adds to a response: the frames each video gave (their times rounded to the
-    millisecond), and the timings."""
+    millisecond), the timings and the batch's peak memory."""
     videos = []
     for used in answer.videos:
         video = used.model_dump()
@@ -38,6 +38,8 @@ def details_of(answer: Answer) -> dict[str, Any]:
         videos.append(video)
     timings = {k: round(v, TIMING_DECIMALS) for k, v in answer.timings.model_dump().items()}
     details: dict[str, Any] = {"videos": videos, "timings": timings, "formatter": answer.formatter}
+    if answer.peak_memory is not None:
+        details["peak_memory"] = answer.peak_memory
     if answer.segments is not None:  # strategy segments: the timeline the answer came from
         details["strategy"] = answer.strategy
         details["segments"] = [segment_of(note) for note in answer.segments]

@@ -166,6 +166,11 @@ class Answer(BaseModel):
     backend: str = ""
     device: str = ""
     dtype: str = ""
+    peak_memory: int | None = Field(
+        None,
+        description="the most bytes of device memory in use while the answer's batch was "
+        "generated (on the CPU: the process's peak resident size); None where not told",
+    )
     strategy: Strategy = Field("direct", description="direct, or segments (a long video)")
     segments: list[SegmentNote] = Field(
         default_factory=list, description="the timeline the answer was made from (segments)"
