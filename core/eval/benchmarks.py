@@ -108,7 +108,7 @@ def _rows(path: Path) -> list[dict[str, Any]]:
             import pyarrow.parquet as pq
         except ImportError:
             raise QuestionsError(
-                f"{path}: reading parquet needs pyarrow: pip install "vidtt[eval]""
+                f"{path}: reading parquet needs pyarrow: pip install 'vidtt[eval]'"
             ) from None
         return list(pq.read_table(path).to_pylist())
     data = _json(path)
