@@ -36,7 +36,7 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> argparse.ArgumentPa
         help="one record per request id; reruns skip answered ids and retry failed ones",
     )
     _add_job_options(run)
-    _add_ray_options(run)
+    add_ray_options(run)
     add_model_options(run)
     add_request_options(run)
     run.set_defaults(func=cmd_run)
@@ -76,7 +76,7 @@ def _add_job_options(run: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_ray_options(run: argparse.ArgumentParser) -> None:
+def add_ray_options(run: argparse.ArgumentParser) -> None:
     """--ray and --actors."""
     run.add_argument(
         "--ray",
@@ -98,30 +98,54 @@ def _add_ray_options(run: argparse.ArgumentParser) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     """`vidtt run [CONFIG | --config CONFIG] --input FILE --output FILE`, here or (`--ray`) on
     a Ray cluster."""
-    if getattr(args, "ray", None) is not None:
-        return cmd_run_ray(args)
-    if getattr(args, "actors", None) is not None:
+    ray = getattr(args, "ray", None)
+    if ray is None and getattr(args, "actors", None) is not None:
         raise OptionsError("--actors needs --ray (actors are Ray's)")
-    from vidtt.jobs.local import check_job_files, plan_job
-
     settings = command_settings(args)
     if args.workers < 1 or args.batch_size < 1:
         raise OptionsError("--workers and --batch-size must be at least 1")
-    check_job_files(Path(args.input), Path(args.output))
-    job = plan_job(Path(args.input), Path(args.output), retry_failed=args.retry_failed)
+    if ray is not None:
+        from vidtt.jobs.ray import plan
+        from vidtt.jobs.ray_cluster import import_ray
+
+        import_ray()
+        job = plan(args.input, args.output, retry_failed=args.retry_failed)
+    else:
+        from vidtt.jobs.local import check_job_files, plan_job
+
+        check_job_files(Path(args.input), Path(args.output))
+        job = plan_job(Path(args.input), Path(args.output), retry_failed=args.retry_failed)
     report_job(job)
-    summary = answer_job(args, settings, job, frame_cache(args.cache))
+    summary = answer_job(args, settings, job, frame_cache(args.cache) if ray is None else None)
     return finish_job(summary, args.output)
 
 
-def answer_job(args: argparse.Namespace, settings: Any, job: JobPlan, cache: Any) -> Summary:
-    """Answer what `job` has left, the model loaded only when something is, with the
-    command's --workers, --batch-size, --quiet and --timestamps."""
+def answer_job(
+    args: argparse.Namespace, settings: Any, job: JobPlan, cache: Any, pipeline: Any = None
+) -> Summary:
+    """Answer what `job` has left, on Ray with `--ray` (each actor loading the model), else here
+    with `pipeline` or one loaded now (only when something is left to answer), with the
+    command's --workers, --batch-size, --quiet, --timestamps and --actors."""
+    if getattr(args, "ray", None) is not None:
+        from vidtt.jobs.ray import execute
+        from vidtt.jobs.ray_cluster import import_ray
+
+        import_ray()
+        return execute(
+            settings.config,
+            job,
+            address=args.ray,
+            actors=args.actors or 1,
+            batch_size=args.batch_size,
+            timestamps=args.timestamps,
+            progress=not args.quiet,
+        )
     from vidtt.jobs.local import run_jobs
 
-    pipe = build_pipeline(settings, cache=cache) if job.needs_model else None
+    if pipeline is None and job.needs_model:
+        pipeline = build_pipeline(settings, cache=cache)
     return run_jobs(
-        pipe,
+        pipeline,
         job,
         timestamps=args.timestamps,
         workers=args.workers,
@@ -165,29 +189,6 @@ def report_job(job: JobPlan) -> None:
     if job.summary.duplicates:
         shown = ", ".join(job.summary.duplicates[:5])
         print(f"vidtt: ids on more than one line (the first is answered): {shown}", file=sys.stderr)
-
-
-def cmd_run_ray(args: argparse.Namespace) -> int:
-    """`vidtt run ... --ray [ADDRESS]`."""
-    from vidtt.jobs.ray import execute, plan
-    from vidtt.jobs.ray_cluster import import_ray
-
-    config = command_settings(args).config
-    if args.batch_size < 1:
-        raise OptionsError("--batch-size must be at least 1")
-    import_ray()
-    job = plan(args.input, args.output, retry_failed=args.retry_failed)
-    report_job(job)
-    summary = execute(
-        config,
-        job,
-        address=args.ray,
-        actors=args.actors or 1,
-        batch_size=args.batch_size,
-        timestamps=args.timestamps,
-        progress=not args.quiet,
-    )
-    return finish_job(summary, args.output)
 
 
 def actors_value(text: str) -> Any:

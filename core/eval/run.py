@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vidtt.eval.choices import extract_choice, group_outcomes
 from vidtt.eval.grounding import grounding_scores, iou, parse_spans
@@ -21,6 +21,9 @@ from vidtt.eval.intervals import bootstrap_ci
 from vidtt.eval.open_answers import contains_match, exact_match
 from vidtt.eval.prompts import STYLES, prompt_for
 from vidtt.eval.questions import Question, QuestionsError, read_questions
+
+if TYPE_CHECKING:
+    from vidtt.eval.judge import Judge
 
 REQUESTS, ANSWERS = "requests.jsonl", "answers.jsonl"
 PREDICTIONS, SCORES = "predictions.jsonl", "scores.json"
@@ -70,20 +73,33 @@ def request_of(question: Question, style: str) -> dict[str, Any]:
     return request
 
 
-def write_requests(eval_set: EvalSet, folder: Path) -> Path:
-    """`folder/requests.jsonl`, one request per question (rewritten each run)."""
+def write_requests(
+    eval_set: EvalSet, folder: Path, fields: Mapping[str, Any] | None = None
+) -> Path:
+    """`folder/requests.jsonl`, one request per question with `fields` (a sweep's setting)
+    added to each (rewritten each run)."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / REQUESTS
-    lines = (json.dumps(request_of(q, eval_set.rule)) + "\n" for q in eval_set.questions)
+    extra = dict(fields or {})
+    lines = (
+        json.dumps({**request_of(q, eval_set.rule), **extra}) + "\n" for q in eval_set.questions
+    )
     path.write_text("".join(lines), encoding="utf-8")
     return path
 
 
 def _measures(record: Mapping[str, Any]) -> dict[str, Any]:
-    """Visual tokens and seconds of a record (None for an error record)."""
+    """What a question cost: visual tokens, seconds (the stages' sum; for a server that does
+    not tell, the client's wait), peak memory, and the times of the frames seen per video."""
     usage, timings = record.get("usage") or {}, record.get("timings") or {}
-    seconds = sum(v for v in timings.values() if isinstance(v, (int, float))) if timings else None
-    return {"visual_tokens": usage.get("visual_tokens"), "seconds": seconds}
+    stages = [v for v in timings.values() if isinstance(v, (int, float))]
+    seconds = sum(stages) if stages else record.get("latency")
+    return {
+        "visual_tokens": usage.get("visual_tokens"),
+        "seconds": seconds,
+        "peak_memory": record.get("peak_memory"),
+        "frame_times": [video.get("timestamps", []) for video in record.get("videos") or []],
+    }
 
 
 def _judged(question: Question, text: str, rule: str) -> dict[str, Any]:
@@ -196,15 +212,55 @@ def summarize(eval_set: EvalSet, lines: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def score_answers(
-    eval_set: EvalSet, records: Mapping[str, Mapping[str, Any]], folder: Path
-) -> dict:
-    """Score every question from `records` (by id); write predictions.jsonl and scores.json."""
+    eval_set: EvalSet,
+    records: Mapping[str, Mapping[str, Any]],
+    folder: Path,
+    judge: Judge | None = None,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Score every question from `records` (by id), open answers also by `judge` when given;
+    write predictions.jsonl and scores.json. The scores and the predictions' lines."""
     lines = [score_question(q, records.get(q.id), eval_set.rule) for q in eval_set.questions]
+    if judge is not None:
+        from vidtt.eval.judge import judge_lines
+
+        judge_lines(lines, {q.id: q for q in eval_set.questions}, judge)
     with (folder / PREDICTIONS).open("w", encoding="utf-8") as out:
         out.writelines(json.dumps(line, ensure_ascii=False) + "\n" for line in lines)
     scores = summarize(eval_set, lines)
+    if judge is not None and "open" in scores:
+        from vidtt.eval.judge import judge_scores
+
+        opened = [line for line in lines if line["kind"] == "open"]
+        scores["open"]["judge"] = judge_scores(opened, judge.name)
     (folder / SCORES).write_text(json.dumps(scores, indent=2) + "\n", encoding="utf-8")
-    return scores
+    return scores, lines
+
+
+def _mean(values: Sequence[Any]) -> float | None:
+    numbers = [v for v in values if isinstance(v, (int, float))]
+    return sum(numbers) / len(numbers) if numbers else None
+
+
+def cost_of(lines: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Per question answered: mean visual tokens and seconds; the peak memory of all."""
+    answered = [line for line in lines if line.get("prediction") is not None]
+    peaks = [line["peak_memory"] for line in answered if line.get("peak_memory")]
+    return {
+        "visual_tokens": _mean([line.get("visual_tokens") for line in answered]),
+        "seconds": _mean([line.get("seconds") for line in answered]),
+        "peak_memory_bytes": max(peaks) if peaks else None,
+        "questions": len(lines),
+    }
+
+
+def outcomes_of(lines: Sequence[Mapping[str, Any]]) -> dict[str, float]:
+    """Per question of the headline kind (choice, else grounding, else open) its outcome:
+    1.0 or 0.0 (right or not; no answer is wrong), the IoU for grounding."""
+    kinds = {line["kind"] for line in lines}
+    kind = next((k for k in ("choice", "grounding", "open") if k in kinds), None)
+    if kind == "grounding":
+        return {line["id"]: float(line["iou"]) for line in lines if line["kind"] == kind}
+    return {line["id"]: 1.0 if line["correct"] else 0.0 for line in lines if line["kind"] == kind}
 
 
 def table(scores: Mapping[str, Any]) -> list[str]:
@@ -232,4 +288,8 @@ def table(scores: Mapping[str, Any]) -> list[str]:
     if "open" in scores:
         rows.append(row("exact match", scores["open"]["exact"]))
         rows.append(row("contains match", scores["open"]["contains"]))
+        if "judge" in scores["open"]:
+            judged = scores["open"]["judge"]
+            extra = f", no verdict {judged['no_verdict']}"
+            rows.append(row("judged correct", judged["accuracy"], extra))
     return rows

@@ -145,7 +145,7 @@ def test_scoring_hand_written_records(tmp_path) -> None:
     assert failed["correct"] is None and failed["error"] == "boom"
 
     eval_set = EvalSet("mine", [choice, both, span, open_])
-    scores = score_answers(eval_set, records, tmp_path)
+    scores, _ = score_answers(eval_set, records, tmp_path)
     assert scores["choice"]["accuracy"]["value"] == 0.5 and scores["choice"]["no_answer"] == 1
     assert scores["grounding"]["r@0.5"] == 1.0 and scores["grounding"]["r@0.7"] == 0.0
     assert scores["open"]["contains"]["value"] == 1.0 and scores["open"]["exact"]["value"] == 0
