@@ -65,3 +65,8 @@ class ContextOverflowError(VidttError):
 
 class GenerationError(VidttError):
     """Generation failed."""
+
+
+class RemoteServerError(VidttError):
+    """A server asked to answer requests cannot be reached, refuses the key, or cannot take
+    the job as asked."""
