@@ -144,8 +144,8 @@ def server_fields(settings: Settings) -> dict[str, Any]:
     owned = [key for key in SERVER_OWNS if key in given]
     if owned:
         raise OptionsError(
-            f"--server: {', '.join(owned)} belong to the server's own settings; leave them "
-            "out of the command line and config (only request options are sent)"
+            f"--server: the server chooses {', '.join(owned)}; leave that out of the command "
+            "line and config (only request options are sent with each question)"
         )
     return {key: given[key] for key in REQUEST_FIELDS if given.get(key) not in (None, {})}
 

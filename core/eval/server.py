@@ -62,6 +62,7 @@ from vidtt.types import ImagePart, TextPart, VideoPart
 __all__ = ["DATA_LIMIT", "MEDIA", "answer_on_server"]
 
 MEDIA = ("auto", "upload", "data", "file")
+VIDTT_DETAILS = ("formatter", "strategy", "segments", "peak_memory")  # kept as they come
 DATA_LIMIT = 48 << 20  # bytes of a file sent as a data: URL (its base64 fits a 64 MiB body)
 BODY_SLACK = 1 << 16  # what a body holds beside its data: URLs, at most
 RETRIES, MAX_WAIT = 5, 60.0  # tries after a 429 or 503, and the longest wait before one
@@ -690,7 +691,7 @@ def record_of(rid: Any, reply: dict[str, Any], seconds: float, model: str) -> di
         "model": reply.get("model") or model,
         "latency": round(seconds, 6),
     }
-    record.update({k: details[k] for k in ("formatter", "strategy", "segments") if k in details})
+    record.update({k: details[k] for k in VIDTT_DETAILS if k in details})
     return record
 
 

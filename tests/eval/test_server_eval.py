@@ -119,6 +119,7 @@ def check_answers(base: str, clips: Path, records: dict[str, dict[str, Any]]) ->
         times = [video["timestamps"] for video in record["videos"]]
         assert times == [video["timestamps"] for video in direct["vidtt"]["videos"]]
         assert set(record["timings"]) == {"sampling", "preprocessing", "prefill", "decode"}
+        assert record["peak_memory"] > 0  # the server's batch peak
         assert record["latency"] > 0 and record["model"] == direct["model"]
     assert len(records["q3"]["videos"][0]["timestamps"]) == 3
     assert all(0.25 <= t <= 0.75 for t in records["q2"]["videos"][0]["timestamps"])
@@ -346,3 +347,53 @@ def test_an_upload_the_server_lost_is_sent_again(
     assert (summary.answered, summary.failed) == (1, 0), read_output(output)
     assert len(made) == 2 and made[0] != made[1]
     assert read_output(output)["q1"]["videos"][0]["source"] == made[1]
+
+
+# --- `vidtt eval --server` on the command line ---------------------------------------------
+
+
+def test_eval_on_the_server_scores_what_eval_here_scores(
+    vidtt_server: str, llava_dir: Path, tmp_path: Path
+) -> None:
+    """The same set, the same settings: asked of `vidtt serve` or of the model here, the same
+    predictions (the config evaluated is the config deployed)."""
+    from commands import console
+    from test_eval_command import _lines, _write_set
+    from tiny_models import job_config
+
+    questions = _write_set(tmp_path)
+    there, here = tmp_path / "there", tmp_path / "here"
+    served = console(
+        "eval", str(questions), "--server", vidtt_server, "--api-key", KEY,
+        "--output", str(there), "--quiet", "--concurrency", "2",
+    )  # fmt: skip
+    assert served.returncode == 0, served.stderr
+    assert "5 answered, 0 failed" in served.stderr and "accuracy" in served.stdout
+    config = tmp_path / "pipe.json"
+    config.write_text(json.dumps(job_config(llava_dir, dtype="float32")))
+    local = console(
+        "eval", str(questions), str(config), "--frames", "2", "--max-new-tokens", "8",
+        "--output", str(here), "--quiet",
+    )  # fmt: skip
+    assert local.returncode == 0, local.stderr
+    remote_lines = {p["id"]: p for p in _lines(there / "predictions.jsonl")}
+    local_lines = {p["id"]: p for p in _lines(here / "predictions.jsonl")}
+    for qid, line in local_lines.items():
+        assert remote_lines[qid]["prediction"] == line["prediction"], qid
+        assert remote_lines[qid]["frame_times"] == line["frame_times"], qid
+        assert remote_lines[qid]["visual_tokens"] == line["visual_tokens"], qid
+    assert (there / "scores.json").read_text() == (here / "scores.json").read_text()
+
+
+def test_eval_on_a_server_refuses_the_servers_own_settings(tmp_path: Path) -> None:
+    from commands import console
+    from test_eval_command import _write_set
+
+    questions = _write_set(tmp_path)
+    done = console(
+        "eval", str(questions), "--server", "http://127.0.0.1:9", "--dtype", "float32",
+        "--output", str(tmp_path / "out"),
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert "--server: the server chooses dtype;" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1

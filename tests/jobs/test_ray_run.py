@@ -34,9 +34,9 @@ def records(path: Path) -> list[dict]:
 
 
 def without_timings(record: dict) -> dict:
-    """A record without what depends on how rows met in batches: its timings, and the prompt
-    tokens its prefix cache gave (which row of a video computed the start)."""
-    kept = {k: v for k, v in record.items() if k != "timings"}
+    """A record without what depends on how rows met in batches: its timings and peak memory,
+    and the prompt tokens its prefix cache gave (which row of a video computed the start)."""
+    kept = {k: v for k, v in record.items() if k not in ("timings", "peak_memory")}
     if "usage" in kept:
         kept["usage"] = {k: v for k, v in kept["usage"].items() if k != "cached_tokens"}
     return kept
