@@ -115,3 +115,12 @@ def next_video(next_video_dir: Path):
 @pytest.fixture(scope="session")
 def qwen(qwen_dir: Path):
     return tiny_pipeline(qwen_dir)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A local Ray cluster of 2 CPUs, for the module's tests."""
+    ray = pytest.importorskip("ray")
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    yield ray
+    ray.shutdown()

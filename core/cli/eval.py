@@ -236,9 +236,10 @@ def _judge(args: argparse.Namespace, settings: Settings) -> Any:
     if not args.judge:
         return None
     from vidtt.eval.judge import judge_from
+    from vidtt.plugins.choose import select_backend
 
-    device = settings.config.backend if settings.config.backend not in (None, "auto") else "cpu"
-    return judge_from(args.judge, api_key=_api_key(args), device=device)
+    backend = select_backend(settings.config.backend, settings.registry)  # the run's device
+    return judge_from(args.judge, api_key=_api_key(args), device=backend.device)
 
 
 def _api_key(args: argparse.Namespace) -> str | None:
