@@ -10,7 +10,8 @@ from vidtt.media.containers import main_video_stream
 from vidtt.types import VideoInfo, VideoSource
 
 from .decoder import Guard
-from .index import StreamIndex, scan
+from .index import StreamIndex
+from .kept_indexes import scanned
 from .opening import open_media
 
 __all__ = ["frames_info", "main_video_stream", "probe", "rotated", "shortfall", "video_info"]
@@ -24,7 +25,7 @@ def probe(source: VideoSource) -> VideoInfo:
     with open_media(source) as media, media.container() as container:
         stream = main_video_stream(container)
         guard.check_size(stream.codec_context.width, stream.codec_context.height)
-        return video_info(container, stream, scan(container, stream, source.label, guard))
+        return video_info(container, stream, scanned(container, stream, source, guard))
 
 
 def frames_info(source: VideoSource) -> VideoInfo:

@@ -20,7 +20,8 @@ from .decoder import Converter, Decoded, Guard, Resize, SeekMissed, decode_frame
 from .dedupe import distinct, gap_fill, merge_rows
 from .features import FAST_DECODE, FeatureConverter, Features, frames_features
 from .frame_lists import as_rgb, check_count, fill_rows, frames_index, list_info
-from .index import StreamIndex, scan
+from .index import StreamIndex
+from .kept_indexes import scanned
 from .opening import Media, open_media
 from .probe import main_video_stream, probe, rotated, shortfall, video_info
 
@@ -143,7 +144,7 @@ class PyAVSampler(Sampler):
         with open_media(source) as media, media.container() as container:
             stream = main_video_stream(container)
             guard.check_size(stream.codec_context.width, stream.codec_context.height)
-            index = scan(container, stream, source.label, guard)
+            index = scanned(container, stream, source, guard)
             warnings = [*index.warnings, *shortfall(container, stream, index)]
             span = index.span(options.start, options.end, source.label)
             info = video_info(container, stream, index)
