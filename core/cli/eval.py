@@ -224,7 +224,8 @@ def _finish(folder: Path, points: list[dict], failed: int, last: Summary) -> int
     from vidtt.cli.run import finish_job
     from vidtt.eval.report import report_lines, write_report
 
-    write_report(folder, points, title=f"vidtt eval: {points[0]['scores'].get('set', '')}")
+    title = f"vidtt eval: {points[0]['scores'].get('set', '')}"
+    write_report(folder, points, title=title, plots=len(points) > 1)
     if len(points) > 1:
         print("\n".join(report_lines(points)))
     last.failed = failed

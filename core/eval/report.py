@@ -262,6 +262,9 @@ def _plots(folder: Path, data: Mapping[str, Any]) -> tuple[list[dict[str, Any]],
     return written, None if written else "no setting has both a score and a cost to plot"
 
 
+NOT_PLOTTED = "one setting: a sweep (--sweep) draws score against cost"
+
+
 STYLE = (
     "body{font-family:sans-serif;margin:2em;color:#222}"
     "table{border-collapse:collapse;font-size:14px}"
@@ -305,8 +308,11 @@ def _page(data: Mapping[str, Any], plots: Sequence[Path], no_plots: str | None) 
     )
 
 
-def write_report(folder: Path, points: Sequence[Mapping[str, Any]], title: str = "") -> list[Path]:
-    """Write report.json, the plots and report.html of a sweep's `points` into `folder`.
+def write_report(
+    folder: Path, points: Sequence[Mapping[str, Any]], title: str = "", plots: bool = True
+) -> list[Path]:
+    """Write report.json, the plots (unless `plots` is false) and report.html of a sweep's
+    `points` into `folder`.
 
     Returns the paths written. Without matplotlib the plots are left out (one warning on
     stderr) and the page says why.
@@ -314,10 +320,10 @@ def write_report(folder: Path, points: Sequence[Mapping[str, Any]], title: str =
     folder = Path(folder)
     data = report_data(points, title)
     folder.mkdir(parents=True, exist_ok=True)
-    data["plots"], data["no_plots"] = _plots(folder, data)
-    plots = [folder / plot["file"] for plot in data["plots"]]
+    data["plots"], data["no_plots"] = _plots(folder, data) if plots else ([], NOT_PLOTTED)
+    drawn = [folder / plot["file"] for plot in data["plots"]]
     report = folder / REPORT_JSON
     report.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     page = folder / REPORT_HTML
-    page.write_text(_page(data, plots, data["no_plots"]), encoding="utf-8")
-    return [report, *plots, page]
+    page.write_text(_page(data, drawn, data["no_plots"]), encoding="utf-8")
+    return [report, *drawn, page]

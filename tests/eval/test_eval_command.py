@@ -90,6 +90,9 @@ def test_eval_answers_scores_and_resumes(llava_dir, tmp_path) -> None:
     groups = scores["choice"]["groups"]["category"]
     assert {k: v["count"] for k, v in groups.items()} == {"colour": 1, "shape": 2}
     assert scores["grounding"]["count"] == 1 and scores["open"]["exact"]["count"] == 1
+    report = json.loads((out / "report.json").read_text())
+    assert [p["name"] for p in report["points"]] == ["set"] and report["plots"] == []
+    assert (out / "report.html").is_file() and not list(out.glob("*.png"))  # one setting
     before = (out / "answers.jsonl").read_text()
 
     again = console(*args)
