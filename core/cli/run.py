@@ -151,6 +151,7 @@ def answer_job(
         workers=args.workers,
         batch_size=args.batch_size,
         progress=not args.quiet,
+        label=f"vidtt {getattr(args, 'command', None) or 'run'}",
     )
 
 

@@ -151,12 +151,14 @@ def run_jobs(
     workers: int = 2,
     batch_size: int = 8,
     progress: bool = True,
+    label: str = "vidtt run",
 ) -> Summary:
-    """Answer the requests `job` has left; `pipeline` may be None when none is valid."""
+    """Answer the requests `job` has left; `pipeline` may be None when none is valid; the
+    progress bar is `label`'s."""
     summary = job.summary
     order = [rid for rid, _ in job.requests]
     end_line(job.output_path)
-    terminal = TerminalBar("vidtt run", "req", shown=progress, log_every=10.0)
+    terminal = TerminalBar(label, "req", shown=progress, log_every=10.0)
     bar = Counter(terminal, len(job.todo))
     try:
         with job.output_path.open("a", encoding="utf-8") as out:
