@@ -8,6 +8,7 @@ import contextlib
 import functools
 import os
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -34,6 +35,33 @@ def wait_healthy(
                 return
         time.sleep(0.2)
     pytest.fail(f"vidtt serve did not come up:\n{log.read_text()}")
+
+
+@contextlib.contextmanager
+def serve_process(model: Path, log: Path, *extra: str) -> Iterator[str]:
+    """`vidtt serve --model MODEL EXTRA...` as a process on 127.0.0.1 (a free port, the CPU,
+    no access log, no VIDTT_API_KEY from this environment), its output in `log`: its base
+    URL once healthy; killed after, and its log must hold no traceback."""
+    from vidtt.testing.streams import free_port
+
+    port = free_port()
+    vidtt = str(Path(sys.executable).with_name("vidtt"))
+    args = [vidtt, "serve", "--model", str(model), "--host", "127.0.0.1", "--port", str(port)]
+    env = {k: v for k, v in os.environ.items() if k != "VIDTT_API_KEY"}
+    env["VIDTT_BACKEND"] = "cpu"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [*args, "--no-access-log", *extra], stdout=out, stderr=subprocess.STDOUT, env=env
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(base, process, log)
+        yield base
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(30)
+    assert "Traceback" not in log.read_text(), log.read_text()
 
 
 def tiny_pipeline(llava: Any, frames: int = 4, **extra: Any) -> Any:

@@ -17,6 +17,7 @@ from vidtt.cli.options import (
 )
 from vidtt.cli.run import add_ray_options
 from vidtt.errors import ConfigError, OptionsError
+from vidtt.pipeline.request import PASSED_OPTIONS
 
 if TYPE_CHECKING:
     from vidtt.eval.run import EvalSet
@@ -39,17 +40,8 @@ SERVER_OWNS = (
     "plugins",
     "disable_plugins",
 )
-REQUEST_FIELDS = (  # config fields every request can carry (sent to a server with each one)
-    "sampler",
-    "sampler_options",
-    "generation",
-    "max_visual_tokens",
-    "fit",
-    "transcript",
-    "max_transcript_tokens",
-    "strategy",
-    "segment_options",
-)
+# config fields every request can carry (sent to a server with each one)
+REQUEST_FIELDS = ("sampler", "sampler_options", "generation", *PASSED_OPTIONS)
 
 
 def add_parser(sub: Any, common: argparse.ArgumentParser) -> argparse.ArgumentParser:

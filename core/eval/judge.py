@@ -42,8 +42,6 @@ verdict counting as wrong.
 
 from __future__ import annotations
 
-import email.utils
-import math
 import re
 import threading
 import time
@@ -54,6 +52,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from vidtt.errors import ModelLoadError, OptionsError, VidttError
 from vidtt.eval.questions import Question
+from vidtt.eval.remote import retry_after
 
 PROMPT = (
     "You are checking an answer to a question about a video.\n"
@@ -141,27 +140,6 @@ def api_base(url: str) -> str:
     base = url.split("#", 1)[0].rstrip("/")
     base = re.sub(r"/chat/completions$", "", base)
     return base + "/v1" if httpx.URL(base).path in ("", "/") else base
-
-
-def retry_after(value: str | None, attempt: int, cap: float) -> float:
-    """Seconds to wait before retry `attempt` (0 first): the Retry-After header (seconds or
-    an HTTP date) when given, else 1, 2, 4 ... seconds; never over `cap`."""
-    wait = _seconds(value) if value else None
-    if wait is None or math.isnan(wait):
-        wait = float(2**attempt)
-    return min(max(wait, 0.0), cap)
-
-
-def _seconds(value: str) -> float | None:
-    """A Retry-After header's seconds from now (None when it is neither a number nor a date)."""
-    try:
-        return float(value)
-    except ValueError:
-        pass
-    try:
-        return email.utils.parsedate_to_datetime(value).timestamp() - time.time()
-    except (TypeError, ValueError):
-        return None
 
 
 class _Failed(Exception):

@@ -48,15 +48,14 @@ import uuid
 from collections import Counter as Tally
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import IO, Any
 
 from vidtt.errors import OptionsError, RemoteServerError, SourceError, VidttError
-from vidtt.jobs.local import JobPlan, Summary
-from vidtt.jobs.records import compact, end_line, error_text, record_line
-from vidtt.pipeline.request import SAMPLING_KEYS, Request
-from vidtt.progress import Counter, TerminalBar
+from vidtt.eval.remote import retry_after
+from vidtt.jobs.local import JobPlan, Summary, recording
+from vidtt.jobs.records import error_text
+from vidtt.pipeline.request import PASSED_OPTIONS, SAMPLING_KEYS, Request
 from vidtt.types import ImagePart, TextPart, VideoPart
 
 __all__ = ["DATA_LIMIT", "MEDIA", "answer_on_server"]
@@ -69,18 +68,7 @@ RETRIES, MAX_WAIT = 5, 60.0  # tries after a 429 or 503, and the longest wait be
 PROBE_TIMEOUT = 30.0  # seconds for GET /v1/models and /v1/ui/config
 BLOCK = 3 << 18  # bytes read at a time (a multiple of 3: base64 pieces join up)
 # Fields only vidtt reads; another server ignores them.
-VIDTT_FIELDS = SAMPLING_KEYS | {
-    "sampler",
-    "sampler_options",
-    "timestamps",
-    "max_visual_tokens",
-    "fit",
-    "transcript",
-    "max_transcript_tokens",
-    "strategy",
-    "segment_options",
-}
-PASSED = ("timestamps", "max_visual_tokens", "fit", "transcript", "max_transcript_tokens")
+VIDTT_FIELDS = SAMPLING_KEYS | {"sampler", "sampler_options", *PASSED_OPTIONS}
 RENAMED = {"max_new_tokens": "max_tokens", "min_new_tokens": "min_tokens"}
 SENT = {"max_tokens", "min_tokens", "temperature", "top_p", "top_k", "seed", "stop"}
 SENT |= {"repetition_penalty"}
@@ -215,11 +203,7 @@ def vidtt_body(request: Request) -> dict[str, Any]:
         out["sampler_options"] = options
     if request.sampler:
         out["sampler"] = request.sampler
-    out.update({k: getattr(request, k) for k in PASSED if getattr(request, k) is not None})
-    if request.strategy is not None:
-        out["strategy"] = request.strategy
-    if request.segment_options:
-        out["segment_options"] = request.segment_options
+    out.update({k: getattr(request, k) for k in PASSED_OPTIONS if getattr(request, k)})
     return out
 
 
@@ -449,30 +433,9 @@ class Run:
                     task.cancel()
                 await asyncio.gather(*running, return_exceptions=True)
 
-    @contextlib.contextmanager
-    def output(self, progress: bool) -> Iterator[Callable[[dict[str, Any]], None]]:
-        """A writer of records to the job's output, counted in its summary and shown on a
-        progress bar; the output compacted on leaving, however it is left."""
-        job, summary = self.job, self.job.summary
-        end_line(job.output_path)
-        terminal = TerminalBar("vidtt server", "req", shown=progress, log_every=10.0)
-        bar = Counter(terminal, len(job.todo))
-        try:
-            with job.output_path.open("a", encoding="utf-8") as out:
-
-                def write(record: dict[str, Any]) -> None:
-                    failed = "error" in record
-                    summary.failed += failed
-                    summary.answered += not failed
-                    out.write(record_line(record) + "\n")
-                    out.flush()
-                    terminal.note(failed=summary.failed)
-                    bar.update()
-
-                yield write
-        finally:
-            bar.close()
-            compact(job.output_path, [rid for rid, _ in job.requests])
+    def output(self, progress: bool) -> Any:
+        """`vidtt run`'s writer of the job's records (`jobs.local.recording`)."""
+        return recording(self.job, "vidtt server", progress)
 
     def write_all(self, records: list[dict[str, Any]], progress: bool) -> Summary:
         with self.output(progress) as write:
@@ -719,16 +682,7 @@ def code_of(response: Any) -> str | None:
 
 def wait_of(response: Any, tries: int) -> float:
     """Seconds to wait before trying again: Retry-After (seconds or a date), else 1, 2, 4..."""
-    header = response.headers.get("retry-after", "")
-    seconds: float | None = None
-    with contextlib.suppress(ValueError):
-        seconds = float(header)
-    if seconds is None:
-        with contextlib.suppress(TypeError, ValueError, IndexError):
-            seconds = parsedate_to_datetime(header).timestamp() - time.time()
-    if seconds is None or seconds != seconds:  # (NaN)
-        seconds = float(2**tries)
-    return min(max(seconds, 0.0), MAX_WAIT)
+    return retry_after(response.headers.get("retry-after"), tries, MAX_WAIT)
 
 
 def reason(exc: BaseException) -> str:

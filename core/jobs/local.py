@@ -10,8 +10,9 @@ answer wins over an error, and reruns retry failed requests unless told not to.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -38,6 +39,7 @@ __all__ = [
     "plan_job",
     "prefix_line",
     "read_output",
+    "recording",
     "run_jobs",
 ]
 
@@ -155,13 +157,8 @@ def run_jobs(
 ) -> Summary:
     """Answer the requests `job` has left; `pipeline` may be None when none is valid; the
     progress bar is `label`'s."""
-    summary = job.summary
-    order = [rid for rid, _ in job.requests]
-    end_line(job.output_path)
-    terminal = TerminalBar(label, "req", shown=progress, log_every=10.0)
-    bar = Counter(terminal, len(job.todo))
     try:
-        with job.output_path.open("a", encoding="utf-8") as out:
+        with recording(job, label, progress) as write:
             records = answer_all(
                 cast("PipelineLike", pipeline),  # (None: every request left is an error)
                 job.todo,
@@ -170,6 +167,27 @@ def run_jobs(
                 batch_size,
             )
             for record in records:
+                write(record)
+    finally:
+        if pipeline is not None:
+            job.summary.prefix = prefix_line(getattr(pipeline, "engine", None))
+    return job.summary
+
+
+@contextmanager
+def recording(
+    job: JobPlan, label: str, progress: bool
+) -> Iterator[Callable[[dict[str, Any]], None]]:
+    """A writer of `job`'s records: each appended to its output as it comes, counted in its
+    summary and on a progress bar; the output compacted on leaving, however it is left."""
+    summary = job.summary
+    end_line(job.output_path)
+    terminal = TerminalBar(label, "req", shown=progress, log_every=10.0)
+    bar = Counter(terminal, len(job.todo))
+    try:
+        with job.output_path.open("a", encoding="utf-8") as out:
+
+            def write(record: dict[str, Any]) -> None:
                 failed = "error" in record
                 summary.failed += failed
                 summary.answered += not failed
@@ -177,12 +195,11 @@ def run_jobs(
                 out.flush()
                 terminal.note(failed=summary.failed)
                 bar.update()
+
+            yield write
     finally:
         bar.close()
-        compact(job.output_path, order)
-        if pipeline is not None:
-            summary.prefix = prefix_line(getattr(pipeline, "engine", None))
-    return summary
+        compact(job.output_path, [rid for rid, _ in job.requests])
 
 
 def answer_all(

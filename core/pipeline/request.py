@@ -49,6 +49,16 @@ SAMPLING_KEYS = frozenset(
     }
 )
 GENERATION_KEYS = frozenset(GenerationOptions.model_fields)
+# a request's options besides its media, question, sampler and generation, passed on as given
+PASSED_OPTIONS = (
+    "timestamps",
+    "max_visual_tokens",
+    "fit",
+    "transcript",
+    "max_transcript_tokens",
+    "strategy",
+    "segment_options",
+)
 MAX_DEPTH = 32  # nesting deeper than any real request
 
 

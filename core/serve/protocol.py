@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vidtt.interfaces import COUNT_OPTIONS
-from vidtt.pipeline.request import SAMPLING_KEYS, Request, parse_request
+from vidtt.pipeline.request import PASSED_OPTIONS, SAMPLING_KEYS, Request, parse_request
 from vidtt.serve.errors import APIError
 from vidtt.serve.media import media_value
 from vidtt.types import ImagePart, Message, TextPart, VideoPart
@@ -117,14 +117,7 @@ def parse_chat(body: Any, limits: ServeLimits) -> ChatRequest:
     check_frame_counts(sampler_options, messages, limits, params)
     timestamps = _optional(body, "timestamps", bool)
     sampler = _optional(body, "sampler", str)
-    passed = (
-        "max_visual_tokens",
-        "fit",
-        "transcript",
-        "max_transcript_tokens",
-        "strategy",
-        "segment_options",
-    )
+    passed = [key for key in PASSED_OPTIONS if key != "timestamps"]  # (read above)
     extra = {k: body[k] for k in passed if body.get(k) is not None}
     params.update({k: k for k in extra})
     options = generation(body)

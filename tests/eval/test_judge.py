@@ -24,9 +24,9 @@ from vidtt.eval.judge import (
     judge_scores,
     prompt_for,
     read_verdict,
-    retry_after,
 )
 from vidtt.eval.questions import Question
+from vidtt.eval.remote import retry_after
 
 KEY = "sekrit"
 

@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -25,7 +22,7 @@ httpx = pytest.importorskip("httpx")
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 
-from serving import http_server, wait_healthy  # noqa: E402
+from serving import http_server, serve_process  # noqa: E402
 
 from vidtt.errors import RemoteServerError  # noqa: E402
 from vidtt.eval import server as remote  # noqa: E402
@@ -35,7 +32,6 @@ from vidtt.testing import make_video  # noqa: E402
 from vidtt.testing.streams import free_port  # noqa: E402
 
 pytestmark = pytest.mark.slow
-VIDTT = str(Path(sys.executable).with_name("vidtt"))
 KEY = "sesame"
 
 
@@ -50,24 +46,10 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def vidtt_server(llava_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`vidtt serve` with the tiny model behind an API key: 2 frames, 8 new tokens."""
-    port = free_port()
     log = tmp_path_factory.mktemp("server-eval-log") / "server.log"
-    args = [
-        VIDTT, "serve", "--model", str(llava_dir), "--frames", "2", "--max-new-tokens", "8",
-        "--host", "127.0.0.1", "--port", str(port), "--api-key", KEY, "--no-access-log",
-    ]  # fmt: skip
-    env = {k: v for k, v in os.environ.items() if k != "VIDTT_API_KEY"}
-    env["VIDTT_BACKEND"] = "cpu"
-    with log.open("w") as out:
-        process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(base, process, log)
+    args = ["--frames", "2", "--max-new-tokens", "8", "--api-key", KEY]
+    with serve_process(llava_dir, log, *args) as base:
         yield base
-    finally:
-        process.kill()
-        process.wait(30)
-    assert "Traceback" not in log.read_text(), log.read_text()
 
 
 def write_requests(folder: Path, rows: list[dict[str, Any]]) -> Path:

@@ -6,10 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,12 +19,9 @@ pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 pytest.importorskip("prometheus_client")
 
-from serving import Samples, scrape, value, wait_healthy  # noqa: E402
-
-from vidtt.testing.streams import free_port  # noqa: E402
+from serving import Samples, scrape, serve_process, value  # noqa: E402
 
 pytestmark = pytest.mark.slow
-VIDTT = str(Path(sys.executable).with_name("vidtt"))
 CHAT = "/v1/chat/completions"
 MIB = 1024 * 1024
 SHORT, LONGER = "What is shown?", "What is shown in this video, and what colours are there?"
@@ -84,25 +78,9 @@ def media(videos, tmp_path_factory) -> Path:
 
 @contextlib.contextmanager
 def started(model: Path, media: Path, log: Path, *extra: str) -> Iterator[Server]:
-    port = free_port()
-    args = [
-        VIDTT, "serve", "--model", str(model), "--frames", "2", "--max-new-tokens", "4",
-        "--host", "127.0.0.1", "--port", str(port), "--allowed-local-media-path", str(media),
-        "--no-access-log", *extra,
-    ]  # fmt: skip
-    env = {k: v for k, v in os.environ.items() if k != "VIDTT_API_KEY"}
-    env["VIDTT_BACKEND"] = "cpu"
-    with log.open("w") as out:
-        process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(base, process, log)
+    args = ["--frames", "2", "--max-new-tokens", "4", "--allowed-local-media-path", str(media)]
+    with serve_process(model, log, *args, *extra) as base:
         yield Server(base, media)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(30)
-    assert "Traceback" not in log.read_text(), log.read_text()
 
 
 @pytest.fixture(scope="module")
