@@ -22,7 +22,7 @@ from vidtt.pipeline.request import PASSED_OPTIONS
 if TYPE_CHECKING:
     from vidtt.eval.run import EvalSet
     from vidtt.jobs.local import JobPlan, Summary
-    from vidtt.settings import Settings
+    from vidtt.settings.resolve import Settings
 
 # what a config or the command line may set that only a loaded model uses: with --server the
 # server's own settings answer, so these are refused rather than silently not applied
