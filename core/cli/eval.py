@@ -171,14 +171,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     folder = _output_folder(args.output)
     judge = _judge(args, settings)
     answer = _answerer(args, settings)
-    points, failed = [], 0
+    points, summaries = [], []
     for setting, fields in grid:
         sub = folder / setting_folder(setting) if setting else folder
         point, summary = _evaluate(eval_set, sub, setting, fields, answer, judge)
         point["folder"] = str(sub.relative_to(folder)) if setting else "."
         points.append(point)
-        failed += summary.failed
-    return _finish(folder, points, failed, summary)
+        summaries.append(summary)
+    return _finish(folder, points, summaries)
 
 
 def _evaluate(
@@ -211,8 +211,9 @@ def _evaluate(
     return {**point, "outcomes": outcomes_of(lines)}, summary
 
 
-def _finish(folder: Path, points: list[dict], failed: int, last: Summary) -> int:
-    """Write the report, print its table when settings were swept, say what was done."""
+def _finish(folder: Path, points: list[dict], summaries: list[Summary]) -> int:
+    """Write the report, print its table when settings were swept, say what was done (the
+    counts of every setting together, the prefix cache as the last setting left it)."""
     from vidtt.cli.run import finish_job
     from vidtt.eval.report import report_lines, write_report
 
@@ -220,8 +221,10 @@ def _finish(folder: Path, points: list[dict], failed: int, last: Summary) -> int
     write_report(folder, points, title=title, plots=len(points) > 1)
     if len(points) > 1:
         print("\n".join(report_lines(points)))
-    last.failed = failed
-    return finish_job(last, str(folder / "report.html"), "report")
+    total = summaries[-1]
+    for name in ("answered", "failed", "skipped"):
+        setattr(total, name, sum(getattr(one, name) for one in summaries))
+    return finish_job(total, str(folder / "report.html"), "report")
 
 
 def _judge(args: argparse.Namespace, settings: Settings) -> Any:

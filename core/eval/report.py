@@ -223,16 +223,20 @@ def _plot(axis: _Axis, data: Mapping[str, Any], path: Path) -> dict[str, Any] | 
     figure = Figure(figsize=(7, 4.5), dpi=100, layout="constrained")
     FigureCanvasAgg(figure)
     ax = figure.add_subplot()
+    placed: dict[tuple[float, float], int] = {}  # names already at a point: stacked below
     for i, row, x in shown:
         y, ci = row["score"]["value"] * 100, row["score"]["ci"]
         err = [[max(0.0, y - ci[0] * 100)], [max(0.0, ci[1] * 100 - y)]] if ci else None
         ax.errorbar([x], [y], yerr=err, fmt="o", capsize=4, color=f"C{i % 10}")
+        above = placed.get((x, y), 0)
+        placed[(x, y)] = above + 1
         ax.annotate(
             row["name"],
             (x, y),
-            xytext=(6, 4),
+            xytext=(6, 4 - 11 * above),
             textcoords="offset points",
             fontsize=8,
+            color=f"C{i % 10}",
             parse_math=False,
         )
     metric = data["metric"]["name"]
@@ -241,6 +245,8 @@ def _plot(axis: _Axis, data: Mapping[str, Any], path: Path) -> dict[str, Any] | 
     ax.set_title(f"{metric} against {axis.label}", parse_math=False)
     ax.grid(alpha=0.3)
     ax.margins(x=0.25, y=0.1)  # room for the names beside the markers
+    low, high = ax.get_ylim()
+    ax.set_ylim(max(low, -2.0), min(high, 102.0))  # a share: never far below 0 or above 100
     left = [row["name"] for row in data["points"] if x_of(row) is None]
     if left:
         note = "left out (no value): " + ", ".join(left)

@@ -54,11 +54,12 @@ def test_a_sweep_answers_every_setting_with_one_model(llava_dir, tmp_path, monke
     tokens = {p["name"]: p["cost"]["visual_tokens"] for p in report["points"]}
     assert tokens["frames=3 timestamps=off"] > tokens["frames=2 timestamps=off"]
     assert "frames=3 timestamps=on" in done.stdout and "vs best" in done.stdout
+    assert "20 answered, 0 failed, 0 already done" in done.stderr  # every setting counted
 
     again = in_process(*args, *sweep)
     assert again.returncode == 0, again.stderr
     assert len(loads) == 1  # everything answered: no model loaded
-    assert "0 answered, 0 failed, 5 already done" in again.stderr
+    assert "0 answered, 0 failed, 20 already done" in again.stderr
 
 
 @pytest.mark.parametrize(
