@@ -152,6 +152,21 @@ class FramesUsed(BaseModel):
     warnings: list[str] = Field(default_factory=list)
 
 
+class Span(BaseModel):
+    """A stretch of the video an answer points at: seconds on the video's clock (the frames'
+    clock; for a watched stream, the stream's), and the words of the answer it was read from."""
+
+    start: float = Field(ge=0, allow_inf_nan=False)
+    end: float = Field(ge=0, allow_inf_nan=False)
+    text: str = Field("", description="the sentence of the answer that gave this span")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Span:
+        if self.end < self.start:
+            raise ValueError(f"a span ends ({self.end}) before it starts ({self.start})")
+        return self
+
+
 class Answer(BaseModel):
     """A model's reply: the generated text only, with its token ids, usage and timings."""
 
@@ -166,6 +181,11 @@ class Answer(BaseModel):
     backend: str = ""
     device: str = ""
     dtype: str = ""
+    spans: list[Span] | None = Field(
+        None,
+        description="when asked for (spans=True): the time spans the answer points at, in "
+        "order and merged ([] when it names no time); None when not asked",
+    )
     peak_memory: int | None = Field(
         None,
         description="the most bytes of device memory in use while the answer's batch was "
