@@ -629,6 +629,7 @@ def test_keyboard_and_labels(page, server, clip) -> None:
         "max-visual-tokens",
         "transcript",
         "question",
+        "spans",
         "send",
         "new",
         "summary",

@@ -31,7 +31,13 @@ const state = {
   framesTimer: 0,
   uploading: null, // the XMLHttpRequest of the upload on its way
   restored: false, // whether the tab's session was looked for (once, with the first config)
+  duration: null, // the video's seconds, as /v1/frames gave them (the time bar's length)
+  spans: null, // the time spans on the time bar: {item, list, chosen} (chosen: an index or null)
 };
+
+/** The time spans each answer carried (its <li> -> {spans, asked}): spans is null where the
+ * server sent none; asked, whether the question asked for them. */
+const answerSpans = new WeakMap();
 
 class ServerError extends Error {
   constructor(message, status = 0, code = null) {
@@ -272,10 +278,12 @@ function saveSession() {
     role: item.classList.contains("user") ? "user" : "assistant",
     text: item.querySelector(".text").textContent,
     meta: item.querySelector(".meta").textContent,
+    spans: answerSpans.get(item),
   }));
   if (state.answering) turns = turns.slice(0, -2);
   const fields = Object.fromEntries(KEPT_FIELDS.map((id) => [id, $(id).value]));
   const session = { video, turns, history: state.history, last: state.last, fields };
+  session.spans = $("spans").checked;
   try {
     sessionStorage.setItem(SESSION_STORE, JSON.stringify(session));
   } catch {
@@ -300,9 +308,15 @@ function restoreSession() {
     const shown = addTurn(turn.role === "user" ? "user" : "assistant", String(turn.text ?? ""));
     shown.meta.textContent = String(turn.meta ?? "");
     if (turn.role !== "user") shown.item.dataset.done = "true";
+    if (turn.role !== "user" && turn.spans) {
+      showAnswerSpans(shown.item, spansOf(turn.spans.spans), turn.spans.asked === true);
+    }
   }
+  $("spans").checked = session.spans === true;
   state.history = Array.isArray(session.history) ? session.history : [];
   state.last = session.last ?? null;
+  const answers = $("log").querySelectorAll(".turn.assistant");
+  if (answers.length) useAnswerSpans(answers[answers.length - 1]);
   showCode();
   if (session.video?.url) {
     state.video = session.video;
@@ -663,6 +677,7 @@ function renderFrames(data) {
     `${plural(frames.length, "frame")} of ${about.join(", ") || "the video"}, ` +
     `sampled by ${data.sampler}${rule}.`;
   renderTimeline(frames, data.shots ?? [], video.duration);
+  if (!video.duration) showSpans(false); // (no time bar: the frames of a span are still shown)
   renderPlan(data.plan);
   renderTranscript(data.transcript ?? []);
   $("warnings").replaceChildren(...(data.warnings ?? []).map((w) => el("li", {}, w)));
@@ -702,28 +717,144 @@ function frameItem(frame, digits, shot) {
 /** A bar the length of the video: the shots as bands, each frame as a tick. */
 function renderTimeline(frames, shots, duration) {
   const box = $("shots");
+  state.duration = duration || null;
   if (!duration) {
     box.hidden = true;
     return;
   }
   const at = (t) => `${Math.min(100, Math.max(0, (t / duration) * 100))}%`;
   const bands = shots.map((shot, i) => {
-    const band = el("span", { class: `band ${i % 2 ? "even" : "odd"}` });
+    const band = el("span", { class: `band ${i % 2 ? "even" : "odd"}`, "aria-hidden": "true" });
     band.style.left = at(shot.start);
     band.style.width = `calc(${at(shot.end)} - ${at(shot.start)})`;
     return band;
   });
   const ticks = frames.map((frame) => {
-    const tick = el("span", { class: "tick" });
+    const tick = el("span", { class: "tick", "aria-hidden": "true" });
     tick.style.left = at(frame.time);
     return tick;
   });
   const label = shots.length ? `${plural(shots.length, "shot")}; ` : "";
   box.replaceChildren(
-    el("div", { class: "track", "aria-hidden": "true" }, ...bands, ...ticks),
+    el("div", { id: "track", class: "track", role: "group", "aria-label": "Time bar" }, ...bands, ...ticks),
     el("p", { class: "hint" }, `${label}${clock(0)} to ${clock(duration)}`),
+    el("p", { id: "span-note", class: "span-note", role: "status" }),
   );
   box.hidden = false;
+  showSpans(false);
+}
+
+// -- the time spans an answer names --------------------------------------------------------------
+
+/** vidtt.spans as the page takes it: [{start, end, text}] (start <= end), or null where the
+ * server sent no list. */
+function spansOf(value) {
+  if (!Array.isArray(value)) return null;
+  return value
+    .filter((span) => Number.isFinite(span?.start) && Number.isFinite(span?.end))
+    .map((span) => ({
+      start: Math.min(span.start, span.end),
+      end: Math.max(span.start, span.end),
+      text: String(span.text ?? ""),
+    }));
+}
+
+const spanTimes = (span) => `${clock(span.start)} – ${clock(span.end)}`;
+const spanLabel = (span) => (span.text ? `${spanTimes(span)}: ${span.text}` : spanTimes(span));
+const inSpan = (time, span) => time >= span.start - 1e-6 && time <= span.end + 1e-6;
+
+/** Under an answer, its spans as buttons that show their frames (and "All frames"); where they
+ * were asked for and there are none, a line that says so. */
+function showAnswerSpans(item, spans, asked) {
+  answerSpans.set(item, { spans, asked });
+  let block = null;
+  if (spans?.length) {
+    const buttons = spans.map((span, i) => {
+      const button = el(
+        "button",
+        { type: "button", class: "span", "aria-pressed": "false", "data-index": i },
+        el("time", { datetime: `PT${span.start}S` }, spanTimes(span)),
+        " ",
+        el("span", { class: "span-text" }, span.text),
+      );
+      button.addEventListener("click", () => chooseSpan(item, i));
+      return el("li", {}, button);
+    });
+    const all = el("button", { type: "button", class: "all-frames", hidden: true }, "All frames");
+    all.addEventListener("click", () => chooseSpan(item, null));
+    const title = `When: ${plural(spans.length, "time span")}; choose one to see its frames`;
+    block = el("div", { class: "spans" }, el("p", { class: "hint" }, title), el("ol", {}, ...buttons), all);
+  } else if (asked) {
+    const said = spans ? "The answer named no time." : "The server sent no time spans.";
+    block = el("p", { class: "spans none" }, said);
+  }
+  item.querySelector(".spans")?.remove();
+  if (block) item.querySelector(".meta").before(block);
+}
+
+/** Put an answer's spans on the time bar (none chosen); an answer without any clears it. */
+function useAnswerSpans(item) {
+  const list = answerSpans.get(item)?.spans;
+  state.spans = list?.length ? { item, list, chosen: null } : null;
+  showSpans(false);
+}
+
+/** Choose span `index` of an answer (null, or the one chosen already: none, all frames). */
+function chooseSpan(item, index) {
+  const same = state.spans?.item === item && state.spans.chosen === index;
+  state.spans = { item, list: answerSpans.get(item).spans, chosen: same ? null : index };
+  showSpans(true);
+}
+
+/** Show the chosen spans: the buttons pressed, the bands on the time bar, the frames in the
+ * chosen span (scrolled into view when `scroll`), the others dimmed. */
+function showSpans(scroll) {
+  const { item, list, chosen } = state.spans ?? { item: null, list: [], chosen: null };
+  for (const button of $("log").querySelectorAll(".spans button.span")) {
+    const pressed = button.closest(".turn") === item && Number(button.dataset.index) === chosen;
+    button.setAttribute("aria-pressed", String(pressed));
+  }
+  for (const all of $("log").querySelectorAll(".spans .all-frames")) {
+    all.hidden = all.closest(".turn") !== item || chosen === null;
+  }
+  drawSpanBands(list, chosen);
+  markFrames(chosen === null ? null : list[chosen], scroll);
+}
+
+function drawSpanBands(list, chosen) {
+  const track = $("track");
+  if (!track) return;
+  for (const band of track.querySelectorAll(".span-band")) band.remove();
+  const duration = state.duration;
+  if (!duration) return;
+  const at = (t) => Math.min(100, Math.max(0, (t / duration) * 100));
+  list.forEach((span, i) => {
+    const label = spanLabel(span);
+    const band = el("span", { class: "span-band", role: "img", "aria-label": label, title: label });
+    band.classList.toggle("chosen", i === chosen);
+    band.style.left = `${at(span.start)}%`;
+    band.style.width = `${at(span.end) - at(span.start)}%`;
+    band.addEventListener("click", () => chooseSpan(state.spans.item, i));
+    track.append(band);
+  });
+}
+
+/** Highlight the strip's frames in `span` (null: none chosen, all shown alike), and say so. */
+function markFrames(span, scroll) {
+  const figures = [...$("strip").querySelectorAll("figure")];
+  const inside = span ? figures.filter((f) => inSpan(Number(f.dataset.time), span)) : [];
+  for (const figure of figures) {
+    figure.classList.toggle("in-span", span !== null && inside.includes(figure));
+    figure.classList.toggle("out-span", span !== null && !inside.includes(figure));
+  }
+  const note = $("span-note");
+  if (note) note.textContent = span ? spanNote(span, inside.length, figures.length) : "";
+  if (scroll && inside.length) inside[0].scrollIntoView({ block: "nearest", inline: "nearest" });
+}
+
+function spanNote(span, inside, all) {
+  const which = inside ? `${inside} of ${plural(all, "frame")}` : "no frame of the strip";
+  return `${spanTimes(span)}: ${which} in it. Choose it again, or All frames, to see all.`;
 }
 
 /** "8 frames x 64 tokens = 512 visual tokens; budget 1024; context 2048", and a bar. */
@@ -821,6 +952,7 @@ function chatBody(question) {
     stream_options: { include_usage: true },
     ...samplingFields(),
     ...answerFields(),
+    ...($("spans").checked ? { spans: true } : {}),
   };
 }
 
@@ -853,36 +985,22 @@ async function ask(event) {
   state.last = body;
   showCode();
   const started = performance.now();
-  let text = "";
-  let finish = null;
-  let usage = null;
+  const got = { text: "", finish: null, usage: null, spans: undefined };
   try {
     const first = sent.json;
     const response = await apiNaming("/v1/chat/completions", sent, abort.signal);
     if (sent.json !== first) Object.assign(body, JSON.parse(sent.json)); // the upload sent again
-    for await (const data of sseData(response)) {
-      if (data === "[DONE]") break;
-      const chunk = JSON.parse(data);
-      if (chunk.error) throw new ServerError(chunk.error.message, 0, chunk.error.code);
-      const choice = chunk.choices?.[0];
-      if (choice?.delta?.content) {
-        text += choice.delta.content;
-        reply.body.textContent = text;
-        scrollLog();
-      }
-      finish = choice?.finish_reason ?? finish;
-      usage = chunk.usage ?? usage;
-      const progress = chunk.vidtt?.progress;
-      if (progress) reply.meta.textContent = progressText(progress);
-    }
-    state.history = [...body.messages, { role: "assistant", content: text }];
-    reply.meta.textContent = answerMeta(usage, finish, performance.now() - started);
+    await readAnswer(response, reply, got);
+    state.history = [...body.messages, { role: "assistant", content: got.text }];
+    reply.meta.textContent = answerMeta(got.usage, got.finish, performance.now() - started);
+    showAnswerSpans(reply.item, spansOf(got.spans), body.spans === true);
+    useAnswerSpans(reply.item);
     reply.item.dataset.done = "true";
     scrollLog(); // the meta line and Copy appear under the text: keep them in view
     clearError("answer");
   } catch (error) {
-    if (error.name === "AbortError" && text) {
-      state.history = [...body.messages, { role: "assistant", content: text }];
+    if (error.name === "AbortError" && got.text) {
+      state.history = [...body.messages, { role: "assistant", content: got.text }];
       reply.meta.textContent = "stopped";
       reply.item.dataset.done = "true";
       scrollLog();
@@ -894,6 +1012,27 @@ async function ask(event) {
     }
   } finally {
     setAnswering(null);
+  }
+}
+
+/** Read a streamed answer into `got` ({text, finish, usage, spans}), showing it in `reply` as it
+ * comes; vidtt.spans comes in the last chunk (the one with the finish reason). */
+async function readAnswer(response, reply, got) {
+  for await (const data of sseData(response)) {
+    if (data === "[DONE]") break;
+    const chunk = JSON.parse(data);
+    if (chunk.error) throw new ServerError(chunk.error.message, 0, chunk.error.code);
+    const choice = chunk.choices?.[0];
+    if (choice?.delta?.content) {
+      got.text += choice.delta.content;
+      reply.body.textContent = got.text;
+      scrollLog();
+    }
+    got.finish = choice?.finish_reason ?? got.finish;
+    got.usage = chunk.usage ?? got.usage;
+    if (chunk.vidtt && "spans" in chunk.vidtt) got.spans = chunk.vidtt.spans;
+    const progress = chunk.vidtt?.progress;
+    if (progress) reply.meta.textContent = progressText(progress);
   }
 }
 
@@ -936,6 +1075,8 @@ function newConversation(focus = true) {
   stop();
   state.history = [];
   $("log").replaceChildren();
+  state.spans = null;
+  showSpans(false);
   if (focus) $("question").focus();
 }
 
