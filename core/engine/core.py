@@ -8,6 +8,7 @@ from several threads wait their turn). Several pipelines can share one engine.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from vidtt.config import PipelineConfig
@@ -145,10 +146,14 @@ class Engine:
             answer.peak_memory = peak
         return answers
 
-    def stream(self, request: Batch) -> AnswerStream:
-        """The answer to a one-row request, piece by piece (see `AnswerStream`)."""
+    def stream(
+        self, request: Batch, finish: Callable[[list[Answer]], list[Answer]] | None = None
+    ) -> AnswerStream:
+        """The answer to a one-row request, piece by piece (see `AnswerStream`); `finish`
+        completes the Answer after its last piece (the pipeline reads its time spans)."""
+        done = finish or (lambda answers: answers)
         return AnswerStream(
-            lambda streamer, cancel: self.generate(request, streamer, cancel),
+            lambda streamer, cancel: done(self.generate(request, streamer, cancel)),
             self.processor,
             request.options.stop,
         )

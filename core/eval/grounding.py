@@ -1,4 +1,5 @@
-"""Temporal grounding: spans read from an answer, IoU, mIoU and recall at IoU thresholds.
+"""Temporal grounding: IoU, mIoU and recall at IoU thresholds (spans are read from answers by
+`vidtt.pipeline.spans.read_spans`).
 
 Charades-STA's convention (docs/eval.md): per question the IoU of one predicted span (the first
 the answer gives, unless ``pick="best"``) with the reference; mIoU is their mean and R@t the
@@ -8,36 +9,11 @@ share with IoU >= t. A question with no span read scores IoU 0.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterable, Sequence
 
 from vidtt.errors import OptionsError
 
 Span = tuple[float, float]
-
-_TIME = r"\d+(?:\.\d+)?(?::\d{1,2}(?:\.\d+)?){0,2}"
-_UNIT = r"(?:\s*(?:s|sec|secs|seconds?)\b)?"
-_SPAN = re.compile(
-    rf"(?<![\d.:])({_TIME}){_UNIT}\s*(?:-|–|—|~|to|until|and|,)\s*({_TIME}){_UNIT}",
-    re.IGNORECASE,
-)
-
-
-def _seconds(stamp: str) -> float:
-    """Seconds in a stamp: "75", "12.5", "1:05", "00:01:05.5"."""
-    total = 0.0
-    for part in stamp.split(":"):
-        total = total * 60 + float(part)
-    return total
-
-
-def parse_spans(text: str) -> list[Span]:
-    """Every "start - end" span in ``text``, in order, as seconds (reversed ones kept as given).
-
-    Reads "12.5 - 20 seconds", "from 0:12 to 0:20", "[12.5, 20.0]", "00:01:05-00:01:10",
-    "between 3s and 7s".
-    """
-    return [(_seconds(m.group(1)), _seconds(m.group(2))) for m in _SPAN.finditer(text or "")]
 
 
 def _ordered(span: Span) -> Span | None:

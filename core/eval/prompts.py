@@ -4,12 +4,13 @@
 multiple-choice question the instruction, question and lettered options the benchmark's own
 evaluation uses, so that its answer rule (`vidtt.eval.choices`) reads the reply as the
 benchmark's code would; a plain question for open answers; for grounding, a request for the
-start and end seconds in a form `parse_spans` reads.
+start and end seconds in a form `vidtt.pipeline.spans.read_spans` reads.
 """
 
 from __future__ import annotations
 
 from vidtt.eval.questions import LETTERS, Question
+from vidtt.pipeline.when import WHEN
 
 _VIDEOMME_HEAD = (
     "Select the best answer to the following multiple-choice question based on the video. "
@@ -41,11 +42,8 @@ CHOICE_STYLES: dict[str, tuple[str, str, str, str]] = {
     "strict": ("", "", "{letter}. {option}", _LETTER_TAIL),
 }
 OPEN_PROMPT = "{question}\nAnswer the question briefly."
-GROUNDING_PROMPT = (
-    "Find the moment in the video that matches this description: {question}\n"
-    "Give its start and end time in seconds, in the form 'start - end seconds' "
-    "(for example '12.5 - 20.0 seconds')."
-)
+# the pipeline adds WHEN itself to a request with spans (the server does), others get it here
+GROUNDING_PROMPT = "Find the moment in the video that matches this description: {question}\n" + WHEN
 # benchmark name -> prompt style (also the choice rule of `vidtt.eval.choices`)
 STYLES = {
     "videomme": "videomme",

@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vidtt.eval.choices import extract_choice, group_outcomes
-from vidtt.eval.grounding import grounding_scores, iou, parse_spans
+from vidtt.eval.grounding import grounding_scores, iou
 from vidtt.eval.intervals import bootstrap_ci
 from vidtt.eval.open_answers import contains_match, exact_match
 from vidtt.eval.prompts import STYLES, prompt_for
 from vidtt.eval.questions import Question, QuestionsError, read_questions
+from vidtt.pipeline.spans import read_spans
 
 if TYPE_CHECKING:
     from vidtt.eval.judge import Judge
@@ -66,6 +67,8 @@ def request_of(question: Question, style: str) -> dict[str, Any]:
         "videos": [str(question.video)],
         "question": prompt_for(question, style),
     }
+    if question.kind == "grounding":  # the pipeline reads (and narrows) the answer's spans
+        request["spans"] = True
     if question.start is not None:
         request["start"] = question.start
     if question.end is not None:
@@ -102,14 +105,19 @@ def _measures(record: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _judged(question: Question, text: str, rule: str) -> dict[str, Any]:
-    """What was read from `text` and whether it is right (None: no answer read)."""
+def _judged(
+    question: Question, text: str, rule: str, record_spans: list[dict] | None = None
+) -> dict[str, Any]:
+    """What was read from `text` (or, for grounding, the spans the pipeline read from it) and
+    whether it is right (None: no answer read)."""
     if question.kind == "choice":
         letter = extract_choice(text, question.options or [], rule=rule)
         right = None if letter is None else letter == question.answer
         return {"extracted": letter, "correct": right}
     if question.kind == "grounding":
-        spans = parse_spans(text)
+        spans = [(span["start"], span["end"]) for span in record_spans or []]
+        if record_spans is None:  # a server that does not read spans: read them here
+            spans = [(span.start, span.end) for span in read_spans(text)]
         first = spans[0] if spans else None
         value = max(iou(first, ref) for ref in question.spans or [(0.0, 0.0)])
         right = None if first is None else value >= 0.5
@@ -136,7 +144,7 @@ def score_question(question: Question, record: Mapping[str, Any] | None, rule: s
             line["error"] = record["error"]
     else:
         text = str(record.get("text", ""))
-        judged = _judged(question, text, rule)
+        judged = _judged(question, text, rule, record.get("spans"))
     return {
         **line,
         "prediction": text,

@@ -326,6 +326,8 @@ def check_job(server: Server, asks: list[Ask], mode: str) -> None:
     """Refuse, before anything is sent, questions the server would answer wrongly or not
     take at all: vidtt's fields for another server, files too large to send."""
     if not server.vidtt:
+        for ask in asks:  # the spans are read from the answer's text here instead
+            ask.body.pop("spans", None)
         needing = [a for a in asks if VIDTT_FIELDS & set_fields(a.body)]
         if needing:
             names = sorted({k for a in needing for k in VIDTT_FIELDS & set_fields(a.body)})

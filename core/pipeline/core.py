@@ -47,6 +47,7 @@ from vidtt.pipeline.prepared import Prepared
 from vidtt.pipeline.request import Request, parse_request
 from vidtt.pipeline.resolved import Resolved, segment_options, strategy_of, transcript_cap
 from vidtt.pipeline.speech import Heard, Speech, listen, mode_of, trimmed
+from vidtt.pipeline.when import asking_when, find_spans
 from vidtt.plugins.choose import choose_formatter
 from vidtt.plugins.registry import Registry
 from vidtt.settings.resolve import Settings, resolve
@@ -161,11 +162,13 @@ class Pipeline:
         transcript: bool | str | None = None,
         strategy: str | None = None,
         segment_options: dict[str, Any] | None = None,
+        spans: bool = False,
         **generation: Any,
     ) -> Any:
         """Answer `question` about one video or a list of videos. `transcript` (True, "on" or
         "required"; default the config's) puts what is said beside the frames; `strategy`
-        "segments" answers a long video from a timeline of segment notes (docs/long.md)."""
+        "segments" answers a long video from a timeline of segment notes (docs/long.md);
+        `spans` finds when: the answer's time spans in `Answer.spans` (docs/when.md)."""
         return self.chat(
             [question_message(videos, question)],
             stream=stream,
@@ -173,6 +176,7 @@ class Pipeline:
             transcript=transcript,
             strategy=strategy,
             segment_options=segment_options,
+            spans=spans,
             **generation,
         )
 
@@ -185,10 +189,12 @@ class Pipeline:
         transcript: bool | str | None = None,
         strategy: str | None = None,
         segment_options: dict[str, Any] | None = None,
+        spans: bool = False,
         **generation: Any,
     ) -> Any:
-        """Continue a conversation whose content parts are text, video and image."""
-        fields = {"strategy": strategy, "segment_options": segment_options}
+        """Continue a conversation whose content parts are text, video and image (`spans`:
+        find when, as `ask`)."""
+        fields = {"strategy": strategy, "segment_options": segment_options, "spans": spans or None}
         request = parse_request(
             {
                 "messages": parse_messages(messages),
@@ -283,6 +289,8 @@ class Pipeline:
         cap, rule = transcript_cap(config, request, options, strategy, context)
         # frame times tie what is said to what is shown
         shown = (timestamps or mode != "off") if request.timestamps is None else request.timestamps
+        if request.spans:  # the model sees when each frame was taken, and is asked for times
+            request, shown = asking_when(request), True
         return Resolved(
             request=request,
             strategy=strategy,
@@ -297,6 +305,7 @@ class Pipeline:
             timestamps=shown,
             note_timestamps=timestamps,
             segments=segment_options(config, request),
+            spans=bool(request.spans),
         )
 
     def prepare(
@@ -313,8 +322,11 @@ class Pipeline:
         resolved = self.resolve(request, timestamps, generation)
         with media_context(self.config.limits):
             if resolved.strategy == "segments":
-                return segments.prepare(self, resolved, progress)
-            return self.prepare_direct(resolved)
+                prepared = segments.prepare(self, resolved, progress)
+            else:
+                prepared = self.prepare_direct(resolved)
+        prepared.find = resolved if resolved.spans else None
+        return prepared
 
     def prepare_direct(self, resolved: Resolved) -> Prepared:
         """The `direct` strategy: the conversation with its videos sampled (within the
@@ -370,7 +382,7 @@ class Pipeline:
         `stops[k]` ends request k's answer at its next token."""
         batch = self.encode(prepared)
         batch.stops = stops
-        return self.engine.generate(batch)
+        return find_spans(self, prepared, self.engine.generate(batch))
 
     def answer_each(
         self, prepared: list[Prepared], stops: list[threading.Event] | None = None
@@ -402,7 +414,9 @@ class Pipeline:
 
     def stream(self, prepared: Prepared) -> AnswerStream:
         """The answer to one prepared request, piece by piece."""
-        return self.engine.stream(self.encode([prepared]))
+        return self.engine.stream(
+            self.encode([prepared]), lambda answers: find_spans(self, [prepared], answers)
+        )
 
     def encode(self, prepared: list[Prepared]) -> generate.Batch:
         """The prompt for prepared requests, on the device and checked against the context."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from vidtt.types import GenerationOptions, Message, SegmentNote, TextPart, Usage, VideoPart
 
@@ -19,6 +20,7 @@ class Prepared:
     # tokens generated for it already (the segment notes, a refine pass's first answer)
     spent: Usage = field(default_factory=Usage.zero)
     spent_frames: int = 0  # frames sampled for it that its prompt does not hold (the notes')
+    find: Any = None  # the Resolved request when its answer's time spans are to be found
 
     def batch_key(self) -> str:
         """Requests with equal keys can be generated together."""

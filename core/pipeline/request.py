@@ -58,6 +58,7 @@ PASSED_OPTIONS = (
     "max_transcript_tokens",
     "strategy",
     "segment_options",
+    "spans",
 )
 MAX_DEPTH = 32  # nesting deeper than any real request
 
@@ -79,6 +80,9 @@ class Request(BaseModel):
     transcript: TranscriptMode | None = Field(None, description="off, on or required")
     max_transcript_tokens: int | None = Field(None, ge=1, description="a cap on transcripts")
     strategy: Strategy | None = Field(None, description="direct or segments (long videos)")
+    spans: bool | None = Field(
+        None, description="find when: the answer's time spans, read and narrowed (Answer.spans)"
+    )
     segment_options: dict[str, Any] = Field(
         default_factory=dict, description="segments options, over the config's"
     )

@@ -43,6 +43,7 @@ class Resolved:
     timestamps: bool  # the prompt says when each frame was taken
     note_timestamps: bool  # the entry's own setting, as segment notes are made with it
     segments: SegmentOptions  # how strategy segments cuts and notes
+    spans: bool = False  # find when: the answer's time spans read, then narrowed
 
     @property
     def budget(self) -> dict[str, Any]:

@@ -533,6 +533,11 @@ def _finish(hits: list[_Hit], bounds: tuple[float, float] | None) -> list[Span]:
     return [Span(start=round(a, 3), end=round(b, 3), text=" ".join(t)) for a, b, t in merged]
 
 
+def merge_spans(spans: Sequence[Span]) -> list[Span]:
+    """`spans` ordered, overlapping or touching ones merged (their texts joined)."""
+    return _finish([_Hit(s.start, s.end, s.text, s.start == s.end) for s in spans], None)
+
+
 def format_spans(spans: Sequence[Span], fmt: str) -> str:
     """The spans as `lines` (`0:12.0 - 0:15.5  text`; h:mm:ss.s when one reaches an hour),
     `json` (a list of {start, end, text}), `srt` or `vtt` (a cue each)."""

@@ -59,9 +59,8 @@ OPENAI_FIELDS = frozenset(
     }
 )
 VIDTT_FIELDS = frozenset(
-    {*SAMPLING_KEYS, "sampler", "sampler_options", "timestamps", "min_tokens", "top_k"}
-    | {"repetition_penalty", "max_visual_tokens", "fit", "transcript", "max_transcript_tokens"}
-    | {"strategy", "segment_options"}
+    {*SAMPLING_KEYS, *PASSED_OPTIONS, "sampler", "sampler_options", "min_tokens", "top_k"}
+    | {"repetition_penalty"}
 )
 KNOWN = OPENAI_FIELDS | VIDTT_FIELDS | IGNORED | frozenset(NEUTRAL)
 

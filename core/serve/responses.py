@@ -40,6 +40,9 @@ def details_of(answer: Answer) -> dict[str, Any]:
     details: dict[str, Any] = {"videos": videos, "timings": timings, "formatter": answer.formatter}
     if answer.peak_memory is not None:
         details["peak_memory"] = answer.peak_memory
+    if answer.spans is not None:  # asked for (spans: true): [] when the answer named no time
+        details["spans"] = [span.model_dump() for span in answer.spans]
+        details["narrowed"] = [used.model_dump() for used in answer.narrowed]
     if answer.segments is not None:  # strategy segments: the timeline the answer came from
         details["strategy"] = answer.strategy
         details["segments"] = [segment_of(note) for note in answer.segments]

@@ -186,6 +186,11 @@ class Answer(BaseModel):
         description="when asked for (spans=True): the time spans the answer points at, in "
         "order and merged ([] when it names no time); None when not asked",
     )
+    narrowed: list[FramesUsed] = Field(
+        default_factory=list,
+        description="with spans: the frames of each narrowing pass, one a span (at most 3), "
+        "sampled densely around it",
+    )
     peak_memory: int | None = Field(
         None,
         description="the most bytes of device memory in use while the answer's batch was "

@@ -83,6 +83,7 @@ def test_eval_answers_scores_and_resumes(llava_dir, tmp_path) -> None:
     assert predictions["c1"]["groups"] == {"category": "colour"}
     requests = {r["id"]: r for r in _lines(out / "requests.jsonl")}
     assert requests["g1"]["start"] == 0 and requests["g1"]["end"] == 1
+    assert requests["g1"]["spans"] is True and "spans" not in requests["c1"]
     assert "start" not in requests["c1"]
     scores = json.loads((out / "scores.json").read_text())
     assert scores["questions"] == 5 and scores["errors"] == 0
@@ -140,8 +141,12 @@ def test_scoring_hand_written_records(tmp_path) -> None:
     assert found["visual_tokens"] == 12 and found["seconds"] == 0.75
     assert score_question(choice, {"id": "c", "text": "C"}, "strict")["correct"] is False
     assert score_question(both, records["d"], "strict")["correct"] is None  # two letters
-    grounded = score_question(span, records["s"], "strict")
+    grounded = score_question(span, records["s"], "strict")  # read from the text here
     assert grounded["extracted"] == [2.0, 5.0] and grounded["iou"] == pytest.approx(2 / 3)
+    piped = {"id": "s", "text": "2 - 5 s", "spans": [{"start": 1.0, "end": 4.0, "text": ""}]}
+    assert score_question(span, piped, "strict")["extracted"] == [1.0, 4.0]  # the pipeline's
+    unread = {"id": "s", "text": "From 2 to 5 seconds.", "spans": []}
+    assert score_question(span, unread, "strict")["correct"] is None  # it read no time
     opened = score_question(open_, records["o"], "strict")
     assert opened["correct"] is False and opened["contains"] is True
     failed = score_question(choice, {"id": "c", "error": "boom"}, "strict")

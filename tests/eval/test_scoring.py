@@ -13,7 +13,7 @@ from vidtt.eval.choices import (
     group_outcomes,
     macro_accuracy,
 )
-from vidtt.eval.grounding import grounding_scores, iou, parse_spans
+from vidtt.eval.grounding import grounding_scores, iou
 from vidtt.eval.intervals import bootstrap_ci, paired_difference_ci
 from vidtt.eval.open_answers import contains_match, exact_match, normalize
 
@@ -150,25 +150,6 @@ def test_grouping_by_category_and_duration() -> None:
     assert by_group(records, "duration", skip_unanswered=True)["long"] == 0.5
     assert group_outcomes(records, "duration")["long"] == [False, True, None]
     assert macro_accuracy({"a": 1.0, "b": 0.5}) == 0.75
-
-
-@pytest.mark.parametrize(
-    ("text", "spans"),
-    [
-        ("12.5 - 20 seconds", [(12.5, 20.0)]),
-        ("from 0:12 to 0:20", [(12.0, 20.0)]),
-        ("[12.5, 20.0]", [(12.5, 20.0)]),
-        ("00:01:05-00:01:10", [(65.0, 70.0)]),
-        ("between 3s and 7.5 sec", [(3.0, 7.5)]),
-        ("from 1:02:03 to 1:02:04.5", [(3723.0, 3724.5)]),
-        ("It happens at 20 to 12.", [(20.0, 12.0)]),
-        ("first 1-2, then 5 - 8", [(1.0, 2.0), (5.0, 8.0)]),
-        ("two people, three times", []),
-        ("", []),
-    ],
-)
-def test_parse_spans(text: str, spans: list[tuple[float, float]]) -> None:
-    assert parse_spans(text) == spans
 
 
 def test_iou() -> None:
