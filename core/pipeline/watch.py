@@ -33,7 +33,7 @@ from vidtt.media.live.reader import FileContainer, Reader
 from vidtt.media.live.ring import Frame
 from vidtt.media.live.sources import live_source
 from vidtt.pipeline.request import parse_request
-from vidtt.types import VideoPart, VideoSource
+from vidtt.types import Span, VideoPart, VideoSource
 from vidtt.types.watch import WatchEvent, WatchOptions
 from vidtt.validation import describe
 
@@ -197,6 +197,7 @@ class Watch:
         self.resolved = pipe.resolve(self.template)  # once: each tick reads it
         self._news = 0
         self.answered = 0
+        self._held_from: float | None = None  # where the current run of matches began
 
     def __iter__(self) -> Iterator[WatchEvent]:
         try:
@@ -271,17 +272,30 @@ class Watch:
         clip.indices = [frames[i].number for i in clip.indices]
         clip.source = self.reader.source.label
         text = self.generate(prepared).text
+        start, end = round(frames[0].time, 3), round(frames[-1].time, 3)
+        matched = self.options.matches(text) if self.options.filters() else None
         return WatchEvent(
             number=tick,
             wall_time=now_text(),
-            start=round(frames[0].time, 3),
-            end=round(frames[-1].time, 3),
+            start=start,
+            end=end,
             frame_times=times,
             answer=text,
-            matched=self.options.matches(text) if self.options.filters() else None,
+            matched=matched,
+            held=self.holding(matched, start, end, text),
             latency=round(time.monotonic() - frames[-1].arrival, 3),
             skipped=skipped,
         )
+
+    def holding(self, matched: bool | None, start: float, end: float, text: str) -> Span | None:
+        """On a match, where the condition has held: since the first window of this run of
+        matches (consecutive ticks that matched) to this window's end; None otherwise."""
+        if not matched:
+            self._held_from = None
+            return None
+        if self._held_from is None:
+            self._held_from = start
+        return Span(start=self._held_from, end=max(end, self._held_from), text=text)
 
     def within(self, count: int) -> SamplerOptions:
         """The resolved sampler options, asking for at most the `count` frames the window

@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from vidtt.types.answers import Span
+
 Transport = Literal["tcp", "udp"]
 EventKind = Literal["answer", "source"]
 YES = re.compile(r"^\W*yes\b", re.IGNORECASE)
@@ -136,6 +138,11 @@ class WatchEvent(BaseModel):
     frame_times: list[float] = Field(default_factory=list)
     answer: str = ""
     matched: bool | None = Field(None, description="with when/yes_no: whether it matched")
+    held: Span | None = Field(
+        None,
+        description="with when/yes_no, on a match: the stretch of the stream where the "
+        "condition has held, from the first window of this run of matches to this one's end",
+    )
     latency: float | None = None
     skipped: int = 0
     message: str = Field("", description="source events: what happened")

@@ -99,6 +99,18 @@ def test_when_and_yes_no_print_only_matching_answers(pipe, stream_file: Path) ->
     assert [e.answer for e, _, _ in recorder.events()] == ["a red car", "the red door"]
 
 
+def test_a_match_says_where_the_condition_has_held(pipe, stream_file: Path) -> None:
+    replies = iter(["no", "yes", "yes", "yes", "no", "yes"] * 3)
+    settings = {"every": 0.3, "max_events": 6, **WATCH}
+    watch = pipe.watch(str(stream_file), "Anyone?", yes_no=True, every_answer=True, **settings)
+    events = [e for e, _, _ in Recorder(pipe, watch, lambda: next(replies)).events()][:6]
+    assert [e.matched for e in events] == [False, True, True, True, False, True]
+    assert [e.held is None for e in events] == [True, False, False, False, True, False]
+    run = events[1:4]  # one run of matches: held from its first window on, to each one's end
+    assert all(e.held.start == run[0].start and e.held.end == e.end for e in run)
+    assert events[5].held.start == events[5].start  # a new run begins again
+
+
 def test_breaking_out_stops_the_reader_and_memory_stays_bounded(pipe, stream_file) -> None:
     watch = pipe.watch(str(stream_file), "What?", every=0.5, window=1, buffer_fps=4, **WATCH)
     for event in watch:
