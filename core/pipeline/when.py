@@ -88,10 +88,15 @@ def _find(pipeline: Any, prepared: Prepared, answer: Answer) -> None:
     clip = first_clip(prepared)
     bounds = sampled_range(clip, prepared.find.sampler_options)
     times = clip.timestamps if clip is not None else []
+    gap = gap_of(times)
+    if clip is None and prepared.segments:  # answered from the timeline's notes alone
+        notes = prepared.segments
+        bounds = (notes[0].start, notes[-1].end)
+        gap = min(gap_of(n.frames) or n.end - n.start for n in notes)
     family = _family(pipeline)
     answer.spans = read_spans(answer.text, times=times, family=family, bounds=bounds)
     if answer.spans and bounds is not None:
-        narrow(pipeline, prepared, answer, bounds, gap_of(times))
+        narrow(pipeline, prepared, answer, bounds, gap)
 
 
 def _window(span: Span, gap: float, bounds: tuple[float, float]) -> tuple[float, float] | None:

@@ -70,6 +70,23 @@ def test_a_span_over_most_of_the_video_is_not_looked_at_again(llava, clip) -> No
     assert [(s.start, s.end) for s in answer.spans] == [(0.0, 4.0)] and answer.narrowed == []
 
 
+def test_a_long_video_is_narrowed_from_its_timeline(llava, tmp_path) -> None:
+    """Strategy segments: the first answer comes from the notes alone (no frames in its
+    prompt); the second look samples the video around the span, denser than the notes."""
+    video = make_video(tmp_path / "long.mp4", frames=480, fps=24)  # 20 s
+    bias = saying(llava.processor.tokenizer, "5 - 7 seconds")
+    answer = llava.ask(
+        str(video), QUESTION, spans=True, strategy="segments", max_new_tokens=12,
+        sequence_bias=bias,
+    )  # fmt: skip
+    assert answer.strategy == "segments" and answer.videos == []
+    assert [(s.start, s.end) for s in answer.spans] == [(5.0, 7.0)]
+    [looked] = [used.timestamps for used in answer.narrowed]
+    noted = [t for note in answer.segments for t in note.frames]
+    assert looked[0] >= 0.0 and looked[-1] <= 7.0 + (noted[1] - noted[0])
+    assert looked[1] - looked[0] < noted[1] - noted[0]
+
+
 def test_a_stream_ends_with_its_spans(llava, clip) -> None:
     bias = saying(llava.processor.tokenizer, "1 - 2 seconds")
     stream = llava.ask(
