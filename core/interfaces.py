@@ -284,3 +284,47 @@ class Transcriber(ABC):
         self, source: VideoSource, options: TranscriberOptions, progress: Progress | None = None
     ) -> Transcript:
         """The timed segments said in `source` (within the options' time range)."""
+
+
+class EmbedderOptions(BaseModel):
+    """Options every embedder takes: where it runs, and how many inputs go in one batch."""
+
+    model_config = ConfigDict(extra="forbid")
+    device: str = Field("cpu", description="e.g. 'cpu' or 'cuda:0'")
+    dtype: str = Field("float32", description="float32, float16 or bfloat16")
+    batch_size: int = Field(32, ge=1, le=4096, description="frames or texts a forward pass")
+
+
+class Embedder(ABC):
+    """Turns frames and texts into vectors of one space, so that a text finds the frames (and
+    the texts) it describes. Subclasses set `name` and their own `options_model`. Vectors are
+    float32 rows of length `dimension(options)`, each of length 1 (cosine is a dot product)."""
+
+    name: ClassVar[str]
+    description: ClassVar[str] = ""
+    options_model: ClassVar[type[EmbedderOptions]] = EmbedderOptions
+
+    def options(self, **values: Any) -> EmbedderOptions:
+        """Validate options for this embedder; raise `OptionsError` naming each bad field."""
+        try:
+            return self.options_model(**values)
+        except ValidationError as exc:
+            raise OptionsError(f"embedder {self.name!r}: {describe(exc)}") from None
+
+    def signature(self, options: EmbedderOptions) -> str:
+        """What makes its vectors comparable: vectors of two signatures must not be mixed
+        (by default the name; a model-backed embedder adds its model)."""
+        return self.name
+
+    @abstractmethod
+    def dimension(self, options: EmbedderOptions) -> int:
+        """The length of its vectors."""
+
+    @abstractmethod
+    def embed_frames(self, frames: Any, options: EmbedderOptions) -> Any:
+        """One vector per frame of `frames` (uint8, N x height x width x 3): N x dimension."""
+
+    @abstractmethod
+    def embed_texts(self, texts: list[str], options: EmbedderOptions) -> Any:
+        """One vector per text: N x dimension."""
+

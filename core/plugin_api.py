@@ -1,4 +1,5 @@
-"""The public API for plugin authors: what a sampler, formatter, backend or transcriber imports.
+"""The public API for plugin authors: what a sampler, formatter, backend, transcriber or embedder
+imports.
 
 A sampler that decodes with PyAV subclasses `PyAVSampler` and only chooses frame numbers; the
 decode layer under it (probe, index, decode, frame features, shot detection) is core's
@@ -27,6 +28,8 @@ from vidtt.errors import (
 )
 from vidtt.interfaces import (
     Backend,
+    Embedder,
+    EmbedderOptions,
     Progress,
     PromptFormatter,
     Sampler,
@@ -84,6 +87,8 @@ __all__ = [
     "DecodeError",
     "Detection",
     "DtypeError",
+    "Embedder",
+    "EmbedderOptions",
     "FileView",
     "FormatterError",
     "FrameOptions",

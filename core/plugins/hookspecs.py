@@ -36,3 +36,8 @@ def register_backends(register: Register) -> None:
 @hookspec
 def register_transcribers(register: Register) -> None:
     """Register `Transcriber` instances (or classes)."""
+
+
+@hookspec
+def register_embedders(register: Register) -> None:
+    """Register `Embedder` instances (or classes)."""

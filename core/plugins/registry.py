@@ -1,4 +1,5 @@
-"""The registry: which samplers, formatters, backends and transcribers exist, and from where.
+"""The registry: which samplers, formatters, backends, transcribers and embedders exist, and
+from where.
 
 Plugins are found through the `vidtt` entry-point group, built-ins included (see
 `vidtt.plugins.discovery`), and loaded one by one on first use into a pluggy `PluginManager`.
@@ -24,7 +25,7 @@ import pluggy
 
 from vidtt import envs
 from vidtt.errors import PluginError, RegistryError, UnknownNameError
-from vidtt.interfaces import Backend, PromptFormatter, Sampler, Transcriber
+from vidtt.interfaces import Backend, Embedder, PromptFormatter, Sampler, Transcriber
 from vidtt.plugins import hookspecs
 from vidtt.plugins.discovery import Selection, dist_of, entry_points, import_plugin
 
@@ -34,12 +35,14 @@ FAMILIES: dict[str, type] = {
     "formatters": PromptFormatter,
     "backends": Backend,
     "transcribers": Transcriber,
+    "embedders": Embedder,
 }
 HOOKS = {
     "samplers": "register_samplers",
     "formatters": "register_formatters",
     "backends": "register_backends",
     "transcribers": "register_transcribers",
+    "embedders": "register_embedders",
 }
 T = TypeVar("T")
 
@@ -94,8 +97,8 @@ def _family_of(obj: Any) -> str:
         if isinstance(obj, base):
             return family
     raise RegistryError(
-        f"cannot register {obj!r}: expected a vidtt Sampler, PromptFormatter, Backend or "
-        "Transcriber (an instance, or a class that builds with no arguments)"
+        f"cannot register {obj!r}: expected a vidtt Sampler, PromptFormatter, Backend, "
+        "Transcriber or Embedder (an instance, or a class that builds with no arguments)"
     )
 
 
@@ -118,7 +121,8 @@ def _component_name(obj: Any, name: str | None) -> str:
 
 
 class Registry:
-    """Samplers, formatters, backends and transcribers by name, loaded from plugins on first use."""
+    """Samplers, formatters, backends, transcribers and embedders by name, loaded from plugins on
+    first use."""
 
     def __init__(
         self,
@@ -364,6 +368,9 @@ class Registry:
     def transcriber(self, name: str) -> Transcriber:
         return self.get("transcribers", name)  # type: ignore[no-any-return]
 
+    def embedder(self, name: str) -> Embedder:
+        return self.get("embedders", name)  # type: ignore[no-any-return]
+
     def plugins(self) -> list[PluginInfo]:
         """Every plugin seen, loaded or skipped, in load order."""
         self.load()
@@ -479,6 +486,7 @@ sampler = default.sampler
 formatter = default.formatter
 backend = default.backend
 transcriber = default.transcriber
+embedder = default.embedder
 plugins = default.plugins
 errors = default.errors
 register = default.register

@@ -15,6 +15,7 @@ FOLDERS = {  # folder: its import name (pyproject's package-dir)
     "formatters": "vidtt.formatters",
     "backends": "vidtt.backends",
     "transcribers": "vidtt.transcribers",
+    "embedders": "vidtt.embedders",
 }
 NAME = re.compile(r"(?<![\w.])vidtt(?:\.[A-Za-z_]\w*)+")
 
