@@ -35,9 +35,11 @@ def test_plugins_json_lists_every_builtin() -> None:
     out = run("plugins", "--json")
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout)
-    assert set(report) == {"samplers", "formatters", "backends", "transcribers", "errors"}
+    families = {"samplers", "formatters", "backends", "transcribers", "embedders"}
+    assert set(report) == {*families, "errors"}
     assert {e["name"] for e in report["samplers"]} >= {"uniform", "keyframe", "interval"}
     assert {e["name"] for e in report["transcribers"]} >= {"whisper"}
+    assert {e["name"] for e in report["embedders"]} >= {"clip"}
     assert {e["name"] for e in report["backends"]} >= {"cpu", "cuda", "xpu", "mps", "npu"}
     for entry in report["samplers"] + report["backends"]:
         assert {"name", "plugin", "distribution", "version"} <= set(entry)
