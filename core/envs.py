@@ -119,6 +119,13 @@ VARIABLES: tuple[Variable, ...] = (
         fallback=DEFAULT_CACHE_MAX_BYTES,
     ),
     Variable(
+        "VIDTT_LIBRARY_DIR",
+        "folder",
+        "`$VIDTT_CACHE_DIR/libraries`",
+        "where a video library named by `vidtt index` / `vidtt search --library NAME` lives",
+        ray=True,
+    ),
+    Variable(
         "VIDTT_API_KEY",
         "text",
         "none",

@@ -70,3 +70,11 @@ class GenerationError(VidttError):
 class RemoteServerError(VidttError):
     """A server asked to answer requests cannot be reached, refuses the key, or cannot take
     the job as asked."""
+
+
+class LibraryError(VidttError):
+    """A video library cannot be opened, written or searched as asked."""
+
+
+class LibraryMismatchError(LibraryError):
+    """A library opened with another embedder or vector size than it was indexed with."""
