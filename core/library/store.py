@@ -181,12 +181,14 @@ class Library:
         flat), and return how many. The video is marked `indexing` first and `done` last, so
         until this returns a search does not see it, and a kill leaves it `indexing`: planned
         as changed next time, never half-visible. The moments are appended without the write
-        lock (Lance commits concurrent appends safely), so a slow iterable holds up no one."""
+        lock (Lance commits concurrent appends safely), so a slow iterable holds up no one.
+        If another writer starts the same video meanwhile, the later start wins (0 here)."""
         video = Video(resolved(video.path), video.size, video.mtime_ns, video.duration)
         run = uuid.uuid4().hex[:16]
         self._mark_indexing(video, run)
         count = self._append(video, run, moments)
-        self._mark_done(video, run, count)
+        if not self._mark_done(video, run, count):
+            count = 0
         self._unrefreshed += count
         self._unrefreshed_videos += 1
         if self._unrefreshed >= REFRESH_ROWS or self._unrefreshed_videos >= REFRESH_VIDEOS:
@@ -203,15 +205,18 @@ class Library:
             upsert = upsert.when_matched_update_all().when_not_matched_insert_all()
             self._retry(lambda: upsert.execute([row]))
 
-    def _mark_done(self, video: Video, run: str, count: int) -> None:
-        """The video marked `done` with this run, then its moments of other runs (the old
-        ones, a killed run's, a concurrent writer's that lost) deleted."""
-        key = sql.text(video.video_id)
+    def _mark_done(self, video: Video, run: str, count: int) -> bool:
+        """The video marked `done`, if its row still has this run, then its moments of other
+        runs (the old ones, a killed run's) deleted. When another writer began indexing the
+        same video since, that one wins: this run's moments are deleted instead (False)."""
+        key, mine = sql.text(video.video_id), sql.text(run)
         done = {"status": schema.DONE, "indexed_at": time.time(), "moments": count}
         with self._writing():
-            self._retry(lambda: self._videos.update(where=f"video_id = {key}", values=done))
-            stale = f"video_id = {key} AND run != {sql.text(run)}"
+            where = f"video_id = {key} AND run = {mine}"  # a conditional update: atomic
+            won = self._retry(lambda: self._videos.update(where=where, values=done)).rows_updated
+            stale = f"video_id = {key} AND run {'!=' if won else '='} {mine}"
             self._retry(lambda: self._moments.delete(stale))
+        return bool(won)
 
     def _append(self, video: Video, run: str, moments: Iterable[Moment]) -> int:
         import pyarrow as pa

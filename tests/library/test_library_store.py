@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -179,6 +180,19 @@ def test_a_video_whose_last_step_fails_is_never_half_visible(
     library.put_video(first, notes("a crane"))
     assert [h.text for h in library.search("forklift crane", None)] == ["a crane"]
     assert library.stats()["moments"] == 1  # the killed run's moments went with it
+
+
+def test_a_second_put_of_the_same_video_started_meanwhile_wins(library: Library) -> None:
+    same = video("/v/same.mp4")
+
+    def first_moments() -> Iterator[Moment]:
+        yield Moment("note", 0, 1, "first writer", axis(0))
+        assert library.put_video(same, notes("second writer")) == 1  # starts and ends here
+        yield Moment("note", 1, 2, "first writer again", axis(1))
+
+    assert library.put_video(same, first_moments()) == 0  # lost to the later start
+    assert [h.text for h in library.search("writer", axis(0))] == ["second writer"]
+    assert library.stats()["moments"] == 1 and library.plan([same]).unchanged == [same]
 
 
 CHILD_KILLED = """
