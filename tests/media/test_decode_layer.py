@@ -25,7 +25,13 @@ else:  # pragma: no cover
 
 ROOT = Path(__file__).resolve().parents[2]
 FOLDERS = {"core": "vidtt", "samplers": "vidtt.samplers"}
-PLUGIN_PACKAGES = ("vidtt.samplers", "vidtt.formatters", "vidtt.backends", "vidtt.transcribers")
+PLUGIN_PACKAGES = (
+    "vidtt.samplers",
+    "vidtt.formatters",
+    "vidtt.backends",
+    "vidtt.transcribers",
+    "vidtt.embedders",
+)
 
 
 def module_files(folder: str) -> dict[str, Path]:
