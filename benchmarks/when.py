@@ -55,23 +55,9 @@ def shown_at(number: int) -> tuple[float, float]:
 
 
 def make_clip(path: Path, shown: tuple[float, float]) -> Path:
-    import av
-    import numpy as np
+    from vidtt.testing import make_square_video
 
-    width, height = SIZE
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=FPS)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.options = {"preset": "veryfast", "g": "60"}
-        for k in range(SECONDS * FPS):
-            frame = np.full((height, width, 3), 96, dtype=np.uint8)
-            if shown[0] <= k / FPS < shown[1]:
-                frame[160:320, 340:500] = (220, 30, 30)
-            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return path
+    return make_square_video(path, shown, seconds=SECONDS, fps=FPS, size=SIZE)
 
 
 def saying(tokenizer: Any, text: str) -> list[list[Any]]:
@@ -106,7 +92,7 @@ def timing(pipe: Any, videos: list[Path], runs: int) -> None:
                 when.append(seconds)
                 passes = len(answer.narrowed)
         a, b = statistics.median(plain), statistics.median(when)
-        print(f"| \"{text}\" | {a:.3f} | {b:.3f} | {b / a:.2f}x | {passes} |")
+        print(f'| "{text}" | {a:.3f} | {b:.3f} | {b / a:.2f}x | {passes} |')
 
 
 def write_set(folder: Path, videos: list[Path]) -> Path:

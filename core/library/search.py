@@ -16,6 +16,7 @@ CANDIDATES = 4  # each query asks for this many times `limit` (at least MIN_CAND
 MIN_CANDIDATES = 40
 MAX_LIMIT = 1000
 MAX_CANDIDATES = 20_000  # asked for at most, when unfinished videos' moments crowd the rest out
+MAX_DISTANCE = 1.0  # cosine distance: a moment orthogonal to the query (or opposite) is no match
 
 
 class Searcher:
@@ -106,7 +107,8 @@ class Searcher:
         builder = self.moments.search(array, vector_column_name="vector").distance_type("cosine")
         if where:
             builder = builder.where(where, prefilter=True)
-        return _rows(builder.select([*schema.HIT_COLUMNS, "_distance"]).limit(wanted))
+        rows = _rows(builder.select([*schema.HIT_COLUMNS, "_distance"]).limit(wanted))
+        return [row for row in rows if row["_distance"] < MAX_DISTANCE]  # similar at all
 
     def _done_runs(self, video_ids: set[str]) -> dict[str, str]:
         """Each finished video's run id, for `video_ids`."""

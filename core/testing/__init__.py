@@ -4,6 +4,20 @@ Nothing here is imported by `import vidtt`; the video helpers need only PyAV and
 """
 
 from .models import make_tiny_llava as make_tiny_llava
-from .videos import frame_pattern, make_audio, make_audio_only, make_video, read_frame_number
+from .videos import (
+    frame_pattern,
+    make_audio,
+    make_audio_only,
+    make_square_video,
+    make_video,
+    read_frame_number,
+)
 
-__all__ = ["frame_pattern", "make_audio", "make_audio_only", "make_video", "read_frame_number"]
+__all__ = [
+    "frame_pattern",
+    "make_audio",
+    "make_audio_only",
+    "make_square_video",
+    "make_video",
+    "read_frame_number",
+]

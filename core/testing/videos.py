@@ -370,3 +370,33 @@ def _write_tones(container: Any, stream: Any, spec: dict[str, Any]) -> None:
         frame.time_base = Fraction(1, rate)
         mux(stream.encode(frame))
     mux(stream.encode())
+
+
+def make_square_video(
+    path: str | Path,
+    shown: tuple[float, float],
+    colour: tuple[int, int, int] = (220, 30, 30),
+    seconds: float = 12.0,
+    fps: float = 24,
+    size: tuple[int, int] = (320, 240),
+) -> Path:
+    """A grey H.264 video showing a square of `colour` over the seconds `shown` (start, end):
+    content whose time is known, for grounding and retrieval checks."""
+    import av
+    import numpy as np
+
+    path = Path(path)
+    width, height = size
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=round(fps))
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.options = {"preset": "veryfast", "g": str(round(2 * fps))}
+        for k in range(round(seconds * fps)):
+            frame = np.full((height, width, 3), 96, dtype=np.uint8)
+            if shown[0] <= k / fps < shown[1]:
+                frame[height // 3 : 2 * height // 3, width * 2 // 5 : width * 3 // 5] = colour
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path

@@ -1,0 +1,94 @@
+"""`vidtt index` and `vidtt search` as users run them (the console script), with the `colour`
+test embedder (features computed from the pixels) installed as a plugin: generated videos whose
+content is known are found at the right moments, re-indexing touches only what changed, and
+mistakes are one line."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from vidtt.testing import make_square_video
+
+pytestmark = pytest.mark.slow
+VIDTT = str(Path(sys.executable).with_name("vidtt"))
+RED, BLUE, GREEN = (220, 30, 30), (30, 60, 220), (30, 180, 30)
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    """The colour embedder installed (an entry point in a site folder) and a library folder."""
+    site = tmp_path / "site"
+    (site / "vidtt_colour-1.0.dist-info").mkdir(parents=True)
+    plugin = "from vidtt.testing.embedders import register_embedders\n"
+    (site / "vidtt_colour.py").write_text(plugin)
+    info = site / "vidtt_colour-1.0.dist-info"
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: vidtt-colour\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[vidtt]\nvidtt_colour = vidtt_colour\n")
+    path = os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))
+    return {**os.environ, "PYTHONPATH": path, "VIDTT_LIBRARY_DIR": str(tmp_path / "libraries")}
+
+
+def vidtt(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([VIDTT, *args], capture_output=True, text=True, env=env, timeout=300)
+
+
+def found(env: dict[str, str], text: str) -> list[dict]:
+    done = vidtt(env, "search", text, "--library", "mine", "--json")
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_index_then_search_finds_the_moment(env, tmp_path) -> None:
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    make_square_video(videos / "red.mp4", (4.0, 7.0), RED)
+    make_square_video(videos / "blue.mp4", (8.0, 11.0), BLUE)
+    make_square_video(videos / "plain.mp4", (99.0, 99.0), RED)  # never shown
+    done = vidtt(env, "index", str(videos), "--library", "mine", "--embedder", "colour")
+    assert done.returncode == 0, done.stderr
+    assert "3 indexed (18 moments), 0 unchanged, 0 removed, 0 failed" in done.stderr
+
+    red = found(env, "a red square")
+    assert [Path(h["path"]).name for h in red] == ["red.mp4", "red.mp4"]
+    assert [(h["start"], h["end"]) for h in red] == [(4.0, 6.0), (6.0, 8.0)]
+    assert all(Path(h["thumbnail"]).read_bytes()[:2] == b"\xff\xd8" for h in red)  # JPEGs
+    blue = found(env, "blue")
+    assert {Path(h["path"]).name for h in blue} == {"blue.mp4"}
+    assert all(8.0 <= h["start"] < 11.0 for h in blue)
+    table = vidtt(env, "search", "red", "--library", "mine", "--limit", "1")
+    assert table.stdout.count("\n") == 1 and "red.mp4  4.0-6.0 s  frame" in table.stdout
+
+    again = vidtt(env, "index", str(videos), "--library", "mine", "--embedder", "colour")
+    assert "0 indexed (0 moments), 3 unchanged, 0 removed" in again.stderr
+    make_square_video(videos / "plain.mp4", (0.0, 3.0), GREEN)  # changed
+    (videos / "blue.mp4").unlink()  # removed
+    after = vidtt(env, "index", str(videos), "--library", "mine", "--embedder", "colour")
+    assert "1 indexed (6 moments), 1 unchanged, 1 removed" in after.stderr, after.stderr
+    assert [(Path(h["path"]).name, h["start"]) for h in found(env, "green")] == [
+        ("plain.mp4", 0.0),
+        ("plain.mp4", 2.0),
+    ]
+    assert found(env, "blue") == []
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["index", "nowhere/*.mp4", "--library", "mine"], "no video found at nowhere/*.mp4"),
+        (["index", "{video}", "--library", "mine", "--embedder", "colur"], "unknown embedder"),
+        (["index", "{video}", "--library", "mine", "--every", "0"], "--every must be more"),
+        (["search", "red", "--library", "none-here"], "none-here"),
+        (["search", "red", "--library", "mine", "--limit", "0"], "--limit must be at least 1"),
+    ],
+)
+def test_mistakes_are_one_line(env, tmp_path, args, said) -> None:
+    video = make_square_video(tmp_path / "v.mp4", (1.0, 2.0), RED, seconds=3)
+    done = vidtt(env, *[a.replace("{video}", str(video)) for a in args])
+    assert done.returncode == 2, done.stderr
+    assert said in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
