@@ -1,10 +1,8 @@
-"""`vidtt index` and `vidtt search`: a video library built once, then searched in moments
-(docs/library.md)."""
+"""`vidtt index`: videos indexed into a library, new and changed ones only (docs/library.md)."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any
 
@@ -13,12 +11,11 @@ from vidtt.errors import OptionsError
 
 
 def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
-    """Both commands' parsers."""
     index = subcommand(sub, "index", "index videos into a library (new and changed only)", common)
     index.add_argument(
         "paths", nargs="+", metavar="PATH", help="video files, folders, globs or a JSONL list"
     )
-    _add_library(index)
+    add_library(index)
     index.add_argument("--embedder", default="clip", help="the embedder plugin (default clip)")
     index.add_argument(
         "--embedder-option",
@@ -33,18 +30,9 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     )
     index.add_argument("--quiet", action="store_true", help="no progress bar")
     index.set_defaults(func=cmd_index)
-    search = subcommand(
-        sub, "search", "find the moments of a library's videos a text describes", common
-    )
-    search.add_argument("query", metavar="TEXT", help="what to look for")
-    _add_library(search)
-    search.add_argument("--limit", type=int, default=10, metavar="N", help="moments (default 10)")
-    search.add_argument("--path", metavar="GLOB", help="only videos whose path matches")
-    search.add_argument("--json", action="store_true", help="the moments as JSON")
-    search.set_defaults(func=cmd_search)
 
 
-def _add_library(parser: argparse.ArgumentParser) -> None:
+def add_library(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--library",
         required=True,
@@ -81,39 +69,3 @@ def cmd_index(args: argparse.Namespace) -> int:
     for failure in done.failed[:20]:
         print(f"vidtt: failed: {failure}", file=sys.stderr)
     return 1 if done.failed else 0
-
-
-def cmd_search(args: argparse.Namespace) -> int:
-    """The moments that best match the text: word matches and the embedder's vectors."""
-    from vidtt.library import Library
-
-    if args.limit < 1:
-        raise OptionsError("--limit must be at least 1")
-    with Library.open(args.library, create=False) as lib:
-        vector = _query_vector(lib.embedder, args.query)
-        hits = lib.search(args.query, vector, limit=args.limit, path_glob=args.path)
-    if args.json:
-        print(json.dumps([hit.as_dict() for hit in hits], indent=2))
-        return 0
-    for hit in hits:
-        text = " ".join(hit.text.split())[:80]
-        print(f"{hit.score:.4f}  {hit.path}  {hit.start:.1f}-{hit.end:.1f} s  {hit.kind}  {text}")
-    if not hits:
-        print("vidtt: no moment matched", file=sys.stderr)
-    return 0
-
-
-def _query_vector(signature: str | None, text: str) -> Any:
-    """The text's vector by the embedder the library was made with (its signature), or None
-    when that embedder is not installed here (then words alone are searched)."""
-    from vidtt.errors import UnknownNameError
-    from vidtt.plugins import registry
-
-    name, _, model = (signature or "").partition(":")
-    try:
-        embedder = registry.embedder(name)
-    except UnknownNameError:
-        print(f"vidtt: embedder {name!r} is not installed: searching words only", file=sys.stderr)
-        return None
-    given = {"model": model.rpartition("@")[0]} if model else {}
-    return embedder.embed_texts([text], embedder.options(**given))[0]
