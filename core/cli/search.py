@@ -45,16 +45,14 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def _query_vector(signature: str | None, text: str) -> Any:
-    """The text's vector by the embedder the library was made with (its signature), or None
-    when that embedder is not installed here (then words alone are searched)."""
+    """The text's vector by the library's embedder, or None (words alone) where it is not
+    installed here."""
     from vidtt.errors import UnknownNameError
-    from vidtt.plugins import registry
+    from vidtt.library.asking import query_vector
 
-    name, _, model = (signature or "").partition(":")
     try:
-        embedder = registry.embedder(name)
+        return query_vector(signature, text)
     except UnknownNameError:
+        name = (signature or "").partition(":")[0]
         print(f"vidtt: embedder {name!r} is not installed: searching words only", file=sys.stderr)
         return None
-    given = {"model": model.rpartition("@")[0]} if model else {}
-    return embedder.embed_texts([text], embedder.options(**given))[0]

@@ -9,6 +9,7 @@ blue car"). Both are L2-normalised; a text naming no colour is the zero vector.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from vidtt.plugin_api import Embedder, EmbedderOptions, hookimpl
@@ -47,7 +48,7 @@ class ColourEmbedder(Embedder):
     def embed_texts(self, texts: list[str], options: EmbedderOptions) -> Any:
         import numpy as np
 
-        words = [set(text.lower().replace(",", " ").split()) for text in texts]
+        words = [set(re.findall(r"[a-z]+", text.lower())) for text in texts]
         named = np.array([[float(n in w or f"{n}s" in w) for n in NAMES] for w in words])
         return _unit(named.reshape(len(texts), len(NAMES)))
 
