@@ -23,7 +23,7 @@ no model). Every library is made here, in a temporary folder.
    stretch), against the peer the issue names, `vidtt summarize VIDEO` run per video with the
    tiny llava model of benchmarks/throughput.py on the CPU (its defaults; on the first
    `--summarize-videos` videos). Reported: video hours per hour of wall time, and the ratio.
-3. Peak memory while indexing: the index process's peak RSS (`os.wait4`'s ru_maxrss) for each
+3. Peak memory while indexing: the index process's peak RSS (its VmHWM, polled) for each
    of `--memory-videos` counts (each a fresh library; it should not grow with the count), with
    the wall time, the library's size on disk (with and without its JPEG thumbnails), and the
    time a video adds (the difference of the largest and smallest runs, per video).
@@ -208,20 +208,35 @@ def make_videos(folder: Path, count: int) -> list[Path]:
 
 
 def vidtt(env: dict[str, str], *args: str) -> tuple[float, int, str]:
-    """Run the console script: its wall seconds, peak RSS in bytes, and its stderr."""
+    """Run the console script: its wall seconds, peak RSS in bytes (its VmHWM, read while it
+    runs: `wait4`'s ru_maxrss would count this process's memory at the fork), its stderr."""
     with tempfile.TemporaryFile() as errors:
         started = time.perf_counter()
         process = subprocess.Popen(
             [VIDTT, *args], env=env, stdout=subprocess.DEVNULL, stderr=errors
         )
-        _, status, usage = os.wait4(process.pid, 0)
+        peak = 0
+        while process.poll() is None:
+            peak = max(peak, _peak_kib(process.pid))
+            time.sleep(0.02)
         seconds = time.perf_counter() - started
-        process.returncode = os.waitstatus_to_exitcode(status)
         errors.seek(0)
         text = errors.read().decode("utf-8", "replace")
     if process.returncode:
         raise SystemExit(f"vidtt {' '.join(args[:1])} failed:\n{text[-3000:]}")
-    return seconds, usage.ru_maxrss * 1024, text
+    return seconds, peak * 1024, text
+
+
+def _peak_kib(pid: int) -> int:
+    """A running process's peak resident size so far (VmHWM), 0 once it is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
 
 
 def index(env: dict[str, str], folder: Path, library: Path) -> tuple[float, int, str]:

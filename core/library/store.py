@@ -36,6 +36,8 @@ REFRESH_ROWS = 20_000  # moments written by this process before its indexes are 
 REFRESH_VIDEOS = 100  # or videos put (each put is a few commits: small files to compact)
 VECTOR_INDEX_MIN_VALUES = 10_000_000  # rows x dim (40 MB of float32) before a vector index
 VECTOR_INDEX_FLOOR = 4096  # never fewer rows (an index needs rows to train on)
+VECTOR_INDEX_ROWS = 50_000  # an index from this many rows whatever the dimension (scans cost rows)
+FINISHED_KEPT = 200_000  # videos whose finished runs a library keeps in memory between searches
 RETRIES = 5  # tries of a commit refused by a conflicting one (object storage)
 
 
@@ -61,6 +63,7 @@ class Library:
         self.embedder: str = meta.get(schema.EMBEDDER_KEY, b"").decode("utf-8")
         self.dim: int = moments.schema.field("vector").type.list_size
         self._unrefreshed = 0  # moments this process wrote since its last index refresh
+        self._finished: tuple[int, dict[str, str] | None] | None = None  # (version, runs)
         self._unrefreshed_videos = 0
 
     @property
@@ -256,9 +259,11 @@ class Library:
         """Bring the indexes up to date, cheaply: small files compacted, new rows added to the
         full-text and scalar indexes (not rebuilt), versions older than a week dropped; the
         vector index (IVF-PQ) made once the moments reach `vector_index_min_rows` (default:
-        when an exact scan would read 40 MB of vectors: 156k rows of 64 values, 13k of 768)."""
+        when an exact scan would read 40 MB of vectors, 13k rows of 768 values, and at most
+        50k rows: an exact scan's cost grows with the rows more than their size)."""
         if vector_index_min_rows is None:
-            vector_index_min_rows = max(VECTOR_INDEX_FLOOR, VECTOR_INDEX_MIN_VALUES // self.dim)
+            by_size = max(VECTOR_INDEX_FLOOR, VECTOR_INDEX_MIN_VALUES // self.dim)
+            vector_index_min_rows = min(by_size, VECTOR_INDEX_ROWS)
         with self._writing():
             self._retry(self._moments.optimize)
             self._retry(self._videos.optimize)
@@ -316,8 +321,20 @@ class Library:
             "max_duration": max_duration,
             "since": since,
         }
-        searcher = Searcher(self._videos, self._moments, self.dim)
+        searcher = Searcher(self._videos, self._moments, self.dim, self._finished_runs())
         return searcher.search(text, vector, limit=limit, filters=filters)
+
+    def _finished_runs(self) -> dict[str, str] | None:
+        """Every finished video's run id, read once per version of the videos table and kept
+        between searches (None past `FINISHED_KEPT` videos: each search asks for its own)."""
+        version = self._videos.version
+        if self._finished is None or self._finished[0] != version:
+            where = f"status = {sql.text(schema.DONE)}"
+            query = self._videos.search().where(where).select(["video_id", "run"])
+            table = query.limit(FINISHED_KEPT + 1).to_arrow()
+            runs = dict(zip(table.column("video_id").to_pylist(), table.column("run").to_pylist()))
+            self._finished = (version, runs if len(runs) <= FINISHED_KEPT else None)
+        return self._finished[1]
 
     def stats(self) -> dict[str, Any]:
         """What the library holds: its URI, embedder, vector size, videos (all, done),
