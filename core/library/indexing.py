@@ -130,6 +130,7 @@ def frame_moments(
 ) -> Iterator[Moment]:
     """The video's frame moments, a chunk at a time: each frame from its time to the next's."""
     from vidtt.plugins import registry
+    from vidtt.types import VideoSource
 
     sampler = registry.sampler("interval")
     thumbs = _thumbnail_folder(library, video)
@@ -141,7 +142,7 @@ def frame_moments(
             every=every, start=start, end=end, max_side=THUMB_SIDE, min_frames=1
         )
         try:
-            clip = sampler.sample(video.path, chosen)
+            clip = sampler.sample(VideoSource.of(video.path), chosen)
         except VidttError:
             if start == 0.0:
                 raise  # a video that cannot be read at all fails as a whole

@@ -157,15 +157,15 @@ class Library:
         plan = Plan()
         scopes = [_scope(prefix) for prefix in within or ()]
         for row in self._scan(self._videos, schema.VIDEO_COLUMNS):
-            video = given.get(row["video_id"])
-            if video is None:
+            kept = given.get(row["video_id"])
+            if kept is None:
                 if within is None or any(_under(row["path"], s) for s in scopes):
                     plan.removed.append(_stored(row))
                 continue
-            stored[video.video_id] = row["status"] == schema.DONE and (
+            stored[kept.video_id] = row["status"] == schema.DONE and (
                 row["size"],
                 row["mtime_ns"],
-            ) == (video.size, video.mtime_ns)
+            ) == (kept.size, kept.mtime_ns)
         for key, video in given.items():
             if key not in stored:
                 plan.new.append(video)
