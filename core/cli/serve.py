@@ -144,7 +144,12 @@ def _add_request_limits(server: Any) -> None:
 
 
 def _add_watch_options(server: Any) -> None:
-    """--max-watches."""
+    """--max-watches, --library."""
+    server.add_argument(
+        "--library",
+        metavar="NAME|PATH",
+        help="a video library (vidtt index) searched with POST /v1/library/search; none by default",
+    )
     server.add_argument(
         "--max-watches",
         type=int,
@@ -221,6 +226,7 @@ def settings_from_args(args: argparse.Namespace, model: str) -> Any:
         max_upload_bytes=int(args.max_uploads_mb * (1 << 20)),
         ui=args.ui,
         log_format=args.log_format,
+        library=open_library(args.library),
         limits=ServeLimits(
             max_videos=args.max_videos,
             max_images=args.max_images,
@@ -228,6 +234,15 @@ def settings_from_args(args: argparse.Namespace, model: str) -> Any:
             allowed_local_media_path=allowed,
         ),
     )
+
+
+def open_library(name: str | None) -> Any:
+    """The library `--library` names, opened once (a `LibraryError` when missing), or None."""
+    if not name:
+        return None
+    from vidtt.library import Library
+
+    return Library.open(name, create=False)
 
 
 def check_extra() -> None:

@@ -17,6 +17,7 @@ adding its routes (`add_routes(app, server)`) and admitting each request through
   events sent as server-sent events (at most `max_watches` at once);
 - `vidtt.serve.operator`: `GET /v1/models`, `/health` (alive), `/ready` (200 once started, 503
   once draining), `/metrics` (Prometheus; `vidtt.serve.metrics`);
+- `vidtt.serve.library`: `POST /v1/library/search` and its thumbnails (`--library`);
 - `vidtt.serve.ui`: the page at / and `GET /v1/ui/config`.
 
 A client that goes away stops its generation at the next token; a request over
@@ -41,7 +42,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request as HTTPRequest
 from starlette.responses import JSONResponse
 
-from vidtt.serve import chat, frames, operator, ui, uploads, watches
+from vidtt.serve import chat, frames, library, operator, ui, uploads, watches
 from vidtt.serve.errors import APIError
 from vidtt.serve.logs import use_json_logs
 from vidtt.serve.metrics import Metrics, RequestMetrics
@@ -51,7 +52,7 @@ if TYPE_CHECKING:
     from vidtt.pipeline.protocol import PipelineLike
 
 log = logging.getLogger("vidtt.serve")
-ROUTES = (chat, operator, watches, frames, uploads, ui)  # each adds its routes: `add_routes`
+ROUTES = (chat, operator, watches, frames, uploads, library, ui)  # each: `add_routes`
 
 
 def error_response(error: APIError) -> JSONResponse:

@@ -48,6 +48,7 @@ class ServeSettings:
     max_watches: int = 4  # watches of live sources running at once; 0: no watches
     max_upload_bytes: int = 1 << 30  # all the uploads (POST /v1/uploads) together; 0: none
     upload_ttl: float = 3600.0  # seconds an upload is kept after a request last named it
+    library: Any = None  # the opened `vidtt.library.Library` (`--library`) searched; None: none
 
 
 @dataclass
