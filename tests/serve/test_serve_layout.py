@@ -30,6 +30,8 @@ ROUTES = {
     (("POST",), "/v1/uploads", 201): "vidtt.serve.uploads",
     (("GET",), "/v1/uploads/{upload_id}", None): "vidtt.serve.uploads",
     (("DELETE",), "/v1/uploads/{upload_id}", None): "vidtt.serve.uploads",
+    (("POST",), "/v1/library/search", None): "vidtt.serve.library",
+    (("GET",), "/v1/library/thumbnails/{video_id}/{name}", None): "vidtt.serve.library",
     (("GET",), "/v1/ui/config", None): "vidtt.serve.ui",
     (("GET", "HEAD"), "/", None): "vidtt.serve.ui",
     (("GET", "HEAD"), "/ui/{name}", None): "vidtt.serve.ui",
