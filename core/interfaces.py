@@ -327,4 +327,3 @@ class Embedder(ABC):
     @abstractmethod
     def embed_texts(self, texts: list[str], options: EmbedderOptions) -> Any:
         """One vector per text: N x dimension."""
-
