@@ -36,7 +36,6 @@ no model). Every library is made here, in a temporary folder.
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import statistics
 import subprocess
@@ -175,19 +174,11 @@ def search_part(args: argparse.Namespace, root: Path) -> None:
 # -- 2-4. indexing ----------------------------------------------------------------------------
 def plugin_env(root: Path) -> dict[str, str]:
     """The environment of a vidtt process that has the colour embedder installed."""
-    site = root / "site"
-    info = site / "vidtt_colour-1.0.dist-info"
-    info.mkdir(parents=True)
-    (site / "vidtt_colour.py").write_text(
-        "from vidtt.testing.embedders import register_embedders\n"
-    )
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: vidtt-colour\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text("[vidtt]\nvidtt_colour = vidtt_colour\n")
-    path = os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))
+    from vidtt.testing.embedders import colour_plugin
+
     (root / "cache").mkdir()
     return {
-        **os.environ,
-        "PYTHONPATH": path,
+        **colour_plugin(root / "site"),
         "VIDTT_LIBRARY_DIR": str(root / "libraries"),
         "VIDTT_CACHE_DIR": str(root / "cache"),
     }

@@ -9,7 +9,9 @@ blue car"). Both are L2-normalised; a text naming no colour is the zero vector.
 
 from __future__ import annotations
 
+import os
 import re
+from pathlib import Path
 from typing import Any
 
 from vidtt.plugin_api import Embedder, EmbedderOptions, hookimpl
@@ -51,6 +53,19 @@ class ColourEmbedder(Embedder):
         words = [set(re.findall(r"[a-z]+", text.lower())) for text in texts]
         named = np.array([[float(n in w or f"{n}s" in w) for n in NAMES] for w in words])
         return _unit(named.reshape(len(texts), len(NAMES)))
+
+
+def colour_plugin(folder: Path) -> dict[str, str]:
+    """`colour` installed as a plugin for vidtt processes: a site folder (its module and a
+    `.dist-info` declaring the entry point) made in `folder`; this environment with it on
+    PYTHONPATH."""
+    info = folder / "vidtt_colour-1.0.dist-info"
+    info.mkdir(parents=True, exist_ok=True)
+    (folder / "vidtt_colour.py").write_text(f"from {__name__} import register_embedders\n")
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: vidtt-colour\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[vidtt]\nvidtt_colour = vidtt_colour\n")
+    path = os.pathsep.join(filter(None, [str(folder), os.environ.get("PYTHONPATH")]))
+    return {**os.environ, "PYTHONPATH": path}
 
 
 def _unit(rows: Any) -> Any:

@@ -6,7 +6,6 @@ mistakes are one line."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -23,15 +22,9 @@ RED, BLUE, GREEN = (220, 30, 30), (30, 60, 220), (30, 180, 30)
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
     """The colour embedder installed (an entry point in a site folder) and a library folder."""
-    site = tmp_path / "site"
-    (site / "vidtt_colour-1.0.dist-info").mkdir(parents=True)
-    plugin = "from vidtt.testing.embedders import register_embedders\n"
-    (site / "vidtt_colour.py").write_text(plugin)
-    info = site / "vidtt_colour-1.0.dist-info"
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: vidtt-colour\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text("[vidtt]\nvidtt_colour = vidtt_colour\n")
-    path = os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))
-    return {**os.environ, "PYTHONPATH": path, "VIDTT_LIBRARY_DIR": str(tmp_path / "libraries")}
+    from vidtt.testing.embedders import colour_plugin
+
+    return {**colour_plugin(tmp_path / "site"), "VIDTT_LIBRARY_DIR": str(tmp_path / "libraries")}
 
 
 def vidtt(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

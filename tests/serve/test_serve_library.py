@@ -5,7 +5,6 @@ thumbnails are refused, and a server without a library says how to give it one."
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -22,18 +21,6 @@ from serving import error_of, serve_process  # noqa: E402
 pytestmark = pytest.mark.slow
 KEY = "sesame"
 AUTH = {"Authorization": f"Bearer {KEY}"}
-
-
-def colour_site(folder: Path) -> str:
-    """A site folder installing the colour embedder as a plugin (its entry point)."""
-    info = folder / "vidtt_colour-1.0.dist-info"
-    info.mkdir(parents=True)
-    (folder / "vidtt_colour.py").write_text(
-        "from vidtt.testing.embedders import register_embedders\n"
-    )
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: vidtt-colour\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text("[vidtt]\nvidtt_colour = vidtt_colour\n")
-    return str(folder)
 
 
 def make_library(folder: Path) -> Path:
@@ -64,10 +51,10 @@ def make_library(folder: Path) -> Path:
 def server(llava_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     root = tmp_path_factory.mktemp("serve-library")
     library = make_library(root / "lib")
-    site = colour_site(root / "site")
-    path = os.pathsep.join(filter(None, [site, os.environ.get("PYTHONPATH")]))
+    from vidtt.testing.embedders import colour_plugin
+
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("PYTHONPATH", path)
+        patch.setenv("PYTHONPATH", colour_plugin(root / "site")["PYTHONPATH"])
         args = ("--library", str(library), "--api-key", KEY, "--no-ui")
         with serve_process(llava_dir, root / "server.log", *args) as base:
             yield base
