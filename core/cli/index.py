@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from vidtt.cli.options import key_value, subcommand
+from vidtt.cli.options import add_speech_options, key_value, subcommand
 from vidtt.errors import OptionsError
 
 
@@ -28,7 +28,13 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     index.add_argument(
         "--every", type=float, default=2.0, metavar="SECONDS", help="a frame every N s (default 2)"
     )
+    index.add_argument(
+        "--transcribe",
+        action="store_true",
+        help="also index what is said: each transcript line a moment, found by its words",
+    )
     index.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_speech_options(index, prompt=False)
     index.set_defaults(func=cmd_index)
 
 
@@ -60,7 +66,10 @@ def cmd_index(args: argparse.Namespace) -> int:
     signature = embedder.signature(options)
     with Library.open(args.library, dim=embedder.dimension(options), embedder=signature) as lib:
         plan = plan_videos(lib, files, folders)
-        done = index_videos(lib, plan, embedder, options, args.every, progress=not args.quiet)
+        hearing = _hearing(args) if args.transcribe else None
+        done = index_videos(
+            lib, plan, embedder, options, args.every, progress=not args.quiet, hearing=hearing
+        )
     print(
         f"vidtt: {done.indexed} indexed ({done.moments} moments), {done.unchanged} unchanged, "
         f"{done.removed} removed, {len(done.failed)} failed; library {args.library}",
@@ -69,3 +78,15 @@ def cmd_index(args: argparse.Namespace) -> int:
     for failure in done.failed[:20]:
         print(f"vidtt: failed: {failure}", file=sys.stderr)
     return 1 if done.failed else 0
+
+
+def _hearing(args: argparse.Namespace) -> tuple[Any, Any]:
+    """The transcriber `--transcribe` uses and its options (`--transcriber`, `--language`,
+    `--transcriber-option`)."""
+    from vidtt.plugins import registry
+
+    transcriber = registry.transcriber(args.transcriber or "whisper")
+    given = dict(args.transcriber_option or [])
+    if args.language:
+        given["language"] = args.language
+    return transcriber, transcriber.options(**given)

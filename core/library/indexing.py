@@ -6,7 +6,8 @@ the video at a time, so memory holds one chunk's frames whatever the video's len
 frame is a `frame` moment from its time to the next frame's, with its embedding and a JPEG
 thumbnail in the library's `thumbnails/` folder (local libraries). A video is written
 whole or not at all (`Library.put_video`): Ctrl-C or a crash loses only the video being
-indexed, which the next run indexes again.
+indexed, which the next run indexes again. With a transcriber, each line said is a
+`transcript` moment too, searchable by its words.
 """
 
 from __future__ import annotations
@@ -94,16 +95,23 @@ def plan_videos(library: Any, files: list[str], folders: list[str]) -> Plan:
 
 
 def index_videos(
-    library: Any, plan: Plan, embedder: Any, options: Any, every: float, progress: bool = True
+    library: Any,
+    plan: Plan,
+    embedder: Any,
+    options: Any,
+    every: float,
+    progress: bool = True,
+    hearing: tuple[Any, Any] | None = None,
 ) -> Indexed:
-    """Remove what `plan` says is gone, then index each video left to index."""
+    """Remove what `plan` says is gone, then index each video left to index (with `hearing`,
+    a transcriber and its options, what is said too)."""
     done = Indexed(unchanged=len(plan.unchanged))
     done.removed = library.remove([video.video_id for video in plan.removed])
     bar = Counter(TerminalBar("vidtt index", "video", shown=progress), len(plan.to_index))
     try:
         for video in plan.to_index:
             try:
-                done.moments += index_one(library, video, embedder, options, every)
+                done.moments += index_one(library, video, embedder, options, every, hearing)
                 done.indexed += 1
             except (VidttError, OSError, ValueError) as exc:
                 done.failed.append(f"{video.path}: {str(exc).splitlines()[0]}")
@@ -113,8 +121,18 @@ def index_videos(
     return done
 
 
-def index_one(library: Any, video: Video, embedder: Any, options: Any, every: float) -> int:
-    """Sample, embed and write one video's frame moments; how many were written."""
+def index_one(
+    library: Any,
+    video: Video,
+    embedder: Any,
+    options: Any,
+    every: float,
+    hearing: tuple[Any, Any] | None = None,
+) -> int:
+    """Sample, embed and write one video's frame (and transcript) moments; how many were
+    written."""
+    import itertools
+
     from vidtt.media.decode.probe import probe
     from vidtt.types import VideoSource
 
@@ -122,7 +140,32 @@ def index_one(library: Any, video: Video, embedder: Any, options: Any, every: fl
     duration = info.duration or 0.0
     video = Video(video.path, video.size, video.mtime_ns, duration)
     moments = frame_moments(library, video, embedder, options, every)
+    if hearing is not None:
+        moments = itertools.chain(moments, transcript_moments(video, embedder, options, hearing))
     return int(library.put_video(video, moments))
+
+
+def transcript_moments(
+    video: Video, embedder: Any, options: Any, hearing: tuple[Any, Any]
+) -> list[Moment]:
+    """What is said in the video, a `transcript` moment a line, its words embedded; none for a
+    video without audio."""
+    from vidtt.errors import NoAudioError
+    from vidtt.types import VideoSource
+
+    transcriber, heard = hearing
+    try:
+        transcript = transcriber.transcribe(VideoSource.of(video.path), heard)
+    except NoAudioError:
+        return []
+    lines = [segment for segment in transcript.segments if segment.text.strip()]
+    if not lines:
+        return []
+    vectors = embedder.embed_texts([line.text.strip() for line in lines], options)
+    return [
+        Moment("transcript", line.start, max(line.end, line.start), line.text.strip(), vector)
+        for line, vector in zip(lines, vectors)
+    ]
 
 
 def frame_moments(

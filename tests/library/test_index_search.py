@@ -85,3 +85,32 @@ def test_mistakes_are_one_line(env, tmp_path, args, said) -> None:
     done = vidtt(env, *[a.replace("{video}", str(video)) for a in args])
     assert done.returncode == 2, done.stderr
     assert said in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+def test_what_is_said_is_indexed_too(env, tmp_path) -> None:
+    import lancedb
+
+    from vidtt.plugins import registry
+    from vidtt.testing import make_audio
+    from vidtt.testing.speech import make_tiny_whisper
+    from vidtt.types import VideoSource
+
+    whisper = make_tiny_whisper(tmp_path / "whisper")
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    talk = make_audio(videos / "talk.mp4", [(1, 3, 440)], seconds=6, video=6)
+    make_square_video(videos / "silent.mp4", (1.0, 2.0), RED, seconds=4)  # no audio: frames only
+    heard = registry.transcriber("whisper")
+    lines = heard.transcribe(VideoSource.of(str(talk)), heard.options(model=str(whisper)))
+    said = [(round(s.start, 3), round(s.end, 3), s.text.strip()) for s in lines.segments]
+    assert said and all(text for _, _, text in said)
+    done = vidtt(
+        env, "index", str(videos), "--library", "mine", "--embedder", "colour",
+        "--transcribe", "--transcriber-option", f"model={whisper}",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "2 indexed" in done.stderr and "0 failed" in done.stderr
+    moments = lancedb.connect(str(tmp_path / "libraries" / "mine")).open_table("moments")
+    rows = moments.search().where("kind = 'transcript'").to_arrow().to_pylist()
+    assert [(round(r["start"], 3), round(r["end"], 3), r["text"]) for r in rows] == said
+    assert {Path(r["path"]).name for r in rows} == {"talk.mp4"}
