@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from test_index_search import BLUE, RED, env, vidtt  # noqa: F401 (env: a fixture)
+from test_index_search import BLUE, RED, vidtt
 from tiny_models import job_config
 
 from vidtt.testing import make_square_video
@@ -14,7 +14,7 @@ from vidtt.testing import make_square_video
 pytestmark = pytest.mark.slow
 
 
-def test_ask_a_library(env, tmp_path, llava_dir) -> None:  # noqa: F811
+def test_ask_a_library(env, tmp_path, llava_dir) -> None:
     videos = tmp_path / "videos"
     videos.mkdir()
     make_square_video(videos / "red.mp4", (4.0, 7.0), RED)
@@ -46,7 +46,7 @@ def test_ask_a_library(env, tmp_path, llava_dir) -> None:  # noqa: F811
         (["ask", "--library", "mine", "-q", "a cat"], "no moment of library 'mine' matches"),
     ],
 )
-def test_mistakes_are_one_line(env, tmp_path, args, said) -> None:  # noqa: F811
+def test_mistakes_are_one_line(env, tmp_path, args, said) -> None:
     video = make_square_video(tmp_path / "v.mp4", (1.0, 2.0), RED, seconds=3)
     vidtt(env, "index", str(video), "--library", "mine", "--embedder", "colour")
     done = vidtt(env, *[a.replace("{video}", str(video)) for a in args])

@@ -19,14 +19,6 @@ VIDTT = str(Path(sys.executable).with_name("vidtt"))
 RED, BLUE, GREEN = (220, 30, 30), (30, 60, 220), (30, 180, 30)
 
 
-@pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
-    """The colour embedder installed (an entry point in a site folder) and a library folder."""
-    from vidtt.testing.embedders import colour_plugin
-
-    return {**colour_plugin(tmp_path / "site"), "VIDTT_LIBRARY_DIR": str(tmp_path / "libraries")}
-
-
 def vidtt(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([VIDTT, *args], capture_output=True, text=True, env=env, timeout=300)
 
