@@ -89,45 +89,29 @@ def print_spans(answer: Any, fmt: str, shown: bool) -> None:
 
 def ask_library(args: argparse.Namespace) -> int:
     """`vidtt ask --library NAME -q ...`: the best-matching moments found, each video's frames
-    around them sampled, the answer printed with the moments it could cite."""
+    around them sampled, the answer printed with the moments it could cite (and with `--when`,
+    the time spans it names, by moment)."""
     from vidtt.cli.settings import build_pipeline, command_settings
-    from vidtt.errors import LibraryError
     from vidtt.library import Library
-    from vidtt.library.asking import library_message, query_vector, windows
+    from vidtt.library.asking import answer_moments, best_moments
 
-    if args.videos or args.when:
-        raise OptionsError("--library asks the library's moments: give no VIDEO and no --when")
+    if args.videos:
+        raise OptionsError("--library asks the library's moments: give no VIDEO")
     if args.moments < 1:
         raise OptionsError("--moments must be at least 1")
     settings = command_settings(args, None, args.question, ask=True)
     with Library.open(args.library, create=False) as library:
-        vector = query_vector(library.embedder, args.question)
-        hits = library.search(args.question, vector, limit=args.moments * 5)
-    shown = windows(hits, args.moments)
-    if not shown:
-        raise LibraryError(
-            f"no moment of library {args.library!r} matches the question: index more videos "
-            "(vidtt index) or ask otherwise"
-        )
+        shown = best_moments(library, args.question, args.moments)
     pipe = build_pipeline(settings)
-    options = pipe.sampler_options
-    clips = [
-        (
-            path,
-            start,
-            end,
-            pipe.sample(path, n, options=options.model_copy(update={"start": start, "end": end})),
-        )
-        for n, (path, start, end) in enumerate(shown, 1)
-    ]
-    answer = pipe.chat([library_message(args.question, clips)], timestamps=True)
+    found = answer_moments(pipe, args.question, shown, spans=bool(args.when))
     if args.json:
-        moments = [
-            {"moment": n, "path": p, "start": a, "end": b} for n, (p, a, b) in enumerate(shown, 1)
-        ]
-        print(json.dumps({"answer": answer.model_dump(), "moments": moments}, indent=2))
+        print(json.dumps(found.as_dict(), indent=2))
         return 0
-    print(answer.text)
-    for number, (path, start, end) in enumerate(shown, 1):
-        print(f"  [{number}] {path}  {start:.1f}-{end:.1f} s", file=sys.stderr)
+    print(found.answer.text)
+    for moment in found.moments:
+        spans = "".join(f"  [{s.start:.1f}-{s.end:.1f} s]" for s in moment.spans)
+        print(
+            f"  [{moment.number}] {moment.path}  {moment.start:.1f}-{moment.end:.1f} s{spans}",
+            file=sys.stderr,
+        )
     return 0

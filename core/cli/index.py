@@ -47,13 +47,6 @@ def add_library(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _embedder(name: str, given: list[tuple[str, Any]] | None) -> tuple[Any, Any]:
-    from vidtt.plugins import registry
-
-    embedder = registry.embedder(name)
-    return embedder, embedder.options(**dict(given or []))
-
-
 def cmd_index(args: argparse.Namespace) -> int:
     """Find the videos, plan against the library, index what is new or changed."""
     from vidtt.library import Library
@@ -62,14 +55,10 @@ def cmd_index(args: argparse.Namespace) -> int:
     if args.every <= 0:
         raise OptionsError("--every must be more than 0 seconds")
     files, folders = find_videos(args.paths)
-    embedder, options = _embedder(args.embedder, args.embedder_option)
-    signature = embedder.signature(options)
-    with Library.open(args.library, dim=embedder.dimension(options), embedder=signature) as lib:
+    tools = index_work(args).load()
+    with Library.open(args.library, dim=tools.dimension(), embedder=tools.signature()) as lib:
         plan = plan_videos(lib, files, folders)
-        hearing = _hearing(args) if args.transcribe else None
-        done = index_videos(
-            lib, plan, embedder, options, args.every, progress=not args.quiet, hearing=hearing
-        )
+        done = index_videos(lib, plan, tools, progress=not args.quiet)
     print(
         f"vidtt: {done.indexed} indexed ({done.moments} moments), {done.unchanged} unchanged, "
         f"{done.removed} removed, {len(done.failed)} failed; library {args.library}",
@@ -80,13 +69,19 @@ def cmd_index(args: argparse.Namespace) -> int:
     return 1 if done.failed else 0
 
 
-def _hearing(args: argparse.Namespace) -> tuple[Any, Any]:
-    """The transcriber `--transcribe` uses and its options (`--transcriber`, `--language`,
+def index_work(args: argparse.Namespace) -> Any:
+    """The `IndexWork` the command line asks for: the embedder and its `-E` options, `--every`,
+    and with `--transcribe` the transcriber (`--transcriber`, `--language`,
     `--transcriber-option`)."""
-    from vidtt.plugins import registry
+    from vidtt.library.indexing import IndexWork
 
-    transcriber = registry.transcriber(args.transcriber or "whisper")
-    given = dict(args.transcriber_option or [])
+    heard = dict(args.transcriber_option or [])
     if args.language:
-        given["language"] = args.language
-    return transcriber, transcriber.options(**given)
+        heard["language"] = args.language
+    return IndexWork(
+        embedder=args.embedder,
+        embedder_options=dict(args.embedder_option or []),
+        every=args.every,
+        transcriber=(args.transcriber or "whisper") if args.transcribe else None,
+        transcriber_options=heard,
+    )

@@ -27,12 +27,12 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
 def cmd_search(args: argparse.Namespace) -> int:
     """The moments that best match the text: word matches and the embedder's vectors."""
     from vidtt.library import Library
+    from vidtt.library.asking import search
 
     if args.limit < 1:
         raise OptionsError("--limit must be at least 1")
     with Library.open(args.library, create=False) as lib:
-        vector = _query_vector(lib.embedder, args.query)
-        hits = lib.search(args.query, vector, limit=args.limit, path_glob=args.path)
+        hits = search(lib, args.query, args.limit, path_glob=args.path)
     if args.json:
         print(json.dumps([hit.as_dict() for hit in hits], indent=2))
         return 0
@@ -42,17 +42,3 @@ def cmd_search(args: argparse.Namespace) -> int:
     if not hits:
         print("vidtt: no moment matched", file=sys.stderr)
     return 0
-
-
-def _query_vector(signature: str | None, text: str) -> Any:
-    """The text's vector by the library's embedder, or None (words alone) where it is not
-    installed here."""
-    from vidtt.errors import UnknownNameError
-    from vidtt.library.asking import query_vector
-
-    try:
-        return query_vector(signature, text)
-    except UnknownNameError:
-        name = (signature or "").partition(":")[0]
-        print(f"vidtt: embedder {name!r} is not installed: searching words only", file=sys.stderr)
-        return None

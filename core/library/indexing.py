@@ -94,41 +94,70 @@ def plan_videos(library: Any, files: list[str], folders: list[str]) -> Plan:
     return library.plan(videos, within=folders or None)
 
 
-def index_videos(
-    library: Any,
-    plan: Plan,
-    embedder: Any,
-    options: Any,
-    every: float,
-    progress: bool = True,
-    hearing: tuple[Any, Any] | None = None,
-) -> Indexed:
-    """Remove what `plan` says is gone, then index each video left to index (with `hearing`,
-    a transcriber and its options, what is said too)."""
+@dataclass(frozen=True)
+class IndexWork:
+    """What indexing a video does, by plugin names and option values: picklable, so every
+    process that indexes (this one, Ray workers) loads the same tools from it (`load`)."""
+
+    embedder: str = "clip"
+    embedder_options: dict[str, Any] = field(default_factory=dict)
+    every: float = 2.0  # seconds between frame moments
+    transcriber: str | None = None  # heard too when set
+    transcriber_options: dict[str, Any] = field(default_factory=dict)
+
+    def load(self) -> Tools:
+        """The plugins and options this work uses, loaded (once per process)."""
+        from vidtt.plugins import registry
+
+        embedder = registry.embedder(self.embedder)
+        hearing = None
+        if self.transcriber is not None:
+            transcriber = registry.transcriber(self.transcriber)
+            hearing = (transcriber, transcriber.options(**self.transcriber_options))
+        return Tools(self, embedder, embedder.options(**self.embedder_options), hearing)
+
+
+@dataclass
+class Tools:
+    """An `IndexWork` loaded: its embedder and options, and what hears (None: nothing)."""
+
+    work: IndexWork
+    embedder: Any
+    options: Any
+    hearing: tuple[Any, Any] | None = None
+
+    def signature(self) -> str:
+        return str(self.embedder.signature(self.options))
+
+    def dimension(self) -> int:
+        return int(self.embedder.dimension(self.options))
+
+
+def index_videos(library: Any, plan: Plan, tools: Tools, progress: bool = True) -> Indexed:
+    """Remove what `plan` says is gone, then index each video left to index."""
     done = Indexed(unchanged=len(plan.unchanged))
     done.removed = library.remove([video.video_id for video in plan.removed])
     bar = Counter(TerminalBar("vidtt index", "video", shown=progress), len(plan.to_index))
     try:
         for video in plan.to_index:
-            try:
-                done.moments += index_one(library, video, embedder, options, every, hearing)
-                done.indexed += 1
-            except (VidttError, OSError, ValueError) as exc:
-                done.failed.append(f"{video.path}: {str(exc).splitlines()[0]}")
+            indexed_into(done, video, lambda video=video: index_one(library, video, tools))
             bar.update()
     finally:
         bar.close()
     return done
 
 
-def index_one(
-    library: Any,
-    video: Video,
-    embedder: Any,
-    options: Any,
-    every: float,
-    hearing: tuple[Any, Any] | None = None,
-) -> int:
+def indexed_into(done: Indexed, video: Video, index: Any) -> None:
+    """Count one video's indexing (`index()`, its moments) into `done`: a failure is kept with
+    its reason, never raised."""
+    try:
+        done.moments += index()
+        done.indexed += 1
+    except (VidttError, OSError, ValueError) as exc:
+        done.failed.append(f"{video.path}: {str(exc).splitlines()[0]}")
+
+
+def index_one(library: Any, video: Video, tools: Tools) -> int:
     """Sample, embed and write one video's frame (and transcript) moments; how many were
     written."""
     import itertools
@@ -139,21 +168,20 @@ def index_one(
     info = probe(VideoSource.of(video.path))
     duration = info.duration or 0.0
     video = Video(video.path, video.size, video.mtime_ns, duration)
-    moments = frame_moments(library, video, embedder, options, every)
-    if hearing is not None:
-        moments = itertools.chain(moments, transcript_moments(video, embedder, options, hearing))
+    moments: Iterable[Moment] = frame_moments(library, video, tools)
+    if tools.hearing is not None:
+        moments = itertools.chain(moments, transcript_moments(video, tools))
     return int(library.put_video(video, moments))
 
 
-def transcript_moments(
-    video: Video, embedder: Any, options: Any, hearing: tuple[Any, Any]
-) -> list[Moment]:
+def transcript_moments(video: Video, tools: Tools) -> list[Moment]:
     """What is said in the video, a `transcript` moment a line, its words embedded; none for a
     video without audio."""
     from vidtt.errors import NoAudioError
     from vidtt.types import VideoSource
 
-    transcriber, heard = hearing
+    assert tools.hearing is not None
+    transcriber, heard = tools.hearing
     try:
         transcript = transcriber.transcribe(VideoSource.of(video.path), heard)
     except NoAudioError:
@@ -161,21 +189,20 @@ def transcript_moments(
     lines = [segment for segment in transcript.segments if segment.text.strip()]
     if not lines:
         return []
-    vectors = embedder.embed_texts([line.text.strip() for line in lines], options)
+    vectors = tools.embedder.embed_texts([line.text.strip() for line in lines], tools.options)
     return [
         Moment("transcript", line.start, max(line.end, line.start), line.text.strip(), vector)
         for line, vector in zip(lines, vectors)
     ]
 
 
-def frame_moments(
-    library: Any, video: Video, embedder: Any, options: Any, every: float
-) -> Iterator[Moment]:
+def frame_moments(library: Any, video: Video, tools: Tools) -> Iterator[Moment]:
     """The video's frame moments, a chunk at a time: each frame from its time to the next's."""
     from vidtt.plugins import registry
     from vidtt.types import VideoSource
 
     sampler = registry.sampler("interval")
+    every = tools.work.every
     thumbs = _thumbnail_folder(library, video)
     duration = video.duration or 0.0
     start = 0.0
@@ -190,7 +217,7 @@ def frame_moments(
             if start == 0.0:
                 raise  # a video that cannot be read at all fails as a whole
             break  # past the last frame (a duration the container overstated)
-        vectors = embedder.embed_frames(clip.array, options)
+        vectors = tools.embedder.embed_frames(clip.array, tools.options)
         times = [*clip.timestamps, end]
         for k, frame in enumerate(clip.array):
             stop = min(times[k + 1], times[k] + every) if times[k + 1] > times[k] else times[k]

@@ -96,10 +96,9 @@ def parse(body: bytes) -> tuple[str, int, str | None]:
 
 def find(library: Any, query: str, limit: int, glob: str | None) -> list[dict[str, Any]]:
     """The hits for `query` (its vector by the library's embedder), as the answer lists them."""
-    from vidtt.library.asking import query_vector
+    from vidtt.library.asking import search
 
-    vector = query_vector(library.embedder, query)
-    hits = library.search(query, vector, limit=limit, path_glob=glob)
+    hits = search(library, query, limit, path_glob=glob)
     return [answer(hit.as_dict()) for hit in hits]
 
 

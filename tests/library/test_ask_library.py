@@ -41,7 +41,7 @@ def test_ask_a_library(env, tmp_path, llava_dir) -> None:
     ("args", "said"),
     [
         (["ask", "-q", "What?"], "give the VIDEO to ask about (or --library NAME"),
-        (["ask", "{video}", "--library", "mine", "-q", "What?"], "give no VIDEO and no --when"),
+        (["ask", "{video}", "--library", "mine", "-q", "What?"], "give no VIDEO"),
         (["ask", "--library", "mine", "-q", "a cat", "--moments", "0"], "--moments must be"),
         (["ask", "--library", "mine", "-q", "a cat"], "no moment of library 'mine' matches"),
     ],
