@@ -56,15 +56,27 @@ def path_matches(column: str, glob: str) -> str:
     return f"{column} LIKE {text(glob_to_like(glob))} ESCAPE {text(ESCAPE)}"
 
 
-def epoch_ns(since: datetime | float | int) -> int:
-    """A moment in time as nanoseconds since the epoch: a datetime (naive: local time) or
-    seconds since the epoch."""
-    if isinstance(since, datetime):
-        moment = since if since.tzinfo else since.astimezone()
-        return int(moment.astimezone(timezone.utc).timestamp() * 1e9)
-    if isinstance(since, bool) or not isinstance(since, (int, float)) or not math.isfinite(since):
-        raise LibraryError(f"since must be a datetime or seconds since the epoch, not {since!r}")
-    return int(since * 1e9)
+def epoch_ns(moment: datetime | float | int | str) -> int:
+    """A moment in time as nanoseconds since the epoch: a datetime, an ISO 8601 date or time
+    (`2026-12-01`, `2026-12-01T08:00`; naive: local time) or seconds since the epoch."""
+    if isinstance(moment, str):
+        written = moment
+        try:
+            moment = datetime.fromisoformat(written.strip())
+        except ValueError:
+            raise LibraryError(
+                f"{written[:40]!r} is not a date: write 2026-12-01 or 2026-12-01T08:00"
+            ) from None
+    if isinstance(moment, datetime):
+        aware = moment if moment.tzinfo else moment.astimezone()
+        return int(aware.astimezone(timezone.utc).timestamp() * 1e9)
+    if (
+        isinstance(moment, bool)
+        or not isinstance(moment, (int, float))
+        or not math.isfinite(moment)
+    ):
+        raise LibraryError(f"a date must be a datetime or seconds since the epoch, not {moment!r}")
+    return int(moment * 1e9)
 
 
 def moment_filter(
@@ -73,7 +85,8 @@ def moment_filter(
     path_glob: str | None = None,
     min_duration: float | None = None,
     max_duration: float | None = None,
-    since: datetime | float | None = None,
+    since: datetime | float | str | None = None,
+    until: datetime | float | str | None = None,
 ) -> str | None:
     """The where-clause over the moments table for a search's filters (None: no filter)."""
     parts = []
@@ -87,4 +100,6 @@ def moment_filter(
         parts.append(f"duration <= {number(max_duration)}")
     if since is not None:
         parts.append(f"mtime_ns >= {number(epoch_ns(since))}")
+    if until is not None:
+        parts.append(f"mtime_ns < {number(epoch_ns(until))}")
     return " AND ".join(f"({part})" for part in parts) or None

@@ -304,12 +304,14 @@ class Library:
         path_glob: str | None = None,
         min_duration: float | None = None,
         max_duration: float | None = None,
-        since: datetime | float | None = None,
+        since: datetime | float | str | None = None,
+        until: datetime | float | str | None = None,
     ) -> list[Hit]:
         """The best `limit` moments for `text` (full-text, BM25) and `vector` (cosine), fused
         by reciprocal rank; either may be left out. Filters: moment kinds, a glob on the
         video's path (`*` spans folders), its duration in seconds, its modification time
-        (`since`: a datetime or seconds since the epoch). Only finished videos are seen."""
+        (`since` at or after, `until` before: a datetime, an ISO 8601 date or seconds since
+        the epoch). Only finished videos are seen."""
         if kinds:
             unknown = sorted(set(kinds) - set(KINDS))
             if unknown:
@@ -320,6 +322,7 @@ class Library:
             "min_duration": min_duration,
             "max_duration": max_duration,
             "since": since,
+            "until": until,
         }
         searcher = Searcher(self._videos, self._moments, self.dim, self._finished_runs())
         return searcher.search(text, vector, limit=limit, filters=filters)
