@@ -11,6 +11,8 @@ from vidtt.errors import OptionsError
 
 
 def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+    from vidtt.cli.run import actors_value
+
     index = subcommand(sub, "index", "index videos into a library (new and changed only)", common)
     index.add_argument(
         "paths", nargs="+", metavar="PATH", help="video files, folders, globs or a JSONL list"
@@ -35,6 +37,22 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     )
     index.add_argument("--quiet", action="store_true", help="no progress bar")
     add_speech_options(index, prompt=False)
+    index.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        metavar="local|auto|ADDRESS",
+        help="index on Ray actors: local (the default with no value) starts a private cluster; "
+        "auto or HOST:PORT joins a running one; the library must be a shared folder or object "
+        "storage (see docs/scale.md)",
+    )
+    index.add_argument(
+        "--actors",
+        type=actors_value,
+        metavar="N|MIN-MAX",
+        help="with --ray: indexing actors, each loading the embedder once (default 1; one GPU "
+        "each with -E device=cuda); a range grows the pool while videos wait",
+    )
     index.set_defaults(func=cmd_index)
 
 
@@ -54,11 +72,19 @@ def cmd_index(args: argparse.Namespace) -> int:
 
     if args.every <= 0:
         raise OptionsError("--every must be more than 0 seconds")
+    if args.ray is None and args.actors is not None:
+        raise OptionsError("--actors needs --ray (actors are Ray's)")
     files, folders = find_videos(args.paths)
     tools = index_work(args).load()
     with Library.open(args.library, dim=tools.dimension(), embedder=tools.signature()) as lib:
         plan = plan_videos(lib, files, folders)
-        done = index_videos(lib, plan, tools, progress=not args.quiet)
+        if args.ray is not None:
+            from vidtt.library.on_ray import index_on_ray
+
+            where = {"address": args.ray, "actors": args.actors or 1}
+            done = index_on_ray(lib, plan, tools.work, **where, progress=not args.quiet)
+        else:
+            done = index_videos(lib, plan, tools, progress=not args.quiet)
     print(
         f"vidtt: {done.indexed} indexed ({done.moments} moments), {done.unchanged} unchanged, "
         f"{done.removed} removed, {len(done.failed)} failed; library {args.library}",
