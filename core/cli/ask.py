@@ -9,6 +9,7 @@ from typing import Any
 
 from vidtt.cli.options import add_model_options, add_request_options, subcommand
 from vidtt.cli.output import print_stream
+from vidtt.cli.search import add_filter_options, filters_of
 from vidtt.cli.settings import prepared
 from vidtt.errors import OptionsError
 
@@ -41,6 +42,7 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> argparse.ArgumentPa
     ask.add_argument(
         "--moments", type=int, default=4, metavar="N", help="with --library: moments shown (4)"
     )
+    add_filter_options(ask)
     add_model_options(ask)
     add_request_options(ask)
     ask.set_defaults(func=cmd_ask)
@@ -52,6 +54,10 @@ def cmd_ask(args: argparse.Namespace) -> int:
         return ask_library(args)
     if not args.videos:
         raise OptionsError("give the VIDEO to ask about (or --library NAME to ask a library)")
+    given = [name for name, value in filters_of(args).items() if value is not None]
+    if given:
+        flag = "--" + given[0].replace("_glob", "").replace("kinds", "kind").replace("_", "-")
+        raise OptionsError(f"{flag} chooses a library's moments: give it with --library NAME")
     if args.when and len(args.videos) > 1:
         raise OptionsError("--when finds times in one video: give one VIDEO")
     pipe, clips = prepared(args, args.question)
@@ -101,7 +107,7 @@ def ask_library(args: argparse.Namespace) -> int:
         raise OptionsError("--moments must be at least 1")
     settings = command_settings(args, None, args.question, ask=True)
     with Library.open(args.library, create=False) as library:
-        shown = best_moments(library, args.question, args.moments)
+        shown = best_moments(library, args.question, args.moments, **filters_of(args))
     pipe = build_pipeline(settings)
     found = answer_moments(pipe, args.question, shown, spans=bool(args.when))
     if args.json:

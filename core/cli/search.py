@@ -19,9 +19,45 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     search.add_argument("query", metavar="TEXT", help="what to look for")
     add_library(search)
     search.add_argument("--limit", type=int, default=10, metavar="N", help="moments (default 10)")
-    search.add_argument("--path", metavar="GLOB", help="only videos whose path matches")
+    add_filter_options(search)
     search.add_argument("--json", action="store_true", help="the moments as JSON")
     search.set_defaults(func=cmd_search)
+
+
+def add_filter_options(parser: argparse.ArgumentParser) -> None:
+    """Which moments a search may find: --path, --kind, --since, --until, --min-duration,
+    --max-duration."""
+    from vidtt.library.records import KINDS
+
+    group = parser.add_argument_group("which moments")
+    group.add_argument("--path", metavar="GLOB", help="only videos whose path matches (* spans /)")
+    group.add_argument(
+        "--kind",
+        action="append",
+        choices=KINDS,
+        help=f"only moments of this kind ({', '.join(KINDS)}); repeatable",
+    )
+    group.add_argument("--since", metavar="DATE", help="only videos modified on or after DATE")
+    group.add_argument("--until", metavar="DATE", help="only videos modified before DATE")
+    for bound in ("min", "max"):
+        group.add_argument(
+            f"--{bound}-duration",
+            type=float,
+            metavar="SECONDS",
+            help=f"only videos {'at least' if bound == 'min' else 'at most'} this long",
+        )
+
+
+def filters_of(args: argparse.Namespace) -> dict[str, Any]:
+    """The search filters the command line gives, as `Library.search` takes them."""
+    return {
+        "path_glob": args.path,
+        "kinds": args.kind,
+        "since": args.since,
+        "until": args.until,
+        "min_duration": args.min_duration,
+        "max_duration": args.max_duration,
+    }
 
 
 def cmd_search(args: argparse.Namespace) -> int:
@@ -32,7 +68,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     if args.limit < 1:
         raise OptionsError("--limit must be at least 1")
     with Library.open(args.library, create=False) as lib:
-        hits = search(lib, args.query, args.limit, path_glob=args.path)
+        hits = search(lib, args.query, args.limit, **filters_of(args))
     if args.json:
         print(json.dumps([hit.as_dict() for hit in hits], indent=2))
         return 0

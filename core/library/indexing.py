@@ -6,8 +6,14 @@ the video at a time, so memory holds one chunk's frames whatever the video's len
 frame is a `frame` moment from its time to the next frame's, with its embedding and a JPEG
 thumbnail in the library's `thumbnails/` folder (local libraries). A video is written
 whole or not at all (`Library.put_video`): Ctrl-C or a crash loses only the video being
-indexed, which the next run indexes again. With a transcriber, each line said is a
-`transcript` moment too, searchable by its words.
+indexed, which the next run indexes again.
+
+Optionally (`IndexWork`): with `shots`, each shot the `scene` sampler finds is a `shot`
+moment, its vector the mean of the frames' over it; with a transcriber, each line said is a
+`transcript` moment, searchable by its words; with `notes` (a pipeline's config), the model
+describes the video segment by segment, as `vidtt summarize` does (the notes kept in the same
+note store), and each note is a `note` moment, searchable by its words and their vector.
+Shots and notes take the thumbnail of the frame nearest their middle.
 """
 
 from __future__ import annotations
@@ -104,9 +110,11 @@ class IndexWork:
     every: float = 2.0  # seconds between frame moments
     transcriber: str | None = None  # heard too when set
     transcriber_options: dict[str, Any] = field(default_factory=dict)
+    shots: bool = False  # each shot a moment too
+    notes: Any = None  # a `PipelineConfig` whose model writes segment notes; None: no notes
 
     def load(self) -> Tools:
-        """The plugins and options this work uses, loaded (once per process)."""
+        """The plugins, options and model this work uses, loaded (once per process)."""
         from vidtt.plugins import registry
 
         embedder = registry.embedder(self.embedder)
@@ -114,7 +122,13 @@ class IndexWork:
         if self.transcriber is not None:
             transcriber = registry.transcriber(self.transcriber)
             hearing = (transcriber, transcriber.options(**self.transcriber_options))
-        return Tools(self, embedder, embedder.options(**self.embedder_options), hearing)
+        pipe = None
+        if self.notes is not None:
+            from vidtt.pipeline.core import Pipeline
+
+            pipe = Pipeline(self.notes)
+        options = embedder.options(**self.embedder_options)
+        return Tools(self, embedder, options, hearing, pipe)
 
 
 @dataclass
@@ -125,6 +139,7 @@ class Tools:
     embedder: Any
     options: Any
     hearing: tuple[Any, Any] | None = None
+    pipe: Any = None  # the pipeline whose model writes segment notes
 
     def signature(self) -> str:
         return str(self.embedder.signature(self.options))
@@ -158,20 +173,113 @@ def indexed_into(done: Indexed, video: Video, index: Any) -> None:
 
 
 def index_one(library: Any, video: Video, tools: Tools) -> int:
-    """Sample, embed and write one video's frame (and transcript) moments; how many were
-    written."""
-    import itertools
-
+    """Sample, embed and write one video's moments; how many were written."""
     from vidtt.media.decode.probe import probe
     from vidtt.types import VideoSource
 
     info = probe(VideoSource.of(video.path))
-    duration = info.duration or 0.0
-    video = Video(video.path, video.size, video.mtime_ns, duration)
-    moments: Iterable[Moment] = frame_moments(library, video, tools)
+    video = Video(video.path, video.size, video.mtime_ns, info.duration or 0.0)
+    return int(library.put_video(video, moments_of(library, video, tools)))
+
+
+def moments_of(library: Any, video: Video, tools: Tools) -> Iterator[Moment]:
+    """The video's frame moments as they are sampled, then its shots, transcript lines and
+    notes (as `tools` asks)."""
+    shots = Shots(shot_times(video)) if tools.work.shots else None
+    frames = Frames()
+    for moment in frame_moments(library, video, tools):
+        frames.add(moment)
+        if shots is not None:
+            shots.add(moment)
+        yield moment
+    if shots is not None:
+        yield from shots.moments(frames)
     if tools.hearing is not None:
-        moments = itertools.chain(moments, transcript_moments(video, tools))
-    return int(library.put_video(video, moments))
+        yield from transcript_moments(video, tools)
+    if tools.pipe is not None:
+        yield from note_moments(video, tools, frames)
+
+
+@dataclass
+class Frames:
+    """The thumbnails of a video's frame moments by time (what shots and notes show)."""
+
+    times: list[float] = field(default_factory=list)
+    thumbnails: list[str | None] = field(default_factory=list)
+
+    def add(self, moment: Moment) -> None:
+        self.times.append(moment.start)
+        self.thumbnails.append(moment.thumbnail)
+
+    def nearest(self, seconds: float) -> str | None:
+        """The thumbnail of the frame nearest `seconds` (None: no frame)."""
+        if not self.times:
+            return None
+        k = min(range(len(self.times)), key=lambda i: abs(self.times[i] - seconds))
+        return self.thumbnails[k]
+
+
+def shot_times(video: Video) -> list[tuple[float, float]]:
+    """The (start, end) of every shot of the video, by the `scene` sampler; `OptionsError`
+    when no installed sampler named `scene` finds shots."""
+    from vidtt.interfaces import ShotFinder
+    from vidtt.plugins import registry
+    from vidtt.types import VideoSource
+
+    scene = registry.sampler("scene")
+    if not isinstance(scene, ShotFinder):
+        raise OptionsError("the sampler named 'scene' finds no shots here: index without shots")
+    return scene.shot_times(VideoSource.of(video.path))
+
+
+class Shots:
+    """A video's shots, each gathering the vectors of the frame moments that overlap it,
+    weighed by how long they overlap."""
+
+    def __init__(self, times: list[tuple[float, float]]) -> None:
+        self.times = sorted((a, b) for a, b in times if b > a)
+        self.starts = [a for a, _ in self.times]
+        self.sums: list[Any] = [None] * len(self.times)
+
+    def add(self, frame: Moment) -> None:
+        import bisect
+
+        if frame.vector is None:
+            return
+        k = max(0, bisect.bisect_right(self.starts, frame.start) - 1)
+        while k < len(self.times) and self.times[k][0] <= max(frame.start, frame.end - 1e-9):
+            start, end = self.times[k]
+            if end > frame.start:  # weighed by the seconds the frame stands for in the shot
+                weight = max(min(end, frame.end) - max(start, frame.start), 1e-3)
+                vector = frame.vector.astype("float64") * weight
+                total = self.sums[k]
+                self.sums[k] = vector if total is None else total + vector
+            k += 1
+
+    def moments(self, frames: Frames) -> Iterator[Moment]:
+        """A `shot` moment a shot that a frame overlaps: the mean of their vectors, made unit."""
+        import numpy as np
+
+        for (start, end), total in zip(self.times, self.sums):
+            if total is None or not np.linalg.norm(total):
+                continue
+            vector = (total / np.linalg.norm(total)).astype("float32")
+            yield Moment("shot", start, end, "", vector, frames.nearest((start + end) / 2))
+
+
+def note_moments(video: Video, tools: Tools, frames: Frames) -> list[Moment]:
+    """The video's segment notes (made by the pipeline's model, or found in its note store),
+    a `note` moment each, its words embedded."""
+    from vidtt.pipeline.notes import timeline
+
+    notes = [n for n in timeline(tools.pipe, {"videos": [video.path]}).notes if n.note.strip()]
+    if not notes:
+        return []
+    vectors = tools.embedder.embed_texts([" ".join(n.note.split()) for n in notes], tools.options)
+    return [
+        Moment("note", n.start, n.end, n.note.strip(), v, frames.nearest((n.start + n.end) / 2))
+        for n, v in zip(notes, vectors)
+    ]
 
 
 def transcript_moments(video: Video, tools: Tools) -> list[Moment]:

@@ -400,3 +400,34 @@ def make_square_video(
         for packet in stream.encode():
             container.mux(packet)
     return path
+
+
+def make_scenes_video(
+    path: str | Path,
+    scenes: list[tuple[float, tuple[int, int, int], tuple[int, int, int]]],
+    fps: float = 24,
+    size: tuple[int, int] = (320, 240),
+) -> Path:
+    """An H.264 video of scenes, `(seconds, background, square)` each: a whole-frame colour
+    with a square of another in the middle, cut from one scene to the next, so the video's
+    shots and the colours each shows are known (for retrieval; `vidtt.testing.scenes` makes
+    lifelike shots and transitions, for shot detection)."""
+    import av
+    import numpy as np
+
+    path = Path(path)
+    width, height = size
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=round(fps))
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.options = {"preset": "veryfast", "g": str(round(2 * fps))}
+        for seconds, background, square in scenes:
+            frame = np.empty((height, width, 3), dtype=np.uint8)
+            frame[:] = background
+            frame[height // 3 : 2 * height // 3, width // 3 : 2 * width // 3] = square
+            for _ in range(round(seconds * fps)):
+                for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                    container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
