@@ -339,6 +339,12 @@ class Library:
             self._finished = (version, runs if len(runs) <= FINISHED_KEPT else None)
         return self._finished[1]
 
+    def video_path(self, video_id: str) -> str | None:
+        """The path (or URL) of the video indexed as `video_id`; None when there is none."""
+        where = f"video_id = {sql.text(video_id)}"
+        rows = self._videos.search().where(where).select(["path"]).limit(1).to_list()
+        return str(rows[0]["path"]) if rows else None
+
     def stats(self) -> dict[str, Any]:
         """What the library holds: its URI, embedder, vector size, videos (all, done),
         moments, and index names."""

@@ -38,14 +38,16 @@ FILES = {
     "style.css": "text/css; charset=utf-8",
     "icon.svg": "image/svg+xml",
 }
-# What the page may do: its own scripts and styles, thumbnails as data: URLs, fetches to this
-# server; nothing inline, nothing from elsewhere, never framed.
+# What the page may do: its own scripts and styles, thumbnails as data: and blob: URLs, fetches
+# to this server, a library's videos played from it; nothing inline, nothing from elsewhere,
+# never framed.
 CSP = "; ".join(
     [
         "default-src 'none'",
         "script-src 'self'",
         "style-src 'self'",
         "img-src 'self' data: blob:",
+        "media-src 'self'",
         "connect-src 'self'",
         "base-uri 'none'",
         "form-action 'none'",
@@ -147,6 +149,7 @@ def config_of(server: Server) -> dict[str, Any]:
         **transcription_of(pipeline),
         "context": pipeline.engine.context_size(),
         "watches": settings.max_watches > 0,
+        "library": settings.library is not None,  # the page's search box (GET /v1/library)
     }
 
 
