@@ -6,7 +6,13 @@ import argparse
 import sys
 from typing import Any
 
-from vidtt.cli.options import add_speech_options, key_value, subcommand
+from vidtt.cli.options import (
+    add_long_options,
+    add_model_options,
+    add_speech_options,
+    key_value,
+    subcommand,
+)
 from vidtt.errors import OptionsError
 
 
@@ -35,8 +41,21 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
         action="store_true",
         help="also index what is said: each transcript line a moment, found by its words",
     )
+    index.add_argument(
+        "--shots",
+        action="store_true",
+        help="also index each shot (the scene sampler's cuts and fades) as a moment",
+    )
+    index.add_argument(
+        "--notes",
+        action="store_true",
+        help="also index segment notes: the model (--model or --config) describes each part "
+        "of the video, as vidtt summarize does, and each note is a moment found by its words",
+    )
     index.add_argument("--quiet", action="store_true", help="no progress bar")
     add_speech_options(index, prompt=False)
+    add_model_options(index)
+    add_long_options(index, flag=False)
     index.add_argument(
         "--ray",
         nargs="?",
@@ -101,6 +120,9 @@ def index_work(args: argparse.Namespace) -> Any:
     `--transcriber-option`)."""
     from vidtt.library.indexing import IndexWork
 
+    model = [f for f in ("model", "config", "backend", "dtype") if getattr(args, f, None)]
+    if model and not args.notes:
+        raise OptionsError(f"--{model[0]} is the model that writes notes: give it with --notes")
     heard = dict(args.transcriber_option or [])
     if args.language:
         heard["language"] = args.language
@@ -110,4 +132,14 @@ def index_work(args: argparse.Namespace) -> Any:
         every=args.every,
         transcriber=(args.transcriber or "whisper") if args.transcribe else None,
         transcriber_options=heard,
+        shots=args.shots,
+        notes=notes_config(args) if args.notes else None,
     )
+
+
+def notes_config(args: argparse.Namespace) -> Any:
+    """The pipeline config whose model writes `--notes` (checked now, loaded by each process
+    that indexes)."""
+    from vidtt.cli.settings import command_settings
+
+    return command_settings(args).config

@@ -114,7 +114,8 @@ class IndexWork:
     notes: Any = None  # a `PipelineConfig` whose model writes segment notes; None: no notes
 
     def load(self) -> Tools:
-        """The plugins, options and model this work uses, loaded (once per process)."""
+        """The plugins and options this work uses, loaded (once per process; the notes'
+        model when first used)."""
         from vidtt.plugins import registry
 
         embedder = registry.embedder(self.embedder)
@@ -122,13 +123,7 @@ class IndexWork:
         if self.transcriber is not None:
             transcriber = registry.transcriber(self.transcriber)
             hearing = (transcriber, transcriber.options(**self.transcriber_options))
-        pipe = None
-        if self.notes is not None:
-            from vidtt.pipeline.core import Pipeline
-
-            pipe = Pipeline(self.notes)
-        options = embedder.options(**self.embedder_options)
-        return Tools(self, embedder, options, hearing, pipe)
+        return Tools(self, embedder, embedder.options(**self.embedder_options), hearing)
 
 
 @dataclass
@@ -139,7 +134,15 @@ class Tools:
     embedder: Any
     options: Any
     hearing: tuple[Any, Any] | None = None
-    pipe: Any = None  # the pipeline whose model writes segment notes
+    pipe: Any = None  # the pipeline whose model writes segment notes, once loaded
+
+    def notes_pipeline(self) -> Any:
+        """The pipeline whose model writes the notes, loaded on first use (None: no notes)."""
+        if self.pipe is None and self.work.notes is not None:
+            from vidtt.pipeline.core import Pipeline
+
+            self.pipe = Pipeline(self.work.notes)
+        return self.pipe
 
     def signature(self) -> str:
         return str(self.embedder.signature(self.options))
@@ -196,7 +199,7 @@ def moments_of(library: Any, video: Video, tools: Tools) -> Iterator[Moment]:
         yield from shots.moments(frames)
     if tools.hearing is not None:
         yield from transcript_moments(video, tools)
-    if tools.pipe is not None:
+    if tools.work.notes is not None:
         yield from note_moments(video, tools, frames)
 
 
@@ -272,7 +275,8 @@ def note_moments(video: Video, tools: Tools, frames: Frames) -> list[Moment]:
     a `note` moment each, its words embedded."""
     from vidtt.pipeline.notes import timeline
 
-    notes = [n for n in timeline(tools.pipe, {"videos": [video.path]}).notes if n.note.strip()]
+    pipe = tools.notes_pipeline()
+    notes = [n for n in timeline(pipe, {"videos": [video.path]}).notes if n.note.strip()]
     if not notes:
         return []
     vectors = tools.embedder.embed_texts([" ".join(n.note.split()) for n in notes], tools.options)

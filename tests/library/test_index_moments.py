@@ -125,3 +125,41 @@ def test_search_filters_from_the_command_line(env, tmp_path) -> None:
     bad = vidtt(env, "search", "red", "--library", "mine", "--since", "last tuesday")
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1
     assert "'last tuesday' is not a date: write 2026-12-01" in bad.stderr
+
+
+def test_index_shots_and_notes_from_the_command_line(env, tmp_path, llava_dir) -> None:
+    from tiny_models import job_config
+
+    video = make_scenes_video(tmp_path / "scenes.mp4", SCENES)
+    config = tmp_path / "pipe.json"
+    small = {"segment_seconds": 4, "min_segment": 2, "shots": False, "note_tokens": 6}
+    config.write_text(json.dumps(job_config(llava_dir, dtype="float32", segment_options=small)))
+    env = {**env, "VIDTT_CACHE_DIR": str(tmp_path / "cache"), "HF_HUB_OFFLINE": "1"}
+    flags = ("--library", "mine", "--embedder", "colour", "--shots", "--notes")
+    done = vidtt(env, "index", str(video), *flags, "--config", str(config))
+    assert done.returncode == 0, done.stderr
+    searched = vidtt(env, "search", "red", "--library", "mine", "--kind", "shot", "--json")
+    assert [(h["start"], h["end"]) for h in json.loads(searched.stdout)][:1] == [(4.0, 7.5)]
+    asked = vidtt(
+        env, "ask", str(video), "-q", "What?", "--long", "--json", "--config", str(config)
+    )
+    assert asked.returncode == 0, asked.stderr
+    segments = json.loads(asked.stdout)["segments"]
+    assert segments and all(segment["cached"] for segment in segments)  # indexing made them
+    for segment in segments:
+        words = segment["note"].split()
+        if words:
+            found = vidtt(
+                env, "search", max(words, key=len), "--library", "mine", "--kind", "note", "--json"
+            )
+            starts = [h["start"] for h in json.loads(found.stdout)]
+            assert segment["start"] in starts
+
+
+def test_model_flags_need_notes(env, tmp_path) -> None:
+    video = make_square_video(tmp_path / "v.mp4", (1.0, 2.0), RED, seconds=3)
+    done = vidtt(
+        env, "index", str(video), "--library", "mine", "--model", "x", "--embedder", "colour"
+    )
+    assert done.returncode == 2 and done.stderr.count("\n") == 1
+    assert "--model is the model that writes notes: give it with --notes" in done.stderr
