@@ -2,7 +2,8 @@
 // visual-token plan, ask and follow up (answers stream in), copy the request as code.
 // Plain JS, no dependencies. It talks to GET /v1/ui/config, POST /v1/uploads (a file is sent
 // once, then named as upload:ID), POST /v1/frames and POST /v1/chat/completions, with the API
-// key (when one is given) as a Bearer token.
+// key (when one is given) as a Bearer token; with a library, GET /v1/library, POST
+// /v1/library/search and /v1/library/ask, its thumbnails and videos.
 
 const KEY_STORE = "vidtt-api-key"; // sessionStorage: the key lives as long as the tab
 const SESSION_STORE = "vidtt-session"; // sessionStorage: the video and conversation, for a reload
@@ -261,6 +262,7 @@ async function loadConfig() {
     return false;
   }
   applyConfig(state.config);
+  showLibrary();
   if (!state.restored) {
     state.restored = true;
     restoreSession();
@@ -1214,6 +1216,158 @@ async function copy(kind) {
   }
 }
 
+// -- the library (vidtt serve --library) --------------------------------------------------------
+
+const library = {
+  searching: null, // the AbortController of the search on its way
+  asking: null, // the AbortController of the question on its way
+  moment: null, // the moment opened in the player
+  thumbs: new WeakMap(), // a list of moments -> the blob: URLs of its thumbnails
+};
+
+const fileName = (path) => String(path).split(/[\\/]/).pop() || String(path);
+
+/** The search box, where the server has a library (its name and size said above it). */
+async function showLibrary() {
+  const box = $("library");
+  box.hidden = !state.config?.library;
+  if (box.hidden) return;
+  try {
+    const about = await (await api("/v1/library")).json();
+    $("library-about").textContent =
+      `${about.name}: ${plural(about.videos, "video")}, ${plural(about.moments, "moment")}` +
+      ` (embedder ${about.embedder || "none"}).`;
+  } catch (error) {
+    showError(error, "library");
+  }
+}
+
+async function searchLibrary(event) {
+  event.preventDefault();
+  const query = $("library-query").value.trim();
+  if (!query) {
+    $("library-query").focus();
+    return;
+  }
+  library.searching?.abort();
+  const abort = new AbortController();
+  library.searching = abort;
+  $("library-status").textContent = "Searching…";
+  $("library-results").setAttribute("aria-busy", "true");
+  try {
+    const response = await api("/v1/library/search", encode({ query, limit: 12 }), abort.signal);
+    const { data } = await response.json();
+    if (abort.signal.aborted) return;
+    showMoments($("library-results"), data);
+    $("library-status").textContent = data.length
+      ? `${plural(data.length, "moment")} found; choose one to play it.`
+      : "No moment matches.";
+    clearError("library");
+  } catch (error) {
+    if (abort.signal.aborted) return;
+    $("library-status").textContent = "";
+    showError(error, "library");
+  } finally {
+    if (library.searching === abort) library.searching = null;
+    $("library-results").setAttribute("aria-busy", "false");
+  }
+}
+
+/** `moments` (search hits, or the moments an answer saw) as buttons in `list`. */
+function showMoments(list, moments) {
+  for (const url of library.thumbs.get(list) ?? []) URL.revokeObjectURL(url);
+  const urls = [];
+  library.thumbs.set(list, urls);
+  list.replaceChildren(...moments.map((moment) => momentItem(moment, urls)));
+}
+
+function momentItem(moment, urls) {
+  const name = fileName(moment.path);
+  const image = el("img", { alt: `${name} at ${clock(moment.start)}`, width: 160, height: 90 });
+  if (moment.thumbnail_url) loadThumb(image, moment.thumbnail_url, urls);
+  const times = `${clock(moment.start)} – ${clock(moment.end)}`;
+  const parts = [image, el("span", { class: "name" }, name)];
+  parts.push(el("time", { datetime: `PT${moment.start}S` }, times));
+  if (moment.kind) parts.push(el("span", { class: "kind" }, moment.kind));
+  if (moment.text) parts.push(el("span", { class: "said" }, moment.text));
+  const button = el("button", { type: "button", class: "moment", "aria-pressed": "false", title: moment.path }, ...parts);
+  button.addEventListener("click", () => openMoment(moment, button));
+  return el("li", {}, button);
+}
+
+/** A thumbnail fetched with the key (an <img> cannot send it), shown from a blob: URL. */
+async function loadThumb(image, url, urls) {
+  try {
+    const blob = await (await api(url)).blob();
+    const local = URL.createObjectURL(blob);
+    urls.push(local);
+    image.src = local;
+  } catch {
+    image.alt = `${image.alt} (no thumbnail)`;
+  }
+}
+
+/** Play a moment's video from its start (its link is signed where the server has a key: a
+ * <video> cannot send one), and offer asking about that video. */
+function openMoment(moment, button) {
+  library.moment = moment;
+  for (const other of $("library").querySelectorAll("button.moment")) {
+    other.setAttribute("aria-pressed", String(other === button));
+  }
+  const video = $("library-video");
+  const name = fileName(moment.path);
+  video.addEventListener("loadedmetadata", () => {
+    if (Math.abs(video.currentTime - moment.start) > 0.25) video.currentTime = moment.start;
+  }, { once: true });
+  video.src = `${moment.video_url}#t=${moment.start}`;
+  video.dataset.start = String(moment.start);
+  $("library-playing").textContent = `${name}, the moment from ${clock(moment.start)} to ${clock(moment.end)}`;
+  $("library-moment").hidden = false;
+  $("library-only").disabled = false;
+  $("library-only-label").textContent = `Only ${name}`;
+}
+
+function videoFailed() {
+  const name = library.moment ? fileName(library.moment.path) : "the video";
+  showError(new ServerError(`The browser could not play ${name}: its file may be gone, or in a format it cannot play.`), "library");
+}
+
+/** POST /v1/library/ask: the question (with the page's answer settings), across the library
+ * or only in the video opened; the answer, and the moments it saw (to open). */
+async function askLibrary(event) {
+  event.preventDefault();
+  const question = $("library-question").value.trim();
+  if (!question) {
+    $("library-question").focus();
+    return;
+  }
+  if (library.asking) return;
+  const body = { question, ...answerFields() };
+  if ($("library-only").checked && library.moment) body.path = library.moment.path;
+  const abort = new AbortController();
+  library.asking = abort;
+  $("library-ask").disabled = true;
+  $("library-answer").hidden = false;
+  $("library-answer-text").textContent = "Asking…";
+  $("library-answer-meta").textContent = "";
+  showMoments($("library-answer-moments"), []);
+  const started = performance.now();
+  try {
+    const data = await (await api("/v1/library/ask", encode(body), abort.signal)).json();
+    $("library-answer-text").textContent = data.answer;
+    const seen = `from ${plural(data.moments.length, "moment")}`;
+    $("library-answer-meta").textContent = `${answerMeta(data.usage, data.finish_reason, performance.now() - started)} · ${seen}`;
+    showMoments($("library-answer-moments"), data.moments.map((m) => ({ ...m, kind: `moment ${m.moment}` })));
+    clearError("library");
+  } catch (error) {
+    $("library-answer").hidden = true;
+    showError(error, "library");
+  } finally {
+    library.asking = null;
+    $("library-ask").disabled = false;
+  }
+}
+
 // -- the API key --------------------------------------------------------------------------------
 
 async function useKey(event) {
@@ -1251,6 +1405,9 @@ function start() {
   $("new").addEventListener("click", () => newConversation());
   $("copy-curl").addEventListener("click", () => copy("curl"));
   $("copy-python").addEventListener("click", () => copy("python"));
+  $("library-form").addEventListener("submit", searchLibrary);
+  $("library-ask-form").addEventListener("submit", askLibrary);
+  $("library-video").addEventListener("error", videoFailed);
   document.addEventListener("keydown", (event) => {
     if (event.key === "Escape" && state.answering) stop();
   });
