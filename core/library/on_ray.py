@@ -22,9 +22,9 @@ from contextlib import ExitStack
 from dataclasses import replace
 from typing import Any
 
-from vidtt.errors import LibraryError
+from vidtt.errors import ConfigError, LibraryError
 from vidtt.jobs.ray import Actors, pool_size
-from vidtt.jobs.ray_cluster import cluster, run_ray
+from vidtt.jobs.ray_cluster import cluster, run_ray, vidtt_message
 from vidtt.library.indexing import Indexed, IndexWork, index_one, indexed_into
 from vidtt.library.records import Plan, Video
 from vidtt.progress import Counter, TerminalBar
@@ -105,7 +105,7 @@ class _Pool:
         self.all: list[Any] = []
         self.starting: dict[Any, Any] = {}  # ready ref: actor
         self.load: dict[int, int] = {}  # ready actor's place in `all`: calls in flight
-        self.calls: dict[Any, int] = {}  # call ref: its actor's place in `all`
+        self.calls: dict[Any, tuple[int, Video]] = {}  # call ref: its actor's place, its video
 
     def start(self) -> None:
         actor = self.remote.remote(self.uri, self.work)
@@ -123,7 +123,7 @@ class _Pool:
                 video = next(waiting, None)
                 if video is None:
                     return
-                self.calls[self.all[place].index.remote(video)] = place
+                self.calls[self.all[place].index.remote(video)] = (place, video)
                 self.load[place] += 1
 
     def results(self) -> list[Indexed]:
@@ -136,9 +136,22 @@ class _Pool:
                 self.ray.get(ref)  # an actor that could not start: its error
                 self.load[self.all.index(self.starting.pop(ref))] = 0
             else:
-                found.append(self.ray.get(ref))
-                self.load[self.calls.pop(ref)] -= 1
+                place, video = self.calls.pop(ref)
+                found.append(self.answer(ref, video))
+                self.load[place] -= 1
         return found
+
+    def answer(self, ref: Any, video: Video) -> Indexed:
+        """A call's result; an actor lost meanwhile (out of memory, a node gone) stops the run
+        in one line (what was indexed stays)."""
+        try:
+            return self.ray.get(ref)
+        except self.ray.exceptions.RayActorError as exc:
+            why = vidtt_message(exc) or (str(exc).strip().splitlines() or ["died"])[0]
+            raise ConfigError(
+                f"the actor indexing {video.path} stopped ({why}): the videos indexed so far "
+                "are kept; run vidtt index again for the rest"
+            ) from None
 
     def stop(self) -> None:
         """End every actor: a video one was writing stays `indexing`, indexed again next run."""
