@@ -96,7 +96,7 @@ def cmd_index(args: argparse.Namespace) -> int:
     files, folders = find_videos(args.paths)
     tools = index_work(args).load()
     with Library.open(args.library, dim=tools.dimension(), embedder=tools.signature()) as lib:
-        plan = plan_videos(lib, files, folders)
+        plan = plan_videos(lib, files, folders, tools.work)
         if args.ray is not None:
             from vidtt.library.on_ray import index_on_ray
 

@@ -27,12 +27,26 @@ from pathlib import Path
 from typing import Any
 
 from vidtt.errors import OptionsError, VidttError
-from vidtt.library.records import Moment, Plan, Video
+from vidtt.library.records import Moment, Plan, Video, is_url
 from vidtt.progress import Counter, TerminalBar
 
 VIDEO_SUFFIXES = {".mp4", ".mkv", ".mov", ".webm", ".avi", ".m4v", ".ts", ".mpg", ".mpeg"}
 CHUNK = 120.0  # seconds of video sampled at a time
 THUMB_SIDE = 320  # pixels: the longer side of frames embedded and kept as thumbnails
+NOTES_RECIPE = {  # the settings of a notes pipeline that change what its notes say
+    "model",
+    "revision",
+    "dtype",
+    "sampler",
+    "sampler_options",
+    "formatter",
+    "max_visual_tokens",
+    "generation",
+    "transcript",
+    "transcriber",
+    "transcriber_options",
+    "segment_options",
+}
 
 
 @dataclass
@@ -47,15 +61,18 @@ class Indexed:
 
 
 def find_videos(sources: Iterable[str]) -> tuple[list[str], list[str]]:
-    """The video files `sources` name (files, folders searched recursively, globs, JSONL lists
-    of `{"video": ...}` lines) and the folders given, whose missing videos count as removed.
+    """The videos `sources` name (files, http(s) URLs, folders searched recursively, globs,
+    JSONL lists of `{"video": ...}` lines) and the folders given, whose missing videos count
+    as removed.
     A source that names nothing is one error listing every such source."""
     found: list[str] = []
     folders: list[str] = []
     missing: list[str] = []
     for source in sources:
         path = Path(source).expanduser()
-        if path.is_dir():
+        if is_url(source):
+            found.append(source)
+        elif path.is_dir():
             folders.append(str(path.resolve()))
             found += sorted(str(p) for p in path.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES)
         elif path.is_file() and path.suffix.lower() == ".jsonl":
@@ -85,19 +102,22 @@ def _listed(path: Path) -> list[str]:
             video = row["video"] if isinstance(row, dict) else row
         except (json.JSONDecodeError, KeyError, TypeError):
             raise OptionsError(f'{path} line {number}: expected {{"video": "PATH"}}') from None
-        videos.append(str((path.parent / str(video)).resolve()))
+        videos.append(
+            str(video) if is_url(str(video)) else str((path.parent / str(video)).resolve())
+        )
     return videos
 
 
-def plan_videos(library: Any, files: list[str], folders: list[str]) -> Plan:
-    """What indexing `files` means for `library` (missing ones under `folders` removed)."""
+def plan_videos(library: Any, files: list[str], folders: list[str], work: IndexWork) -> Plan:
+    """What indexing `files` with `work` means for `library` (missing ones under `folders`
+    removed; one indexed by another recipe changed)."""
     videos = []
     for name in files:
         try:
-            videos.append(Video.from_path(name))
+            videos.append(Video.of(name))
         except OSError as exc:
             raise OptionsError(f"cannot read {name}: {exc.strerror or exc}") from None
-    return library.plan(videos, within=folders or None)
+    return library.plan(videos, within=folders or None, recipe=work.recipe())
 
 
 @dataclass(frozen=True)
@@ -112,6 +132,25 @@ class IndexWork:
     transcriber_options: dict[str, Any] = field(default_factory=dict)
     shots: bool = False  # each shot a moment too
     notes: Any = None  # a `PipelineConfig` whose model writes segment notes; None: no notes
+
+    def recipe(self) -> str:
+        """What this work writes into a video's moments, as 16 hex digits: a video indexed by
+        another recipe is indexed again (the embedder is the library's own, so not in it)."""
+        import hashlib
+        import json
+
+        notes = None
+        if self.notes is not None:
+            notes = self.notes.model_dump(mode="json", include=NOTES_RECIPE)
+        made = {
+            "every": self.every,
+            "shots": self.shots,
+            "transcriber": self.transcriber,
+            "heard": self.transcriber_options if self.transcriber else None,
+            "notes": notes,
+        }
+        text = json.dumps(made, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
     def load(self) -> Tools:
         """The plugins and options this work uses, loaded (once per process; the notes'
@@ -178,11 +217,14 @@ def indexed_into(done: Indexed, video: Video, index: Any) -> None:
 def index_one(library: Any, video: Video, tools: Tools) -> int:
     """Sample, embed and write one video's moments; how many were written."""
     from vidtt.media.decode.probe import probe
+    from vidtt.media.fetch import downloads_reused
     from vidtt.types import VideoSource
 
-    info = probe(VideoSource.of(video.path))
-    video = Video(video.path, video.size, video.mtime_ns, info.duration or 0.0)
-    return int(library.put_video(video, moments_of(library, video, tools)))
+    with downloads_reused():  # a URL's video is fetched once, whatever reads it
+        info = probe(VideoSource.of(video.path))
+        video = Video(video.path, video.size, video.mtime_ns, info.duration or 0.0)
+        moments = moments_of(library, video, tools)
+        return int(library.put_video(video, moments, recipe=tools.work.recipe()))
 
 
 def moments_of(library: Any, video: Video, tools: Tools) -> Iterator[Moment]:

@@ -24,6 +24,14 @@ def video_id(path: str) -> str:
     return hashlib.sha256(resolved(path).encode("utf-8")).hexdigest()[:24]
 
 
+def is_url(source: str) -> bool:
+    """Whether `source` is an http(s) URL (a video indexed by its address, never stat'ed)."""
+    from vidtt.urls import URL_SCHEMES
+
+    scheme, sep, _ = source.partition("://")
+    return bool(sep) and scheme.lower() in URL_SCHEMES
+
+
 def resolved(path: str) -> str:
     """A local path made absolute, links followed; a URL (`scheme://...`) left as it is."""
     text = os.fspath(path)
@@ -47,6 +55,15 @@ class Video:
     @property
     def video_id(self) -> str:
         return video_id(self.path)
+
+    @classmethod
+    def of(cls, source: str | os.PathLike[str]) -> Video:
+        """The video at a path (`from_path`) or an http(s) URL: a URL's size and time are not
+        known without fetching it, so they are 0, and it is indexed once, by its address."""
+        text = os.fspath(source)
+        if is_url(text):
+            return cls(text, 0, 0)
+        return cls.from_path(text)
 
     @classmethod
     def from_path(cls, path: str | os.PathLike[str], duration: float | None = None) -> Video:

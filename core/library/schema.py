@@ -1,9 +1,10 @@
 """The two Lance tables of a library and their Arrow schemas (pyarrow imported when asked).
 
 `videos`: one row per video (its id, path, size, modification time, duration, when it was
-added and last indexed, its status and the run id of its moments). `moments`: one row per
-moment (its video, with that video's path, duration and modification time copied so every
-search filter is pushed down to this one table; kind, start, end, text, vector, thumbnail).
+added and last indexed, its status, the run id of its moments and the recipe that made them).
+`moments`: one row per moment (its video, with that video's path, duration and modification
+time copied so every search filter is pushed down to this one table; kind, start, end, text,
+vector, thumbnail).
 The embedder's name and the format are kept in the moments table's schema metadata; the
 vector size is the vector column's own type.
 """
@@ -25,7 +26,7 @@ VIDEOS, MOMENTS = "videos", "moments"
 EMBEDDER_KEY, FORMAT_KEY = b"vidtt.embedder", b"vidtt.format"
 INDEXING, DONE = "indexing", "done"
 BATCH_ROWS = 1024  # moments per Arrow batch written: memory stays flat for any video
-VIDEO_COLUMNS = ("video_id", "path", "size", "mtime_ns", "duration", "status", "run")
+VIDEO_COLUMNS = ("video_id", "path", "size", "mtime_ns", "duration", "status", "run", "recipe")
 HIT_COLUMNS = ("moment_id", "video_id", "run", "path", "kind", "start", "end", "text", "thumbnail")
 
 
@@ -44,8 +45,17 @@ def videos_schema() -> pa.Schema:
             pa.field("status", pa.string()),  # "indexing", then "done"
             pa.field("run", pa.string()),  # the run id its visible moments carry
             pa.field("moments", pa.int64()),
+            recipe_field(),
         ]
     )
+
+
+def recipe_field() -> pa.Field:
+    """`recipe`: what indexing wrote the video's moments (`IndexWork.recipe`); a library made
+    before it existed gains it, null, on the first write."""
+    import pyarrow as pa
+
+    return pa.field("recipe", pa.string())
 
 
 def moments_schema(dim: int, embedder: str) -> pa.Schema:
@@ -71,7 +81,7 @@ def moments_schema(dim: int, embedder: str) -> pa.Schema:
 
 
 def video_row(
-    video: Video, *, status: str, run: str, now: float, moments: int = 0
+    video: Video, *, status: str, run: str, now: float, moments: int = 0, recipe: str = ""
 ) -> dict[str, Any]:
     return {
         "video_id": video.video_id,
@@ -84,6 +94,7 @@ def video_row(
         "status": status,
         "run": run,
         "moments": moments,
+        "recipe": recipe,
     }
 
 

@@ -109,7 +109,16 @@ class Library:
             db.open_table(schema.MOMENTS),
         )
         library._check(dim, embedder)
+        if create and dim and embedder:
+            library._add_recipes()
         return library
+
+    def _add_recipes(self) -> None:
+        """A library made before videos had a recipe gains the column (null: any recipe
+        differs, so the next `vidtt index` writes each video again, once)."""
+        if "recipe" not in self._videos.schema.names:
+            with self._writing():
+                self._videos.add_columns(schema.recipe_field())
 
     def _check(self, dim: int | None, embedder: str | None) -> None:
         meta = self._moments.schema.metadata or {}
@@ -143,11 +152,13 @@ class Library:
         videos: Iterable[Video | tuple[str, int, int]],
         *,
         within: Sequence[str] | None = None,
+        recipe: str = "",
     ) -> Plan:
         """Sort `videos` (as on disk now) into new, changed and unchanged by path, size and
-        modification time against what is indexed; `removed` is what is indexed and was not
-        given (only under the folders or URL prefixes `within`, when given). Reads the
-        videos table in batches: memory grows with the videos given, not the library."""
+        modification time, and the `recipe` indexing them now (`IndexWork.recipe`), against
+        what is indexed; `removed` is what is indexed and was not given (only under the
+        folders or URL prefixes `within`, when given). Reads the videos table in batches:
+        memory grows with the videos given, not the library."""
         given: dict[str, Video] = {}
         for item in videos:
             video = item if isinstance(item, Video) else Video(*item)
@@ -162,10 +173,13 @@ class Library:
                 if within is None or any(_under(row["path"], s) for s in scopes):
                     plan.removed.append(_stored(row))
                 continue
-            stored[kept.video_id] = row["status"] == schema.DONE and (
+            now = (schema.DONE, kept.size, kept.mtime_ns, recipe)
+            stored[kept.video_id] = (
+                row["status"],
                 row["size"],
                 row["mtime_ns"],
-            ) == (kept.size, kept.mtime_ns)
+                row["recipe"],
+            ) == now
         for key, video in given.items():
             if key not in stored:
                 plan.new.append(video)
@@ -179,16 +193,17 @@ class Library:
             yield from batch.to_pylist()
 
     # -- writing ---------------------------------------------------------------------------------
-    def put_video(self, video: Video, moments: Iterable[Moment]) -> int:
+    def put_video(self, video: Video, moments: Iterable[Moment], recipe: str = "") -> int:
         """Replace `video`'s moments with `moments` (any iterable: written in batches, memory
         flat), and return how many. The video is marked `indexing` first and `done` last, so
         until this returns a search does not see it, and a kill leaves it `indexing`: planned
         as changed next time, never half-visible. The moments are appended without the write
         lock (Lance commits concurrent appends safely), so a slow iterable holds up no one.
-        If another writer starts the same video meanwhile, the later start wins (0 here)."""
+        If another writer starts the same video meanwhile, the later start wins (0 here).
+        `recipe` names what made the moments, so `plan` sees a video indexed otherwise."""
         video = Video(resolved(video.path), video.size, video.mtime_ns, video.duration)
         run = uuid.uuid4().hex[:16]
-        self._mark_indexing(video, run)
+        self._mark_indexing(video, run, recipe)
         count = self._append(video, run, moments)
         if not self._mark_done(video, run, count):
             count = 0
@@ -198,11 +213,12 @@ class Library:
             self.refresh_indexes()
         return count
 
-    def _mark_indexing(self, video: Video, run: str) -> None:
+    def _mark_indexing(self, video: Video, run: str, recipe: str) -> None:
         """The video's row, upserted as `indexing` under the new run (its first `added_at`
         kept): from now a search skips the video's moments, old and new."""
         with self._writing():
-            row = schema.video_row(video, status=schema.INDEXING, run=run, now=time.time())
+            now = time.time()
+            row = schema.video_row(video, status=schema.INDEXING, run=run, now=now, recipe=recipe)
             row["added_at"] = self._added_at(sql.text(video.video_id)) or row["added_at"]
             upsert = self._videos.merge_insert("video_id")
             upsert = upsert.when_matched_update_all().when_not_matched_insert_all()

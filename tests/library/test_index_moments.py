@@ -163,3 +163,65 @@ def test_model_flags_need_notes(env, tmp_path) -> None:
     )
     assert done.returncode == 2 and done.stderr.count("\n") == 1
     assert "--model is the model that writes notes: give it with --notes" in done.stderr
+
+
+def test_indexing_otherwise_indexes_again(env, tmp_path) -> None:
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    make_scenes_video(videos / "a.mp4", SCENES)
+    make_square_video(videos / "b.mp4", (0.0, 3.0), RED, seconds=6)
+    base = ("index", str(videos), "--library", "mine", "--embedder", "colour")
+    assert "2 indexed" in vidtt(env, *base).stderr
+    assert "0 indexed (0 moments), 2 unchanged" in vidtt(env, *base).stderr
+    shots = vidtt(env, *base, "--shots")  # a new recipe: every video again, with its shots
+    assert "2 indexed" in shots.stderr, shots.stderr
+    assert "0 indexed (0 moments), 2 unchanged" in vidtt(env, *base, "--shots").stderr
+    kinds = vidtt(env, "search", "red", "--library", "mine", "--kind", "shot", "--json")
+    assert {h["kind"] for h in json.loads(kinds.stdout)} == {"shot"}
+    assert "2 indexed" in vidtt(env, *base, "--every", "1", "--shots").stderr
+
+
+def test_a_library_from_before_recipes_gains_them(tmp_path) -> None:
+    video = make_square_video(tmp_path / "v.mp4", (0.0, 3.0), RED, seconds=4)
+    library = opened(tmp_path / "lib")
+    work = IndexWork(embedder="colour")
+    index_one(library, Video.from_path(video), colour_tools())
+    library._videos.drop_columns(["recipe"])  # as a library made before recipes
+    again = opened(tmp_path / "lib")
+    assert "recipe" in again._videos.schema.names
+    plan = again.plan([Video.from_path(video)], recipe=work.recipe())
+    assert [v.path for v in plan.changed] == [str(video.resolve())]  # indexed once more
+    index_one(again, Video.from_path(video), colour_tools())
+    assert again.plan([Video.from_path(video)], recipe=work.recipe()).unchanged
+
+
+def test_index_a_url(env, tmp_path) -> None:
+    import functools
+    import http.server
+    import threading
+
+    served = tmp_path / "served"
+    served.mkdir()
+    make_square_video(served / "red.mp4", (4.0, 7.0), RED)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/red.mp4"
+    listed = tmp_path / "list.jsonl"
+    listed.write_text(json.dumps({"video": url}) + "\n")
+    env = {**env, "VIDTT_LIMIT_BLOCK_PRIVATE_ADDRESSES": "0"}
+    try:
+        done = vidtt(env, "index", url, "--library", "mine", "--embedder", "colour")
+        assert done.returncode == 0 and "1 indexed (6 moments)" in done.stderr, done.stderr
+        again = vidtt(env, "index", str(listed), "--library", "mine", "--embedder", "colour")
+        assert "0 indexed (0 moments), 1 unchanged" in again.stderr, again.stderr
+    finally:
+        server.shutdown()
+    hits = json.loads(vidtt(env, "search", "red", "--library", "mine", "--json").stdout)
+    assert [(h["path"], h["start"]) for h in hits] == [(url, 4.0), (url, 6.0)]
+    assert all(Path(h["thumbnail"]).is_file() for h in hits)
+    refused = vidtt(
+        {k: v for k, v in env.items() if k != "VIDTT_LIMIT_BLOCK_PRIVATE_ADDRESSES"},
+        "index", url.replace("red", "other"), "--library", "second", "--embedder", "colour",
+    )  # fmt: skip
+    assert refused.returncode == 1 and "private" in refused.stderr, refused.stderr
