@@ -29,6 +29,7 @@ class Shown:
     path: str
     start: float
     end: float
+    thumbnail: str | None = None  # the best hit's in it
     spans: list[Span] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -37,6 +38,7 @@ class Shown:
             "path": self.path,
             "start": self.start,
             "end": self.end,
+            "thumbnail": self.thumbnail,
             "spans": [span.model_dump() for span in self.spans],
         }
 
@@ -95,7 +97,7 @@ def windows(hits: list[Hit], count: int, pad: float = PAD) -> list[Shown]:
         if same is not None:
             same.start, same.end = min(same.start, start), max(same.end, end)
         elif len(chosen) < count:
-            chosen.append(Shown(len(chosen) + 1, hit.path, start, end))
+            chosen.append(Shown(len(chosen) + 1, hit.path, start, end, hit.thumbnail))
     return chosen
 
 
@@ -131,17 +133,23 @@ def answer_moments(
     """The stretches `shown`, sampled with the pipeline's sampler, in one prompt that names
     each, answered citing them. With `spans`, the times the answer names are read and kept by
     the moment they fall in."""
+    clips = sample_moments(pipe, shown)
+    message = library_message(question, shown, clips, spans)
+    answer = pipe.chat([message], timestamps=True, strategy="direct")
+    if spans:
+        cite_spans(answer, shown, clips, pipe)
+    return LibraryAnswer(answer, shown)
+
+
+def sample_moments(pipe: Any, shown: list[Shown]) -> list[Any]:
+    """Each moment's stretch of its video, sampled with the pipeline's sampler and options."""
     options = pipe.sampler_options
-    clips = [
+    return [
         pipe.sample(
             s.path, s.number, options=options.model_copy(update={"start": s.start, "end": s.end})
         )
         for s in shown
     ]
-    answer = pipe.chat([library_message(question, shown, clips, spans)], timestamps=True)
-    if spans:
-        cite_spans(answer, shown, clips, pipe)
-    return LibraryAnswer(answer, shown)
 
 
 def library_message(question: str, shown: list[Shown], clips: list[Any], spans: bool) -> Message:

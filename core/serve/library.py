@@ -326,7 +326,7 @@ async def answer_question(
 
         pipe = server.pipeline
         await run_timed(server, cite_spans, deadline, result, staged.shown, staged.clips, pipe)
-    moments = await run_timed(server, moments_of, deadline, server, library, staged.shown)
+    moments = moments_of(server, staged.shown)
     return {
         "object": "library.answer",
         "model": server.name,
@@ -342,20 +342,14 @@ def stage(server: Server, library: Any, asked: Asked) -> Staged:
     """In a worker: the best moments for the question (`best_moments`), each stretch sampled
     with the server's sampler, in one prompt (`library_message`) prepared as the pipeline
     prepares any (its generation fields, the frame limit)."""
-    from vidtt.library.asking import best_moments, library_message
+    from vidtt.library.asking import best_moments, library_message, sample_moments
 
     pipe = server.pipeline
     started = time.perf_counter()
     shown = best_moments(library, asked.question, asked.moments, **asked.filters)
-    options = pipe.sampler_options
-    clips = [
-        pipe.sample(
-            s.path, s.number, options=options.model_copy(update={"start": s.start, "end": s.end})
-        )
-        for s in shown
-    ]
+    clips = sample_moments(pipe, shown)
     message = library_message(asked.question, shown, clips, asked.spans)
-    request = {"messages": [message], "generation": asked.generation}
+    request = {"messages": [message], "generation": asked.generation, "strategy": "direct"}
     prepared = pipe.prepare(request, timestamps=True)
     prepared.sampling = time.perf_counter() - started  # the moments found and sampled too
     server.metrics.sampled(prepared)
@@ -388,36 +382,17 @@ async def generated(server: Server, prepared: Any, deadline: float, request: HTT
     return result  # type: ignore[no-any-return]
 
 
-def moments_of(server: Server, library: Any, shown: list[Any]) -> list[dict[str, Any]]:
-    """The moments as the answer lists them: each with its video's id, a thumbnail (the
-    frame nearest its middle, where the library keeps thumbnails) and the video's link."""
+def moments_of(server: Server, shown: list[Any]) -> list[dict[str, Any]]:
+    """The moments as the answer lists them: each with its video's id, its best hit's
+    thumbnail (`thumbnail_url`) and the video's link."""
     from vidtt.library.records import video_id
 
     listed = []
     for moment in shown:
         item = moment.as_dict()
         item["video_id"] = video_id(moment.path)
-        item["thumbnail_url"] = nearest_thumbnail(library, item["video_id"], moment)
-        listed.append(linked(server, item))
+        listed.append(linked(server, answer(item)))
     return listed
-
-
-def nearest_thumbnail(library: Any, video: str, moment: Any) -> str | None:
-    """The URL of the video's thumbnail nearest the middle of `moment` (None: none kept)."""
-    folder = library.location.folder
-    if folder is None:
-        return None
-    try:
-        names = [
-            n for n in os.listdir(Path(folder) / "thumbnails" / video) if THUMBNAIL.fullmatch(n)
-        ]
-    except OSError:
-        return None
-    if not names:
-        return None
-    middle = (moment.start + moment.end) / 2 * 1000
-    best = min(names, key=lambda name: abs(int(name[:9]) - middle))
-    return f"/v1/library/thumbnails/{video}/{best}"
 
 
 # -- files -------------------------------------------------------------------------------------
