@@ -94,14 +94,15 @@ def cmd_index(args: argparse.Namespace) -> int:
     if args.ray is None and args.actors is not None:
         raise OptionsError("--actors needs --ray (actors are Ray's)")
     files, folders = find_videos(args.paths)
-    tools = index_work(args).load()
+    work = index_work(args)
+    tools = (work if args.ray is None else work.on_cpu()).load()  # Ray's actors embed
     with Library.open(args.library, dim=tools.dimension(), embedder=tools.signature()) as lib:
-        plan = plan_videos(lib, files, folders, tools.work)
+        plan = plan_videos(lib, files, folders, work)
         if args.ray is not None:
             from vidtt.library.on_ray import index_on_ray
 
             where = {"address": args.ray, "actors": args.actors or 1}
-            done = index_on_ray(lib, plan, tools.work, **where, progress=not args.quiet)
+            done = index_on_ray(lib, plan, work, **where, progress=not args.quiet)
         else:
             done = index_videos(lib, plan, tools, progress=not args.quiet)
     print(

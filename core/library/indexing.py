@@ -152,6 +152,15 @@ class IndexWork:
         text = json.dumps(made, sort_keys=True, default=str)
         return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
+    def on_cpu(self) -> IndexWork:
+        """This work with its embedder on the CPU (where a Ray driver only asks the
+        embedder's vector size and signature, and its actors embed)."""
+        import dataclasses
+
+        return dataclasses.replace(
+            self, embedder_options={**self.embedder_options, "device": "cpu"}
+        )
+
     def load(self) -> Tools:
         """The plugins and options this work uses, loaded (once per process; the notes'
         model when first used)."""
