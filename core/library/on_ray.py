@@ -160,9 +160,12 @@ class _Pool:
 
 
 def actor_options(work: IndexWork) -> dict[str, Any]:
-    """An actor's resources: one CPU, and one GPU when the embedder runs on cuda."""
+    """An actor's resources: one CPU, and one GPU when the embedder or the notes' model runs
+    on cuda."""
     device = str(work.embedder_options.get("device", "cpu"))
-    return {"num_cpus": 1, "num_gpus": 1 if device.startswith("cuda") else 0}
+    backend = str(getattr(work.notes, "backend", None) or "")
+    gpu = device.startswith("cuda") or backend.startswith("cuda")
+    return {"num_cpus": 1, "num_gpus": 1 if gpu else 0}
 
 
 class IndexActor:

@@ -126,6 +126,11 @@ def test_actors_take_a_gpu_only_for_cuda() -> None:
     assert actor_options(IndexWork()) == {"num_cpus": 1, "num_gpus": 0}
     assert on_this_gpu(on_gpu).embedder_options == {"device": "cuda", "batch_size": 8}
     assert on_this_gpu(IndexWork()) == IndexWork()
+    from vidtt.config import PipelineConfig
+
+    notes_on_gpu = IndexWork(notes=PipelineConfig(model="m", backend="cuda"))
+    assert actor_options(notes_on_gpu) == {"num_cpus": 1, "num_gpus": 1}
+    assert actor_options(IndexWork(notes=PipelineConfig(model="m", backend="cpu")))["num_gpus"] == 0
 
 
 def test_nothing_to_index_needs_no_cluster(monkeypatch) -> None:
