@@ -39,6 +39,8 @@ VECTOR_INDEX_FLOOR = 4096  # never fewer rows (an index needs rows to train on)
 VECTOR_INDEX_ROWS = 50_000  # an index from this many rows whatever the dimension (scans cost rows)
 FINISHED_KEPT = 200_000  # videos whose finished runs a library keeps in memory between searches
 RETRIES = 5  # tries of a commit refused by a conflicting one (object storage)
+INDEX_CACHE = 512 << 20  # bytes of opened indexes a process keeps (LanceDB's own default: GiBs)
+METADATA_CACHE = 64 << 20  # bytes of manifests and file metadata: each commit adds some
 
 
 def _lancedb() -> Any:
@@ -51,6 +53,15 @@ def _lancedb() -> Any:
             "the video library needs lancedb: pip install 'vidtt[library]'"
         ) from None
     return lancedb
+
+
+@functools.cache
+def _session() -> Any:
+    """The process's one LanceDB session: its caches bounded, so memory stays flat however
+    many commits (a few a video) a long `vidtt index` makes."""
+    return _lancedb().Session(
+        index_cache_size_bytes=INDEX_CACHE, metadata_cache_size_bytes=METADATA_CACHE
+    )
 
 
 class Library:
@@ -93,6 +104,7 @@ class Library:
             location.uri,
             read_consistency_interval=timedelta(0),  # every read sees the latest commit
             storage_options=storage_options,
+            session=_session(),
         )
         tables = set(db.list_tables().tables)
         if not {schema.VIDEOS, schema.MOMENTS} <= tables:
