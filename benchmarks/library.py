@@ -2,7 +2,7 @@
 peak memory while indexing, and what re-indexing after one change touches.
 
     python benchmarks/library.py [--videos 1000] [--moments 100000] [--queries 200]
-        [--index-videos 20] [--memory-videos 10,40] [--summarize-videos 3] [--dim 7]
+        [--index-videos 20] [--memory-videos 10,100,1000] [--summarize-videos 3] [--dim 7]
 
 The embedder is `colour` (vidtt.testing.embedders: colour coverage of the pixels, 7 values,
 no model). Every library is made here, in a temporary folder.
@@ -22,9 +22,13 @@ no model). Every library is made here, in a temporary folder.
    `--index-videos` generated videos (20 s, 320x240, 24 fps, a coloured square over a known
    stretch), against the peer the issue names, `vidtt summarize VIDEO` run per video with the
    tiny llava model of benchmarks/throughput.py on the CPU (its defaults; on the first
-   `--summarize-videos` videos). Reported: video hours per hour of wall time, and the ratio.
+   `--summarize-videos` videos). Also `vidtt index --shots` (the scene sampler's shots too),
+   and `vidtt index --notes` with the same model on the summarized videos (one process: the
+   same notes as summarize, plus the frames; a fresh note store, so every note is made).
+   Reported: video hours per hour of wall time, and the ratio to summarize.
 3. Peak memory while indexing: the index process's peak RSS (its VmHWM, polled) for each
-   of `--memory-videos` counts (each a fresh library; it should not grow with the count), with
+   of `--memory-videos` counts (hard links to the generated videos, each link a video of its
+   own; each a fresh library; it should not grow with the count), with
    the wall time, the library's size on disk (with and without its JPEG thumbnails), and the
    time a video adds (the difference of the largest and smallest runs, per video).
 4. Re-indexing after one video changes: in the largest library of 3, one video is made again
@@ -77,7 +81,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--dim", type=int, default=7, help="part 1's vectors (7: colour's)")
     parser.add_argument("--index-videos", type=int, default=20)
-    parser.add_argument("--memory-videos", default="10,40")
+    parser.add_argument("--memory-videos", default="10,100,1000")
     parser.add_argument("--summarize-videos", type=int, default=3)
     return parser.parse_args()
 
@@ -230,9 +234,9 @@ def _peak_kib(pid: int) -> int:
     return 0
 
 
-def index(env: dict[str, str], folder: Path, library: Path) -> tuple[float, int, str]:
+def index(env: dict[str, str], folder: Path, library: Path, *more: str) -> tuple[float, int, str]:
     args = ["index", str(folder), "--library", str(library), "--embedder", "colour", "--quiet"]
-    return vidtt(env, *args)
+    return vidtt(env, *args, *more)
 
 
 def subset(root: Path, name: str, videos: list[Path]) -> Path:
@@ -241,6 +245,19 @@ def subset(root: Path, name: str, videos: list[Path]) -> Path:
     folder.mkdir()
     for video in videos:
         (folder / video.name).symlink_to(video)
+    return folder
+
+
+def copies(root: Path, name: str, videos: list[Path], count: int) -> Path:
+    """A folder of `count` hard links to `videos`, taken in turn: distinct paths (so distinct
+    videos to the library) without `count` files to encode."""
+    import os
+
+    folder = root / name
+    folder.mkdir()
+    for n in range(count):
+        video = videos[n % len(videos)]
+        os.link(video, folder / f"{video.stem}-{n:05d}.mp4")
     return folder
 
 
@@ -259,6 +276,7 @@ def throughput_part(
 
     folder = subset(root, "throughput", clips[: args.index_videos])
     seconds, peak, _ = index(env, folder, root / "lib-throughput")
+    shots, shots_peak, _ = index(env, folder, root / "lib-shots", "--shots")
     _, model = make_assets(0)
     peers = clips[: args.summarize_videos]
     summarize, peer_peak = 0.0, 0
@@ -267,23 +285,31 @@ def throughput_part(
         command = ["summarize", str(clip), "--model", str(model), "--backend", "cpu"]
         took, most, _ = vidtt(env, *command, "--output", str(out))
         summarize, peer_peak = summarize + took, max(peer_peak, most)
-    rate = args.index_videos * SECONDS / seconds  # video seconds per second = hours per hour
+    noted_env = {**env, "VIDTT_CACHE_DIR": str(root / "cache-notes")}  # no note made above
+    noting = ("--notes", "--model", str(model), "--backend", "cpu")
+    notes_folder = subset(root, "notes", peers)
+    notes, notes_peak, _ = index(noted_env, notes_folder, root / "lib-notes", *noting)
     peer = len(peers) * SECONDS / summarize if peers else float("nan")
     print(
-        f"\n## 2. Index throughput: {args.index_videos} videos of {SECONDS} s "
+        f"\n## 2. Index throughput: {SECONDS} s videos "
         f"({SIZE[0]}x{SIZE[1]}, {FPS} fps), a frame every 2 s\n"
     )
     print("| command | videos | wall s | video h / h | vs summarize | peak RSS MiB |")
     print("|---|---:|---:|---:|---:|---:|")
-    print(
-        f"| `vidtt index FOLDER --embedder colour` (one process) | {args.index_videos} "
-        f"| {seconds:.1f} | {rate:.0f} | {rate / peer:.1f}x | {peak >> 20} |"
-    )
-    print(
-        f"| `vidtt summarize VIDEO` (tiny llava, CPU; a process each) | {len(peers)} "
-        f"| {summarize:.1f} | {peer:.1f} | 1.0x | {peer_peak >> 20} |",
-        flush=True,
-    )
+    runs = [
+        ("`vidtt index FOLDER --embedder colour`", args.index_videos, seconds, peak),
+        ("`vidtt index FOLDER --embedder colour --shots`", args.index_videos, shots, shots_peak),
+        ("`vidtt index FOLDER --notes` (tiny llava, CPU: summarize's notes too)", len(peers),
+         notes, notes_peak),
+        ("`vidtt summarize VIDEO` (tiny llava, CPU; a process each)", len(peers), summarize,
+         peer_peak),
+    ]  # fmt: skip
+    for name, count, took, most in runs:
+        rate = count * SECONDS / took  # video seconds per second = hours per hour
+        print(
+            f"| {name} | {count} | {took:.1f} | {rate:.1f} | {rate / peer:.2f}x | {most >> 20} |",
+            flush=True,
+        )
 
 
 def memory_part(
@@ -296,7 +322,7 @@ def memory_part(
     print("|---:|---:|---:|---:|---:|")
     runs = []
     for count in counts:
-        folder = subset(root, f"memory-{count}", clips[:count])
+        folder = copies(root, f"memory-{count}", clips, count)
         library = root / f"lib-{count}"
         seconds, peak, _ = index(env, folder, library)
         runs.append(seconds)
@@ -336,7 +362,9 @@ def reindex_part(env: dict[str, str], folder: Path, library: Path) -> None:
     before, moments_before = rows(library)
     size_before = disk(library)
     yellow = (230, 220, 40)
-    make_square_video(changed.resolve(), (2.0, 9.0), yellow, seconds=SECONDS, fps=FPS, size=SIZE)
+    made = changed.with_suffix(".new.mp4")  # then moved over the link: its own file now
+    make_square_video(made, (2.0, 9.0), yellow, seconds=SECONDS, fps=FPS, size=SIZE)
+    made.replace(changed)
     seconds, _, text = index(env, folder, library)
     after, moments_after = rows(library)
     line = f"1 indexed ({SECONDS // 2} moments), {len(videos) - 1} unchanged, 0 removed"
@@ -360,12 +388,11 @@ def reindex_part(env: dict[str, str], folder: Path, library: Path) -> None:
 
 def main() -> None:
     args = parse_args()
-    counts = [int(n) for n in args.memory_videos.split(",")]
     with tempfile.TemporaryDirectory(prefix="vidtt-library-") as temporary:
         root = Path(temporary)
         search_part(args, root)
         env = plugin_env(root)
-        clips = make_videos(root / "clips", max([args.index_videos, *counts]))
+        clips = make_videos(root / "clips", max(args.index_videos, args.summarize_videos))
         throughput_part(args, root, env, clips)
         folder, library = memory_part(args, root, env, clips)
         reindex_part(env, folder, library)
