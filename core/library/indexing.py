@@ -214,6 +214,7 @@ def indexed_into(done: Indexed, video: Video, index: Any) -> None:
 
 def index_one(library: Any, video: Video, tools: Tools) -> int:
     """Sample, embed and write one video's moments; how many were written."""
+    from vidtt.media.decode.kept_indexes import forget
     from vidtt.media.decode.probe import probe
     from vidtt.media.fetch import downloads_reused
     from vidtt.types import VideoSource
@@ -221,5 +222,8 @@ def index_one(library: Any, video: Video, tools: Tools) -> int:
     with downloads_reused():  # a URL's video is fetched once, whatever reads it
         info = probe(VideoSource.of(video.path))
         video = Video(video.path, video.size, video.mtime_ns, info.duration or 0.0)
-        moments = moments_of(library, video, tools)
-        return int(library.put_video(video, moments, recipe=tools.work.recipe()))
+        try:
+            moments = moments_of(library, video, tools)
+            return int(library.put_video(video, moments, recipe=tools.work.recipe()))
+        finally:
+            forget(video.path)  # its frame index served its chunks: keep no more of it

@@ -75,3 +75,15 @@ def test_the_kept_indexes_stay_within_their_bound(scans, tmp_path, monkeypatch) 
     assert len(scans) == 3
     uniform.sample(str(paths[0]), uniform.options(num_frames=3))
     assert len(scans) == 4
+
+
+def test_forgetting_one_file_keeps_the_others(scans, tmp_path) -> None:
+    a, b = make_video(tmp_path / "a.mp4", frames=24), make_video(tmp_path / "b.mp4", frames=24)
+    uniform = _sampler("uniform")
+    for path in (a, b):
+        uniform.sample(str(path), uniform.options(num_frames=2))
+    kept_indexes.forget(str(tmp_path / "." / "a.mp4"))  # any spelling of the path
+    for path in (a, b):
+        uniform.sample(str(path), uniform.options(num_frames=2))
+    assert [os.path.basename(label) for label in scans].count("a.mp4") == 2
+    assert [os.path.basename(label) for label in scans].count("b.mp4") == 1

@@ -52,7 +52,12 @@ def scanned(container: Any, stream: Any, source: VideoSource, guard: Any = None)
     return index
 
 
-def forget() -> None:
-    """Drop every kept index."""
+def forget(path: str | None = None) -> None:
+    """Drop every kept index, or those of the file at `path` (a video done with)."""
     with _lock:
-        _kept.clear()
+        if path is None:
+            _kept.clear()
+            return
+        real = os.path.realpath(os.path.expanduser(path))
+        for key in [key for key in _kept if key[0] == real]:
+            del _kept[key]
