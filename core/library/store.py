@@ -55,12 +55,19 @@ def _lancedb() -> Any:
     return lancedb
 
 
-@functools.cache
-def _session() -> Any:
-    """The process's one LanceDB session: its caches bounded, so memory stays flat however
-    many commits (a few a video) a long `vidtt index` makes."""
-    return _lancedb().Session(
+def _connect(uri: str, storage_options: dict[str, str] | None) -> Any:
+    """A LanceDB connection with a session of its own whose caches are bounded (a writer
+    connects anew after each refresh of its indexes: some of a session's state grows with
+    every commit, a few a video, whatever its caps)."""
+    lancedb = _lancedb()
+    session = lancedb.Session(
         index_cache_size_bytes=INDEX_CACHE, metadata_cache_size_bytes=METADATA_CACHE
+    )
+    return lancedb.connect(
+        uri,
+        read_consistency_interval=timedelta(0),  # every read sees the latest commit
+        storage_options=storage_options,
+        session=session,
     )
 
 
@@ -76,6 +83,7 @@ class Library:
         self._unrefreshed = 0  # moments this process wrote since its last index refresh
         self._finished: tuple[int, dict[str, str] | None] | None = None  # (version, runs)
         self._unrefreshed_videos = 0
+        self._storage_options: dict[str, str] | None = None
 
     @property
     def uri(self) -> str:
@@ -99,13 +107,7 @@ class Library:
         absent = location.folder is not None and not location.folder.exists()
         if absent and not (create and dim and embedder):
             raise _missing(name_or_uri, location)
-        lancedb = _lancedb()
-        db = lancedb.connect(
-            location.uri,
-            read_consistency_interval=timedelta(0),  # every read sees the latest commit
-            storage_options=storage_options,
-            session=_session(),
-        )
+        db = _connect(location.uri, storage_options)
         tables = set(db.list_tables().tables)
         if not {schema.VIDEOS, schema.MOMENTS} <= tables:
             if not (create and dim and embedder):
@@ -120,6 +122,7 @@ class Library:
             db.open_table(schema.VIDEOS),
             db.open_table(schema.MOMENTS),
         )
+        library._storage_options = storage_options
         library._check(dim, embedder)
         if create and dim and embedder:
             library._add_recipes()
@@ -299,6 +302,14 @@ class Library:
             if "vector_idx" not in names and self._moments.count_rows() >= vector_index_min_rows:
                 self._vector_index()
         self._unrefreshed = self._unrefreshed_videos = 0
+        self._reconnect()
+
+    def _reconnect(self) -> None:
+        """The tables opened again on a new connection and session (what the old one had
+        gathered freed)."""
+        self._db = _connect(self.location.uri, self._storage_options)
+        self._videos = self._db.open_table(schema.VIDEOS)
+        self._moments = self._db.open_table(schema.MOMENTS)
 
     def _vector_index(self) -> None:
         from lancedb.index import IvfPq
