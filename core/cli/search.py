@@ -74,7 +74,11 @@ def cmd_search(args: argparse.Namespace) -> int:
         return 0
     for hit in hits:
         text = " ".join(hit.text.split())[:80]
-        print(f"{hit.score:.4f}  {hit.path}  {hit.start:.1f}-{hit.end:.1f} s  {hit.kind}  {text}")
+        thumbnail = f"  {hit.thumbnail}" if hit.thumbnail else ""
+        print(
+            f"{hit.score:.4f}  {hit.path}  {hit.start:.1f}-{hit.end:.1f} s  {hit.kind}"
+            f"{thumbnail}  {text}".rstrip()
+        )
     if not hits:
         print("vidtt: no moment matched", file=sys.stderr)
     return 0

@@ -47,7 +47,8 @@ def test_index_then_search_finds_the_moment(env, tmp_path) -> None:
     assert {Path(h["path"]).name for h in blue} == {"blue.mp4"}
     assert all(8.0 <= h["start"] < 11.0 for h in blue)
     table = vidtt(env, "search", "red", "--library", "mine", "--limit", "1")
-    assert table.stdout.count("\n") == 1 and "red.mp4  4.0-6.0 s  frame" in table.stdout
+    assert table.stdout.count("\n") == 1 and "red.mp4  4.0-6.0 s  frame  " in table.stdout
+    assert table.stdout.split()[5].endswith("/000004000.jpg")  # the thumbnail's path
 
     again = vidtt(env, "index", str(videos), "--library", "mine", "--embedder", "colour")
     assert "0 indexed (0 moments), 3 unchanged, 0 removed" in again.stderr
