@@ -7,6 +7,7 @@ number written as a row of black/white blocks), so a wrong frame is easy to spot
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -372,6 +373,23 @@ def _write_tones(container: Any, stream: Any, spec: dict[str, Any]) -> None:
     mux(stream.encode())
 
 
+def _write_h264(path: str | Path, frames: Any, fps: float, size: tuple[int, int]) -> Path:
+    """`frames` (RGB arrays of `size`) written as an H.264 video, a keyframe every 2 s."""
+    import av
+
+    path = Path(path)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=round(fps))
+        stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
+        stream.options = {"preset": "veryfast", "g": str(round(2 * fps))}
+        for frame in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
 def make_square_video(
     path: str | Path,
     shown: tuple[float, float],
@@ -382,24 +400,18 @@ def make_square_video(
 ) -> Path:
     """A grey H.264 video showing a square of `colour` over the seconds `shown` (start, end):
     content whose time is known, for grounding and retrieval checks."""
-    import av
     import numpy as np
 
-    path = Path(path)
     width, height = size
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=round(fps))
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.options = {"preset": "veryfast", "g": str(round(2 * fps))}
+
+    def frames() -> Iterator[Any]:
         for k in range(round(seconds * fps)):
             frame = np.full((height, width, 3), 96, dtype=np.uint8)
             if shown[0] <= k / fps < shown[1]:
                 frame[height // 3 : 2 * height // 3, width * 2 // 5 : width * 3 // 5] = colour
-            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return path
+            yield frame
+
+    return _write_h264(path, frames(), fps, size)
 
 
 def make_scenes_video(
@@ -412,22 +424,16 @@ def make_scenes_video(
     with a square of another in the middle, cut from one scene to the next, so the video's
     shots and the colours each shows are known (for retrieval; `vidtt.testing.scenes` makes
     lifelike shots and transitions, for shot detection)."""
-    import av
     import numpy as np
 
-    path = Path(path)
     width, height = size
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=round(fps))
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.options = {"preset": "veryfast", "g": str(round(2 * fps))}
+
+    def frames() -> Iterator[Any]:
         for seconds, background, square in scenes:
             frame = np.empty((height, width, 3), dtype=np.uint8)
             frame[:] = background
             frame[height // 3 : 2 * height // 3, width // 3 : 2 * width // 3] = square
             for _ in range(round(seconds * fps)):
-                for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
-                    container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return path
+                yield frame
+
+    return _write_h264(path, frames(), fps, size)

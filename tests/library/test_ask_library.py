@@ -4,6 +4,7 @@ frames around them, and the answer with the moments it can cite; mistakes are on
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,13 +16,18 @@ from vidtt.testing import make_square_video
 pytestmark = pytest.mark.slow
 
 
-def test_ask_a_library(env, tmp_path, llava_dir) -> None:
+def index_red_and_blue(env: dict[str, str], tmp_path: Path) -> None:
+    """A library `mine` of two videos: a red square at 4-7 s, a blue one at 8-11 s."""
     videos = tmp_path / "videos"
     videos.mkdir()
     make_square_video(videos / "red.mp4", (4.0, 7.0), RED)
     make_square_video(videos / "blue.mp4", (8.0, 11.0), BLUE)
     indexed = vidtt(env, "index", str(videos), "--library", "mine", "--embedder", "colour")
     assert indexed.returncode == 0, indexed.stderr
+
+
+def test_ask_a_library(env, tmp_path, llava_dir) -> None:
+    index_red_and_blue(env, tmp_path)
     config = tmp_path / "pipe.json"
     config.write_text(json.dumps(job_config(llava_dir, dtype="float32")))
     asked = vidtt(
@@ -98,12 +104,7 @@ def test_spans_are_kept_by_the_moment_named() -> None:
 def test_ask_a_library_when(env, tmp_path, llava_dir) -> None:
     from transformers import AutoTokenizer
 
-    videos = tmp_path / "videos"
-    videos.mkdir()
-    make_square_video(videos / "red.mp4", (4.0, 7.0), RED)
-    make_square_video(videos / "blue.mp4", (8.0, 11.0), BLUE)
-    indexed = vidtt(env, "index", str(videos), "--library", "mine", "--embedder", "colour")
-    assert indexed.returncode == 0, indexed.stderr
+    index_red_and_blue(env, tmp_path)
     tokenizer = AutoTokenizer.from_pretrained(llava_dir)
     ids = tokenizer("Moment 1, 5 - 6 seconds", add_special_tokens=False)["input_ids"]
     ids.append(tokenizer.eos_token_id)
