@@ -15,7 +15,14 @@ from typing import Any
 
 from pydantic import Field
 
-from vidtt.plugin_api import Embedder, EmbedderOptions, ModelLoadError, hookimpl, hub_options
+from vidtt.plugin_api import (
+    BackendUnavailableError,
+    Embedder,
+    EmbedderOptions,
+    ModelLoadError,
+    hookimpl,
+    hub_options,
+)
 
 DEFAULT_MODEL = "openai/clip-vit-base-patch32"
 _loaded: dict[tuple[str, str | None, str, str], Any] = {}
@@ -117,6 +124,7 @@ def _load(options: ClipOptions) -> tuple[Any, Any]:
     import torch
     from transformers import AutoModel, AutoProcessor
 
+    _check_device(options.device)  # before any weight is read
     what = f"cannot load embedder model {options.model!r}"
     todo = "pass a CLIP or SigLIP checkpoint (a hub id, or a folder made with save_pretrained)"
     try:
@@ -132,6 +140,23 @@ def _load(options: ClipOptions) -> tuple[Any, Any]:
         kind = getattr(model.config, "model_type", "?")
         raise ModelLoadError(f"{what}: a {kind!r} model embeds no images and texts; {todo}")
     return model.to(options.device).eval(), processor
+
+
+def _check_device(name: str) -> None:
+    """`BackendUnavailableError` in one line when torch cannot run on the device `name`."""
+    import torch
+
+    todo = "give -E device=cpu, or a device `vidtt backends` lists as available"
+    try:
+        kind = torch.device(name).type
+    except (RuntimeError, ValueError):
+        raise BackendUnavailableError(f"clip embedder: {name!r} is not a device: {todo}") from None
+    module = getattr(torch, kind, None)
+    is_available = getattr(module, "is_available", None)
+    if kind != "cpu" and not (callable(is_available) and is_available()):
+        raise BackendUnavailableError(
+            f"clip embedder: device {name!r} is not available here: {todo}"
+        )
 
 
 @hookimpl

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import vidtt
-from vidtt.errors import ModelLoadError, RegistryError, UnknownNameError
+from vidtt.errors import BackendUnavailableError, ModelLoadError, RegistryError, UnknownNameError
 from vidtt.plugins.registry import Registry
 from vidtt.testing.embedders import PALETTE, ColourEmbedder
 
@@ -82,6 +82,17 @@ def test_a_model_that_is_not_clip_or_missing_is_one_line(tmp_path, llava_dir) ->
     with pytest.raises(ModelLoadError) as missing:
         clip.embed_texts(["x"], clip.options(model=str(tmp_path / "nothing")))
     assert "nothing" in str(missing.value) and "\n" not in str(missing.value)
+
+
+def test_a_device_not_here_is_one_line_before_any_weight_is_read(checkpoint, monkeypatch) -> None:
+    import torch
+
+    clip = vidtt.registry.embedder("clip")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    for device, said in [("cuda:0", "is not available here"), ("gpu9", "is not a device")]:
+        with pytest.raises(BackendUnavailableError, match=said) as found:
+            clip.embed_texts(["x"], clip.options(model=str(checkpoint), device=device))
+        assert "-E device=cpu" in str(found.value) and "\n" not in str(found.value)
 
 
 def _frame(colour: tuple[int, int, int] | None) -> np.ndarray:
