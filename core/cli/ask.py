@@ -9,7 +9,7 @@ from typing import Any
 
 from vidtt.cli.options import add_model_options, add_request_options, subcommand
 from vidtt.cli.output import print_stream
-from vidtt.cli.search import add_filter_options, filters_of
+from vidtt.cli.search import add_filter_options, filter_flags_given, filters_of
 from vidtt.cli.settings import prepared
 from vidtt.errors import OptionsError
 
@@ -54,10 +54,9 @@ def cmd_ask(args: argparse.Namespace) -> int:
         return ask_library(args)
     if not args.videos:
         raise OptionsError("give the VIDEO to ask about (or --library NAME to ask a library)")
-    given = [name for name, value in filters_of(args).items() if value is not None]
+    given = filter_flags_given(args)
     if given:
-        flag = "--" + given[0].replace("_glob", "").replace("kinds", "kind").replace("_", "-")
-        raise OptionsError(f"{flag} chooses a library's moments: give it with --library NAME")
+        raise OptionsError(f"{given[0]} chooses a library's moments: give it with --library NAME")
     if args.when and len(args.videos) > 1:
         raise OptionsError("--when finds times in one video: give one VIDEO")
     pipe, clips = prepared(args, args.question)

@@ -24,6 +24,9 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     search.set_defaults(func=cmd_search)
 
 
+FILTER_FLAGS = ("--path", "--kind", "--since", "--until", "--min-duration", "--max-duration")
+
+
 def add_filter_options(parser: argparse.ArgumentParser) -> None:
     """Which moments a search may find: --path, --kind, --since, --until, --min-duration,
     --max-duration."""
@@ -46,6 +49,11 @@ def add_filter_options(parser: argparse.ArgumentParser) -> None:
             metavar="SECONDS",
             help=f"only videos {'at least' if bound == 'min' else 'at most'} this long",
         )
+
+
+def filter_flags_given(args: argparse.Namespace) -> list[str]:
+    """The moment filters given on the command line, as flags."""
+    return [flag for flag in FILTER_FLAGS if getattr(args, flag[2:].replace("-", "_")) is not None]
 
 
 def filters_of(args: argparse.Namespace) -> dict[str, Any]:

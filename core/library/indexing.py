@@ -126,7 +126,6 @@ class IndexWork:
         """What this work writes into a video's moments, as 16 hex digits: a video indexed by
         another recipe is indexed again (the embedder is the library's own, so not in it)."""
         import hashlib
-        import json
 
         notes = None
         if self.notes is not None:

@@ -59,11 +59,15 @@ class Frames:
         self.thumbnails.append(moment.thumbnail)
 
     def nearest(self, seconds: float) -> str | None:
-        """The thumbnail of the frame nearest `seconds` (None: no frame)."""
-        if not self.times:
+        """The thumbnail of the frame nearest `seconds` (None: no frame); the times come in
+        order, so a bisection finds it."""
+        import bisect
+
+        after = bisect.bisect_left(self.times, seconds)
+        near = [k for k in (after - 1, after) if 0 <= k < len(self.times)]
+        if not near:
             return None
-        k = min(range(len(self.times)), key=lambda i: abs(self.times[i] - seconds))
-        return self.thumbnails[k]
+        return self.thumbnails[min(near, key=lambda k: abs(self.times[k] - seconds))]
 
 
 def shot_times(video: Video) -> list[tuple[float, float]]:

@@ -57,8 +57,8 @@ def _lancedb() -> Any:
 
 def _connect(uri: str, storage_options: dict[str, str] | None) -> Any:
     """A LanceDB connection with a session of its own whose caches are bounded (a writer
-    connects anew after each refresh of its indexes: some of a session's state grows with
-    every commit, a few a video, whatever its caps)."""
+    connects anew after each refresh of its indexes while it writes: some of a session's
+    state grows with every commit, a few a video, whatever its caps)."""
     lancedb = _lancedb()
     session = lancedb.Session(
         index_cache_size_bytes=INDEX_CACHE, metadata_cache_size_bytes=METADATA_CACHE
@@ -74,7 +74,15 @@ def _connect(uri: str, storage_options: dict[str, str] | None) -> Any:
 class Library:
     """A library of indexed videos (open it with `Library.open`)."""
 
-    def __init__(self, location: Location, name: str, db: Any, videos: Any, moments: Any):
+    def __init__(
+        self,
+        location: Location,
+        name: str,
+        db: Any,
+        videos: Any,
+        moments: Any,
+        storage_options: dict[str, str] | None = None,
+    ):
         self.location, self.name = location, name
         self._db, self._videos, self._moments = db, videos, moments
         meta = moments.schema.metadata or {}
@@ -83,7 +91,7 @@ class Library:
         self._unrefreshed = 0  # moments this process wrote since its last index refresh
         self._finished: tuple[int, dict[str, str] | None] | None = None  # (version, runs)
         self._unrefreshed_videos = 0
-        self._storage_options: dict[str, str] | None = None
+        self._storage_options = storage_options
 
     @property
     def uri(self) -> str:
@@ -121,8 +129,8 @@ class Library:
             db,
             db.open_table(schema.VIDEOS),
             db.open_table(schema.MOMENTS),
+            storage_options,
         )
-        library._storage_options = storage_options
         library._check(dim, embedder)
         if create and dim and embedder:
             library._add_recipes()
@@ -226,6 +234,7 @@ class Library:
         self._unrefreshed_videos += 1
         if self._unrefreshed >= REFRESH_ROWS or self._unrefreshed_videos >= REFRESH_VIDEOS:
             self.refresh_indexes()
+            self._reconnect()  # the writing goes on: drop what the old session gathered
         return count
 
     def _mark_indexing(self, video: Video, run: str, recipe: str) -> None:
@@ -302,7 +311,6 @@ class Library:
             if "vector_idx" not in names and self._moments.count_rows() >= vector_index_min_rows:
                 self._vector_index()
         self._unrefreshed = self._unrefreshed_videos = 0
-        self._reconnect()
 
     def _reconnect(self) -> None:
         """The tables opened again on a new connection and session (what the old one had

@@ -55,11 +55,19 @@ MAX_MOMENTS = 16
 MAX_BODY = 64 << 10  # bytes
 LINK_TTL = 3600  # seconds a signed video link works
 FILTERS = ("path", "kinds", "since", "until", "min_duration", "max_duration")
-GENERATION = ("max_tokens", "max_completion_tokens", "min_tokens", "temperature", "top_p")
-GENERATION_MORE = ("top_k", "seed", "stop", "repetition_penalty")
+GENERATION = (
+    "max_tokens",
+    "max_completion_tokens",
+    "min_tokens",
+    "temperature",
+    "top_p",
+    "top_k",
+    "seed",
+    "stop",
+    "repetition_penalty",
+)
 SEARCH_FIELDS = frozenset({"query", "limit", *FILTERS})
 ASK_FIELDS = frozenset({"question", "moments", "spans", "model", *FILTERS, *GENERATION})
-ASK_FIELDS |= frozenset(GENERATION_MORE)
 
 
 @dataclass
